@@ -1,0 +1,6 @@
+"""Allow ``python -m llamasize``."""
+
+from llamasize.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Loading the spec registry and the GPU catalogue, bundled and user-supplied.
+
+The bundled YAML lives at the top of the repository (``model_specs/``, ``hardware_catalog/``) and
+inside the wheel at ``llamasize/_data/``; ``bundled_dir`` finds either. Users add directories with
+``--specs-dir`` / ``--catalog-dir`` or the ``LLAMASIZE_SPECS_PATH`` / ``LLAMASIZE_CATALOG_PATH``
+environment variables (``os.pathsep``-separated); their entries are merged with the bundled ones
+and an id or alias defined twice is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from llamasize.errors import DataError, UnknownIdError
+from llamasize.hardware import GpuSpec
+from llamasize.spec import ModelSpec
+
+SPECS_ENV = "LLAMASIZE_SPECS_PATH"
+CATALOG_ENV = "LLAMASIZE_CATALOG_PATH"
+#: Files larger than this are refused before parsing (a spec or catalogue entry is a few KB).
+MAX_DATA_FILE_BYTES = 1_000_000
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def bundled_dir(name: str) -> Path:
+    """Directory of bundled data ``name``: inside an installed wheel, else the source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_data" / name, here.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise DataError(f"bundled data directory '{name}' not found (looked in {here / '_data'} and {here.parent})")
+
+
+def pydantic_message(err: ValidationError) -> str:
+    """One-line summary of a pydantic validation error: ``field.path: message; ...``."""
+    parts = []
+    for e in err.errors()[:3]:
+        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "missing":
+            msg = "required key missing"
+        parts.append(f"{loc}: {msg}")
+    more = len(err.errors()) - 3
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def read_yaml_file(path: Path) -> object:
+    """Parse one YAML file with the safe loader; DataError (one line) for anything unreadable."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_DATA_FILE_BYTES:
+            raise DataError(f"{path}: file is {size:,} bytes, larger than the {MAX_DATA_FILE_BYTES:,}-byte limit")
+        text = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text file") from None
+    try:
+        return yaml.load(decoded, Loader=_Loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise DataError(f"{path}:{where} malformed YAML: {problem}") from None
+
+
+def _load_dir(directory: Path, model: type[T]) -> list[tuple[T, Path]]:
+    """Validate every ``*.yaml``/``*.yml`` file of a directory as one ``model`` entry."""
+    if not directory.is_dir():
+        raise DataError(f"{directory}: not a directory")
+    out = []
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    for path in files:
+        data = read_yaml_file(path)
+        if not isinstance(data, dict):
+            raise DataError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
+        try:
+            out.append((model.model_validate(data), path))
+        except ValidationError as e:
+            raise DataError(f"{path}: {pydantic_message(e)}") from None
+    return out
+
+
+def _env_dirs(var: str) -> list[Path]:
+    """Directories listed in an environment variable (os.pathsep-separated, blanks ignored)."""
+    raw = os.environ.get(var, "")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Entries by id, plus every lower-cased id/alias pointing at its id."""
+
+    entries: dict[str, object] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    origin: dict[str, Path] = field(default_factory=dict)
+
+    def add(self, entry, path: Path, kind: str) -> None:
+        """Add an entry, refusing any id or alias that is already taken."""
+        for name in entry.all_names():
+            key = name.lower()
+            if key in self.names:
+                other = self.origin[self.names[key]]
+                raise DataError(
+                    f"{path}: {kind} name '{name}' is already defined by {other}; "
+                    "ids and aliases must be unique across all catalogue directories"
+                )
+        self.entries[entry.id] = entry
+        self.origin[entry.id] = path
+        for name in entry.all_names():
+            self.names[name.lower()] = entry.id
+
+    def find(self, name: str, kind: str):
+        """Exact (case-insensitive) lookup; UnknownIdError with a close-match suggestion."""
+        key = name.strip().lower()
+        if key in self.names:
+            return self.entries[self.names[key]]
+        close = difflib.get_close_matches(key, list(self.names), n=1, cutoff=0.6)
+        hint = f"; did you mean '{self.names[close[0]]}'?" if close else ""
+        listing = "models" if kind == "model" else "gpus"
+        raise UnknownIdError(f"unknown {kind} '{name}'{hint} (see 'llamasize {listing}')")
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The merged spec registry and GPU catalogue."""
+
+    _models: _Index
+    _gpus: _Index
+    spec_dirs: tuple[Path, ...]
+    catalog_dirs: tuple[Path, ...]
+
+    @property
+    def models(self) -> list[ModelSpec]:
+        """All model specs, sorted by id."""
+        return [self._models.entries[k] for k in sorted(self._models.entries)]
+
+    @property
+    def gpus(self) -> list[GpuSpec]:
+        """All GPU entries, sorted by id."""
+        return [self._gpus.entries[k] for k in sorted(self._gpus.entries)]
+
+    def model(self, name: str) -> ModelSpec:
+        """A model by id or alias (a path to a config.json is handled by ``resolve_model``)."""
+        return self._models.find(name, "model")
+
+    def gpu(self, name: str) -> GpuSpec:
+        """A GPU by id, alias, or the exact device name NVML reports."""
+        key = name.strip()
+        for g in self._gpus.entries.values():
+            if key in g.nvml_names or key in g.gfd_products:
+                return g
+        return self._gpus.find(name, "gpu")
+
+    def model_origin(self, model_id: str) -> Path:
+        """File a model spec was loaded from."""
+        return self._models.origin[model_id]
+
+
+def _dirs(extra: Iterable[str | Path] | None, env: str, bundled: str) -> tuple[Path, ...]:
+    """Bundled directory first, then the environment's, then the explicit ones (de-duplicated)."""
+    seen, out = set(), []
+    for d in [bundled_dir(bundled), *_env_dirs(env), *[Path(x).expanduser() for x in (extra or [])]]:
+        r = d.resolve()
+        if r not in seen:
+            seen.add(r)
+            out.append(d)
+    return tuple(out)
+
+
+@lru_cache(maxsize=8)
+def _load(spec_dirs: tuple[Path, ...], catalog_dirs: tuple[Path, ...]) -> Registry:
+    models, gpus = _Index(), _Index()
+    for d in spec_dirs:
+        for entry, path in _load_dir(d, ModelSpec):
+            models.add(entry, path, "model")
+    for d in catalog_dirs:
+        for entry, path in _load_dir(d, GpuSpec):
+            gpus.add(entry, path, "gpu")
+    return Registry(models, gpus, spec_dirs, catalog_dirs)
+
+
+def load_registry(spec_dirs: Iterable[str | Path] | None = None,
+                  catalog_dirs: Iterable[str | Path] | None = None) -> Registry:
+    """Load (once per set of directories) the bundled data merged with the user's directories."""
+    return _load(_dirs(spec_dirs, SPECS_ENV, "model_specs"), _dirs(catalog_dirs, CATALOG_ENV, "hardware_catalog"))
+
+
+def resolve_model(registry: Registry, name: str) -> ModelSpec:
+    """``--model`` value -> spec: a registry id/alias, or a path to a Hugging Face config.json."""
+    looks_like_path = name.endswith(".json") or os.sep in name or (os.altsep and os.altsep in name)
+    if looks_like_path or (Path(name).is_file() and name.lower() not in registry._models.names):
+        from llamasize.hfconfig import load_hf_config
+
+        return load_hf_config(Path(name))
+    return registry.model(name)

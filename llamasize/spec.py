@@ -1,0 +1,292 @@
+"""The model spec schema (``model_specs/*.yaml``), validated with pydantic.
+
+Architecture field names follow Hugging Face ``config.json``. Where model families use the same
+HF name for different things, one meaning is fixed here (and ``hfconfig`` maps each family):
+
+- ``intermediate_size``: width of the *dense* FFN (Llama 4 calls it ``intermediate_size_mlp``).
+- ``moe_intermediate_size``: width of one routed expert (Llama 4 / Mixtral / gpt-oss call it
+  ``intermediate_size``; DeepSeek and Qwen use this name).
+- ``num_local_experts``: routed experts per MoE layer (DeepSeek ``n_routed_experts``,
+  Qwen ``num_experts``).
+
+Any architecture field may be null: the value is unknown (Llama 4 Behemoth publishes only totals).
+Every computation that needs a null field raises ``UnknownValueError`` naming the field, and the
+outputs say "unknown" instead of guessing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from llamasize.errors import UnknownValueError
+
+Label = Literal["exact-primary", "exact-mirror", "derived", "reported", "assumed", "unknown"]
+LayerType = Literal["full_attention", "sliding_attention", "chunked_attention"]
+
+PositiveInt = Field(default=None, gt=0)
+
+
+class Frozen(BaseModel):
+    """Base for all data models: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PublishedParams(Frozen):
+    """The parameter count the model's owner (or the Hub) publishes, with its source."""
+
+    total: int = Field(gt=0)
+    #: True when ``total`` is an exact count (safetensors metadata), False when rounded ("109B").
+    total_exact: bool
+    active: int | None = Field(default=None, gt=0)
+    active_exact: bool = False
+    source: str
+    label: Label
+    #: What the published figure includes (e.g. "text + vision", "without the MTP module").
+    scope: str | None = None
+
+
+class LicenseCondition(Frozen):
+    """One condition of a model license that a deployer must know about."""
+
+    id: str
+    text: str
+    label: Label = "reported"
+
+
+class License(Frozen):
+    """A model license: name, key conditions, and the monthly-active-user threshold if any."""
+
+    name: str
+    spdx: str | None = None
+    url: str | None = None
+    conditions: list[LicenseCondition] = []
+    #: Monthly active users above which a separate license is needed (Llama: 700M), else null.
+    mau_threshold: int | None = Field(default=None, gt=0)
+    source: str
+    label: Label = "reported"
+
+
+class VisionConfig(Frozen):
+    """Vision tower of a multimodal model (Llama 4's ``vision_config``)."""
+
+    model_type: Literal["llama4_vision_model"] = "llama4_vision_model"
+    hidden_size: int = Field(gt=0)
+    num_hidden_layers: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    intermediate_size: int = Field(gt=0)
+    image_size: int = Field(gt=0)
+    patch_size: int = Field(gt=0)
+    num_channels: int = Field(default=3, gt=0)
+    pixel_shuffle_ratio: float = Field(gt=0, le=1)
+    projector_input_dim: int = Field(gt=0)
+    projector_output_dim: int = Field(gt=0)
+    vision_output_dim: int = Field(gt=0)
+    source: str | None = None
+
+
+class ModelSpec(Frozen):
+    """One model of the registry. See the module docstring for field-name conventions."""
+
+    # --- identity -----------------------------------------------------------------------------
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    name: str
+    aliases: list[str] = []
+    #: Hugging Face repository ids that resolve to this spec (used by ``check``).
+    hf_names: list[str] = []
+    family: str
+    model_type: str
+    release_status: Literal["released", "preview", "announced", "unreleased", "test"]
+    release_note: str | None = None
+    torch_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    source: str
+    notes: list[str] = []
+
+    # --- transformer body ---------------------------------------------------------------------
+    hidden_size: int | None = PositiveInt
+    num_hidden_layers: int | None = PositiveInt
+    num_attention_heads: int | None = PositiveInt
+    num_key_value_heads: int | None = PositiveInt
+    head_dim: int | None = PositiveInt
+    vocab_size: int | None = PositiveInt
+    tie_word_embeddings: bool | None = False
+    max_position_embeddings: int | None = PositiveInt
+    rope_theta: float | None = Field(default=None, gt=0)
+    rms_norm_eps: float | None = Field(default=None, gt=0)
+    attention_bias: bool = False
+    #: gpt-oss: one learned attention-sink logit per head per layer.
+    attention_sinks: bool = False
+    #: Llama 4: weightless L2 norm of q and k on RoPE layers ("l2"); Qwen3: RMSNorm with a
+    #: head_dim weight on every layer ("rms_weighted").
+    qk_norm: Literal["l2", "rms_weighted"] | None = None
+
+    # --- feed-forward ---------------------------------------------------------------------------
+    intermediate_size: int | None = PositiveInt
+    moe_intermediate_size: int | None = PositiveInt
+    num_local_experts: int | None = PositiveInt
+    num_experts_per_tok: int | None = PositiveInt
+    n_shared_experts: int | None = Field(default=None, ge=0)
+    shared_expert_intermediate_size: int | None = PositiveInt
+    #: Meta's rule: layer i is MoE iff (i + 1) % interleave_moe_layer_step == 0 ...
+    interleave_moe_layer_step: int = Field(default=1, gt=0)
+    #: ... and i >= first_k_dense_replace (DeepSeek's rule).
+    first_k_dense_replace: int = Field(default=0, ge=0)
+    router_bias: bool = False
+    mlp_bias: bool = False
+
+    # --- attention layout ----------------------------------------------------------------------
+    #: Explicit per-layer types; when absent, derived from the fields below.
+    layer_types: list[LayerType] | None = None
+    sliding_window: int | None = PositiveInt
+    attention_chunk_size: int | None = PositiveInt
+    #: Llama 4: every nope_layer_interval-th layer ((i+1) % n == 0) is a global NoPE layer.
+    nope_layer_interval: int | None = PositiveInt
+    # MLA (DeepSeek-V3)
+    q_lora_rank: int | None = PositiveInt
+    kv_lora_rank: int | None = PositiveInt
+    qk_rope_head_dim: int | None = PositiveInt
+    qk_nope_head_dim: int | None = PositiveInt
+    v_head_dim: int | None = PositiveInt
+    #: DeepSeek-V3 multi-token-prediction layers (not counted: loaded only for speculative decoding).
+    num_nextn_predict_layers: int = Field(default=0, ge=0)
+
+    # --- extras ----------------------------------------------------------------------------------
+    vision_config: VisionConfig | None = None
+    published_params: PublishedParams | None = None
+    license: License | None = None
+
+    def __hash__(self) -> int:  # lists make the generated hash fail; equality still compares all fields
+        return hash((self.id, self.name))
+
+    # ---------------------------------------------------------------------------- validation ----
+    @field_validator("aliases", "hf_names")
+    @classmethod
+    def _no_blank(cls, v: list[str]) -> list[str]:
+        for item in v:
+            if not item.strip():
+                raise ValueError("entries must be non-empty strings")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelSpec":
+        nh, nkv = self.num_attention_heads, self.num_key_value_heads
+        if nh and nkv and nh % nkv:
+            raise ValueError(f"num_attention_heads ({nh}) is not divisible by num_key_value_heads ({nkv})")
+        if self.num_local_experts and self.num_experts_per_tok:
+            if self.num_experts_per_tok > self.num_local_experts:
+                raise ValueError(
+                    f"num_experts_per_tok ({self.num_experts_per_tok}) exceeds "
+                    f"num_local_experts ({self.num_local_experts})"
+                )
+        if self.layer_types is not None and self.num_hidden_layers is not None:
+            if len(self.layer_types) != self.num_hidden_layers:
+                raise ValueError(
+                    f"layer_types has {len(self.layer_types)} entries but num_hidden_layers is "
+                    f"{self.num_hidden_layers}"
+                )
+        if self.layer_types:
+            if "sliding_attention" in self.layer_types and not self.sliding_window:
+                raise ValueError("layer_types has sliding_attention layers but sliding_window is not set")
+            if "chunked_attention" in self.layer_types and not self.attention_chunk_size:
+                raise ValueError("layer_types has chunked_attention layers but attention_chunk_size is not set")
+        if self.nope_layer_interval and not self.attention_chunk_size:
+            raise ValueError("nope_layer_interval needs attention_chunk_size (Llama 4 chunked-local layers)")
+        mla = [self.kv_lora_rank, self.qk_rope_head_dim, self.qk_nope_head_dim, self.v_head_dim]
+        if any(x is not None for x in mla) and not all(x is not None for x in mla):
+            raise ValueError("MLA needs kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim and v_head_dim together")
+        if self.hidden_size and self.num_hidden_layers and self.first_k_dense_replace > self.num_hidden_layers:
+            raise ValueError(
+                f"first_k_dense_replace ({self.first_k_dense_replace}) exceeds num_hidden_layers "
+                f"({self.num_hidden_layers})"
+            )
+        return self
+
+    # ------------------------------------------------------------------------- derived views ----
+    def need(self, what: str, *fields: str):
+        """Return the named fields' values, or raise UnknownValueError naming those that are null."""
+        values = [getattr(self, f) for f in fields]
+        missing = [f for f, v in zip(fields, values) if v is None]
+        if missing:
+            raise UnknownValueError(what, missing, self.id)
+        return values if len(values) > 1 else values[0]
+
+    @property
+    def is_moe(self) -> bool:
+        """True when the model has routed experts (known or not how many: Behemoth is MoE)."""
+        return bool(self.num_local_experts)
+
+    @property
+    def is_mla(self) -> bool:
+        """True for multi-head latent attention (DeepSeek-V3)."""
+        return self.kv_lora_rank is not None
+
+    @property
+    def resolved_head_dim(self) -> int:
+        """``head_dim``, defaulting to hidden_size / num_attention_heads as Hugging Face does."""
+        if self.head_dim is not None:
+            return self.head_dim
+        h, nh = self.need("head_dim", "hidden_size", "num_attention_heads")
+        return h // nh
+
+    def is_moe_layer(self, i: int) -> bool:
+        """Whether layer ``i`` (0-based) is a MoE layer.
+
+        Meta ``models/llama4/model.py``: MoE iff ``(layer_id + 1) % interleave_moe_layer_step == 0``;
+        DeepSeek: dense for ``layer_id < first_k_dense_replace``. Both rules combined.
+        """
+        if not self.is_moe:
+            return False
+        return i >= self.first_k_dense_replace and (i + 1) % self.interleave_moe_layer_step == 0
+
+    def moe_layer_ids(self) -> list[int]:
+        """Indices of the MoE layers."""
+        n = self.need("the MoE layer pattern", "num_hidden_layers")
+        return [i for i in range(n) if self.is_moe_layer(i)]
+
+    def resolved_layer_types(self) -> list[str]:
+        """Attention type of every layer.
+
+        Explicit ``layer_types`` win. Otherwise Llama 4's rule (Meta ``model.py``):
+        ``is_nope_layer = (layer_id + 1) % nope_layer_interval == 0`` -> global full attention;
+        every other layer is RoPE + chunked-local attention over ``attention_chunk_size`` tokens.
+        Without either, every layer is full attention.
+        """
+        n = self.need("the attention layout", "num_hidden_layers")
+        if self.layer_types is not None:
+            return list(self.layer_types)
+        if self.nope_layer_interval:
+            return [
+                "full_attention" if (i + 1) % self.nope_layer_interval == 0 else "chunked_attention"
+                for i in range(n)
+            ]
+        if self.sliding_window and not self.layer_types:
+            return ["sliding_attention"] * n
+        return ["full_attention"] * n
+
+    def window_of(self, layer_type: str) -> int | None:
+        """Tokens a layer of this type can attend to at most (None = unbounded)."""
+        if layer_type == "sliding_attention":
+            return self.sliding_window
+        if layer_type == "chunked_attention":
+            return self.attention_chunk_size
+        return None
+
+    @property
+    def shared_width(self) -> int:
+        """Total width of the shared expert(s) in a MoE layer (0 when there are none).
+
+        ``shared_expert_intermediate_size`` when given (Qwen2-MoE name), else
+        ``n_shared_experts x moe_intermediate_size`` (DeepSeek's convention).
+        """
+        if not self.n_shared_experts:
+            return 0
+        if self.shared_expert_intermediate_size is not None:
+            return self.shared_expert_intermediate_size
+        fe = self.need("the shared expert width", "moe_intermediate_size")
+        return self.n_shared_experts * fe
+
+    def all_names(self) -> list[str]:
+        """The id and every alias (lower-case), for lookups."""
+        return [self.id, *self.aliases]

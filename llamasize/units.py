@@ -1,0 +1,103 @@
+"""Parsing of sizes given on the command line and formatting of byte counts.
+
+Context and token counts use vLLM's ``--max-model-len`` convention (facts/serving.md 2.1):
+a lower-case suffix is decimal (``1k`` = 1,000, ``1m`` = 1,000,000, ``1g`` = 10**9) and an
+upper-case suffix is binary (``1K`` = 1,024, ``1M`` = 1,048,576, ``1G`` = 2**30).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from llamasize.errors import UsageError
+
+_SUFFIX = {"k": 10**3, "m": 10**6, "g": 10**9, "K": 2**10, "M": 2**20, "G": 2**30}
+_NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kmgKMG]?)\s*$")
+
+#: Anything larger is treated as a typo rather than a request (2**40 tokens ~ 1.1e12).
+MAX_TOKENS = 2**40
+
+GIB = 2**30
+MIB = 2**20
+
+
+def parse_count(text: str | int, what: str = "value", *, minimum: int = 1, maximum: int = MAX_TOKENS) -> int:
+    """Parse ``8K``/``1M``/``1m``/``131072``/``1_000`` into an int, vLLM-style (see module doc).
+
+    Fractions are allowed when the result is a whole number (``1.5K`` = 1,536).
+    Raises UsageError with a one-line message for anything else.
+    """
+    if isinstance(text, bool):
+        raise UsageError(f"{what} must be a whole number, got {text!r}")
+    if isinstance(text, int):
+        value = text
+    else:
+        m = _NUMBER.match(str(text))
+        if not m:
+            raise UsageError(
+                f"{what} must be a whole number with an optional k/K/m/M/g/G suffix "
+                f"(e.g. 8K, 1M, 131072), got {text!r}"
+            )
+        digits, suffix = m.group(1).replace("_", "").replace(",", ""), m.group(2)
+        mult = _SUFFIX.get(suffix, 1)
+        if "." in digits:
+            whole, frac = digits.split(".")
+            num = int(whole + frac) * mult
+            den = 10 ** len(frac)
+            if num % den:
+                raise UsageError(f"{what} {text!r} is not a whole number of tokens")
+            value = num // den
+        else:
+            value = int(digits) * mult
+    if value < minimum:
+        raise UsageError(f"{what} must be at least {minimum:,}, got {value:,}")
+    if value > maximum:
+        raise UsageError(f"{what} {value:,} is absurdly large (limit {maximum:,})")
+    return value
+
+
+def parse_fraction(text: str | float, what: str, *, low: float = 0.0, high: float = 1.0,
+                   low_inclusive: bool = False) -> float:
+    """Parse a float in (low, high] (or [low, high]); rejects NaN, infinities and junk."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"{what} must be a number, got {text!r}") from None
+    if math.isnan(value) or math.isinf(value):
+        raise UsageError(f"{what} must be a finite number, got {text!r}")
+    ok_low = value >= low if low_inclusive else value > low
+    if not ok_low or value > high:
+        bracket = "[" if low_inclusive else "("
+        raise UsageError(f"{what} must be in {bracket}{low:g}, {high:g}], got {value:g}")
+    return value
+
+
+def gib(n_bytes: int | None, digits: int = 1) -> str:
+    """Format a byte count as GiB (binary) for display, e.g. ``28.1 GiB``; ``unknown`` for None."""
+    if n_bytes is None:
+        return "unknown"
+    return f"{n_bytes / GIB:,.{digits}f} GiB"
+
+
+def human_tokens(n: int | None) -> str:
+    """Format a token count compactly with binary suffixes when exact (``1M``, ``128K``), else with commas."""
+    if n is None:
+        return "unknown"
+    for suffix, mult in (("M", 2**20), ("K", 2**10)):
+        if n >= mult and n % mult == 0:
+            return f"{n // mult}{suffix}"
+    return f"{n:,}"
+
+
+def human_params(n: int | None) -> str:
+    """Format a parameter count as e.g. ``108.64B`` (decimal billions)."""
+    if n is None:
+        return "unknown"
+    if n >= 10**12:
+        return f"{n / 10**12:.3f}T"
+    if n >= 10**9:
+        return f"{n / 10**9:.2f}B"
+    if n >= 10**6:
+        return f"{n / 10**6:.2f}M"
+    return f"{n:,}"
