@@ -1,0 +1,566 @@
+"""Memory estimator for one deployment: weights, KV cache, activations and overhead per GPU.
+
+Everything is computed per pipeline stage on one GPU of that stage (all GPUs of a stage hold
+the same shard sizes), and the stage with the least free memory decides the verdict.
+
+Rules (DESIGN.md "Modeling rules" 3-5, facts/serving.md 2.1):
+
+- **Weights**: every tensor of the weight table, stored as the quantization format says
+  (``quant``), split as tensor parallelism splits it (``params.Parallel``); routed experts split by
+  width over TP, or whole experts over EP (vLLM: EP size = TP size). Pipeline stages follow vLLM's
+  ``get_pp_indices`` (layers split evenly, the remainder to the stages before the last); the
+  embedding and vision tower sit on the first stage, the final norm and lm_head on the last.
+- **KV cache** per token per layer: ``2 x kv_heads x head_dim x dtype_bytes`` (GQA/MHA), with
+  ``kv_heads = max(1, num_key_value_heads // tp)`` per GPU (replicated once TP exceeds the KV heads);
+  MLA stores ``(kv_lora_rank + qk_rope_head_dim) x dtype_bytes`` once, replicated on every TP rank.
+  A layer holds ``min(L, window + in_flight)`` tokens when it is windowed (sliding or Llama 4
+  chunked-local) *and* the layout is ``hybrid`` (vLLM's ``ChunkedLocalAttentionSpec`` /
+  ``SlidingWindowSpec``; in-flight = max_num_batched_tokens), else the full length ``L``. Tokens are
+  allocated in blocks (vLLM 16).
+- **Activations**: an analytical peak of the engine's profile run (see ``activation_peak_bytes``).
+- **Budget**: the engine's (``engines``), against the memory the driver reports where the catalogue
+  has it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from llamasize import SCHEMA_VERSION
+from llamasize.engines import EngineBudget, check_engine, engine_budget, vllm_batch_defaults
+from llamasize.errors import UnknownValueError, UsageError
+from llamasize.hardware import GpuSpec
+from llamasize.params import Tensor, weight_table
+from llamasize.quant import QuantFormat, check_kv_dtype, get_format, kv_dtype_bytes, resolve_kv_dtype
+from llamasize.spec import ModelSpec
+from llamasize.units import GIB
+
+KV_LAYOUTS = ("auto", "full", "hybrid")
+#: Tokens per prefill chunk assumed for the generic engine's activation peak.
+GENERIC_PREFILL_CHUNK = 2048
+#: Sequences per step assumed for the generic engine's sampler peak.
+GENERIC_MAX_SEQS = 256
+
+
+# ------------------------------------------------------------------------------------ request ---
+@dataclass(frozen=True)
+class Deployment:
+    """One deployment to evaluate: model x GPU x count x layout x quantization x workload."""
+
+    model: ModelSpec
+    gpu: GpuSpec
+    gpu_count: int
+    quant: str
+    context_tokens: int
+    tensor_parallel_size: int | None = None
+    pipeline_parallel_size: int = 1
+    expert_parallel: bool = False
+    kv_cache_dtype: str = "auto"
+    batch: int = 1
+    engine: str = "vllm"
+    kv_layout: str = "auto"
+    gpu_memory_utilization: float | None = None
+    mem_fraction_static: float | None = None
+    max_num_batched_tokens: int | None = None
+    max_num_seqs: int | None = None
+    overhead_bytes: int | None = None
+    include_vision: bool = True
+
+
+# ------------------------------------------------------------------------------------ results ---
+class PerGpuMemory(BaseModel):
+    """Memory of one GPU of the binding pipeline stage, in bytes (``free_bytes`` < 0 = shortfall)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total_bytes: int
+    budget_bytes: int
+    weights_bytes: int | None
+    kv_cache_bytes: int | None
+    activation_bytes: int | None
+    overhead_bytes: int
+    kv_capacity_bytes: int | None
+    free_bytes: int | None
+    headroom_fraction: float | None
+    pipeline_stage: int
+    layers: list[int] | None
+
+
+class Assumption(BaseModel):
+    """A named input the numbers rest on, with where its value comes from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    value: str
+    source: str
+
+
+class FitEstimate(BaseModel):
+    """Verdict and memory breakdown for one deployment (the JSON of ``llamasize fit``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    model: str
+    model_name: str
+    gpu: str
+    gpu_name: str
+    gpu_count: int
+    nodes: int
+    gpus_per_node: int
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    expert_parallel: bool
+    quant: str
+    kv_cache_dtype: str
+    kv_layout: Literal["full", "hybrid"]
+    engine: str
+    context_tokens: int
+    batch: int
+    #: True / False, or None when an unknown model value decides it.
+    fits: bool | None
+    reasons: list[str]
+    max_context_tokens: int | None
+    max_concurrency: int | None
+    weights_bytes: int | None
+    kv_cache_bytes: int | None
+    kv_cache_bytes_per_token: int | None
+    per_gpu: PerGpuMemory
+    memory_basis: Literal["driver", "datasheet"]
+    warnings: list[str]
+    assumptions: list[Assumption]
+    confidence: dict[str, str]
+    unknown: list[str]
+
+
+# ------------------------------------------------------------------------------ parallel rules --
+def validate_layout(spec: ModelSpec, gpu_count: int, tp: int, pp: int, ep: bool) -> None:
+    """Raise UsageError when a parallel layout cannot run (DESIGN.md rule 7). Checks that need an
+    unpublished value are skipped (the estimate reports it as unknown instead)."""
+    if tp < 1 or pp < 1:
+        raise UsageError("tensor and pipeline parallel sizes must be at least 1")
+    if tp * pp != gpu_count:
+        raise UsageError(
+            f"--gpus ({gpu_count}) must equal tensor_parallel_size ({tp}) x pipeline_parallel_size ({pp}); "
+            "data-parallel replicas are not modelled: size one replica"
+        )
+    nh, nkv, layers = spec.num_attention_heads, spec.num_key_value_heads, spec.num_hidden_layers
+    if nh is not None and nh % tp:
+        raise UsageError(f"num_attention_heads ({nh}) is not divisible by tensor_parallel_size ({tp})")
+    if nkv is not None and not spec.is_mla and nkv % tp and tp % nkv:
+        raise UsageError(
+            f"num_key_value_heads ({nkv}) and tensor_parallel_size ({tp}) must divide one another"
+        )
+    if layers is not None and pp > layers:
+        raise UsageError(f"pipeline_parallel_size ({pp}) exceeds num_hidden_layers ({layers})")
+    if ep and not spec.is_moe:
+        raise UsageError(f"--ep needs a mixture-of-experts model; {spec.id} is dense")
+
+
+def pp_partition(num_layers: int, pp: int) -> list[list[int]]:
+    """Layers of each pipeline stage, as vLLM's ``get_pp_indices`` splits them: ``L // pp`` each,
+    the remainder added one by one to the stages before the last."""
+    parts = [num_layers // pp] * pp
+    for i in range(2, num_layers % pp + 2):
+        parts[-i] += 1
+    out, start = [], 0
+    for n in parts:
+        out.append(list(range(start, start + n)))
+        start += n
+    return out
+
+
+def shard_shape(t: Tensor, spec: ModelSpec, tp: int, ep: bool) -> tuple[int, ...]:
+    """Shape of the part of tensor ``t`` one GPU holds under TP degree ``tp`` (and EP over the same
+    GPUs when ``ep``); see ``params.Parallel`` for the split of each kind."""
+    s = t.shape
+    c = lambda n: -(-n // tp)  # noqa: E731 - ceil division
+    p = t.parallel
+    if p == "replicated" or tp == 1:
+        return s
+    if p in ("column", "vocab"):
+        return (c(s[0]),) + s[1:]
+    if p == "row":
+        return s[:-1] + (c(s[-1]),)
+    if p == "kv":
+        nkv = spec.num_key_value_heads
+        per_head = s[0] // nkv
+        return (max(1, nkv // tp) * per_head,) + s[1:]
+    if p in ("expert_column", "expert_row"):
+        if ep:
+            return (c(s[0]),) + s[1:]
+        if len(s) == 2:  # stacked biases: column biases split, row biases replicated
+            return (s[0], c(s[1])) if p == "expert_column" else s
+        return (s[0], c(s[1]), s[2]) if p == "expert_column" else (s[0], s[1], c(s[2]))
+    if p == "flat":
+        return (c(s[0]),)
+    raise ValueError(f"unknown parallel kind {p!r}")
+
+
+@lru_cache(maxsize=4096)
+def stage_weight_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
+                       include_vision: bool) -> tuple[int, ...]:
+    """Weight bytes on one GPU of each pipeline stage (exact for the format's layout)."""
+    fmt = get_format(quant)
+    table = weight_table(spec)
+    stages = pp_partition(spec.num_hidden_layers, pp)
+    stage_of = {layer: k for k, layers in enumerate(stages) for layer in layers}
+    out = [0] * pp
+    for t in table:
+        if t.component == "vision" and not include_vision:
+            continue
+        if t.layer is not None:
+            k = stage_of[t.layer]
+        elif t.component in ("embedding", "vision"):
+            k = 0
+        else:  # final norm, lm_head
+            k = pp - 1
+        out[k] += fmt.rule(spec, t).nbytes(shard_shape(t, spec, tp, ep))
+    return tuple(out)
+
+
+def total_weight_bytes(spec: ModelSpec, quant: str, include_vision: bool = True) -> int:
+    """Bytes of the whole model under a format (unsharded)."""
+    fmt = get_format(quant)
+    return sum(fmt.rule(spec, t).nbytes(t.shape) for t in weight_table(spec)
+               if include_vision or t.component != "vision")
+
+
+# ------------------------------------------------------------------------------------ KV cache --
+def resolve_kv_layout(kv_layout: str, engine: str, spec: ModelSpec) -> tuple[str, str]:
+    """The concrete layout ``auto`` stands for, and why (facts/serving.md 2.1).
+
+    vLLM: its hybrid KV manager handles sliding-window layers by default but was disabled by
+    default for Llama 4's chunked-local layers (PR #21761), so ``full`` for chunked models and
+    ``hybrid`` for sliding-window ones. SGLang: Llama 4 hybrid KV is a separate opt-in mode, so
+    ``full``. generic: ``full`` (the reference implementations keep full-length KV).
+    """
+    if kv_layout not in KV_LAYOUTS:
+        raise UsageError(f"unknown KV layout '{kv_layout}' (choices: {', '.join(KV_LAYOUTS)})")
+    if kv_layout != "auto":
+        return kv_layout, "as given"
+    try:
+        types = set(spec.resolved_layer_types())
+    except UnknownValueError:
+        return "full", "attention layout unknown: full-length KV assumed"
+    if types == {"full_attention"}:
+        return "full", "every layer is full attention"
+    if engine == "vllm":
+        if "chunked_attention" in types:
+            return "full", ("vLLM disables its hybrid KV manager for Llama 4 chunked-local layers by default "
+                            "(PR #21761): every layer holds the full context; --kv-layout hybrid models it on")
+        return "hybrid", "vLLM's hybrid KV manager caps sliding-window layers at their window by default"
+    if engine == "sglang":
+        return "full", "SGLang's hybrid KV cache for windowed layers is opt-in; --kv-layout hybrid models it"
+    return "full", "generic engine: full-length KV in every layer (reference implementation behaviour)"
+
+
+def kv_bytes_per_token_layer(spec: ModelSpec, kv_bytes: int, tp: int) -> int:
+    """KV bytes one GPU stores per token for one attention layer (DESIGN.md rule 4)."""
+    if spec.is_mla:
+        return (spec.kv_lora_rank + spec.qk_rope_head_dim) * kv_bytes
+    nkv = spec.need("KV cache size", "num_key_value_heads")
+    return 2 * max(1, nkv // tp) * spec.resolved_head_dim * kv_bytes
+
+
+@dataclass(frozen=True)
+class KvModel:
+    """KV bytes per sequence on one GPU of one stage as a function of context length."""
+
+    bytes_per_token_layer: int
+    #: For each layer of the stage: the token cap (None = full length).
+    caps: tuple[int | None, ...]
+    block: int
+
+    def per_sequence(self, tokens: int) -> int:
+        """Bytes one sequence of ``tokens`` tokens needs on this GPU (block-rounded)."""
+        total_tokens = 0
+        for cap in self.caps:
+            n = tokens if cap is None else min(tokens, cap)
+            total_tokens += -(-n // self.block) * self.block
+        return total_tokens * self.bytes_per_token_layer
+
+    def max_tokens(self, capacity: int, batch: int, limit: int) -> int:
+        """Largest context ``<= limit`` such that ``batch`` sequences fit in ``capacity`` (0 if none)."""
+        if capacity < 0 or batch * self.per_sequence(1) > capacity:
+            return 0
+        lo, hi = 1, limit
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if batch * self.per_sequence(mid) <= capacity:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+
+def kv_models(spec: ModelSpec, kv_bytes: int, tp: int, pp: int, layout: str, block: int,
+              in_flight: int) -> list[KvModel]:
+    """One ``KvModel`` per pipeline stage."""
+    types = spec.resolved_layer_types()
+    per_layer = kv_bytes_per_token_layer(spec, kv_bytes, tp)
+    out = []
+    for layers in pp_partition(spec.num_hidden_layers, pp):
+        caps = []
+        for i in layers:
+            window = spec.window_of(types[i])
+            if layout == "hybrid" and window is not None:
+                # vLLM: chunked -> chunk + in-flight; sliding -> window - 1 + in-flight
+                caps.append(window + in_flight - (1 if types[i] == "sliding_attention" else 0))
+            else:
+                caps.append(None)
+        out.append(KvModel(per_layer, tuple(caps), block))
+    return out
+
+
+def kv_bytes_per_token_model(spec: ModelSpec, kv_bytes: int) -> int:
+    """KV bytes per token for the whole model at full length, unsharded (the headline figure)."""
+    return kv_bytes_per_token_layer(spec, kv_bytes, 1) * spec.num_hidden_layers
+
+
+# --------------------------------------------------------------------------------- activations --
+def activation_peak_bytes(spec: ModelSpec, tp: int, tokens: int, seqs: int) -> int:
+    """Analytical activation peak of one forward pass over ``tokens`` tokens plus the sampler.
+
+    An estimate of what vLLM's start-up profile run measures (no primary source gives a formula;
+    label: analytical, replaced by calibration once ``verify`` exists). In BF16 (2 bytes):
+    residual + hidden ``2h`` per token, plus the largest per-layer transient per token:
+    attention ``(nh + 2 nkv) hd / tp`` (qkv) + ``nh hd / tp`` (output); dense MLP ``3 f / tp``
+    (gate/up output and activation); MoE ``k (3 fe / tp + h)`` (fused-MoE intermediate caches)
+    + ``3 fs / tp`` (shared expert) + ``E`` router logits. The sampler holds fp32 logits
+    ``seqs x vocab x 4``; the peak is the larger of the two.
+    """
+    h = spec.hidden_size
+    nh = spec.num_attention_heads
+    hd = spec.resolved_head_dim if not spec.is_mla else spec.qk_nope_head_dim + spec.qk_rope_head_dim
+    nkv = spec.num_key_value_heads or 1
+    attn = (nh + 2 * nkv) * hd // tp + nh * hd // tp
+    mlp = 3 * spec.intermediate_size // tp if spec.intermediate_size else 0
+    moe = 0
+    if spec.is_moe:
+        fe, k = spec.moe_intermediate_size, spec.num_experts_per_tok
+        moe = k * (3 * fe // tp + h) + 3 * spec.shared_width // tp + spec.num_local_experts
+    forward = tokens * 2 * (2 * h + max(attn, mlp, moe))
+    sampler = seqs * spec.vocab_size * 4
+    return max(forward, sampler)
+
+
+# ---------------------------------------------------------------------------------- estimator --
+def _native_warnings(d: Deployment, fmt: QuantFormat, kv_dtype: str) -> list[str]:
+    g = d.gpu
+    out = []
+    if fmt.needs_native == "fp8" and not g.native.fp8:
+        out.append(f"{g.id} has no native FP8: {fmt.id} runs weight-only (weights stay FP8, e.g. Marlin W8A16) "
+                   "with BF16 matmuls")
+    if fmt.needs_native == "fp4" and not g.native.fp4:
+        out.append(f"{g.id} has no native FP4: {fmt.id} runs weight-only (FP4 weights dequantized, BF16 matmuls)")
+    if kv_dtype == "fp8" and not g.native.fp8:
+        out.append(f"{g.id} has no native FP8: the FP8 KV cache is stored in FP8 and converted in software")
+    if fmt.gguf and d.engine in ("vllm", "sglang"):
+        out.append(f"{fmt.id} is a GGUF format for llama.cpp-style engines; {d.engine}'s GGUF support is limited")
+    return out
+
+
+def estimate_memory(d: Deployment) -> FitEstimate:
+    """Evaluate one deployment: per-GPU memory, fits or not, max context and concurrency."""
+    spec, gpu = d.model, d.gpu
+    engine = check_engine(d.engine)
+    fmt = get_format(d.quant)
+    kv_dtype_in = check_kv_dtype(d.kv_cache_dtype)
+    if d.gpu_count < 1:
+        raise UsageError(f"--gpus must be at least 1, got {d.gpu_count}")
+    if d.batch < 1:
+        raise UsageError(f"--batch must be at least 1, got {d.batch}")
+    pp = d.pipeline_parallel_size
+    tp = d.tensor_parallel_size if d.tensor_parallel_size is not None else d.gpu_count // max(pp, 1)
+    validate_layout(spec, d.gpu_count, tp, pp, d.expert_parallel)
+    ep = d.expert_parallel
+
+    budget = engine_budget(engine, gpu, tp=tp, pp=pp, gpu_memory_utilization=d.gpu_memory_utilization,
+                           mem_fraction_static=d.mem_fraction_static, overhead_bytes=d.overhead_bytes,
+                           chunked_prefill_size=d.max_num_batched_tokens)
+    default_seqs, default_tokens = vllm_batch_defaults(gpu)
+    if engine == "generic":
+        default_seqs, default_tokens = GENERIC_MAX_SEQS, GENERIC_PREFILL_CHUNK
+    max_seqs = d.max_num_seqs or default_seqs
+    batched_tokens = d.max_num_batched_tokens or default_tokens
+    layout, layout_reason = resolve_kv_layout(d.kv_layout, engine, spec)
+    kv_dtype = resolve_kv_dtype(kv_dtype_in, spec)
+    kvb = kv_dtype_bytes(kv_dtype_in, spec)
+    nodes = -(-d.gpu_count // gpu.gpus_per_node)
+
+    warnings = _native_warnings(d, fmt, kv_dtype_in)
+    if gpu.unverified:
+        warnings.append(f"{gpu.id} is an unverified catalogue entry (its memory size is not from a sourced fact)")
+    if tp > gpu.gpus_per_node:
+        warnings.append(f"tensor parallelism ({tp}) spans {-(-tp // gpu.gpus_per_node)} nodes: every layer's "
+                        "all-reduce crosses the inter-node network (its bandwidth is not in the catalogue)")
+    elif tp > 1 and not gpu.interconnect.fast:
+        warnings.append(f"tensor parallelism over {gpu.interconnect.type} (no NVLink): all-reduce is "
+                        "bandwidth-limited")
+    if ep and spec.num_local_experts and spec.num_local_experts % tp:
+        warnings.append(f"{spec.num_local_experts} experts do not divide evenly over {tp} GPUs; "
+                        "the busiest GPU holds the extra expert")
+    if fmt.accuracy != "exact":
+        warnings.append(f"{fmt.id}: per-tensor type mix approximates llama.cpp's rules")
+    warnings += list(budget.notes)
+
+    assumptions = [
+        Assumption(name="device_memory", value=f"{gpu.memory_bytes:,} bytes ({gpu.memory.basis})",
+                   source=gpu.memory.driver_source if gpu.memory.basis == "driver" else
+                   gpu.memory.source + " - datasheet decimal GB; the driver may report a little more"),
+        Assumption(name="engine", value=engine, source="--engine"),
+        Assumption(name="kv_layout", value=layout, source=layout_reason),
+        Assumption(name="kv_block_size_tokens", value=str(budget.block_size),
+                   source="vLLM CacheConfig.DEFAULT_BLOCK_SIZE" if engine == "vllm" else "token-granular KV"),
+        Assumption(name="quantization", value=f"{fmt.id}: {fmt.description}; quantizes {fmt.quantizes}; "
+                   f"keeps 16-bit: {fmt.keeps_16bit}", source="llamasize.quant"),
+        Assumption(name="vision_tower", value="loaded" if d.include_vision else "excluded (--text-only)",
+                   source="--text-only"),
+    ]
+    if budget.fraction_name:
+        assumptions.append(Assumption(name=budget.fraction_name, value=f"{budget.fraction:g}",
+                                      source="as given" if (d.gpu_memory_utilization or d.mem_fraction_static)
+                                      else ("vLLM 0.33 default (0.9 before)" if engine == "vllm" else
+                                            "SGLang automatic rule")))
+    if engine != "sglang":
+        assumptions.append(Assumption(
+            name="runtime_overhead_bytes", value=f"{budget.overhead_bytes:,}",
+            source="--overhead-gib" if d.overhead_bytes is not None else
+            ("vLLM non-torch 1 GiB (docstring example) + CUDA graphs 0.5 GiB (assumed)" if engine == "vllm"
+             else "CUDA context, a few hundred MiB (facts/hardware.md); 512 MiB assumed")))
+        assumptions.append(Assumption(
+            name="activation_profile", value=f"{batched_tokens} tokens, {max_seqs} sequences",
+            source="vLLM max_num_batched_tokens / max_num_seqs defaults for this GPU" if engine == "vllm"
+            and not (d.max_num_batched_tokens or d.max_num_seqs) else "as given / generic default"))
+    if layout == "hybrid":
+        assumptions.append(Assumption(name="kv_in_flight_tokens", value=str(batched_tokens),
+                                      source="windowed layers keep window + max_num_batched_tokens tokens "
+                                             "(vLLM ChunkedLocalAttentionSpec / SlidingWindowSpec)"))
+
+    common = dict(
+        model=spec.id, model_name=spec.name, gpu=gpu.id, gpu_name=gpu.name, gpu_count=d.gpu_count, nodes=nodes,
+        gpus_per_node=gpu.gpus_per_node, tensor_parallel_size=tp, pipeline_parallel_size=pp,
+        expert_parallel=ep, quant=fmt.id, kv_cache_dtype=kv_dtype, kv_layout=layout, engine=engine,
+        context_tokens=d.context_tokens, batch=d.batch, memory_basis=gpu.memory.basis,
+        warnings=warnings, assumptions=assumptions,
+    )
+    try:
+        return _estimate_known(d, spec, fmt, budget, tp, pp, ep, kvb, layout, batched_tokens, max_seqs, common)
+    except UnknownValueError as e:
+        return _estimate_unknown(d, spec, fmt, budget, common, e)
+
+
+def _estimate_known(d, spec, fmt, budget: EngineBudget, tp, pp, ep, kvb, layout, batched_tokens, max_seqs,
+                    common) -> FitEstimate:
+    weights = stage_weight_bytes(spec, fmt.id, tp, pp, ep, d.include_vision)
+    kvms = kv_models(spec, kvb, tp, pp, layout, budget.block_size, batched_tokens)
+    act = activation_peak_bytes(spec, tp, batched_tokens, max_seqs) if budget.activations_in_budget else 0
+    max_pos = spec.max_position_embeddings
+    stages = pp_partition(spec.num_hidden_layers, pp)
+
+    per_stage = []
+    for k in range(pp):
+        capacity = budget.budget_bytes - weights[k] - act - budget.overhead_bytes
+        kv_need = d.batch * kvms[k].per_sequence(d.context_tokens)
+        per_stage.append((capacity - kv_need, k, capacity, kv_need))
+    free, k, capacity, kv_need = min(per_stage)
+
+    max_ctx = min(kvm.max_tokens(budget.budget_bytes - weights[j] - act - budget.overhead_bytes, d.batch, max_pos)
+                  for j, kvm in enumerate(kvms))
+    max_conc = min(max(0, (budget.budget_bytes - weights[j] - act - budget.overhead_bytes)
+                       // kvm.per_sequence(d.context_tokens)) for j, kvm in enumerate(kvms))
+
+    reasons = []
+    if d.context_tokens > max_pos:
+        reasons.append(f"context {d.context_tokens:,} exceeds {spec.id}'s maximum of {max_pos:,} tokens")
+    if capacity < 0:
+        used = weights[k] + act + budget.overhead_bytes
+        reasons.append(
+            f"weights ({weights[k] / GIB:.1f} GiB) + activations ({act / GIB:.1f} GiB) + overhead "
+            f"({budget.overhead_bytes / GIB:.1f} GiB) need {used / GIB:.1f} GiB per GPU; "
+            f"{budget.budget_bytes / GIB:.1f} GiB available"
+        )
+    elif free < 0:
+        reasons.append(
+            f"KV cache for {d.batch} x {d.context_tokens:,} tokens needs {kv_need / GIB:.1f} GiB per GPU; "
+            f"{capacity / GIB:.1f} GiB left after weights, activations and overhead "
+            f"(max context at this batch: {max_ctx:,}; max concurrency at this context: {max_conc})"
+        )
+    fits = not reasons
+    kv_total = sum(tp * d.batch * kvms[j].per_sequence(d.context_tokens) for j in range(pp))
+    per_gpu = PerGpuMemory(
+        total_bytes=budget.total_bytes, budget_bytes=budget.budget_bytes, weights_bytes=weights[k],
+        kv_cache_bytes=kv_need, activation_bytes=act, overhead_bytes=budget.overhead_bytes,
+        kv_capacity_bytes=capacity, free_bytes=free, headroom_fraction=round(free / budget.budget_bytes, 6),
+        pipeline_stage=k, layers=stages[k],
+    )
+    return FitEstimate(
+        fits=fits, reasons=reasons, max_context_tokens=max_ctx, max_concurrency=max_conc,
+        weights_bytes=total_weight_bytes(spec, fmt.id, d.include_vision),
+        kv_cache_bytes=kv_total, kv_cache_bytes_per_token=kv_bytes_per_token_model(spec, kvb),
+        per_gpu=per_gpu,
+        confidence={"weights_bytes": "exact" if fmt.accuracy == "exact" else "approximate",
+                    "kv_cache_bytes": "exact", "activation_bytes": "analytical", "overhead_bytes": "assumed",
+                    "fits": "analytical"},
+        unknown=[], **common,
+    )
+
+
+def _estimate_unknown(d, spec, fmt, budget: EngineBudget, common, err: UnknownValueError) -> FitEstimate:
+    """A model whose architecture is unpublished: bound the weights from the published total."""
+    unknown = [str(err)]
+    pub = spec.published_params
+    reasons: list[str] = []
+    fits = None
+    low = None
+    if pub is not None:
+        min_bits = min(_format_min_bits(fmt), 16)
+        low = pub.total * min_bits // 8
+        per_gpu_low = -(-low // d.gpu_count)
+        available = budget.budget_bytes - budget.overhead_bytes
+        approx = "" if pub.total_exact else "about "
+        if per_gpu_low > available:
+            fits = False
+            reasons.append(
+                f"even at {min_bits:g} bits for all {approx}{pub.total / 1e9:,.0f}B parameters the weights need "
+                f"{per_gpu_low / GIB:.1f} GiB per GPU; {available / GIB:.1f} GiB available"
+            )
+        else:
+            unknown.append("whether it fits: KV cache, activations and the per-GPU split need the architecture")
+    per_gpu = PerGpuMemory(
+        total_bytes=budget.total_bytes, budget_bytes=budget.budget_bytes,
+        weights_bytes=None if low is None else -(-low // d.gpu_count), kv_cache_bytes=None,
+        activation_bytes=None, overhead_bytes=budget.overhead_bytes, kv_capacity_bytes=None, free_bytes=None,
+        headroom_fraction=None, pipeline_stage=0, layers=None,
+    )
+    return FitEstimate(
+        fits=fits, reasons=reasons, max_context_tokens=None, max_concurrency=None, weights_bytes=low,
+        kv_cache_bytes=None, kv_cache_bytes_per_token=None, per_gpu=per_gpu,
+        confidence={"weights_bytes": "lower bound from the published total", "kv_cache_bytes": "unknown",
+                    "fits": "unknown" if fits is None else "lower bound"},
+        unknown=unknown, **common,
+    )
+
+
+def _format_min_bits(fmt: QuantFormat) -> float:
+    """Fewest bits per weight any tensor can get under ``fmt`` (for lower bounds)."""
+    from llamasize import quant as q
+
+    candidates = {
+        "fp32": 32, "bf16": 16, "fp16": 16, "fp8": 8, "fp8_mixed": 8, "int8": 8,
+    }
+    if fmt.id in candidates:
+        return candidates[fmt.id]
+    storages = [q.INT4_G128, q.NF4_B64, q.MXFP4, q.NVFP4, q.Q8_0, q.Q6_K, q.Q5_K, q.Q4_K, q.Q4_0, q.Q3_K, q.Q2_K]
+    bits = {"int4_mixed": q.INT4_G128, "int4": q.INT4_G128, "nf4": q.NF4_B64, "mxfp4": q.MXFP4,
+            "nvfp4": q.NVFP4, "q8_0": q.Q8_0, "q6_k": q.Q6_K, "q5_k_m": q.Q5_K, "q4_k_m": q.Q4_K,
+            "q4_0": q.Q4_0, "q3_k_m": q.Q3_K, "q2_k": q.Q2_K}
+    del storages
+    return float(bits[fmt.id].bits_per_weight)

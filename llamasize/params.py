@@ -1,0 +1,297 @@
+"""Parameter accounting from the architecture: a weight table, per-component totals, active params.
+
+The weight table lists every tensor (name, shape, component, layer, how tensor parallelism splits
+it). Everything else is derived from it: parameter totals (``count_params``), weight bytes under a
+quantization scheme (``quant``), per-GPU weight bytes (``memory``) and the shapes the micro-MoE
+runtime allocates, so all of them agree by construction.
+
+Counting rules (facts/models.md §1.4, reproduced to the parameter for Llama 4 Scout and Maverick):
+
+- attention (GQA/MHA): q ``h x nh*hd``, k and v ``h x nkv*hd``, o ``nh*hd x h`` (+ biases when
+  ``attention_bias``; + one sink per head when ``attention_sinks``; + two ``hd`` norm weights when
+  ``qk_norm == "rms_weighted"``).
+- attention (MLA, DeepSeek-V3 ``modeling_deepseek.py``): q_a ``h x q_lora`` + norm ``q_lora`` +
+  q_b ``q_lora x nh*(nope+rope)``; kv_a ``h x (kv_lora+rope)`` + norm ``kv_lora`` +
+  kv_b ``kv_lora x nh*(nope+v)``; o ``nh*v x h``.
+- two RMSNorms of ``h`` per layer and a final one.
+- MoE layer: ``E x 3*h*fe`` routed experts (SwiGLU gate/up/down) + shared experts ``3*h*fs`` +
+  router ``h x E`` (no bias unless ``router_bias``). Dense layer: ``3*h*f``.
+- embedding ``vocab x h``, plus an lm_head of the same size unless tied.
+- Llama 4 vision tower: see ``vision_params``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from math import prod
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from llamasize import SCHEMA_VERSION
+from llamasize.errors import UnknownValueError
+from llamasize.spec import ModelSpec, VisionConfig
+
+Component = Literal[
+    "embedding", "lm_head", "attention", "norms", "router", "routed_experts",
+    "shared_experts", "dense_ffn", "vision",
+]
+COMPONENTS: tuple[str, ...] = (
+    "embedding", "lm_head", "attention", "norms", "router", "routed_experts",
+    "shared_experts", "dense_ffn", "vision",
+)
+
+#: How tensor parallelism splits a tensor (vLLM's layer classes):
+#: column = output rows split (ColumnParallelLinear); row = input columns split (RowParallelLinear);
+#: kv = like column but replicated once TP exceeds the KV heads (QKVParallelLinear);
+#: vocab = rows split (VocabParallelEmbedding / ParallelLMHead); replicated = whole on every GPU;
+#: expert = stacked (E, out, in) routed experts, split over TP by width or over EP by expert;
+#: flat = an opaque block of parameters split evenly (the vision tower).
+Parallel = Literal["column", "row", "kv", "vocab", "replicated", "expert_column", "expert_row", "flat"]
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One weight tensor. Linear weights are ``(out, in)`` as in PyTorch; routed experts are
+    stacked ``(E, out, in)``; vectors are ``(n,)``."""
+
+    name: str
+    component: str
+    layer: int | None
+    shape: tuple[int, ...]
+    #: linear | embedding | norm | bias | router | vector | vision
+    kind: str
+    parallel: str
+    #: Role used by quantization mix rules: q k v o gate up down embed lm_head router ...
+    role: str
+
+    @property
+    def numel(self) -> int:
+        """Number of parameters in the tensor."""
+        return prod(self.shape)
+
+
+def vision_params(v: VisionConfig) -> int:
+    """Parameters of the Llama 4 vision tower (encoder + pixel-shuffle adapter + projector).
+
+    facts/models.md §1.4: per encoder layer ``4*(d^2+d)`` attention with biases,
+    ``d*F+F`` and ``F*d+d`` MLP with biases, two LayerNorms ``4*d``; plus class embedding ``d``,
+    positional embedding ``((image/patch)^2 + 1) * d``, patch embedding ``patch^2 * channels * d``
+    (no bias), pre/post LayerNorms ``4*d``; adapter ``(d / ratio^2) * proj_in + proj_in * proj_out``;
+    projector ``vision_output_dim * text_hidden`` (added by the caller, it needs the text width).
+    Reproduces 811,115,008 + 39,845,888 for Llama 4.
+    """
+    d, f = v.hidden_size, v.intermediate_size
+    per_layer = 4 * (d * d + d) + (d * f + f) + (f * d + d) + 4 * d
+    positions = (v.image_size // v.patch_size) ** 2 + 1
+    encoder = (
+        v.num_hidden_layers * per_layer + d + positions * d + v.patch_size**2 * v.num_channels * d + 4 * d
+    )
+    shuffled = round(d / (v.pixel_shuffle_ratio**2))
+    adapter = shuffled * v.projector_input_dim + v.projector_input_dim * v.projector_output_dim
+    return encoder + adapter
+
+
+def _attention_tensors(s: ModelSpec, i: int) -> list[Tensor]:
+    h = s.need("attention parameters", "hidden_size")
+    nh = s.need("attention parameters", "num_attention_heads")
+    p = f"layers.{i}.self_attn"
+    t: list[Tensor] = []
+    if s.is_mla:
+        rope, nope, vd, kvr = s.qk_rope_head_dim, s.qk_nope_head_dim, s.v_head_dim, s.kv_lora_rank
+        if s.q_lora_rank:
+            t += [
+                Tensor(f"{p}.q_a_proj", "attention", i, (s.q_lora_rank, h), "linear", "replicated", "q_a"),
+                Tensor(f"{p}.q_a_layernorm", "attention", i, (s.q_lora_rank,), "norm", "replicated", "norm"),
+                Tensor(f"{p}.q_b_proj", "attention", i, (nh * (nope + rope), s.q_lora_rank), "linear", "column", "q"),
+            ]
+        else:
+            t.append(Tensor(f"{p}.q_proj", "attention", i, (nh * (nope + rope), h), "linear", "column", "q"))
+        t += [
+            Tensor(f"{p}.kv_a_proj_with_mqa", "attention", i, (kvr + rope, h), "linear", "replicated", "kv_a"),
+            Tensor(f"{p}.kv_a_layernorm", "attention", i, (kvr,), "norm", "replicated", "norm"),
+            Tensor(f"{p}.kv_b_proj", "attention", i, (nh * (nope + vd), kvr), "linear", "column", "v"),
+            Tensor(f"{p}.o_proj", "attention", i, (h, nh * vd), "linear", "row", "o"),
+        ]
+        return t
+    nkv = s.need("attention parameters", "num_key_value_heads")
+    hd = s.resolved_head_dim
+    t += [
+        Tensor(f"{p}.q_proj", "attention", i, (nh * hd, h), "linear", "column", "q"),
+        Tensor(f"{p}.k_proj", "attention", i, (nkv * hd, h), "linear", "kv", "k"),
+        Tensor(f"{p}.v_proj", "attention", i, (nkv * hd, h), "linear", "kv", "v"),
+        Tensor(f"{p}.o_proj", "attention", i, (h, nh * hd), "linear", "row", "o"),
+    ]
+    if s.attention_bias:
+        t += [
+            Tensor(f"{p}.q_proj.bias", "attention", i, (nh * hd,), "bias", "column", "bias"),
+            Tensor(f"{p}.k_proj.bias", "attention", i, (nkv * hd,), "bias", "kv", "bias"),
+            Tensor(f"{p}.v_proj.bias", "attention", i, (nkv * hd,), "bias", "kv", "bias"),
+            Tensor(f"{p}.o_proj.bias", "attention", i, (h,), "bias", "replicated", "bias"),
+        ]
+    if s.attention_sinks:
+        t.append(Tensor(f"{p}.sinks", "attention", i, (nh,), "vector", "column", "sinks"))
+    if s.qk_norm == "rms_weighted":
+        t += [
+            Tensor(f"{p}.q_norm", "attention", i, (hd,), "norm", "replicated", "norm"),
+            Tensor(f"{p}.k_norm", "attention", i, (hd,), "norm", "replicated", "norm"),
+        ]
+    return t
+
+
+def _mlp(prefix: str, component: str, i: int, h: int, f: int, bias: bool) -> list[Tensor]:
+    t = [
+        Tensor(f"{prefix}.gate_proj", component, i, (f, h), "linear", "column", "gate"),
+        Tensor(f"{prefix}.up_proj", component, i, (f, h), "linear", "column", "up"),
+        Tensor(f"{prefix}.down_proj", component, i, (h, f), "linear", "row", "down"),
+    ]
+    if bias:
+        t += [
+            Tensor(f"{prefix}.gate_up_proj.bias", component, i, (2 * f,), "bias", "column", "bias"),
+            Tensor(f"{prefix}.down_proj.bias", component, i, (h,), "bias", "replicated", "bias"),
+        ]
+    return t
+
+
+def _ffn_tensors(s: ModelSpec, i: int) -> list[Tensor]:
+    h = s.need("FFN parameters", "hidden_size")
+    p = f"layers.{i}.feed_forward"
+    if not s.is_moe_layer(i):
+        f = s.need("dense FFN parameters", "intermediate_size")
+        return _mlp(p, "dense_ffn", i, h, f, s.mlp_bias)
+    e = s.num_local_experts
+    fe = s.need("expert parameters", "moe_intermediate_size")
+    t = [Tensor(f"{p}.router", "router", i, (e, h), "router", "replicated", "router")]
+    if s.router_bias:
+        t.append(Tensor(f"{p}.router.bias", "router", i, (e,), "bias", "replicated", "bias"))
+    t += [
+        Tensor(f"{p}.experts.gate_proj", "routed_experts", i, (e, fe, h), "linear", "expert_column", "gate"),
+        Tensor(f"{p}.experts.up_proj", "routed_experts", i, (e, fe, h), "linear", "expert_column", "up"),
+        Tensor(f"{p}.experts.down_proj", "routed_experts", i, (e, h, fe), "linear", "expert_row", "down"),
+    ]
+    if s.mlp_bias:
+        t += [
+            Tensor(f"{p}.experts.gate_up_proj.bias", "routed_experts", i, (e, 2 * fe), "bias", "expert_column", "bias"),
+            Tensor(f"{p}.experts.down_proj.bias", "routed_experts", i, (e, h), "bias", "expert_row", "bias"),
+        ]
+    if s.shared_width:
+        t += _mlp(f"{p}.shared_expert", "shared_experts", i, h, s.shared_width, s.mlp_bias)
+    return t
+
+
+def _require_architecture(s: ModelSpec) -> None:
+    s.need("the weight table", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
+           "tie_word_embeddings")
+    if not s.is_mla:
+        s.need("the weight table", "num_key_value_heads")
+    if s.is_moe:
+        s.need("the weight table", "moe_intermediate_size", "num_experts_per_tok")
+    if any(not s.is_moe_layer(i) for i in range(s.num_hidden_layers)):
+        s.need("the weight table", "intermediate_size")
+
+
+@lru_cache(maxsize=256)
+def weight_table(s: ModelSpec) -> tuple[Tensor, ...]:
+    """Every weight tensor of the model, in load order. Raises UnknownValueError for specs with
+    unpublished architecture fields."""
+    _require_architecture(s)
+    h, n, vocab = s.hidden_size, s.num_hidden_layers, s.vocab_size
+    t: list[Tensor] = [Tensor("embed_tokens", "embedding", None, (vocab, h), "embedding", "vocab", "embed")]
+    for i in range(n):
+        t.append(Tensor(f"layers.{i}.input_layernorm", "norms", i, (h,), "norm", "replicated", "norm"))
+        t += _attention_tensors(s, i)
+        t.append(Tensor(f"layers.{i}.post_attention_layernorm", "norms", i, (h,), "norm", "replicated", "norm"))
+        t += _ffn_tensors(s, i)
+    t.append(Tensor("norm", "norms", None, (h,), "norm", "replicated", "norm"))
+    if not s.tie_word_embeddings:
+        t.append(Tensor("lm_head", "lm_head", None, (vocab, h), "embedding", "vocab", "lm_head"))
+    if s.vision_config is not None:
+        v = s.vision_config
+        total = vision_params(v) + v.vision_output_dim * h
+        t.append(Tensor("vision_model", "vision", None, (total,), "vision", "flat", "vision"))
+    return tuple(t)
+
+
+class ParamBreakdown(BaseModel):
+    """Parameter counts per component, total and active, checked against the published figure."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    model: str
+    #: exact = derived from the architecture; published = only the owner's (rounded) total is known.
+    confidence: Literal["exact", "published"]
+    total_params: int | None
+    active_params: int | None
+    #: Active parameters that do matmul work per token (active minus the input-embedding lookup).
+    active_compute_params: int | None
+    text_params: int | None
+    vision_params: int | None
+    components: dict[str, int | None]
+    num_layers: int | None
+    moe_layers: list[int] | None
+    num_experts: int | None
+    experts_per_token: int | None
+    params_per_expert: int | None
+    published_total_params: int | None
+    published_total_exact: bool | None
+    published_active_params: int | None
+    published_source: str | None
+    #: (derived - published) / published; None when either is unknown.
+    deviation_from_published: float | None
+    unknown: list[str] = []
+
+
+def count_params(s: ModelSpec) -> ParamBreakdown:
+    """Per-component parameter counts, total and active parameters per token.
+
+    Active per token (facts/models.md §1.3): everything except the routed experts a token does not
+    visit, i.e. ``total_text - (E - k) x params_per_expert x n_moe_layers``; the vision tower is
+    excluded (it runs once per image, not per token). The input embedding is counted in
+    ``active_params`` (the published convention: Scout 17,172,894,720) and left out of
+    ``active_compute_params`` (a lookup, not a matmul; DESIGN.md rule 2).
+    """
+    pub = s.published_params
+    common = dict(
+        model=s.id,
+        published_total_params=pub.total if pub else None,
+        published_total_exact=pub.total_exact if pub else None,
+        published_active_params=pub.active if pub else None,
+        published_source=pub.source if pub else None,
+        num_experts=s.num_local_experts,
+        experts_per_token=s.num_experts_per_tok,
+    )
+    try:
+        table = weight_table(s)
+    except UnknownValueError as e:
+        return ParamBreakdown(
+            confidence="published", total_params=pub.total if pub else None,
+            active_params=pub.active if pub else None, active_compute_params=None, text_params=None,
+            vision_params=None, components={c: None for c in COMPONENTS}, num_layers=s.num_hidden_layers,
+            moe_layers=None, params_per_expert=None, deviation_from_published=None,
+            unknown=[f"per-component counts: {s.id} does not publish {', '.join(e.missing)}"],
+            **common,
+        )
+    comps = {c: 0 for c in COMPONENTS}
+    for t in table:
+        comps[t.component] += t.numel
+    total = sum(comps.values())
+    vision = comps["vision"]
+    text = total - vision
+    moe_ids = s.moe_layer_ids() if s.is_moe else []
+    per_expert = None
+    active = text
+    if moe_ids:
+        routed_per_layer = comps["routed_experts"] // len(moe_ids)
+        per_expert = routed_per_layer // s.num_local_experts
+        active = text - (s.num_local_experts - s.num_experts_per_tok) * per_expert * len(moe_ids)
+    deviation = None
+    if pub:
+        deviation = (total - pub.total) / pub.total
+    return ParamBreakdown(
+        confidence="exact", total_params=total, active_params=active,
+        active_compute_params=active - comps["embedding"], text_params=text, vision_params=vision,
+        components=comps, num_layers=s.num_hidden_layers, moe_layers=moe_ids,
+        params_per_expert=per_expert, deviation_from_published=deviation, **common,
+    )
