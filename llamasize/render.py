@@ -1,0 +1,261 @@
+"""Renderers: every output format of every command, in one place.
+
+Each ``render_*`` takes a result model (or list) and a format and returns the text for stdout.
+``table`` is drawn with rich (no colour when stdout is not a terminal or NO_COLOR is set),
+``markdown`` with tabulate (GitHub tables, for PR comments), ``json`` is the pydantic dump.
+Units are converted here and only here; GiB (2**30) and GB (10**9) are always spelled out.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Iterable, Sequence
+
+from pydantic import BaseModel
+
+from llamasize import SCHEMA_VERSION
+from llamasize.units import GIB, gib, human_params, human_tokens
+
+FORMATS_BASIC = ("table", "json", "markdown")
+
+
+def to_json(obj) -> str:
+    """Deterministic JSON: pydantic models dumped, keys in model order, 2-space indent."""
+    if isinstance(obj, BaseModel):
+        obj = obj.model_dump(mode="json")
+    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+
+
+def _console(buf: io.StringIO):
+    from rich.console import Console
+
+    width = int(os.environ.get("COLUMNS", "0") or 0) or 120
+    return Console(file=buf, width=width, no_color=True, color_system=None, highlight=False,
+                   emoji=False, soft_wrap=False)
+
+
+def _rich_table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[str]],
+                right: Sequence[int] = ()) -> str:
+    from rich import box
+    from rich.table import Table
+
+    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False, pad_edge=False)
+    for i, h in enumerate(headers):
+        t.add_column(h, justify="right" if i in right else "left", overflow="fold")
+    for r in rows:
+        t.add_row(*[str(x) for x in r])
+    buf = io.StringIO()
+    _console(buf).print(t)
+    return buf.getvalue()
+
+
+def _md_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    from tabulate import tabulate
+
+    return tabulate([list(map(str, r)) for r in rows], headers=list(headers), tablefmt="github",
+                    disable_numparse=True) + "\n"
+
+
+def _table(fmt: str, title: str | None, headers, rows, right=()) -> str:
+    rows = [list(r) for r in rows]
+    if fmt == "markdown":
+        head = f"**{title}**\n\n" if title else ""
+        return head + _md_table(headers, rows)
+    return _rich_table(title, headers, rows, right)
+
+
+def bar(parts: Sequence[tuple[int, str]], total: int, width: int = 40) -> str:
+    """A text bar of ``width`` cells: each part drawn with its character in proportion to ``total``."""
+    if total <= 0:
+        return ""
+    out, used = "", 0
+    for n, ch in parts:
+        cells = max(0, min(width - used, round(max(n, 0) / total * width)))
+        out += ch * cells
+        used += cells
+    return out + "." * (width - used)
+
+
+# ------------------------------------------------------------------------------------ models ---
+def model_rows(models) -> list[dict]:
+    """One summary record per model (the JSON of ``llamasize models``)."""
+    from llamasize.params import count_params
+
+    out = []
+    for m in models:
+        b = count_params(m)
+        out.append({
+            "id": m.id, "aliases": list(m.aliases), "name": m.name, "family": m.family,
+            "release_status": m.release_status, "moe": m.is_moe,
+            "total_params": b.total_params, "active_params": b.active_params, "params_confidence": b.confidence,
+            "num_experts": m.num_local_experts, "experts_per_token": m.num_experts_per_tok,
+            "max_context_tokens": m.max_position_embeddings,
+            "license": m.license.name if m.license else None,
+        })
+    return out
+
+
+def render_models(models, fmt: str) -> str:
+    """``llamasize models``."""
+    rows = model_rows(models)
+    if fmt == "json":
+        return to_json({"schema_version": SCHEMA_VERSION, "models": rows})
+    body = [
+        [r["id"], ", ".join(r["aliases"]), human_params(r["total_params"]) + ("~" if r["params_confidence"] != "exact" else ""),
+         human_params(r["active_params"]) + ("~" if r["params_confidence"] != "exact" else ""),
+         f"{r['num_experts']}/{r['experts_per_token'] or '?'}" if r["moe"] else "dense",
+         human_tokens(r["max_context_tokens"]), r["release_status"], r["license"] or "unknown"]
+        for r in rows
+    ]
+    out = _table(fmt, "Models", ["id", "aliases", "total", "active", "experts", "context", "status", "license"],
+                 body, right=(2, 3, 5))
+    return out + ("\n~ = rounded published figure; the architecture is not published\n")
+
+
+# -------------------------------------------------------------------------------------- gpus ---
+def gpu_rows(gpus) -> list[dict]:
+    """One summary record per GPU (the JSON of ``llamasize gpus``)."""
+    out = []
+    for g in gpus:
+        price = g.default_price()
+        out.append({
+            "id": g.id, "aliases": list(g.aliases), "name": g.name, "vendor": g.vendor,
+            "architecture": g.architecture, "memory_bytes": g.memory_bytes, "memory_basis": g.memory.basis,
+            "memory_bandwidth_bytes_per_s": g.memory_bandwidth_bytes_per_s,
+            "bf16_flops_per_s": g.flops.per_second("bf16"), "fp8_flops_per_s": g.flops.per_second("fp8"),
+            "fp4_flops_per_s": g.flops.per_second("fp4"),
+            "native_fp8": g.native.fp8, "native_fp4": g.native.fp4,
+            "interconnect": g.interconnect.type, "interconnect_bytes_per_s": g.interconnect.bandwidth_bytes_per_s,
+            "gpus_per_node": g.gpus_per_node, "tdp_watts": g.tdp_watts,
+            "price_usd_per_gpu_hour": price.usd_per_gpu_hour if price else None,
+            "price_source": f"{price.provider}, {price.as_of or 'undated'}" if price else None,
+        })
+    return out
+
+
+def render_gpus(gpus, fmt: str) -> str:
+    """``llamasize gpus``."""
+    rows = gpu_rows(gpus)
+    if fmt == "json":
+        return to_json({"schema_version": SCHEMA_VERSION, "gpus": rows})
+
+    def num(v, scale, digits=0):
+        return "n/a" if v is None else f"{v / scale:,.{digits}f}"
+
+    body = [
+        [r["id"], ", ".join(r["aliases"]), f"{r['memory_bytes'] / GIB:.1f}" + ("" if r["memory_basis"] == "driver" else "*"),
+         num(r["memory_bandwidth_bytes_per_s"], 1e9), num(r["bf16_flops_per_s"], 1e12, 1),
+         "yes" if r["native_fp8"] else "no", "yes" if r["native_fp4"] else "no", r["interconnect"],
+         str(r["gpus_per_node"]),
+         "n/a" if r["price_usd_per_gpu_hour"] is None else f"{r['price_usd_per_gpu_hour']:.2f}"]
+        for r in rows
+    ]
+    out = _table(fmt, "GPUs", ["id", "aliases", "memory GiB", "GB/s", "BF16 TFLOPS", "FP8", "FP4", "link",
+                               "per node", "$/GPU-h"], body, right=(2, 3, 4, 8, 9))
+    return out + ("\n* datasheet capacity (decimal GB); the driver-reported figure is not in the catalogue\n"
+                  "n/a = not found in the sourced facts; prices: first on-demand quote (llamasize gpus --format json)\n")
+
+
+# ------------------------------------------------------------------------------------ params ---
+def render_params(b, fmt: str) -> str:
+    """``llamasize params MODEL``."""
+    if fmt == "json":
+        return to_json(b)
+    total = b.total_params
+    rows = []
+    for comp, n in b.components.items():
+        if n is None:
+            rows.append([comp, "unknown", ""])
+        elif n:
+            rows.append([comp, f"{n:,}", f"{n / total:.2%}"])
+    rows.append(["total", f"{total:,}" if total is not None else "unknown", ""])
+    rows.append(["active per token", f"{b.active_params:,}" if b.active_params is not None else "unknown", ""])
+    if b.active_compute_params is not None:
+        rows.append(["active (matmul, no embedding lookup)", f"{b.active_compute_params:,}", ""])
+    out = _table(fmt, f"Parameters of {b.model} ({b.confidence})", ["component", "parameters", "share"], rows,
+                 right=(1, 2))
+    lines = []
+    if b.num_experts:
+        lines.append(f"experts: {b.num_experts} routed, {b.experts_per_token or '?'} per token"
+                     + (f", {b.params_per_expert:,} parameters each, {len(b.moe_layers)} MoE layers of {b.num_layers}"
+                        if b.params_per_expert else ""))
+    if b.published_total_params is not None:
+        dev = "" if b.deviation_from_published is None else f"; derived differs by {b.deviation_from_published:+.4%}"
+        kind = "exact" if b.published_total_exact else "rounded"
+        lines.append(f"published total: {b.published_total_params:,} ({kind}){dev}")
+        lines.append(f"source: {b.published_source}")
+    for u in b.unknown:
+        lines.append(f"unknown: {u}")
+    sep = "\n" if fmt == "markdown" else ""
+    return out + "\n" + "".join(line + "\n" + sep for line in lines)
+
+
+# --------------------------------------------------------------------------------------- fit ---
+def fit_title(e) -> str:
+    """One-line description of a deployment."""
+    ep = ", EP" if e.expert_parallel else ""
+    return (f"{e.model} on {e.gpu_count} x {e.gpu} (TP {e.tensor_parallel_size}, PP {e.pipeline_parallel_size}{ep}; "
+            f"{e.nodes} node{'s' if e.nodes > 1 else ''}) | {e.quant} | KV {e.kv_cache_dtype}, {e.kv_layout} layout "
+            f"| {e.engine} | {e.batch} x {e.context_tokens:,} tokens")
+
+
+def verdict_word(fits: bool | None) -> str:
+    """FITS / DOES NOT FIT / UNKNOWN."""
+    return {True: "FITS", False: "DOES NOT FIT", None: "UNKNOWN"}[fits]
+
+
+def memory_rows(p) -> list[list[str]]:
+    """Rows of the per-GPU memory table."""
+    rows = [
+        ["weights", gib(p.weights_bytes)],
+        ["activations (peak)", gib(p.activation_bytes)],
+        ["runtime overhead", gib(p.overhead_bytes)],
+        ["KV cache (this workload)", gib(p.kv_cache_bytes)],
+        ["free", gib(p.free_bytes) if p.free_bytes is None or p.free_bytes >= 0 else f"short by {gib(-p.free_bytes)}"],
+        ["engine budget", gib(p.budget_bytes)],
+        ["device memory", gib(p.total_bytes)],
+    ]
+    return rows
+
+
+def memory_bar(p) -> str:
+    """Bar: # weights, a activations+overhead, k KV, . free."""
+    if p.weights_bytes is None:
+        return ""
+    parts = [(p.weights_bytes, "#"), ((p.activation_bytes or 0) + p.overhead_bytes, "a"), (p.kv_cache_bytes or 0, "k")]
+    return "[" + bar(parts, p.budget_bytes) + "]"
+
+
+def render_fit(e, fmt: str) -> str:
+    """``llamasize fit``."""
+    if fmt == "json":
+        return to_json(e)
+    p = e.per_gpu
+    head = f"{fit_title(e)}\n\n{verdict_word(e.fits)}"
+    if e.fits and p.free_bytes is not None:
+        head += f" with {gib(p.free_bytes)} free per GPU ({p.headroom_fraction:.1%} of the budget)"
+    head += "\n"
+    for r in e.reasons:
+        head += f"  - {r}\n"
+    stage = f" (pipeline stage {p.pipeline_stage})" if e.pipeline_parallel_size > 1 else ""
+    mem = _table(fmt, f"Per GPU{stage}", ["memory", "size"], memory_rows(p), right=(1,))
+    b = memory_bar(p)
+    lines = []
+    if b:
+        lines.append(f"{b}  # weights  a activations+overhead  k KV  . free")
+    lines.append(f"max context at batch {e.batch}: {human_tokens(e.max_context_tokens) if e.max_context_tokens is None else f'{e.max_context_tokens:,}'} tokens; "
+                 f"max concurrency at {e.context_tokens:,} tokens: {'unknown' if e.max_concurrency is None else e.max_concurrency}")
+    if e.weights_bytes is not None and e.unknown:
+        lines.append(f"whole deployment: weights at least {gib(e.weights_bytes)} (lower bound from the published total)")
+    elif e.weights_bytes is not None:
+        lines.append(f"whole deployment: weights {gib(e.weights_bytes)}, KV cache {gib(e.kv_cache_bytes)}"
+                     + (f" ({e.kv_cache_bytes_per_token:,} bytes per token at full length)" if e.kv_cache_bytes_per_token else ""))
+    for u in e.unknown:
+        lines.append(f"unknown: {u}")
+    lines.append("assumptions:")
+    for a in e.assumptions:
+        lines.append(f"  {a.name}: {a.value} [{a.source}]")
+    sep = "\n" if fmt == "markdown" else ""
+    return head + "\n" + mem + "\n" + "".join(line + "\n" + sep for line in lines)
