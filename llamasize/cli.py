@@ -150,6 +150,211 @@ def fit_cmd(
     raise typer.Exit(ExitCode.OK if e.fits else ExitCode.NO_FIT)
 
 
+def _pick(flag, file_value, default=None):
+    """A flag wins over the workload file, which wins over the default."""
+    if flag is not None:
+        return flag
+    if file_value is not None:
+        return file_value
+    return default
+
+
+def _plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_nodes, budget, engine, kv_layout,
+                  kv_dtype, headroom, objective, mau, gpu_memory_utilization, mem_fraction_static, text_only,
+                  layouts, alternatives, workload, specs_dir, catalog_dir, need_ctx=True):
+    """Merge flags and the workload file into a PlanRequest (flags win)."""
+    from llamasize.engines import check_engine
+    from llamasize.planner import DEFAULT_HEADROOM, PlanRequest
+    from llamasize.quant import check_kv_dtype, get_format
+    from llamasize.registry import resolve_model
+    from llamasize.units import parse_count, parse_fraction
+    from llamasize.workload import Workload, load_workload, split_list
+
+    w = load_workload(workload) if workload is not None else Workload()
+    reg = _registry(specs_dir, catalog_dir)
+    model_name = _pick(model, w.model)
+    if model_name is None:
+        raise UsageError("--model is required (or 'model:' in the --workload file)")
+    spec = resolve_model(reg, model_name)
+    q = _pick(quant, w.quant, "auto").strip().lower().replace("-", "_")
+    if q != "auto":
+        q = get_format(q).id
+    kv = _pick(kv_dtype, w.kv_dtype, "auto").strip().lower()
+    if kv != "any":
+        kv = check_kv_dtype(kv)
+    ctx_text = _pick(ctx, w.ctx)
+    if ctx_text is None and need_ctx:
+        raise UsageError("--ctx is required (or 'ctx:' in the --workload file)")
+    gpus = split_list(gpu) or (w.gpu or [])
+    excluded = split_list(exclude_gpu) or (w.exclude_gpu or [])
+    for g in gpus + excluded:
+        reg.gpu(g)  # unknown ids fail here with a suggestion
+    max_g = _pick(max_gpus, w.max_gpus)
+    max_n = _pick(max_nodes, w.max_nodes)
+    bud = _pick(budget, w.budget)
+    head = _pick(headroom, w.headroom)
+    gmu = _pick(gpu_memory_utilization, w.gpu_memory_utilization)
+    mfs = _pick(mem_fraction_static, w.mem_fraction_static)
+    req = PlanRequest(
+        model=spec,
+        context_tokens=parse_count(ctx_text, "--ctx") if ctx_text is not None else 1,
+        quant=q,
+        batch=parse_count(_pick(batch, w.batch, "1"), "--batch", maximum=1_000_000),
+        gpus=tuple(gpus), exclude_gpus=tuple(excluded),
+        max_gpus=None if max_g is None else parse_count(str(max_g), "--max-gpus", maximum=100_000),
+        max_nodes=None if max_n is None else parse_count(str(max_n), "--max-nodes", maximum=1024),
+        budget_usd_per_hour=None if bud is None else parse_fraction(bud, "--budget", low=0, high=1e7),
+        engine=check_engine(_pick(engine, w.engine, "vllm")),
+        kv_layout=_pick(kv_layout, w.kv_layout, "auto").strip().lower(),
+        kv_cache_dtype=kv,
+        headroom=DEFAULT_HEADROOM if head is None else parse_fraction(head, "--headroom", low=0, high=0.99,
+                                                                       low_inclusive=True),
+        objective=_pick(objective, w.objective, "cost").strip().lower(),
+        gpu_memory_utilization=None if gmu is None else parse_fraction(gmu, "--gpu-memory-utilization"),
+        mem_fraction_static=None if mfs is None else parse_fraction(mfs, "--mem-fraction-static"),
+        include_vision=not (text_only or bool(w.text_only)),
+        mau=None if _pick(mau, w.mau) is None else parse_count(str(_pick(mau, w.mau)), "--mau", minimum=0,
+                                                                 maximum=10**11),
+        alternatives=alternatives,
+        layout_mode=_pick(layouts, w.layouts, "practical").strip().lower(),
+    )
+    return req, reg, ctx_text
+
+
+PLAN_FORMATS = ("table", "json", "markdown", "tfvars")
+
+
+@app.command("plan")
+def plan_cmd(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model id, alias, or path to a config.json."),
+    quant: Optional[str] = typer.Option(None, "--quant", "-q", help="Weight format, or 'auto' (every format the GPU runs well). Default auto."),
+    ctx: Optional[str] = typer.Option(None, "--ctx", "-c", help="Context length per sequence (8K, 128K, 1M, ...)."),
+    batch: Optional[str] = typer.Option(None, "--batch", "-b", help="Concurrent sequences at that context (default 1)."),
+    gpu: Optional[List[str]] = typer.Option(None, "--gpu", "-g", help="Allowed GPU types (comma-separated or repeated)."),
+    exclude_gpu: Optional[List[str]] = typer.Option(None, "--exclude-gpu", help="GPU types to leave out."),
+    max_gpus: Optional[str] = typer.Option(None, "--max-gpus", help="At most this many GPUs."),
+    max_nodes: Optional[str] = typer.Option(None, "--max-nodes", help="At most this many nodes (default: one, widened to 4 when nothing fits in one)."),
+    budget: Optional[str] = typer.Option(None, "--budget", help="Budget in USD per hour for the whole deployment."),
+    engine: Optional[str] = typer.Option(None, "--engine", "-e", help="vllm (default), sglang, generic."),
+    kv_layout: Optional[str] = typer.Option(None, "--kv-layout", help="auto (engine default), full, hybrid."),
+    kv_dtype: Optional[str] = typer.Option(None, "--kv-dtype", help="auto (model dtype), bf16, fp16, fp8, or 'any' to search."),
+    headroom: Optional[str] = typer.Option(None, "--headroom", help="Fraction of the engine budget that must stay free (default 0.05)."),
+    objective: Optional[str] = typer.Option(None, "--objective", help="cost (default: cheapest per hour), gpus (fewest), headroom (most)."),
+    mau: Optional[str] = typer.Option(None, "--mau", help="Monthly active users, checked against the license's threshold."),
+    gpu_memory_utilization: Optional[str] = typer.Option(None, "--gpu-memory-utilization", help="vLLM's fraction of total GPU memory."),
+    mem_fraction_static: Optional[str] = typer.Option(None, "--mem-fraction-static", help="SGLang's weights + KV fraction."),
+    text_only: bool = typer.Option(False, "--text-only", help="Do not load the vision tower."),
+    layouts: Optional[str] = typer.Option(None, "--layouts", help="practical (TP in a node, PP across nodes; default) or all."),
+    alternatives: int = typer.Option(5, "--alternatives", min=0, max=50, help="How many alternatives to list."),
+    workload: Optional[Path] = typer.Option(None, "--workload", "-w", help="YAML file with the same keys as the flags (flags win)."),
+    emit: Optional[str] = typer.Option(None, "--emit", help="Print the launch command of the recommendation: vllm or sglang."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, markdown or tfvars."),
+    specs_dir: Optional[List[Path]] = SpecsDir,
+    catalog_dir: Optional[List[Path]] = CatalogDir,
+    debug: bool = Debug,
+) -> None:
+    """Search GPU type x count x layout x quantization and recommend a deployment. Exit 3 when nothing fits."""
+    from llamasize.planner import plan
+
+    fmt = _check_format(fmt, PLAN_FORMATS)
+    if emit is not None and emit.strip().lower() not in ("vllm", "sglang"):
+        raise UsageError(f"unknown --emit target '{emit}' (choices: vllm, sglang)")
+    req, reg, _ = _plan_request(
+        model=model, quant=quant, ctx=ctx, batch=batch, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,
+        max_nodes=max_nodes, budget=budget, engine=engine, kv_layout=kv_layout, kv_dtype=kv_dtype,
+        headroom=headroom, objective=objective, mau=mau, gpu_memory_utilization=gpu_memory_utilization,
+        mem_fraction_static=mem_fraction_static, text_only=text_only, layouts=layouts, alternatives=alternatives,
+        workload=workload, specs_dir=specs_dir, catalog_dir=catalog_dir)
+    res = plan(req, reg)
+    for w in res.license_warnings:
+        warn(w)
+    rec = res.recommendation
+    if emit is not None:
+        if rec is None:
+            raise_no_fit(res)
+        _out(_emit(emit.strip().lower(), req, rec))
+        raise typer.Exit(ExitCode.OK)
+    if fmt == "tfvars":
+        if rec is None:
+            raise_no_fit(res)
+        from llamasize.render import render_plan
+
+        _out(render_plan(res, "tfvars"))
+        raise typer.Exit(ExitCode.OK)
+    from llamasize.render import render_plan
+
+    _out(render_plan(res, fmt))
+    raise typer.Exit(ExitCode.OK if rec is not None else ExitCode.NO_FIT)
+
+
+class NoFitError(LlamasizeError):
+    """Nothing fits (exit 3) where only a recommendation could be printed."""
+
+    exit_code = ExitCode.NO_FIT
+
+
+def raise_no_fit(res) -> None:
+    """Exit 3 with the planner's suggestions in one line."""
+    hint = "; ".join(res.suggestions) if res.suggestions else "no tried change fits either"
+    raise NoFitError(f"nothing fits within the limits; what would: {hint}")
+
+
+def _emit(engine: str, req, rec) -> str:
+    """The launch command (stdout) and its notes (stderr, as comments)."""
+    from llamasize.launch import sglang_command, vllm_command
+
+    kw = dict(tp=rec.tensor_parallel_size, pp=rec.pipeline_parallel_size, ep=rec.expert_parallel, quant=rec.quant,
+              kv_cache_dtype=rec.kv_cache_dtype, max_model_len=req.context_tokens, nodes=rec.nodes)
+    if engine == "vllm":
+        cmd = vllm_command(req.model, gpu_memory_utilization=req.gpu_memory_utilization, **kw)
+    else:
+        cmd = sglang_command(req.model, mem_fraction_static=req.mem_fraction_static, **kw)
+    for n in cmd.notes:
+        sys.stderr.write(f"# note: {n}\n")
+    sys.stderr.write(f"# {rec.gpu_count} x {rec.gpu}, {rec.nodes} node(s)\n")
+    return "".join(line + "\n" for line in cmd.setup) + cmd.text() + "\n"
+
+
+@app.command("sweep")
+def sweep_cmd(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model id, alias, or path to a config.json."),
+    quant: Optional[str] = typer.Option(None, "--quant", "-q", help="Weight format or 'auto' (default auto)."),
+    ctx: str = typer.Option("8K,128K,1M", "--ctx", "-c", help="Comma-separated context lengths (e.g. 8K,128K,1M,10M)."),
+    batch: Optional[str] = typer.Option(None, "--batch", "-b", help="Concurrent sequences (default 1)."),
+    gpu: Optional[List[str]] = typer.Option(None, "--gpu", "-g", help="GPU types to include (default: all)."),
+    exclude_gpu: Optional[List[str]] = typer.Option(None, "--exclude-gpu", help="GPU types to leave out."),
+    max_gpus: Optional[str] = typer.Option(None, "--max-gpus", help="At most this many GPUs."),
+    max_nodes: Optional[str] = typer.Option(None, "--max-nodes", help="At most this many nodes (default 4)."),
+    engine: Optional[str] = typer.Option(None, "--engine", "-e", help="vllm (default), sglang, generic."),
+    kv_layout: Optional[str] = typer.Option(None, "--kv-layout", help="auto, full, hybrid."),
+    kv_dtype: Optional[str] = typer.Option(None, "--kv-dtype", help="auto, bf16, fp16, fp8, any."),
+    headroom: Optional[str] = typer.Option(None, "--headroom", help="Required free fraction of the budget (default 0.05)."),
+    text_only: bool = typer.Option(False, "--text-only", help="Do not load the vision tower."),
+    layouts: Optional[str] = typer.Option(None, "--layouts", help="practical (default) or all."),
+    workload: Optional[Path] = typer.Option(None, "--workload", "-w", help="YAML workload file (flags win)."),
+    fmt: str = Format,
+    specs_dir: Optional[List[Path]] = SpecsDir,
+    catalog_dir: Optional[List[Path]] = CatalogDir,
+    debug: bool = Debug,
+) -> None:
+    """Minimum GPU count per GPU type and context length: how does this model scale?"""
+    from llamasize.planner import sweep
+    from llamasize.render import render_sweep
+    from llamasize.units import parse_count
+
+    fmt = _check_format(fmt)
+    contexts = [parse_count(c, "--ctx") for c in ctx.split(",") if c.strip()]
+    if not contexts:
+        raise UsageError("--ctx needs at least one context length")
+    req, reg, _ = _plan_request(
+        model=model, quant=quant, ctx=None, batch=batch, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,
+        max_nodes=max_nodes, budget=None, engine=engine, kv_layout=kv_layout, kv_dtype=kv_dtype, headroom=headroom,
+        objective=None, mau=None, gpu_memory_utilization=None, mem_fraction_static=None, text_only=text_only,
+        layouts=layouts, alternatives=0, workload=workload, specs_dir=specs_dir, catalog_dir=catalog_dir,
+        need_ctx=False)
+    _out(render_sweep(sweep(req, contexts, reg), fmt))
+
+
 # ------------------------------------------------------------------------------------- main ----
 def _debug_wanted(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("LLAMASIZE_DEBUG", "") not in ("", "0")

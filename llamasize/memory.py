@@ -300,8 +300,9 @@ class KvModel:
         return lo
 
 
+@lru_cache(maxsize=4096)
 def kv_models(spec: ModelSpec, kv_bytes: int, tp: int, pp: int, layout: str, block: int,
-              in_flight: int) -> list[KvModel]:
+              in_flight: int) -> tuple[KvModel, ...]:
     """One ``KvModel`` per pipeline stage."""
     types = spec.resolved_layer_types()
     per_layer = kv_bytes_per_token_layer(spec, kv_bytes, tp)
@@ -316,7 +317,7 @@ def kv_models(spec: ModelSpec, kv_bytes: int, tp: int, pp: int, layout: str, blo
             else:
                 caps.append(None)
         out.append(KvModel(per_layer, tuple(caps), block))
-    return out
+    return tuple(out)
 
 
 def kv_bytes_per_token_model(spec: ModelSpec, kv_bytes: int) -> int:
@@ -352,23 +353,27 @@ def activation_peak_bytes(spec: ModelSpec, tp: int, tokens: int, seqs: int) -> i
 
 
 # ---------------------------------------------------------------------------------- estimator --
-def _native_warnings(d: Deployment, fmt: QuantFormat, kv_dtype: str) -> list[str]:
-    g = d.gpu
-    out = []
-    if fmt.needs_native == "fp8" and not g.native.fp8:
-        out.append(f"{g.id} has no native FP8: {fmt.id} runs weight-only (weights stay FP8, e.g. Marlin W8A16) "
-                   "with BF16 matmuls")
-    if fmt.needs_native == "fp4" and not g.native.fp4:
-        out.append(f"{g.id} has no native FP4: {fmt.id} runs weight-only (FP4 weights dequantized, BF16 matmuls)")
-    if kv_dtype == "fp8" and not g.native.fp8:
-        out.append(f"{g.id} has no native FP8: the FP8 KV cache is stored in FP8 and converted in software")
-    if fmt.gguf and d.engine in ("vllm", "sglang"):
-        out.append(f"{fmt.id} is a GGUF format for llama.cpp-style engines; {d.engine}'s GGUF support is limited")
-    return out
+@dataclass(frozen=True)
+class Settings:
+    """A deployment's resolved settings (validated, defaults filled in)."""
+
+    tp: int
+    pp: int
+    ep: bool
+    fmt: QuantFormat
+    kv_dtype_in: str
+    kv_dtype: str
+    kv_bytes: int
+    layout: str
+    layout_reason: str
+    budget: EngineBudget
+    max_seqs: int
+    batched_tokens: int
+    nodes: int
 
 
-def estimate_memory(d: Deployment) -> FitEstimate:
-    """Evaluate one deployment: per-GPU memory, fits or not, max context and concurrency."""
+def resolve(d: Deployment) -> Settings:
+    """Validate a deployment and fill in every default (UsageError on impossible input)."""
     spec, gpu = d.model, d.gpu
     engine = check_engine(d.engine)
     fmt = get_format(d.quant)
@@ -377,115 +382,188 @@ def estimate_memory(d: Deployment) -> FitEstimate:
         raise UsageError(f"--gpus must be at least 1, got {d.gpu_count}")
     if d.batch < 1:
         raise UsageError(f"--batch must be at least 1, got {d.batch}")
+    if d.context_tokens < 1:
+        raise UsageError(f"--ctx must be at least 1, got {d.context_tokens}")
     pp = d.pipeline_parallel_size
     tp = d.tensor_parallel_size if d.tensor_parallel_size is not None else d.gpu_count // max(pp, 1)
     validate_layout(spec, d.gpu_count, tp, pp, d.expert_parallel)
-    ep = d.expert_parallel
-
     budget = engine_budget(engine, gpu, tp=tp, pp=pp, gpu_memory_utilization=d.gpu_memory_utilization,
                            mem_fraction_static=d.mem_fraction_static, overhead_bytes=d.overhead_bytes,
                            chunked_prefill_size=d.max_num_batched_tokens)
     default_seqs, default_tokens = vllm_batch_defaults(gpu)
     if engine == "generic":
         default_seqs, default_tokens = GENERIC_MAX_SEQS, GENERIC_PREFILL_CHUNK
-    max_seqs = d.max_num_seqs or default_seqs
-    batched_tokens = d.max_num_batched_tokens or default_tokens
     layout, layout_reason = resolve_kv_layout(d.kv_layout, engine, spec)
-    kv_dtype = resolve_kv_dtype(kv_dtype_in, spec)
-    kvb = kv_dtype_bytes(kv_dtype_in, spec)
-    nodes = -(-d.gpu_count // gpu.gpus_per_node)
+    return Settings(
+        tp=tp, pp=pp, ep=d.expert_parallel, fmt=fmt, kv_dtype_in=kv_dtype_in,
+        kv_dtype=resolve_kv_dtype(kv_dtype_in, spec), kv_bytes=kv_dtype_bytes(kv_dtype_in, spec),
+        layout=layout, layout_reason=layout_reason, budget=budget,
+        max_seqs=d.max_num_seqs or default_seqs, batched_tokens=d.max_num_batched_tokens or default_tokens,
+        nodes=-(-d.gpu_count // gpu.gpus_per_node),
+    )
 
-    warnings = _native_warnings(d, fmt, kv_dtype_in)
-    if gpu.unverified:
-        warnings.append(f"{gpu.id} is an unverified catalogue entry (its memory size is not from a sourced fact)")
-    if tp > gpu.gpus_per_node:
-        warnings.append(f"tensor parallelism ({tp}) spans {-(-tp // gpu.gpus_per_node)} nodes: every layer's "
-                        "all-reduce crosses the inter-node network (its bandwidth is not in the catalogue)")
-    elif tp > 1 and not gpu.interconnect.fast:
-        warnings.append(f"tensor parallelism over {gpu.interconnect.type} (no NVLink): all-reduce is "
-                        "bandwidth-limited")
-    if ep and spec.num_local_experts and spec.num_local_experts % tp:
-        warnings.append(f"{spec.num_local_experts} experts do not divide evenly over {tp} GPUs; "
-                        "the busiest GPU holds the extra expert")
+
+@dataclass(frozen=True)
+class MemoryCore:
+    """The numbers every verdict rests on, per pipeline stage (fast: the planner evaluates
+    thousands). Raises UnknownValueError on construction for unpublished architectures."""
+
+    settings: Settings
+    weights: tuple[int, ...]
+    activation: int
+    kvms: tuple[KvModel, ...]
+    max_position: int
+
+    def capacity(self, k: int) -> int:
+        """KV bytes stage ``k``'s GPU can hold after weights, activations and overhead."""
+        b = self.settings.budget
+        return b.budget_bytes - self.weights[k] - self.activation - b.overhead_bytes
+
+    def binding_stage(self, context: int, batch: int) -> tuple[int, int, int, int]:
+        """``(free, stage, capacity, kv_need)`` of the stage with the least free memory."""
+        best = None
+        for k, kvm in enumerate(self.kvms):
+            cap = self.capacity(k)
+            need = batch * kvm.per_sequence(context)
+            row = (cap - need, k, cap, need)
+            if best is None or row < best:
+                best = row
+        return best
+
+    def max_context(self, batch: int) -> int:
+        """Longest context (<= the model's maximum) at which ``batch`` sequences fit."""
+        return min(kvm.max_tokens(self.capacity(k), batch, self.max_position) for k, kvm in enumerate(self.kvms))
+
+    def max_concurrency(self, context: int) -> int:
+        """Most sequences of ``context`` tokens that fit."""
+        return min(max(0, self.capacity(k)) // kvm.per_sequence(context) for k, kvm in enumerate(self.kvms))
+
+    def kv_total(self, context: int, batch: int) -> int:
+        """KV bytes of the whole deployment (every GPU) for ``batch`` x ``context``."""
+        return sum(self.settings.tp * batch * kvm.per_sequence(context) for kvm in self.kvms)
+
+
+def memory_core(d: Deployment, s: Settings) -> MemoryCore:
+    """Weights, activation peak and KV models for a resolved deployment (cached primitives)."""
+    spec = d.model
+    weights = stage_weight_bytes(spec, s.fmt.id, s.tp, s.pp, s.ep, d.include_vision)
+    kvms = kv_models(spec, s.kv_bytes, s.tp, s.pp, s.layout, s.budget.block_size, s.batched_tokens)
+    act = activation_peak_bytes(spec, s.tp, s.batched_tokens, s.max_seqs) if s.budget.activations_in_budget else 0
+    return MemoryCore(s, weights, act, kvms, spec.need("the context limit", "max_position_embeddings"))
+
+
+def quick_fit(d: Deployment, headroom: float = 0.0) -> tuple[bool | None, int | None, Settings, "MemoryCore | None"]:
+    """Fast verdict for the planner: ``(fits, free_bytes, settings, core)``; fits is None when the
+    architecture is unknown. ``headroom`` is the fraction of the budget that must stay free."""
+    s = resolve(d)
+    try:
+        core = memory_core(d, s)
+    except UnknownValueError:
+        return None, None, s, None
+    free, _, _, _ = core.binding_stage(d.context_tokens, d.batch)
+    fits = d.context_tokens <= core.max_position and free >= headroom * s.budget.budget_bytes
+    return fits, free, s, core
+
+
+def _warnings(d: Deployment, s: Settings) -> list[str]:
+    g, spec, fmt = d.gpu, d.model, s.fmt
+    out = []
+    if fmt.needs_native == "fp8" and not g.native.fp8:
+        out.append(f"{g.id} has no native FP8: {fmt.id} runs weight-only (weights stay FP8, e.g. Marlin W8A16) "
+                   "with BF16 matmuls")
+    if fmt.needs_native == "fp4" and not g.native.fp4:
+        out.append(f"{g.id} has no native FP4: {fmt.id} runs weight-only (FP4 weights dequantized, BF16 matmuls)")
+    if s.kv_dtype_in == "fp8" and not g.native.fp8:
+        out.append(f"{g.id} has no native FP8: the FP8 KV cache is stored in FP8 and converted in software")
+    if fmt.gguf and s.budget.engine in ("vllm", "sglang"):
+        out.append(f"{fmt.id} is a GGUF format for llama.cpp-style engines; {s.budget.engine}'s GGUF support is limited")
+    if g.unverified:
+        out.append(f"{g.id} is an unverified catalogue entry (its memory size is not from a sourced fact)")
+    if s.tp > g.gpus_per_node:
+        out.append(f"tensor parallelism ({s.tp}) spans {-(-s.tp // g.gpus_per_node)} nodes: every layer's "
+                   "all-reduce crosses the inter-node network (its bandwidth is not in the catalogue)")
+    elif s.tp > 1 and not g.interconnect.fast:
+        out.append(f"tensor parallelism ({s.tp}) without NVLink-class links ({g.interconnect.type}): "
+                   "all-reduce is bandwidth-limited")
+    if s.ep and spec.num_local_experts and spec.num_local_experts % s.tp:
+        out.append(f"{spec.num_local_experts} experts do not divide evenly over {s.tp} GPUs; "
+                   "the busiest GPU holds the extra expert")
     if fmt.accuracy != "exact":
-        warnings.append(f"{fmt.id}: per-tensor type mix approximates llama.cpp's rules")
-    warnings += list(budget.notes)
+        out.append(f"{fmt.id}: per-tensor type mix approximates llama.cpp's rules")
+    return out + list(s.budget.notes)
 
-    assumptions = [
+
+def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
+    gpu, b, fmt = d.gpu, s.budget, s.fmt
+    out = [
         Assumption(name="device_memory", value=f"{gpu.memory_bytes:,} bytes ({gpu.memory.basis})",
                    source=gpu.memory.driver_source if gpu.memory.basis == "driver" else
                    gpu.memory.source + " - datasheet decimal GB; the driver may report a little more"),
-        Assumption(name="engine", value=engine, source="--engine"),
-        Assumption(name="kv_layout", value=layout, source=layout_reason),
-        Assumption(name="kv_block_size_tokens", value=str(budget.block_size),
-                   source="vLLM CacheConfig.DEFAULT_BLOCK_SIZE" if engine == "vllm" else "token-granular KV"),
+        Assumption(name="engine", value=b.engine, source="--engine"),
+        Assumption(name="kv_layout", value=s.layout, source=s.layout_reason),
+        Assumption(name="kv_block_size_tokens", value=str(b.block_size),
+                   source="vLLM CacheConfig.DEFAULT_BLOCK_SIZE" if b.engine == "vllm" else "token-granular KV"),
         Assumption(name="quantization", value=f"{fmt.id}: {fmt.description}; quantizes {fmt.quantizes}; "
                    f"keeps 16-bit: {fmt.keeps_16bit}", source="llamasize.quant"),
         Assumption(name="vision_tower", value="loaded" if d.include_vision else "excluded (--text-only)",
                    source="--text-only"),
     ]
-    if budget.fraction_name:
-        assumptions.append(Assumption(name=budget.fraction_name, value=f"{budget.fraction:g}",
-                                      source="as given" if (d.gpu_memory_utilization or d.mem_fraction_static)
-                                      else ("vLLM 0.33 default (0.9 before)" if engine == "vllm" else
-                                            "SGLang automatic rule")))
-    if engine != "sglang":
-        assumptions.append(Assumption(
-            name="runtime_overhead_bytes", value=f"{budget.overhead_bytes:,}",
+    if b.fraction_name:
+        given = d.gpu_memory_utilization is not None or d.mem_fraction_static is not None
+        out.append(Assumption(name=b.fraction_name, value=f"{b.fraction:g}",
+                              source="as given" if given else ("vLLM 0.33 default (0.9 before)" if b.engine == "vllm"
+                                                               else "SGLang automatic rule")))
+    if b.engine != "sglang":
+        out.append(Assumption(
+            name="runtime_overhead_bytes", value=f"{b.overhead_bytes:,}",
             source="--overhead-gib" if d.overhead_bytes is not None else
-            ("vLLM non-torch 1 GiB (docstring example) + CUDA graphs 0.5 GiB (assumed)" if engine == "vllm"
+            ("vLLM non-torch 1 GiB (docstring example) + CUDA graphs 0.5 GiB (assumed)" if b.engine == "vllm"
              else "CUDA context, a few hundred MiB (facts/hardware.md); 512 MiB assumed")))
-        assumptions.append(Assumption(
-            name="activation_profile", value=f"{batched_tokens} tokens, {max_seqs} sequences",
-            source="vLLM max_num_batched_tokens / max_num_seqs defaults for this GPU" if engine == "vllm"
-            and not (d.max_num_batched_tokens or d.max_num_seqs) else "as given / generic default"))
-    if layout == "hybrid":
-        assumptions.append(Assumption(name="kv_in_flight_tokens", value=str(batched_tokens),
-                                      source="windowed layers keep window + max_num_batched_tokens tokens "
-                                             "(vLLM ChunkedLocalAttentionSpec / SlidingWindowSpec)"))
+        defaults = not (d.max_num_batched_tokens or d.max_num_seqs)
+        out.append(Assumption(
+            name="activation_profile", value=f"{s.batched_tokens} tokens, {s.max_seqs} sequences",
+            source="vLLM max_num_batched_tokens / max_num_seqs defaults for this GPU"
+            if b.engine == "vllm" and defaults else "as given / generic default"))
+    if s.layout == "hybrid":
+        out.append(Assumption(name="kv_in_flight_tokens", value=str(s.batched_tokens),
+                              source="windowed layers keep window + max_num_batched_tokens tokens "
+                                     "(vLLM ChunkedLocalAttentionSpec / SlidingWindowSpec)"))
+    return out
 
+
+def estimate_memory(d: Deployment) -> FitEstimate:
+    """Evaluate one deployment: per-GPU memory, fits or not, max context and concurrency."""
+    s = resolve(d)
+    spec, gpu = d.model, d.gpu
     common = dict(
-        model=spec.id, model_name=spec.name, gpu=gpu.id, gpu_name=gpu.name, gpu_count=d.gpu_count, nodes=nodes,
-        gpus_per_node=gpu.gpus_per_node, tensor_parallel_size=tp, pipeline_parallel_size=pp,
-        expert_parallel=ep, quant=fmt.id, kv_cache_dtype=kv_dtype, kv_layout=layout, engine=engine,
-        context_tokens=d.context_tokens, batch=d.batch, memory_basis=gpu.memory.basis,
-        warnings=warnings, assumptions=assumptions,
+        model=spec.id, model_name=spec.name, gpu=gpu.id, gpu_name=gpu.name, gpu_count=d.gpu_count, nodes=s.nodes,
+        gpus_per_node=gpu.gpus_per_node, tensor_parallel_size=s.tp, pipeline_parallel_size=s.pp,
+        expert_parallel=s.ep, quant=s.fmt.id, kv_cache_dtype=s.kv_dtype, kv_layout=s.layout,
+        engine=s.budget.engine, context_tokens=d.context_tokens, batch=d.batch, memory_basis=gpu.memory.basis,
+        warnings=_warnings(d, s), assumptions=_assumptions(d, s),
     )
     try:
-        return _estimate_known(d, spec, fmt, budget, tp, pp, ep, kvb, layout, batched_tokens, max_seqs, common)
+        core = memory_core(d, s)
     except UnknownValueError as e:
-        return _estimate_unknown(d, spec, fmt, budget, common, e)
+        return _estimate_unknown(d, s, common, e)
+    return _estimate_known(d, s, core, common)
 
 
-def _estimate_known(d, spec, fmt, budget: EngineBudget, tp, pp, ep, kvb, layout, batched_tokens, max_seqs,
-                    common) -> FitEstimate:
-    weights = stage_weight_bytes(spec, fmt.id, tp, pp, ep, d.include_vision)
-    kvms = kv_models(spec, kvb, tp, pp, layout, budget.block_size, batched_tokens)
-    act = activation_peak_bytes(spec, tp, batched_tokens, max_seqs) if budget.activations_in_budget else 0
-    max_pos = spec.max_position_embeddings
-    stages = pp_partition(spec.num_hidden_layers, pp)
-
-    per_stage = []
-    for k in range(pp):
-        capacity = budget.budget_bytes - weights[k] - act - budget.overhead_bytes
-        kv_need = d.batch * kvms[k].per_sequence(d.context_tokens)
-        per_stage.append((capacity - kv_need, k, capacity, kv_need))
-    free, k, capacity, kv_need = min(per_stage)
-
-    max_ctx = min(kvm.max_tokens(budget.budget_bytes - weights[j] - act - budget.overhead_bytes, d.batch, max_pos)
-                  for j, kvm in enumerate(kvms))
-    max_conc = min(max(0, (budget.budget_bytes - weights[j] - act - budget.overhead_bytes)
-                       // kvm.per_sequence(d.context_tokens)) for j, kvm in enumerate(kvms))
-
+def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> FitEstimate:
+    spec, b = d.model, s.budget
+    free, k, capacity, kv_need = core.binding_stage(d.context_tokens, d.batch)
+    max_ctx = core.max_context(d.batch)
+    max_conc = core.max_concurrency(d.context_tokens)
+    w, act = core.weights[k], core.activation
     reasons = []
-    if d.context_tokens > max_pos:
-        reasons.append(f"context {d.context_tokens:,} exceeds {spec.id}'s maximum of {max_pos:,} tokens")
+    if d.context_tokens > core.max_position:
+        reasons.append(f"context {d.context_tokens:,} exceeds {spec.id}'s maximum of {core.max_position:,} tokens")
     if capacity < 0:
-        used = weights[k] + act + budget.overhead_bytes
+        used = w + act + b.overhead_bytes
         reasons.append(
-            f"weights ({weights[k] / GIB:.1f} GiB) + activations ({act / GIB:.1f} GiB) + overhead "
-            f"({budget.overhead_bytes / GIB:.1f} GiB) need {used / GIB:.1f} GiB per GPU; "
-            f"{budget.budget_bytes / GIB:.1f} GiB available"
+            f"weights ({w / GIB:.1f} GiB) + activations ({act / GIB:.1f} GiB) + overhead "
+            f"({b.overhead_bytes / GIB:.1f} GiB) need {used / GIB:.1f} GiB per GPU; "
+            f"{b.budget_bytes / GIB:.1f} GiB available"
         )
     elif free < 0:
         reasons.append(
@@ -493,51 +571,50 @@ def _estimate_known(d, spec, fmt, budget: EngineBudget, tp, pp, ep, kvb, layout,
             f"{capacity / GIB:.1f} GiB left after weights, activations and overhead "
             f"(max context at this batch: {max_ctx:,}; max concurrency at this context: {max_conc})"
         )
-    fits = not reasons
-    kv_total = sum(tp * d.batch * kvms[j].per_sequence(d.context_tokens) for j in range(pp))
     per_gpu = PerGpuMemory(
-        total_bytes=budget.total_bytes, budget_bytes=budget.budget_bytes, weights_bytes=weights[k],
-        kv_cache_bytes=kv_need, activation_bytes=act, overhead_bytes=budget.overhead_bytes,
-        kv_capacity_bytes=capacity, free_bytes=free, headroom_fraction=round(free / budget.budget_bytes, 6),
-        pipeline_stage=k, layers=stages[k],
+        total_bytes=b.total_bytes, budget_bytes=b.budget_bytes, weights_bytes=w, kv_cache_bytes=kv_need,
+        activation_bytes=act, overhead_bytes=b.overhead_bytes, kv_capacity_bytes=capacity, free_bytes=free,
+        headroom_fraction=round(free / b.budget_bytes, 6), pipeline_stage=k,
+        layers=pp_partition(spec.num_hidden_layers, s.pp)[k],
     )
     return FitEstimate(
-        fits=fits, reasons=reasons, max_context_tokens=max_ctx, max_concurrency=max_conc,
-        weights_bytes=total_weight_bytes(spec, fmt.id, d.include_vision),
-        kv_cache_bytes=kv_total, kv_cache_bytes_per_token=kv_bytes_per_token_model(spec, kvb),
-        per_gpu=per_gpu,
-        confidence={"weights_bytes": "exact" if fmt.accuracy == "exact" else "approximate",
+        fits=not reasons, reasons=reasons, max_context_tokens=max_ctx, max_concurrency=max_conc,
+        weights_bytes=total_weight_bytes(spec, s.fmt.id, d.include_vision),
+        kv_cache_bytes=core.kv_total(d.context_tokens, d.batch),
+        kv_cache_bytes_per_token=kv_bytes_per_token_model(spec, s.kv_bytes), per_gpu=per_gpu,
+        confidence={"weights_bytes": "exact" if s.fmt.accuracy == "exact" else "approximate",
                     "kv_cache_bytes": "exact", "activation_bytes": "analytical", "overhead_bytes": "assumed",
                     "fits": "analytical"},
         unknown=[], **common,
     )
 
 
-def _estimate_unknown(d, spec, fmt, budget: EngineBudget, common, err: UnknownValueError) -> FitEstimate:
+def _estimate_unknown(d: Deployment, s: Settings, common, err: UnknownValueError) -> FitEstimate:
     """A model whose architecture is unpublished: bound the weights from the published total."""
+    spec, b = d.model, s.budget
     unknown = [str(err)]
     pub = spec.published_params
     reasons: list[str] = []
     fits = None
     low = None
     if pub is not None:
-        min_bits = min(_format_min_bits(fmt), 16)
-        low = pub.total * min_bits // 8
+        min_bits = min(s.fmt.min_bits_per_weight, 16)
+        low = int(pub.total * min_bits) // 8
         per_gpu_low = -(-low // d.gpu_count)
-        available = budget.budget_bytes - budget.overhead_bytes
+        available = b.budget_bytes - b.overhead_bytes
         approx = "" if pub.total_exact else "about "
         if per_gpu_low > available:
             fits = False
             reasons.append(
-                f"even at {min_bits:g} bits for all {approx}{pub.total / 1e9:,.0f}B parameters the weights need "
-                f"{per_gpu_low / GIB:.1f} GiB per GPU; {available / GIB:.1f} GiB available"
+                f"even at {float(min_bits):g} bits for all {approx}{pub.total / 1e9:,.0f}B parameters the weights "
+                f"need {per_gpu_low / GIB:.1f} GiB per GPU; {available / GIB:.1f} GiB available"
             )
         else:
             unknown.append("whether it fits: KV cache, activations and the per-GPU split need the architecture")
     per_gpu = PerGpuMemory(
-        total_bytes=budget.total_bytes, budget_bytes=budget.budget_bytes,
+        total_bytes=b.total_bytes, budget_bytes=b.budget_bytes,
         weights_bytes=None if low is None else -(-low // d.gpu_count), kv_cache_bytes=None,
-        activation_bytes=None, overhead_bytes=budget.overhead_bytes, kv_capacity_bytes=None, free_bytes=None,
+        activation_bytes=None, overhead_bytes=b.overhead_bytes, kv_capacity_bytes=None, free_bytes=None,
         headroom_fraction=None, pipeline_stage=0, layers=None,
     )
     return FitEstimate(
@@ -547,20 +624,3 @@ def _estimate_unknown(d, spec, fmt, budget: EngineBudget, common, err: UnknownVa
                     "fits": "unknown" if fits is None else "lower bound"},
         unknown=unknown, **common,
     )
-
-
-def _format_min_bits(fmt: QuantFormat) -> float:
-    """Fewest bits per weight any tensor can get under ``fmt`` (for lower bounds)."""
-    from llamasize import quant as q
-
-    candidates = {
-        "fp32": 32, "bf16": 16, "fp16": 16, "fp8": 8, "fp8_mixed": 8, "int8": 8,
-    }
-    if fmt.id in candidates:
-        return candidates[fmt.id]
-    storages = [q.INT4_G128, q.NF4_B64, q.MXFP4, q.NVFP4, q.Q8_0, q.Q6_K, q.Q5_K, q.Q4_K, q.Q4_0, q.Q3_K, q.Q2_K]
-    bits = {"int4_mixed": q.INT4_G128, "int4": q.INT4_G128, "nf4": q.NF4_B64, "mxfp4": q.MXFP4,
-            "nvfp4": q.NVFP4, "q8_0": q.Q8_0, "q6_k": q.Q6_K, "q5_k_m": q.Q5_K, "q4_k_m": q.Q4_K,
-            "q4_0": q.Q4_0, "q3_k_m": q.Q3_K, "q2_k": q.Q2_K}
-    del storages
-    return float(bits[fmt.id].bits_per_weight)

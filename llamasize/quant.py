@@ -24,7 +24,7 @@ quantizes only the routed experts of MoE layers, skipping the first and the last
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import ceil
 from typing import Callable
@@ -141,6 +141,8 @@ class QuantFormat:
     #: GGUF formats are for llama.cpp-style engines.
     gguf: bool = False
     notes: tuple[str, ...] = ()
+    #: Fewest bits per weight any quantized tensor gets (for lower bounds on unknown architectures).
+    min_bits_per_weight: Fraction = Fraction(16)
 
 
 def _half(spec: ModelSpec) -> Storage:
@@ -289,6 +291,14 @@ FORMATS: dict[str, QuantFormat] = {
                     accuracy="approximate", gguf=True),
     ]
 }
+
+_MIN_BITS = {
+    "fp32": FP32, "fp8": FP8_TENSOR, "fp8_mixed": FP8_ROW, "int8": INT8_ROW, "int4_mixed": INT4_G128,
+    "int4": INT4_G128, "nf4": NF4_B64, "mxfp4": MXFP4, "nvfp4": NVFP4, "q8_0": Q8_0, "q6_k": Q6_K,
+    "q5_k_m": Q5_K, "q4_k_m": Q4_K, "q4_0": Q4_0, "q3_k_m": Q3_K, "q2_k": Q2_K,
+}
+FORMATS = {k: replace(f, min_bits_per_weight=_MIN_BITS[k].bits_per_weight) if k in _MIN_BITS else f
+           for k, f in FORMATS.items()}
 
 #: KV-cache dtypes and their bytes per element; ``auto`` = the model's activation dtype.
 KV_DTYPES = ("auto", "bf16", "fp16", "fp8")

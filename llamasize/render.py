@@ -41,12 +41,14 @@ def _rich_table(title: str | None, headers: Sequence[str], rows: Iterable[Sequen
     from rich import box
     from rich.table import Table
 
-    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", show_edge=False, pad_edge=False)
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for i, h in enumerate(headers):
         t.add_column(h, justify="right" if i in right else "left", overflow="fold")
     for r in rows:
         t.add_row(*[str(x) for x in r])
     buf = io.StringIO()
+    if title:
+        buf.write(title + "\n")
     _console(buf).print(t)
     return buf.getvalue()
 
@@ -259,3 +261,129 @@ def render_fit(e, fmt: str) -> str:
         lines.append(f"  {a.name}: {a.value} [{a.source}]")
     sep = "\n" if fmt == "markdown" else ""
     return head + "\n" + mem + "\n" + "".join(line + "\n" + sep for line in lines)
+
+
+# -------------------------------------------------------------------------------------- plan ---
+def _price_text(p: float | None) -> str:
+    return "unknown" if p is None else f"${p:,.2f}"
+
+
+def option_line(o) -> str:
+    """One-line description of a plan option."""
+    ep = " · EP" if o.expert_parallel else ""
+    multi = " (TP across nodes!)" if o.multi_node_tensor_parallel else ""
+    return (f"{o.gpu_count} x {o.gpu} ({o.nodes} node{'s' if o.nodes > 1 else ''}) · TP {o.tensor_parallel_size} · "
+            f"PP {o.pipeline_parallel_size}{ep}{multi} · {o.quant} · KV {o.kv_cache_dtype} ({o.kv_layout}) · "
+            f"{_price_text(o.price_usd_per_hour)}/h")
+
+
+def _option_rows(options, start: int) -> list[list[str]]:
+    return [
+        [str(i), o.gpu, str(o.gpu_count), str(o.nodes), str(o.tensor_parallel_size), str(o.pipeline_parallel_size),
+         "yes" if o.expert_parallel else "no", o.quant, o.kv_cache_dtype, f"{o.headroom_fraction:.1%}",
+         f"{o.max_context_tokens:,}", str(o.max_concurrency), _price_text(o.price_usd_per_hour)]
+        for i, o in enumerate(options, start)
+    ]
+
+
+_OPTION_HEADERS = ["#", "gpu", "count", "nodes", "TP", "PP", "EP", "quant", "KV", "headroom", "max context",
+                   "max conc.", "$/h"]
+
+
+def tfvars(res) -> dict:
+    """The flat, typed object of ``plan --format tfvars`` (a ``*.auto.tfvars.json`` file)."""
+    o = res.recommendation
+    return {
+        "llamasize_model": res.model,
+        "hf_model": res.hf_model,
+        "gpu_type": o.gpu,
+        "gpu_count": o.gpu_count,
+        "nodes": o.nodes,
+        "gpus_per_node": -(-o.gpu_count // o.nodes),
+        "tensor_parallel_size": o.tensor_parallel_size,
+        "pipeline_parallel_size": o.pipeline_parallel_size,
+        "expert_parallel": o.expert_parallel,
+        "quant": o.quant,
+        "kv_cache_dtype": o.kv_cache_dtype,
+        "max_model_len": res.request["context_tokens"],
+        "engine": o.engine,
+        "price_usd_per_hour": o.price_usd_per_hour,
+    } if o is not None else {}
+
+
+def render_plan(res, fmt: str) -> str:
+    """``llamasize plan`` (table, markdown, json; tfvars is rendered by ``tfvars``)."""
+    if fmt == "json":
+        return to_json(res)
+    if fmt == "tfvars":
+        return to_json(tfvars(res))
+    md = fmt == "markdown"
+    r = res.request
+    lines = [f"{'## ' if md else ''}Plan for {res.model}: {r['quant']} weights, {r['batch']} x {r['context_tokens']:,} "
+             f"tokens, {r['engine']}, objective {r['objective']}", ""]
+    o = res.recommendation
+    if o is None:
+        lines.append("NOTHING FITS within the limits.")
+        if res.suggestions:
+            lines.append("What would fit:")
+            lines += [f"  - {s}" for s in res.suggestions]
+        else:
+            lines.append("No change tried (more GPUs, a smaller quantization, a shorter context, another GPU) fits.")
+    else:
+        p = o.per_gpu
+        lines.append(f"{'**' if md else ''}Recommendation:{'**' if md else ''} {option_line(o)}")
+        lines.append(f"  per GPU {memory_bar(p)}  weights {gib(p.weights_bytes)}, activations+overhead "
+                     f"{gib(p.activation_bytes + p.overhead_bytes)}, KV {gib(p.kv_cache_bytes)}, free {gib(p.free_bytes)} "
+                     f"({o.headroom_fraction:.1%} headroom)")
+        lines.append(f"  max context at batch {r['batch']}: {o.max_context_tokens:,} tokens; "
+                     f"max concurrency at {r['context_tokens']:,} tokens: {o.max_concurrency}")
+        for w in o.warnings:
+            lines.append(f"  warning: {w}")
+    out = "\n".join(lines) + "\n\n"
+    if res.alternatives:
+        out += _table(fmt, "Alternatives", _OPTION_HEADERS, _option_rows(res.alternatives, 2),
+                      right=(0, 2, 3, 4, 5, 9, 10, 11, 12)) + "\n"
+    notable = [x for x in res.rejected if x.kind != "excluded"][:8]
+    if notable:
+        out += ("**Why not**\n\n" if md else "Why not\n")
+        for x in notable:
+            head = f"{x.gpu} x{x.gpu_count}" if x.gpu_count else x.gpu
+            q = f" ({x.quant})" if x.quant else ""
+            out += f"  - {head}{q}: {x.reason}\n"
+        out += "\n"
+    if res.license:
+        lic = res.license
+        out += ("**License**: " if md else "License: ") + lic.name + "\n"
+        for c in lic.conditions:
+            out += f"  - {c}\n"
+        for w in res.license_warnings:
+            out += f"  WARNING: {w}\n"
+        out += "\n"
+    out += "Assumptions\n" if not md else "**Assumptions**\n\n"
+    for a in res.assumptions:
+        out += f"  - {a.name}: {a.value} [{a.source}]\n"
+    out += f"\n{res.candidates_evaluated} candidate deployments evaluated\n"
+    return out
+
+
+# ------------------------------------------------------------------------------------- sweep ---
+def render_sweep(res, fmt: str) -> str:
+    """``llamasize sweep``: minimum GPU count per GPU type (rows) and context (columns)."""
+    if fmt == "json":
+        return to_json(res)
+    headers = ["gpu"] + [human_tokens(c) for c in res.contexts]
+    rows = []
+    for row in res.rows:
+        cells = []
+        for c in row.cells:
+            if c.min_gpus is None:
+                cells.append("-")
+            else:
+                extra = f" ({c.nodes}n)" if c.nodes and c.nodes > 1 else ""
+                q = f" {c.quant}" if res.quant == "auto" else ""
+                cells.append(f"{c.min_gpus}{extra}{q}")
+        rows.append([row.gpu] + cells)
+    title = (f"Minimum GPUs for {res.model} ({res.quant}, KV {res.kv_cache_dtype}, batch {res.batch}, {res.engine}; "
+             f"up to {res.max_nodes} nodes)")
+    return _table(fmt, title, headers, rows, right=tuple(range(1, len(headers)))) + \
+        "\n- = does not fit within the node limit; (Nn) = spans N nodes\n"

@@ -1,0 +1,123 @@
+"""Serving-engine launch commands for a plan option (``plan --emit vllm|sglang``).
+
+Flag names are those of vLLM 0.33.0 and SGLang 0.5.23 (facts/serving.md 2.1, 2.3). vLLM has no
+literal ``int4`` method: INT4/INT8/NVFP4 checkpoints declare their scheme (GPTQ, AWQ,
+compressed-tensors, ModelOpt) and vLLM reads it, so no ``--quantization`` is passed for them; the
+note says which checkpoint to use. ``--quantization fp8`` quantizes a BF16 checkpoint on load.
+Multi-node vLLM uses a Ray cluster (as in the LeaderWorkerSet example, facts/serving.md 2.2);
+multi-node SGLang uses ``--nnodes/--node-rank/--dist-init-addr``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from llamasize.engines import VLLM_GPU_MEMORY_UTILIZATION
+from llamasize.errors import UsageError
+from llamasize.spec import ModelSpec
+
+#: Formats whose checkpoint carries its own quantization config (no flag), with the advice.
+_CHECKPOINT = {
+    "int4": "an INT4 W4A16 checkpoint (GPTQ, AWQ or compressed-tensors)",
+    "int8": "an INT8 checkpoint (compressed-tensors W8A8 or W8A16)",
+    "nvfp4": "an NVFP4 checkpoint (NVIDIA ModelOpt)",
+    "int4_mixed": "an INT4 checkpoint of the experts; vLLM has no on-the-fly equivalent of Meta's int4_mixed, "
+                  "and a full INT4 checkpoint quantizes attention too",
+}
+#: vLLM 0.33.0's --quantization list has no method for these (facts/serving.md 2.1).
+_UNSUPPORTED = {"nf4": "bitsandbytes NF4", "q8_0": "GGUF", "q6_k": "GGUF", "q5_k_m": "GGUF", "q4_k_m": "GGUF",
+                "q4_0": "GGUF", "q3_k_m": "GGUF", "q2_k": "GGUF"}
+
+
+@dataclass(frozen=True)
+class LaunchCommand:
+    """A command line plus notes (printed as comments on stderr, never on stdout)."""
+
+    engine: str
+    command: list[str]
+    notes: list[str]
+    #: Setup lines to run on each node first (multi-node), as text.
+    setup: list[str]
+
+    def text(self) -> str:
+        """The shell-quoted command."""
+        return shlex.join(self.command)
+
+
+def model_repo(spec: ModelSpec, quant: str) -> str:
+    """The Hugging Face repository to serve: the published FP8 checkpoint for fp8_mixed when the
+    registry lists one, else the first listed name, else the spec id."""
+    if quant == "fp8_mixed":
+        for name in spec.hf_names:
+            if name.upper().endswith("-FP8"):
+                return name
+    return spec.hf_names[0] if spec.hf_names else spec.id
+
+
+def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], list[str]]:
+    """(flags, notes) for the weight format."""
+    if quant in _UNSUPPORTED:
+        raise UsageError(f"--emit {engine}: {quant} ({_UNSUPPORTED[quant]}) is not among {engine}'s quantization "
+                         "methods; serve it with llama.cpp or choose another --quant")
+    if quant == "fp8":
+        return ["--quantization", "fp8"], ["FP8 weights are quantized from the BF16 checkpoint at load time"]
+    if quant == "fp8_mixed":
+        repo = model_repo(spec, quant)
+        if repo.upper().endswith("-FP8"):
+            return [], [f"{repo} is Meta's FP8 checkpoint; the engine reads its scheme from the checkpoint"]
+        return ["--quantization", "fp8"], ["no FP8 checkpoint is listed for this model: online FP8 quantizes every "
+                                           "linear layer, more than Meta's fp8_mixed rule"]
+    if quant == "mxfp4":
+        if spec.family == "gpt-oss":
+            return [], ["gpt-oss ships its experts in MXFP4; the engine reads it from the checkpoint"]
+        return [], ["use an MXFP4 checkpoint; the engine reads its scheme from the checkpoint"]
+    if quant in _CHECKPOINT:
+        return [], [f"use {_CHECKPOINT[quant]} of {spec.id}; the engine reads the method from its config "
+                    "(vLLM has no literal 'int4' method)"]
+    if quant in ("fp16", "fp32"):
+        return ["--dtype", {"fp16": "float16", "fp32": "float32"}[quant]], []
+    return [], []
+
+
+def vllm_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_cache_dtype: str,
+                 max_model_len: int, nodes: int, gpu_memory_utilization: float | None = None) -> LaunchCommand:
+    """``vllm serve`` for one deployment (facts/serving.md 2.1 flag names)."""
+    qflags, notes = _quant_flags(spec, quant, "vllm")
+    cmd = ["vllm", "serve", model_repo(spec, quant), "--tensor-parallel-size", str(tp),
+           "--pipeline-parallel-size", str(pp)]
+    if ep:
+        cmd.append("--enable-expert-parallel")
+    cmd += ["--max-model-len", str(max_model_len)]
+    if kv_cache_dtype == "fp8":
+        cmd += ["--kv-cache-dtype", "fp8"]
+    util = VLLM_GPU_MEMORY_UTILIZATION if gpu_memory_utilization is None else gpu_memory_utilization
+    cmd += ["--gpu-memory-utilization", f"{util:g}"] + qflags
+    setup = []
+    if nodes > 1:
+        cmd += ["--distributed-executor-backend", "ray"]
+        setup = ["# on the head node:", "ray start --head --port 6379",
+                 f"# on each of the other {nodes - 1} node(s):", "ray start --address <head-node-ip>:6379",
+                 "# then, on the head node:"]
+    return LaunchCommand("vllm", cmd, notes, setup)
+
+
+def sglang_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_cache_dtype: str,
+                   max_model_len: int, nodes: int, mem_fraction_static: float | None = None) -> LaunchCommand:
+    """``python -m sglang.launch_server`` for one deployment (facts/serving.md 2.3 flag names)."""
+    qflags, notes = _quant_flags(spec, quant, "sglang")
+    cmd = ["python", "-m", "sglang.launch_server", "--model-path", model_repo(spec, quant), "--tp-size", str(tp),
+           "--pp-size", str(pp)]
+    if ep:
+        cmd += ["--ep-size", str(tp)]
+    cmd += ["--context-length", str(max_model_len)]
+    if kv_cache_dtype == "fp8":
+        cmd += ["--kv-cache-dtype", "fp8_e4m3"]
+    if mem_fraction_static is not None:
+        cmd += ["--mem-fraction-static", f"{mem_fraction_static:g}"]
+    cmd += qflags
+    setup = []
+    if nodes > 1:
+        cmd += ["--nnodes", str(nodes), "--node-rank", "<rank>", "--dist-init-addr", "<node0-ip>:5000"]
+        setup = [f"# run on each of the {nodes} nodes with --node-rank 0..{nodes - 1}"]
+    return LaunchCommand("sglang", cmd, notes, setup)

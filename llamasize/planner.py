@@ -1,0 +1,580 @@
+"""The planner: search GPU type x count x parallel layout x quantization x KV dtype, rank, explain.
+
+Search space (DESIGN.md rule 7, issue "Planner"):
+
+- GPU types: the catalogue, filtered by ``--gpu`` / ``--exclude-gpu``.
+- Counts: 1 .. GPUs per node, then whole nodes up to ``max_nodes`` (and at most ``max_gpus``).
+- Layouts for a count n: ``tp x pp = n`` with TP dividing the attention heads (KV heads
+  divide TP or the other way round). TP stays inside a node; pipeline stages span nodes. TP
+  across nodes is tried only when no intra-node layout exists and the GPU has a fast interconnect,
+  and it is flagged. For MoE models each layout is tried with and without expert parallelism.
+- Quantization: the one asked for, or ``auto``: every format the GPU runs well (``auto_formats``).
+- KV dtype: the one asked for; ``any`` tries the model's dtype and FP8.
+
+Each candidate is evaluated with the memory model (``memory.quick_fit``, the same arithmetic as
+``llamasize fit``). For every GPU type x quantization x KV dtype the smallest fitting count is kept
+(its best layout); these are ranked by the objective, ties broken deterministically by
+(price, GPU count, nodes, pipeline stages, no EP first, higher precision, GPU id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from llamasize import SCHEMA_VERSION
+from llamasize.errors import UsageError
+from llamasize.hardware import GpuSpec
+from llamasize.memory import (
+    Assumption, Deployment, FitEstimate, PerGpuMemory, estimate_memory, quick_fit,
+)
+from llamasize.quant import FORMATS
+from llamasize.registry import Registry
+from llamasize.spec import ModelSpec
+
+OBJECTIVES = ("cost", "gpus", "headroom")
+#: Precision order used to break ties (higher precision first).
+PRECISION = ("fp32", "bf16", "fp16", "fp8_mixed", "fp8", "int8", "q8_0", "q6_k", "q5_k_m", "int4_mixed",
+             "mxfp4", "nvfp4", "int4", "nf4", "q4_k_m", "q4_0", "q3_k_m", "q2_k")
+DEFAULT_MAX_NODES = 4
+LAYOUT_MODES = ("practical", "all")
+DEFAULT_HEADROOM = 0.05
+
+
+# ------------------------------------------------------------------------------------ request ---
+@dataclass(frozen=True)
+class PlanRequest:
+    """What to plan for. Mirrors the ``plan`` flags and the workload-file keys."""
+
+    model: ModelSpec
+    context_tokens: int
+    quant: str = "auto"
+    batch: int = 1
+    gpus: tuple[str, ...] = ()
+    exclude_gpus: tuple[str, ...] = ()
+    max_gpus: int | None = None
+    #: None = one node, widened to DEFAULT_MAX_NODES when nothing fits in one.
+    max_nodes: int | None = None
+    budget_usd_per_hour: float | None = None
+    engine: str = "vllm"
+    kv_layout: str = "auto"
+    kv_cache_dtype: str = "auto"
+    headroom: float = DEFAULT_HEADROOM
+    objective: str = "cost"
+    gpu_memory_utilization: float | None = None
+    mem_fraction_static: float | None = None
+    include_vision: bool = True
+    mau: int | None = None
+    alternatives: int = 5
+    #: practical (TP in a node, PP across nodes) or all (every factorisation).
+    layout_mode: str = "practical"
+
+
+# ------------------------------------------------------------------------------------ results ---
+class PlanOption(BaseModel):
+    """One deployment the planner recommends or lists as an alternative."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gpu: str
+    gpu_name: str
+    gpu_count: int
+    nodes: int
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    expert_parallel: bool
+    quant: str
+    kv_cache_dtype: str
+    kv_layout: str
+    engine: str
+    fits: bool
+    headroom_fraction: float
+    max_context_tokens: int
+    max_concurrency: int
+    per_gpu: PerGpuMemory
+    price_usd_per_hour: float | None
+    price_source: str | None
+    multi_node_tensor_parallel: bool
+    warnings: list[str]
+
+
+class Rejection(BaseModel):
+    """A notable option that was not taken, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gpu: str
+    gpu_count: int | None
+    quant: str | None
+    kind: Literal["does_not_fit", "over_budget", "over_limit", "unknown", "excluded", "no_price"]
+    reason: str
+
+
+class LicenseNote(BaseModel):
+    """The model's license as the registry records it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    conditions: list[str]
+    mau_threshold: int | None
+    source: str
+
+
+class PlanResult(BaseModel):
+    """The JSON of ``llamasize plan``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    model: str
+    model_name: str
+    #: Hugging Face repository to serve for the recommendation (None when the registry lists none).
+    hf_model: str | None
+    request: dict
+    recommendation: PlanOption | None
+    alternatives: list[PlanOption]
+    rejected: list[Rejection]
+    suggestions: list[str]
+    license: LicenseNote | None
+    license_warnings: list[str]
+    assumptions: list[Assumption]
+    candidates_evaluated: int
+
+
+# ------------------------------------------------------------------------------------ search ----
+def auto_formats(spec: ModelSpec, gpu: GpuSpec) -> list[str]:
+    """Formats a GPU runs well for this model (``--quant auto``).
+
+    16-bit always; FP8 (and Meta's fp8_mixed for Llama 4) only with native FP8; Meta's
+    int4_mixed for Llama 4; INT8 and INT4 weight-only everywhere (Marlin-class kernels); NVFP4
+    and MXFP4 only with native FP4, except MXFP4 for gpt-oss, whose checkpoint ships in it.
+    GGUF and NF4 are left out (llama.cpp / bitsandbytes paths): ask for them explicitly.
+    """
+    half = "fp16" if spec.torch_dtype == "float16" else "bf16"
+    out = [half]
+    llama4 = spec.family == "llama4" and spec.is_moe
+    if gpu.native.fp8:
+        out.append("fp8")
+        if llama4:
+            out.append("fp8_mixed")
+    out += ["int8"]
+    if llama4:
+        out.append("int4_mixed")
+    out.append("int4")
+    if gpu.native.fp4:
+        out += ["nvfp4", "mxfp4"]
+    elif spec.family == "gpt-oss":
+        out.append("mxfp4")
+    return out
+
+
+def layouts(spec: ModelSpec, gpu: GpuSpec, n: int, mode: str = "practical") -> list[tuple[int, int, bool]]:
+    """``(tp, pp, multi_node_tp)`` layouts for ``n`` GPUs.
+
+    ``all``: every ``tp x pp = n`` with a valid TP size inside a node. ``practical`` (default):
+    the way vLLM's documentation deploys -- the largest valid TP size inside a node, and pipeline
+    stages only across nodes (``pp <= nodes``), so 3, 5, 6 or 7 GPUs of one node are skipped when
+    TP cannot use them all. Either way, TP across nodes is tried only when nothing else exists for
+    ``n`` and the GPU has a fast interconnect, and it is flagged.
+    """
+    nh, nkv, layers = spec.num_attention_heads, spec.num_key_value_heads, spec.num_hidden_layers
+
+    def tp_ok(tp: int) -> bool:
+        if nh is not None and nh % tp:
+            return False
+        if nkv is not None and not spec.is_mla and nkv % tp and tp % nkv:
+            return False
+        return True
+
+    nodes = -(-n // gpu.gpus_per_node)
+    out = []
+    for tp in range(n, 0, -1):
+        if n % tp or not tp_ok(tp) or tp > gpu.gpus_per_node:
+            continue
+        pp = n // tp
+        if layers is not None and pp > layers:
+            continue
+        if mode == "practical":
+            if pp <= nodes:
+                out.append((tp, pp, False))
+            break
+        out.append((tp, pp, False))
+    if not out and gpu.interconnect.fast and n > gpu.gpus_per_node:
+        for tp in range(n, gpu.gpus_per_node, -1):
+            if n % tp == 0 and tp_ok(tp) and (layers is None or n // tp <= layers):
+                out.append((tp, n // tp, True))
+                break
+    return out
+
+
+def gpu_counts(gpu: GpuSpec, max_gpus: int | None, max_nodes: int) -> list[int]:
+    """1 .. GPUs per node, then whole nodes up to ``max_nodes``, capped at ``max_gpus``."""
+    counts = list(range(1, gpu.gpus_per_node + 1)) + [k * gpu.gpus_per_node for k in range(2, max_nodes + 1)]
+    return [c for c in counts if max_gpus is None or c <= max_gpus]
+
+
+@dataclass(order=True)
+class _Cand:
+    sort_key: tuple
+    deployment: Deployment = field(compare=False)
+    price: float | None = field(compare=False)
+    free: int = field(compare=False)
+    headroom: float = field(compare=False)
+    multi_node_tp: bool = field(compare=False)
+
+
+def _price(gpu: GpuSpec, n: int) -> tuple[float | None, str | None]:
+    p = gpu.default_price()
+    if p is None:
+        return None, None
+    return round(p.usd_per_gpu_hour * n, 4), f"{p.provider} on-demand, {p.as_of or 'undated'} ({p.source})"
+
+
+def _sort_key(objective: str, price, n, nodes, pp, ep, quant, headroom, gpu_id, kv) -> tuple:
+    prec = PRECISION.index(quant) if quant in PRECISION else len(PRECISION)
+    no_price = price is None
+    p = price if price is not None else 0.0
+    kvp = 0 if kv != "fp8" else 1
+    tail = (nodes, pp, ep, prec, kvp, gpu_id)
+    if objective == "gpus":
+        return (n, no_price, p) + tail
+    if objective == "headroom":
+        return (-headroom, no_price, p, n) + tail
+    return (no_price, p, n) + tail
+
+
+def _kv_options(req: PlanRequest) -> list[str]:
+    if req.kv_cache_dtype == "any":
+        return ["auto", "fp8"]
+    return [req.kv_cache_dtype]
+
+
+def _select_gpus(req: PlanRequest, reg: Registry) -> tuple[list[GpuSpec], list[GpuSpec]]:
+    """(GPU types to search, GPU types left out by the filters)."""
+    allowed = [reg.gpu(g) for g in req.gpus] if req.gpus else reg.gpus
+    excluded_ids = {reg.gpu(g).id for g in req.exclude_gpus}
+    chosen = sorted({g.id: g for g in allowed if g.id not in excluded_ids}.values(), key=lambda g: g.id)
+    if not chosen:
+        raise UsageError("no GPU type left to search after --gpu / --exclude-gpu")
+    left_out = [g for g in reg.gpus if g.id not in {c.id for c in chosen}]
+    return chosen, left_out
+
+
+def _base_deployment(req: PlanRequest, gpu: GpuSpec, n: int, tp: int, pp: int, ep: bool, quant: str,
+                     kv: str) -> Deployment:
+    return Deployment(
+        model=req.model, gpu=gpu, gpu_count=n, quant=quant, context_tokens=req.context_tokens,
+        tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel=ep, kv_cache_dtype=kv, batch=req.batch,
+        engine=req.engine, kv_layout=req.kv_layout, gpu_memory_utilization=req.gpu_memory_utilization,
+        mem_fraction_static=req.mem_fraction_static, include_vision=req.include_vision,
+    )
+
+
+@dataclass
+class _Search:
+    """Results of one pass over the search space."""
+
+    best: list[_Cand]
+    rejected: list[Rejection]
+    evaluated: int
+    unknown: bool
+
+
+def _search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_nodes: int,
+            quants: list[str] | None = None) -> _Search:
+    """Smallest fitting deployment per GPU type x quantization x KV dtype; notable rejections."""
+    spec = req.model
+    best: list[_Cand] = []
+    rejected: list[Rejection] = []
+    evaluated = 0
+    unknown = False
+    eps = [False, True] if spec.is_moe and spec.num_local_experts else [False]
+    for gpu in gpus:
+        formats = quants or (auto_formats(spec, gpu) if req.quant == "auto" else [req.quant])
+        counts = gpu_counts(gpu, max_gpus, max_nodes)
+        for quant in formats:
+            for kv in _kv_options(req):
+                found = None
+                last_fail: Deployment | None = None
+                for n in counts:
+                    cands = []
+                    for tp, pp, multi in layouts(spec, gpu, n, req.layout_mode):
+                        for ep in eps:
+                            if ep and tp == 1:
+                                continue
+                            d = _base_deployment(req, gpu, n, tp, pp, ep, quant, kv)
+                            fits, free, s, _ = quick_fit(d, req.headroom)
+                            evaluated += 1
+                            if fits is None:
+                                unknown = True
+                                continue
+                            if not fits:
+                                last_fail = d
+                                continue
+                            price, _ = _price(gpu, n)
+                            headroom = free / s.budget.budget_bytes
+                            key = _sort_key(req.objective, price, n, s.nodes, pp, ep, quant, headroom, gpu.id, kv)
+                            cands.append(_Cand(key, d, price, free, headroom, multi))
+                    if cands:
+                        found = min(cands)
+                        if req.objective != "headroom":
+                            break
+                        # most headroom: keep looking at larger counts, keep the best
+                        best.append(found)
+                        found = None
+                if found is not None:
+                    best.append(found)
+                elif last_fail is not None and not any(c.deployment.gpu.id == gpu.id and c.deployment.quant == quant
+                                                       for c in best):
+                    e = estimate_memory(last_fail)
+                    reason = "; ".join(e.reasons) or "headroom below the required fraction"
+                    if e.fits and req.headroom:
+                        reason = (f"free memory {e.per_gpu.headroom_fraction:.1%} of the budget is below the required "
+                                  f"headroom {req.headroom:.0%}")
+                    rejected.append(Rejection(gpu=gpu.id, gpu_count=last_fail.gpu_count, quant=quant,
+                                              kind="does_not_fit", reason=reason))
+    return _Search(best, rejected, evaluated, unknown)
+
+
+def _option(c: _Cand) -> PlanOption:
+    e: FitEstimate = estimate_memory(c.deployment)
+    price, source = _price(c.deployment.gpu, c.deployment.gpu_count)
+    return PlanOption(
+        gpu=e.gpu, gpu_name=e.gpu_name, gpu_count=e.gpu_count, nodes=e.nodes,
+        tensor_parallel_size=e.tensor_parallel_size, pipeline_parallel_size=e.pipeline_parallel_size,
+        expert_parallel=e.expert_parallel, quant=e.quant, kv_cache_dtype=e.kv_cache_dtype, kv_layout=e.kv_layout,
+        engine=e.engine, fits=bool(e.fits), headroom_fraction=e.per_gpu.headroom_fraction,
+        max_context_tokens=e.max_context_tokens, max_concurrency=e.max_concurrency, per_gpu=e.per_gpu,
+        price_usd_per_hour=price, price_source=source, multi_node_tensor_parallel=c.multi_node_tp,
+        warnings=e.warnings,
+    )
+
+
+def _license(spec: ModelSpec, mau: int | None) -> tuple[LicenseNote | None, list[str]]:
+    lic = spec.license
+    if lic is None:
+        return None, []
+    warns = []
+    if mau is not None and lic.mau_threshold is not None and mau > lic.mau_threshold:
+        warns.append(f"at {mau:,} monthly active users you are above the {lic.name}'s "
+                     f"{lic.mau_threshold:,} threshold: a separate license from the licensor is required")
+    note = LicenseNote(name=lic.name, conditions=[c.text for c in lic.conditions], mau_threshold=lic.mau_threshold,
+                       source=lic.source)
+    return note, warns
+
+
+def _suggest(req: PlanRequest, gpus: list[GpuSpec], left_out: list[GpuSpec], over_budget: list[_Cand]) -> list[str]:
+    """When nothing fits: the smallest changes that would (a larger budget, more GPUs, a smaller
+    quantization, a shorter context, another GPU, an FP8 KV cache). Each suggestion respects the
+    other limits, the budget included."""
+    budget = req.budget_usd_per_hour
+
+    def affordable(cands: list[_Cand]) -> list[_Cand]:
+        if budget is None:
+            return sorted(cands)
+        return sorted(c for c in cands if c.price is not None and c.price <= budget)
+
+    def describe(c: _Cand) -> str:
+        d = c.deployment
+        nodes = -(-d.gpu_count // d.gpu.gpus_per_node)
+        where = f"{d.gpu_count} x {d.gpu.id}" + (f" ({nodes} nodes)" if nodes > 1 else "")
+        price = "" if c.price is None else f", ${c.price:,.2f}/h"
+        return f"{where} with {d.quant}{price}"
+
+    out = []
+    priced = sorted(c for c in over_budget if c.price is not None)
+    if priced:
+        out.append(f"a larger budget: --budget {priced[0].price:,.2f} buys {describe(priced[0])}")
+    wider = affordable(_search(req, gpus, None, max(req.max_nodes * 2, 8)).best)
+    if wider:
+        c = min(wider, key=lambda c: (c.deployment.gpu_count, c.sort_key))
+        out.append(f"more GPUs: {describe(c)}")
+    if req.quant != "auto":
+        smaller = [q for q in ("int4", "q4_k_m", "q3_k_m", "q2_k") if q != req.quant]
+        res = affordable(_search(replace(req, quant="auto"), gpus, req.max_gpus, req.max_nodes, quants=smaller).best)
+        if res:
+            out.append(f"smaller quantization: --quant {res[0].deployment.quant} on {describe(res[0])}")
+    for ctx in (2**k for k in range(30, 9, -1)):
+        if ctx >= req.context_tokens:
+            continue
+        res = affordable(_search(replace(req, context_tokens=ctx), gpus, req.max_gpus, req.max_nodes).best)
+        if res:
+            out.append(f"shorter context: --ctx {ctx:,} on {describe(res[0])}")
+            break
+    if left_out:
+        res = affordable(_search(req, left_out, req.max_gpus, req.max_nodes).best)
+        if res:
+            out.append(f"another GPU: {describe(res[0])}")
+    if req.kv_cache_dtype == "auto":
+        res = affordable(_search(replace(req, kv_cache_dtype="fp8"), gpus, req.max_gpus, req.max_nodes).best)
+        if res:
+            out.append(f"FP8 KV cache: --kv-dtype fp8 on {describe(res[0])}")
+    return out
+
+
+def plan(req: PlanRequest, reg: Registry) -> PlanResult:
+    """Search, rank and explain (see the module docstring)."""
+    if req.objective not in OBJECTIVES:
+        raise UsageError(f"unknown objective '{req.objective}' (choices: {', '.join(OBJECTIVES)})")
+    if req.quant != "auto" and req.quant not in FORMATS:
+        from llamasize.quant import get_format
+
+        get_format(req.quant)  # raises with a suggestion
+    if not 0 <= req.headroom < 1:
+        raise UsageError(f"--headroom must be in [0, 1), got {req.headroom:g}")
+    if req.max_nodes is not None and req.max_nodes < 1:
+        raise UsageError(f"--max-nodes must be at least 1, got {req.max_nodes}")
+    if req.max_gpus is not None and req.max_gpus < 1:
+        raise UsageError(f"--max-gpus must be at least 1, got {req.max_gpus}")
+    if req.layout_mode not in LAYOUT_MODES:
+        raise UsageError(f"unknown layout mode '{req.layout_mode}' (choices: {', '.join(LAYOUT_MODES)})")
+    gpus, left_out = _select_gpus(req, reg)
+    node_note = f"up to {req.max_nodes} node(s) (--max-nodes)"
+    if req.max_nodes is None:
+        req = replace(req, max_nodes=1)
+        res = _search(req, gpus, req.max_gpus, 1)
+        node_note = "one node"
+        if not res.best:
+            widened = _search(replace(req, max_nodes=DEFAULT_MAX_NODES), gpus, req.max_gpus, DEFAULT_MAX_NODES)
+            if widened.best:
+                req = replace(req, max_nodes=DEFAULT_MAX_NODES)
+                widened.evaluated += res.evaluated
+                res = widened
+                node_note = f"nothing fits in one node, so up to {DEFAULT_MAX_NODES} nodes"
+    else:
+        res = _search(req, gpus, req.max_gpus, req.max_nodes)
+    rejected = list(res.rejected)
+    if res.unknown and not res.best:
+        rejected.append(Rejection(gpu="*", gpu_count=None, quant=None, kind="unknown",
+                                  reason=f"{req.model.id}'s architecture is not published: the layouts and KV cache "
+                                         "cannot be evaluated"))
+    affordable, over = [], []
+    for c in sorted(res.best):
+        if req.budget_usd_per_hour is not None and (c.price is None or c.price > req.budget_usd_per_hour):
+            d = c.deployment
+            why = ("price unknown" if c.price is None else
+                   f"${c.price:,.2f}/h is over the ${req.budget_usd_per_hour:,.2f}/h budget")
+            rejected.append(Rejection(gpu=d.gpu.id, gpu_count=d.gpu_count, quant=d.quant, kind="over_budget",
+                                      reason=f"fits on {d.gpu_count} x {d.gpu.id} with {d.quant}, but {why}"))
+            over.append(c)
+            continue
+        affordable.append(c)
+    options = [_option(c) for c in affordable[: 1 + req.alternatives]]
+    recommendation = options[0] if options else None
+    suggestions = [] if recommendation else _suggest(req, gpus, left_out, over)
+    lic, lic_warn = _license(req.model, req.mau)
+    request = {
+        "model": req.model.id, "quant": req.quant, "context_tokens": req.context_tokens, "batch": req.batch,
+        "gpus": list(req.gpus), "exclude_gpus": list(req.exclude_gpus), "max_gpus": req.max_gpus,
+        "max_nodes": req.max_nodes, "budget_usd_per_hour": req.budget_usd_per_hour, "engine": req.engine,
+        "kv_layout": req.kv_layout, "kv_cache_dtype": req.kv_cache_dtype, "headroom_fraction": req.headroom,
+        "objective": req.objective, "include_vision": req.include_vision, "mau": req.mau,
+    }
+    assumptions = [
+        Assumption(name="price", value="first on-demand quote per GPU in the catalogue x GPU count",
+                   source="hardware_catalog/*.yaml prices (RunPod March 2026 where available)"),
+        Assumption(name="headroom_fraction", value=f"{req.headroom:g}",
+                   source="--headroom (free memory per GPU / engine budget, at the requested batch and context)"),
+        Assumption(name="search", value=f"GPU counts 1..node size, then whole nodes: {node_note}; "
+                   f"layouts: {req.layout_mode} (TP inside a node, PP across nodes)"
+                   + ("" if req.layout_mode == "practical" else ", every TP x PP factorisation"),
+                   source="llamasize.planner"),
+        Assumption(name="memory_model", value="same arithmetic as 'llamasize fit'", source="llamasize.memory"),
+    ]
+    from llamasize.launch import model_repo
+
+    return PlanResult(
+        model=req.model.id, model_name=req.model.name,
+        hf_model=model_repo(req.model, recommendation.quant) if recommendation and req.model.hf_names else None,
+        request=request, recommendation=recommendation,
+        alternatives=options[1:], rejected=_dedupe(rejected), suggestions=suggestions, license=lic,
+        license_warnings=lic_warn, assumptions=assumptions, candidates_evaluated=res.evaluated,
+    )
+
+
+def _dedupe(rejected: list[Rejection]) -> list[Rejection]:
+    seen, out = set(), []
+    for r in sorted(rejected, key=lambda r: (r.kind, r.gpu, r.quant or "", r.gpu_count or 0)):
+        key = (r.kind, r.gpu, r.quant)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def fit_deployment(option: PlanOption, req: PlanRequest, reg: Registry) -> Deployment:
+    """The ``fit`` deployment of a plan option (same settings), for round-trip checks."""
+    return _base_deployment(req, reg.gpu(option.gpu), option.gpu_count, option.tensor_parallel_size,
+                            option.pipeline_parallel_size, option.expert_parallel, option.quant,
+                            "fp8" if option.kv_cache_dtype == "fp8" else "auto")
+
+
+# ------------------------------------------------------------------------------------- sweep ---
+class SweepCell(BaseModel):
+    """Smallest deployment of one GPU type at one context (None when nothing fits in the limits)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    context_tokens: int
+    min_gpus: int | None
+    nodes: int | None
+    tensor_parallel_size: int | None
+    pipeline_parallel_size: int | None
+    quant: str | None
+    price_usd_per_hour: float | None
+
+
+class SweepRow(BaseModel):
+    """One GPU type across the contexts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gpu: str
+    cells: list[SweepCell]
+
+
+class SweepResult(BaseModel):
+    """The JSON of ``llamasize sweep``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    model: str
+    quant: str
+    engine: str
+    kv_cache_dtype: str
+    batch: int
+    max_nodes: int
+    contexts: list[int]
+    rows: list[SweepRow]
+
+
+def sweep(req: PlanRequest, contexts: list[int], reg: Registry) -> SweepResult:
+    """Minimum GPU count per GPU type and context (objective: fewest GPUs)."""
+    if not contexts:
+        raise UsageError("--ctx needs at least one context length")
+    max_nodes = req.max_nodes or DEFAULT_MAX_NODES
+    req = replace(req, objective="gpus", max_nodes=max_nodes)
+    gpus, _ = _select_gpus(req, reg)
+    rows = []
+    for gpu in gpus:
+        cells = []
+        for ctx in contexts:
+            res = _search(replace(req, context_tokens=ctx), [gpu], req.max_gpus, max_nodes)
+            if res.best:
+                d = min(res.best).deployment
+                price, _ = _price(gpu, d.gpu_count)
+                cells.append(SweepCell(context_tokens=ctx, min_gpus=d.gpu_count,
+                                       nodes=-(-d.gpu_count // gpu.gpus_per_node),
+                                       tensor_parallel_size=d.tensor_parallel_size,
+                                       pipeline_parallel_size=d.pipeline_parallel_size, quant=d.quant,
+                                       price_usd_per_hour=price))
+            else:
+                cells.append(SweepCell(context_tokens=ctx, min_gpus=None, nodes=None, tensor_parallel_size=None,
+                                       pipeline_parallel_size=None, quant=None, price_usd_per_hour=None))
+        rows.append(SweepRow(gpu=gpu.id, cells=cells))
+    return SweepResult(model=req.model.id, quant=req.quant, engine=req.engine, kv_cache_dtype=req.kv_cache_dtype,
+                       batch=req.batch, max_nodes=max_nodes, contexts=list(contexts), rows=rows)
