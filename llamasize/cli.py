@@ -90,41 +90,36 @@ def params_cmd(model: str = typer.Argument(..., help="Model id, alias, or path t
     _out(render_params(count_params(spec), fmt))
 
 
-@app.command("fit")
-def fit_cmd(
-    model: str = typer.Option(..., "--model", "-m", help="Model id, alias, or path to a Hugging Face config.json."),
-    gpu: str = typer.Option(..., "--gpu", "-g", help="GPU id or alias (see 'llamasize gpus')."),
-    gpus: str = typer.Option("1", "--gpus", "-n", help="Number of GPUs in the deployment."),
-    tp: Optional[str] = typer.Option(None, "--tp", help="Tensor-parallel size (default: --gpus / --pp)."),
-    pp: str = typer.Option("1", "--pp", help="Pipeline-parallel size."),
-    ep: bool = typer.Option(False, "--ep", help="Expert parallelism for MoE layers (vLLM --enable-expert-parallel)."),
-    quant: str = typer.Option("bf16", "--quant", "-q", help="Weight format (fp32 bf16 fp16 fp8 fp8_mixed int4_mixed int8 int4 nf4 mxfp4 nvfp4 q8_0 q6_k q5_k_m q4_k_m q4_0 q3_k_m q2_k)."),
-    kv_dtype: str = typer.Option("auto", "--kv-dtype", help="KV-cache dtype: auto, bf16, fp16, fp8."),
-    ctx: str = typer.Option(..., "--ctx", "-c", help="Context length per sequence (8K = 8,192; 8k = 8,000; 1M = 1,048,576)."),
-    batch: str = typer.Option("1", "--batch", "-b", help="Concurrent sequences at that context."),
-    engine: str = typer.Option("vllm", "--engine", "-e", help="Serving engine: vllm, sglang, generic."),
-    kv_layout: str = typer.Option("auto", "--kv-layout", help="KV layout: full (every layer full length), hybrid (windowed layers capped), auto (the engine's default)."),
-    gpu_memory_utilization: Optional[str] = typer.Option(None, "--gpu-memory-utilization", help="vLLM's fraction of total GPU memory (default 0.92)."),
-    mem_fraction_static: Optional[str] = typer.Option(None, "--mem-fraction-static", help="SGLang's fraction for weights + KV (default: SGLang's automatic rule)."),
-    max_num_batched_tokens: Optional[str] = typer.Option(None, "--max-num-batched-tokens", help="Tokens per forward pass (activation peak; in-flight tokens of windowed layers)."),
-    max_num_seqs: Optional[str] = typer.Option(None, "--max-num-seqs", help="Sequences per step (sampler peak)."),
-    overhead_gib: Optional[str] = typer.Option(None, "--overhead-gib", help="Runtime overhead per GPU in GiB, replacing the engine default."),
-    text_only: bool = typer.Option(False, "--text-only", help="Do not load the vision tower."),
-    fmt: str = Format,
-    specs_dir: Optional[List[Path]] = SpecsDir,
-    catalog_dir: Optional[List[Path]] = CatalogDir,
-    debug: bool = Debug,
-) -> None:
-    """Evaluate one deployment. Exit 0 when it fits, 3 when it does not (the report is printed either way)."""
-    from llamasize.memory import Deployment, estimate_memory
+# ------------------------------------------------------------------------- deployment flags ---
+ModelOpt = typer.Option(..., "--model", "-m", help="Model id, alias, or path to a Hugging Face config.json.")
+GpuOpt = typer.Option(..., "--gpu", "-g", help="GPU id or alias (see 'llamasize gpus').")
+GpusOpt = typer.Option("1", "--gpus", "-n", help="Number of GPUs in the deployment.")
+TpOpt = typer.Option(None, "--tp", help="Tensor-parallel size (default: --gpus / --pp).")
+PpOpt = typer.Option("1", "--pp", help="Pipeline-parallel size.")
+EpOpt = typer.Option(False, "--ep", help="Expert parallelism for MoE layers (vLLM --enable-expert-parallel).")
+QuantOpt = typer.Option("bf16", "--quant", "-q", help="Weight format (fp32 bf16 fp16 fp8 fp8_mixed int4_mixed int8 int4 nf4 mxfp4 nvfp4 q8_0 q6_k q5_k_m q4_k_m q4_0 q3_k_m q2_k).")
+KvDtypeOpt = typer.Option("auto", "--kv-dtype", help="KV-cache dtype: auto, bf16, fp16, fp8.")
+BatchOpt = typer.Option("1", "--batch", "-b", help="Concurrent sequences at that context.")
+EngineOpt = typer.Option("vllm", "--engine", "-e", help="Serving engine: vllm, sglang, generic.")
+KvLayoutOpt = typer.Option("auto", "--kv-layout", help="KV layout: full (every layer full length), hybrid (windowed layers capped), auto (the engine's default).")
+GmuOpt = typer.Option(None, "--gpu-memory-utilization", help="vLLM's fraction of total GPU memory (default 0.92).")
+MfsOpt = typer.Option(None, "--mem-fraction-static", help="SGLang's fraction for weights + KV (default: SGLang's automatic rule).")
+MnbtOpt = typer.Option(None, "--max-num-batched-tokens", help="Tokens per forward pass (activation peak; in-flight tokens of windowed layers).")
+MnsOpt = typer.Option(None, "--max-num-seqs", help="Sequences per step (sampler peak).")
+OverheadOpt = typer.Option(None, "--overhead-gib", help="Runtime overhead per GPU in GiB, replacing the engine default.")
+TextOnlyOpt = typer.Option(False, "--text-only", help="Do not load the vision tower.")
+
+
+def _deployment(reg, *, model, gpu, gpus, tp, pp, ep, quant, kv_dtype, ctx, batch, engine, kv_layout,
+                gpu_memory_utilization, mem_fraction_static, max_num_batched_tokens, max_num_seqs, overhead_gib,
+                text_only):
+    """Build a Deployment from the shared deployment flags (every value validated, one-line errors)."""
+    from llamasize.memory import Deployment
     from llamasize.registry import resolve_model
-    from llamasize.render import render_fit
     from llamasize.units import GIB, parse_count, parse_fraction
 
-    fmt = _check_format(fmt)
-    reg = _registry(specs_dir, catalog_dir)
     spec = resolve_model(reg, model)
-    g = reg.gpu(gpu)
+    g = _resolve_gpu(reg, gpu)
     n = parse_count(gpus, "--gpus", maximum=4096)
     ppn = parse_count(pp, "--pp", maximum=1024)
     tpn = parse_count(tp, "--tp", maximum=4096) if tp is not None else None
@@ -132,8 +127,8 @@ def fit_cmd(
         if n % ppn:
             raise UsageError(f"--gpus ({n}) is not divisible by --pp ({ppn})")
         tpn = n // ppn
-    d = Deployment(
-        model=spec, gpu=g, gpu_count=n, quant=quant, context_tokens=parse_count(ctx, "--ctx"),
+    return Deployment(
+        model=spec, gpu=g, gpu_count=n, quant=quant, context_tokens=ctx,
         tensor_parallel_size=tpn, pipeline_parallel_size=ppn, expert_parallel=ep, kv_cache_dtype=kv_dtype,
         batch=parse_count(batch, "--batch", maximum=1_000_000), engine=engine, kv_layout=kv_layout.strip().lower(),
         gpu_memory_utilization=None if gpu_memory_utilization is None else parse_fraction(gpu_memory_utilization, "--gpu-memory-utilization"),
@@ -143,11 +138,107 @@ def fit_cmd(
         overhead_bytes=None if overhead_gib is None else int(parse_fraction(overhead_gib, "--overhead-gib", low=0, high=1024, low_inclusive=True) * GIB),
         include_vision=not text_only,
     )
+
+
+def _resolve_gpu(reg, name: str):
+    """A catalogue GPU by id/alias (``local`` is handled by the runtime commands)."""
+    return reg.gpu(name)
+
+
+@app.command("fit")
+def fit_cmd(
+    model: str = ModelOpt, gpu: str = GpuOpt, gpus: str = GpusOpt, tp: Optional[str] = TpOpt, pp: str = PpOpt,
+    ep: bool = EpOpt, quant: str = QuantOpt, kv_dtype: str = KvDtypeOpt,
+    ctx: str = typer.Option(..., "--ctx", "-c", help="Context length per sequence (8K = 8,192; 8k = 8,000; 1M = 1,048,576)."),
+    batch: str = BatchOpt, engine: str = EngineOpt, kv_layout: str = KvLayoutOpt,
+    gpu_memory_utilization: Optional[str] = GmuOpt, mem_fraction_static: Optional[str] = MfsOpt,
+    max_num_batched_tokens: Optional[str] = MnbtOpt, max_num_seqs: Optional[str] = MnsOpt,
+    overhead_gib: Optional[str] = OverheadOpt, text_only: bool = TextOnlyOpt,
+    fmt: str = Format, specs_dir: Optional[List[Path]] = SpecsDir, catalog_dir: Optional[List[Path]] = CatalogDir,
+    debug: bool = Debug,
+) -> None:
+    """Evaluate one deployment. Exit 0 when it fits, 3 when it does not (the report is printed either way)."""
+    from llamasize.memory import estimate_memory
+    from llamasize.render import render_fit
+    from llamasize.units import parse_count
+
+    fmt = _check_format(fmt)
+    reg = _registry(specs_dir, catalog_dir)
+    d = _deployment(reg, model=model, gpu=gpu, gpus=gpus, tp=tp, pp=pp, ep=ep, quant=quant, kv_dtype=kv_dtype,
+                    ctx=parse_count(ctx, "--ctx"), batch=batch, engine=engine, kv_layout=kv_layout,
+                    gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
+                    max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+                    overhead_gib=overhead_gib, text_only=text_only)
     e = estimate_memory(d)
     for w in e.warnings:
         warn(w)
     _out(render_fit(e, fmt))
     raise typer.Exit(ExitCode.OK if e.fits else ExitCode.NO_FIT)
+
+
+def _efficiencies(gpu_id: str, calibration, prefill_efficiency, decode_efficiency):
+    """Calibrated efficiencies for the device, with per-run overrides on top."""
+    from dataclasses import replace
+
+    from llamasize.calibration import efficiencies_for
+    from llamasize.units import parse_fraction
+
+    eff = efficiencies_for(gpu_id, calibration)
+    if prefill_efficiency is not None or decode_efficiency is not None:
+        eff = replace(
+            eff, source="override",
+            prefill=eff.prefill if prefill_efficiency is None else parse_fraction(prefill_efficiency, "--prefill-efficiency"),
+            decode_bandwidth=eff.decode_bandwidth if decode_efficiency is None else parse_fraction(decode_efficiency, "--decode-efficiency"),
+        )
+    return eff
+
+
+PromptOpt = typer.Option("2048", "--prompt-tokens", "-p", help="Prompt length per request.")
+OutputOpt = typer.Option("512", "--output-tokens", "-o", help="Generated tokens per request.")
+ConcurrencyOpt = typer.Option(None, "--concurrency", help="Sequences decoded together (default: --batch).")
+PrefillEffOpt = typer.Option(None, "--prefill-efficiency", help="Override the prefill efficiency (fraction of dense peak).")
+DecodeEffOpt = typer.Option(None, "--decode-efficiency", help="Override the decode efficiency (fraction of memory bandwidth).")
+CalibrationOpt = typer.Option(None, "--calibration", help="Calibration file written by 'llamasize verify' (default: the user cache).")
+
+
+@app.command("perf")
+def perf_cmd(
+    model: str = ModelOpt, gpu: str = GpuOpt, gpus: str = GpusOpt, tp: Optional[str] = TpOpt, pp: str = PpOpt,
+    ep: bool = EpOpt, quant: str = QuantOpt, kv_dtype: str = KvDtypeOpt,
+    ctx: Optional[str] = typer.Option(None, "--ctx", "-c", help="Context the deployment is sized for (default: prompt + output)."),
+    batch: str = BatchOpt, engine: str = EngineOpt, kv_layout: str = KvLayoutOpt,
+    gpu_memory_utilization: Optional[str] = GmuOpt, mem_fraction_static: Optional[str] = MfsOpt,
+    max_num_batched_tokens: Optional[str] = MnbtOpt, max_num_seqs: Optional[str] = MnsOpt,
+    overhead_gib: Optional[str] = OverheadOpt, text_only: bool = TextOnlyOpt,
+    prompt_tokens: str = PromptOpt, output_tokens: str = OutputOpt, concurrency: Optional[str] = ConcurrencyOpt,
+    requests_per_day: Optional[str] = typer.Option(None, "--requests-per-day", help="Daily requests to check the deployment's capacity against."),
+    prefill_efficiency: Optional[str] = PrefillEffOpt, decode_efficiency: Optional[str] = DecodeEffOpt,
+    calibration: Optional[Path] = CalibrationOpt,
+    fmt: str = Format, specs_dir: Optional[List[Path]] = SpecsDir, catalog_dir: Optional[List[Path]] = CatalogDir,
+    debug: bool = Debug,
+) -> None:
+    """Speed of one deployment: TTFT, TPOT, tokens/s, tokens per GPU-hour, and the dominating bound."""
+    from llamasize.perf import estimate_perf
+    from llamasize.render import render_perf
+    from llamasize.units import parse_amount, parse_count
+
+    fmt = _check_format(fmt)
+    reg = _registry(specs_dir, catalog_dir)
+    p = parse_count(prompt_tokens, "--prompt-tokens")
+    o = parse_count(output_tokens, "--output-tokens")
+    c = parse_count(ctx, "--ctx") if ctx is not None else p + o
+    d = _deployment(reg, model=model, gpu=gpu, gpus=gpus, tp=tp, pp=pp, ep=ep, quant=quant, kv_dtype=kv_dtype,
+                    ctx=c, batch=batch, engine=engine, kv_layout=kv_layout,
+                    gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
+                    max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+                    overhead_gib=overhead_gib, text_only=text_only)
+    conc = parse_count(concurrency, "--concurrency", maximum=1_000_000) if concurrency is not None else d.batch
+    rpd = None if requests_per_day is None else parse_amount(requests_per_day, "--requests-per-day", maximum=1e15)
+    eff = _efficiencies(d.gpu.id, calibration, prefill_efficiency, decode_efficiency)
+    e = estimate_perf(d, prompt_tokens=p, output_tokens=o, concurrency=conc, eff=eff, requests_per_day=rpd)
+    for w in e.warnings:
+        warn(w)
+    _out(render_perf(e, fmt))
 
 
 def _pick(flag, file_value, default=None):
@@ -224,6 +315,28 @@ def _plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_n
 PLAN_FORMATS = ("table", "json", "markdown", "tfvars")
 
 
+def _with_workload_shape(req, workload, prompt_tokens, output_tokens, price, calibration):
+    """Prompt/output lengths (flag > workload file > default), price kind and calibration of a plan."""
+    from dataclasses import replace
+
+    from llamasize.cost import PRICE_KINDS, PriceBasis
+    from llamasize.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
+    from llamasize.units import parse_count
+    from llamasize.workload import Workload, load_workload
+
+    w = load_workload(workload) if workload is not None else Workload()
+    kind = price.strip().lower().replace("-", "_")
+    if kind not in PRICE_KINDS or kind == "owned":
+        raise UsageError(f"unknown --price '{price}' for plan (choices: on_demand, spot, reserved, capacity_block; "
+                         "owned hardware is priced by 'llamasize cost')")
+    return replace(
+        req,
+        prompt_tokens=parse_count(_pick(prompt_tokens, w.prompt_tokens, str(DEFAULT_PROMPT_TOKENS)), "--prompt-tokens"),
+        output_tokens=parse_count(_pick(output_tokens, w.output_tokens, str(DEFAULT_OUTPUT_TOKENS)), "--output-tokens"),
+        price_basis=PriceBasis(kind=kind), calibration=calibration,
+    )
+
+
 @app.command("plan")
 def plan_cmd(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model id, alias, or path to a config.json."),
@@ -246,6 +359,10 @@ def plan_cmd(
     text_only: bool = typer.Option(False, "--text-only", help="Do not load the vision tower."),
     layouts: Optional[str] = typer.Option(None, "--layouts", help="practical (TP in a node, PP across nodes; default) or all."),
     alternatives: int = typer.Option(5, "--alternatives", min=0, max=50, help="How many alternatives to list."),
+    prompt_tokens: Optional[str] = typer.Option(None, "--prompt-tokens", "-p", help="Prompt tokens per request for the speed and $/token columns (default 2048)."),
+    output_tokens: Optional[str] = typer.Option(None, "--output-tokens", "-o", help="Output tokens per request (default 512)."),
+    price: str = typer.Option("on_demand", "--price", help="GPU-hour price kind: on_demand, spot, reserved, capacity_block."),
+    calibration: Optional[Path] = CalibrationOpt,
     workload: Optional[Path] = typer.Option(None, "--workload", "-w", help="YAML file with the same keys as the flags (flags win)."),
     emit: Optional[str] = typer.Option(None, "--emit", help="Print the launch command of the recommendation: vllm or sglang."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json, markdown or tfvars."),
@@ -265,6 +382,7 @@ def plan_cmd(
         headroom=headroom, objective=objective, mau=mau, gpu_memory_utilization=gpu_memory_utilization,
         mem_fraction_static=mem_fraction_static, text_only=text_only, layouts=layouts, alternatives=alternatives,
         workload=workload, specs_dir=specs_dir, catalog_dir=catalog_dir)
+    req = _with_workload_shape(req, workload, prompt_tokens, output_tokens, price, calibration)
     res = plan(req, reg)
     for w in res.license_warnings:
         warn(w)
@@ -353,6 +471,110 @@ def sweep_cmd(
         layouts=layouts, alternatives=0, workload=workload, specs_dir=specs_dir, catalog_dir=catalog_dir,
         need_ctx=False)
     _out(render_sweep(sweep(req, contexts, reg), fmt))
+
+
+@app.command("cost")
+def cost_cmd(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model id, alias, or path to a config.json."),
+    tokens_per_day: Optional[str] = typer.Option(None, "--tokens-per-day", help="Daily token volume (input + output) to price, e.g. 50m or 2e9."),
+    quant: Optional[str] = typer.Option(None, "--quant", "-q", help="Weight format or 'auto' (default)."),
+    ctx: Optional[str] = typer.Option(None, "--ctx", "-c", help="Context the deployment is sized for (default: prompt + output)."),
+    concurrency: Optional[str] = typer.Option(None, "--concurrency", help="Sequences decoded together (default 32)."),
+    prompt_tokens: Optional[str] = typer.Option(None, "--prompt-tokens", "-p", help="Prompt tokens per request (default 2048)."),
+    output_tokens: Optional[str] = typer.Option(None, "--output-tokens", "-o", help="Output tokens per request (default 512)."),
+    gpu: Optional[List[str]] = typer.Option(None, "--gpu", "-g", help="Allowed GPU types (comma-separated or repeated)."),
+    exclude_gpu: Optional[List[str]] = typer.Option(None, "--exclude-gpu", help="GPU types to leave out."),
+    max_gpus: Optional[str] = typer.Option(None, "--max-gpus", help="At most this many GPUs per replica."),
+    max_nodes: Optional[str] = typer.Option(None, "--max-nodes", help="At most this many nodes per replica."),
+    engine: Optional[str] = typer.Option(None, "--engine", "-e", help="vllm (default), sglang, generic."),
+    kv_dtype: Optional[str] = typer.Option(None, "--kv-dtype", help="auto, bf16, fp16, fp8, any."),
+    price: str = typer.Option("on_demand", "--price", help="GPU-hour price: on_demand, spot, reserved, capacity_block, owned."),
+    usd_per_gpu_hour: Optional[str] = typer.Option(None, "--usd-per-gpu-hour", help="Your own price per GPU-hour (wins over the catalogue)."),
+    capex_usd_per_gpu: Optional[str] = typer.Option(None, "--capex-usd-per-gpu", help="--price owned: purchase price per GPU (USD)."),
+    amortization_years: Optional[str] = typer.Option(None, "--amortization-years", help="--price owned: straight-line term (default 3)."),
+    usd_per_kwh: Optional[str] = typer.Option(None, "--usd-per-kwh", help="--price owned: electricity price."),
+    pue: Optional[str] = typer.Option(None, "--pue", help="--price owned: power usage effectiveness (default 1.0)."),
+    utilization: Optional[str] = typer.Option(None, "--utilization", help="Fraction of the day serving at full throughput (default 1.0)."),
+    options: int = typer.Option(3, "--options", min=1, max=20, help="How many self-hosted options to compare."),
+    all_references: bool = typer.Option(False, "--all-references", help="Compare with every frontier reference API, not only GPT-4o and Claude Sonnet."),
+    svg: Optional[Path] = typer.Option(None, "--svg", help="Also write the cost-vs-volume chart to this SVG file."),
+    workload: Optional[Path] = typer.Option(None, "--workload", "-w", help="YAML workload file (flags win)."),
+    calibration: Optional[Path] = CalibrationOpt,
+    fmt: str = Format,
+    specs_dir: Optional[List[Path]] = SpecsDir,
+    catalog_dir: Optional[List[Path]] = CatalogDir,
+    debug: bool = Debug,
+) -> None:
+    """Self-hosting vs API: $/day, $/1M tokens, break-even volumes, and a cost-vs-volume chart."""
+    from dataclasses import replace
+
+    from llamasize.calibration import efficiencies_for
+    from llamasize.cost import AMORTIZATION_YEARS, PriceBasis, cost_report, estimate_cost
+    from llamasize.perf import estimate_perf
+    from llamasize.planner import plan
+    from llamasize.pricing import load_api_prices, prices_for_model, reference_prices
+    from llamasize.render import render_cost
+    from llamasize.units import parse_amount, parse_count, parse_fraction
+    from llamasize.workload import Workload, load_workload
+
+    fmt = _check_format(fmt)
+    w = load_workload(workload) if workload is not None else Workload()
+    p = parse_count(_pick(prompt_tokens, w.prompt_tokens, "2048"), "--prompt-tokens")
+    o = parse_count(_pick(output_tokens, w.output_tokens, "512"), "--output-tokens")
+    conc = parse_count(_pick(concurrency, w.concurrency, "32"), "--concurrency", maximum=1_000_000)
+    tpd_text = _pick(tokens_per_day, w.tokens_per_day)
+    tpd = None if tpd_text is None else parse_amount(tpd_text, "--tokens-per-day")
+    basis = PriceBasis(
+        kind=price.strip().lower().replace("-", "_"),
+        usd_per_gpu_hour=None if usd_per_gpu_hour is None else parse_fraction(usd_per_gpu_hour, "--usd-per-gpu-hour", high=1000),
+        capex_usd_per_gpu=None if capex_usd_per_gpu is None else parse_fraction(capex_usd_per_gpu, "--capex-usd-per-gpu", high=1e7),
+        amortization_years=AMORTIZATION_YEARS if amortization_years is None else parse_fraction(amortization_years, "--amortization-years", high=50),
+        usd_per_kwh=None if usd_per_kwh is None else parse_fraction(usd_per_kwh, "--usd-per-kwh", high=100),
+        pue=1.0 if pue is None else parse_fraction(pue, "--pue", low=1.0, high=5.0, low_inclusive=True),
+        utilization=1.0 if utilization is None else parse_fraction(utilization, "--utilization"),
+    )
+    req, reg, _ = _plan_request(
+        model=model, quant=quant, ctx=ctx or _pick(None, w.ctx) or str(p + o), batch=str(conc), gpu=gpu,
+        exclude_gpu=exclude_gpu, max_gpus=max_gpus, max_nodes=max_nodes, budget=None, engine=engine,
+        kv_layout=None, kv_dtype=kv_dtype, headroom=None, objective="cost-per-token", mau=None,
+        gpu_memory_utilization=None, mem_fraction_static=None, text_only=False, layouts=None,
+        alternatives=max(8, 4 * options), workload=workload, specs_dir=specs_dir, catalog_dir=catalog_dir)
+    req = replace(req, prompt_tokens=p, output_tokens=o, price_basis=basis, calibration=calibration)
+    if req.context_tokens < p + o:
+        raise UsageError(f"--ctx ({req.context_tokens:,}) is shorter than prompt + output ({p + o:,} tokens)")
+    res = plan(req, reg)
+    providers = load_api_prices(reg.catalog_dirs)
+    apis = prices_for_model(providers, req.model.id, p, o, min_input_tokens=p)
+    apis += reference_prices(providers, include_optional=all_references)
+    picked, seen_gpus = [], set()
+    for x in [res.recommendation, *res.alternatives]:  # the best option of each GPU type
+        if x is not None and x.gpu not in seen_gpus:
+            seen_gpus.add(x.gpu)
+            picked.append(x)
+    picked = picked[:options]
+    if not picked:
+        raise_no_fit(res)
+    estimates = []
+    for opt in picked:
+        from llamasize.planner import fit_deployment
+
+        d = fit_deployment(opt, req, reg)
+        pe = estimate_perf(d, prompt_tokens=p, output_tokens=o, concurrency=conc,
+                           eff=efficiencies_for(d.gpu.id, calibration))
+        estimates.append(estimate_cost(pe, d.gpu, basis, apis, tokens_per_day=tpd))
+    report = cost_report(req.model.id, estimates, apis, tokens_per_day=tpd, utilization=basis.utilization,
+                         price_kind=basis.kind)
+    for wmsg in report.warnings:
+        warn(wmsg)
+    if svg is not None:
+        from llamasize.render import cost_chart_svg
+
+        try:
+            svg.write_text(cost_chart_svg(report), encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"cannot write {svg}: {e.strerror or e}") from None
+        sys.stderr.write(f"llamasize: wrote {svg}\n")
+    _out(render_cost(report, fmt))
 
 
 # ------------------------------------------------------------------------------------- main ----

@@ -34,7 +34,11 @@ from llamasize.quant import FORMATS
 from llamasize.registry import Registry
 from llamasize.spec import ModelSpec
 
-OBJECTIVES = ("cost", "gpus", "headroom")
+OBJECTIVES = ("cost", "gpus", "headroom", "cost-per-token", "throughput")
+PERF_OBJECTIVES = ("cost-per-token", "throughput")
+#: Default request shape for the speed and cost numbers of a plan (a workload choice, not a fact).
+DEFAULT_PROMPT_TOKENS = 2048
+DEFAULT_OUTPUT_TOKENS = 512
 #: Precision order used to break ties (higher precision first).
 PRECISION = ("fp32", "bf16", "fp16", "fp8_mixed", "fp8", "int8", "q8_0", "q6_k", "q5_k_m", "int4_mixed",
              "mxfp4", "nvfp4", "int4", "nf4", "q4_k_m", "q4_0", "q3_k_m", "q2_k")
@@ -70,6 +74,12 @@ class PlanRequest:
     alternatives: int = 5
     #: practical (TP in a node, PP across nodes) or all (every factorisation).
     layout_mode: str = "practical"
+    prompt_tokens: int = DEFAULT_PROMPT_TOKENS
+    output_tokens: int = DEFAULT_OUTPUT_TOKENS
+    #: How GPU-hours are priced (llamasize.cost.PriceBasis); None = catalogue on-demand.
+    price_basis: object = None
+    #: Calibration file to look efficiencies up in (None = the default location).
+    calibration: object = None
 
 
 # ------------------------------------------------------------------------------------ results ---
@@ -97,6 +107,12 @@ class PlanOption(BaseModel):
     price_usd_per_hour: float | None
     price_source: str | None
     multi_node_tensor_parallel: bool
+    #: Speed and cost at the request's concurrency and prompt/output lengths (None = unknown).
+    ttft_s: float | None
+    tpot_s: float | None
+    output_tokens_per_s: float | None
+    usd_per_mtok_blended: float | None
+    perf_confidence: str | None
     warnings: list[str]
 
 
@@ -226,14 +242,37 @@ class _Cand:
     multi_node_tp: bool = field(compare=False)
 
 
-def _price(gpu: GpuSpec, n: int) -> tuple[float | None, str | None]:
-    p = gpu.default_price()
-    if p is None:
+def _price(gpu: GpuSpec, n: int, basis=None) -> tuple[float | None, str | None]:
+    """Price per hour of ``n`` GPUs under the price basis (catalogue on-demand by default)."""
+    from llamasize.cost import PriceBasis, gpu_hour_price
+
+    per_gpu, source = gpu_hour_price(gpu, basis or PriceBasis())
+    if per_gpu is None:
         return None, None
-    return round(p.usd_per_gpu_hour * n, 4), f"{p.provider} on-demand, {p.as_of or 'undated'} ({p.source})"
+    return round(per_gpu * n, 4), source
 
 
-def _sort_key(objective: str, price, n, nodes, pp, ep, quant, headroom, gpu_id, kv) -> tuple:
+def _perf(req: "PlanRequest", d: Deployment):
+    """Speed estimate of a candidate at the request's workload (calibrated when a calibration exists)."""
+    from llamasize.calibration import efficiencies_for
+    from llamasize.perf import estimate_perf
+
+    prompt = min(req.prompt_tokens, max(1, req.context_tokens - 1))
+    output = max(1, min(req.output_tokens, req.context_tokens - prompt))
+    return estimate_perf(d, prompt_tokens=prompt, output_tokens=output, concurrency=req.batch,
+                         eff=efficiencies_for(d.gpu.id, req.calibration))
+
+
+def _usd_per_mtok(price_per_hour: float | None, perf) -> float | None:
+    """Blended $/1M tokens at full utilisation (see llamasize.cost)."""
+    if price_per_hour is None or perf.requests_per_s is None:
+        return None
+    tokens_per_s = perf.requests_per_s * (perf.prompt_tokens + perf.output_tokens)
+    return price_per_hour / 3600 / tokens_per_s * 1e6
+
+
+def _sort_key(objective: str, price, n, nodes, pp, ep, quant, headroom, gpu_id, kv, per_mtok=None,
+              tokens_per_s=None) -> tuple:
     prec = PRECISION.index(quant) if quant in PRECISION else len(PRECISION)
     no_price = price is None
     p = price if price is not None else 0.0
@@ -243,6 +282,10 @@ def _sort_key(objective: str, price, n, nodes, pp, ep, quant, headroom, gpu_id, 
         return (n, no_price, p) + tail
     if objective == "headroom":
         return (-headroom, no_price, p, n) + tail
+    if objective == "cost-per-token":
+        return (per_mtok is None, per_mtok or 0.0, no_price, p, n) + tail
+    if objective == "throughput":
+        return (tokens_per_s is None, -(tokens_per_s or 0.0), no_price, p, n) + tail
     return (no_price, p, n) + tail
 
 
@@ -314,13 +357,19 @@ def _search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_nod
                             if not fits:
                                 last_fail = d
                                 continue
-                            price, _ = _price(gpu, n)
+                            price, _ = _price(gpu, n, req.price_basis)
                             headroom = free / s.budget.budget_bytes
-                            key = _sort_key(req.objective, price, n, s.nodes, pp, ep, quant, headroom, gpu.id, kv)
+                            per_mtok = tps = None
+                            if req.objective in PERF_OBJECTIVES:
+                                pe = _perf(req, d)
+                                per_mtok = _usd_per_mtok(price, pe)
+                                tps = pe.output_tokens_per_s
+                            key = _sort_key(req.objective, price, n, s.nodes, pp, ep, quant, headroom, gpu.id, kv,
+                                            per_mtok, tps)
                             cands.append(_Cand(key, d, price, free, headroom, multi))
                     if cands:
                         found = min(cands)
-                        if req.objective != "headroom":
+                        if req.objective not in ("headroom", *PERF_OBJECTIVES):
                             break
                         # most headroom: keep looking at larger counts, keep the best
                         best.append(found)
@@ -339,9 +388,10 @@ def _search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_nod
     return _Search(best, rejected, evaluated, unknown)
 
 
-def _option(c: _Cand) -> PlanOption:
+def _option(c: _Cand, req: "PlanRequest") -> PlanOption:
     e: FitEstimate = estimate_memory(c.deployment)
-    price, source = _price(c.deployment.gpu, c.deployment.gpu_count)
+    price, source = _price(c.deployment.gpu, c.deployment.gpu_count, req.price_basis)
+    pe = _perf(req, c.deployment)
     return PlanOption(
         gpu=e.gpu, gpu_name=e.gpu_name, gpu_count=e.gpu_count, nodes=e.nodes,
         tensor_parallel_size=e.tensor_parallel_size, pipeline_parallel_size=e.pipeline_parallel_size,
@@ -349,7 +399,9 @@ def _option(c: _Cand) -> PlanOption:
         engine=e.engine, fits=bool(e.fits), headroom_fraction=e.per_gpu.headroom_fraction,
         max_context_tokens=e.max_context_tokens, max_concurrency=e.max_concurrency, per_gpu=e.per_gpu,
         price_usd_per_hour=price, price_source=source, multi_node_tensor_parallel=c.multi_node_tp,
-        warnings=e.warnings,
+        ttft_s=pe.ttft_s, tpot_s=pe.tpot_s, output_tokens_per_s=pe.output_tokens_per_s,
+        usd_per_mtok_blended=_usd_per_mtok(price, pe), perf_confidence=pe.confidence,
+        warnings=e.warnings + [w for w in pe.warnings if w not in e.warnings],
     )
 
 
@@ -462,7 +514,7 @@ def plan(req: PlanRequest, reg: Registry) -> PlanResult:
             over.append(c)
             continue
         affordable.append(c)
-    options = [_option(c) for c in affordable[: 1 + req.alternatives]]
+    options = [_option(c, req) for c in affordable[: 1 + req.alternatives]]
     recommendation = options[0] if options else None
     suggestions = [] if recommendation else _suggest(req, gpus, left_out, over)
     lic, lic_warn = _license(req.model, req.mau)
@@ -472,10 +524,14 @@ def plan(req: PlanRequest, reg: Registry) -> PlanResult:
         "max_nodes": req.max_nodes, "budget_usd_per_hour": req.budget_usd_per_hour, "engine": req.engine,
         "kv_layout": req.kv_layout, "kv_cache_dtype": req.kv_cache_dtype, "headroom_fraction": req.headroom,
         "objective": req.objective, "include_vision": req.include_vision, "mau": req.mau,
+        "prompt_tokens": req.prompt_tokens, "output_tokens": req.output_tokens,
+        "price_kind": getattr(req.price_basis, "kind", "on_demand"),
     }
     assumptions = [
-        Assumption(name="price", value="first on-demand quote per GPU in the catalogue x GPU count",
-                   source="hardware_catalog/*.yaml prices (RunPod March 2026 where available)"),
+        Assumption(name="price", value=f"first {request['price_kind'].replace('_', '-')} quote per GPU in the "
+                   "catalogue x GPU count", source="hardware_catalog/*.yaml prices (RunPod March 2026 where available)"),
+        Assumption(name="speed_workload", value=f"{req.batch} concurrent sequences of {req.prompt_tokens:,} prompt + "
+                   f"{req.output_tokens:,} output tokens", source="--batch / --prompt-tokens / --output-tokens"),
         Assumption(name="headroom_fraction", value=f"{req.headroom:g}",
                    source="--headroom (free memory per GPU / engine budget, at the requested batch and context)"),
         Assumption(name="search", value=f"GPU counts 1..node size, then whole nodes: {node_note}; "
@@ -566,7 +622,7 @@ def sweep(req: PlanRequest, contexts: list[int], reg: Registry) -> SweepResult:
             res = _search(replace(req, context_tokens=ctx), [gpu], req.max_gpus, max_nodes)
             if res.best:
                 d = min(res.best).deployment
-                price, _ = _price(gpu, d.gpu_count)
+                price, _ = _price(gpu, d.gpu_count, req.price_basis)
                 cells.append(SweepCell(context_tokens=ctx, min_gpus=d.gpu_count,
                                        nodes=-(-d.gpu_count // gpu.gpus_per_node),
                                        tensor_parallel_size=d.tensor_parallel_size,

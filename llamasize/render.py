@@ -33,17 +33,17 @@ def _console(buf: io.StringIO):
 
     width = int(os.environ.get("COLUMNS", "0") or 0) or 120
     return Console(file=buf, width=width, no_color=True, color_system=None, highlight=False,
-                   emoji=False, soft_wrap=False)
+                   emoji=False, soft_wrap=False, markup=False)
 
 
 def _rich_table(title: str | None, headers: Sequence[str], rows: Iterable[Sequence[str]],
-                right: Sequence[int] = ()) -> str:
+                right: Sequence[int] = (), no_wrap: Sequence[int] = ()) -> str:
     from rich import box
     from rich.table import Table
 
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for i, h in enumerate(headers):
-        t.add_column(h, justify="right" if i in right else "left", overflow="fold")
+        t.add_column(h, justify="right" if i in right else "left", overflow="fold", no_wrap=i in no_wrap)
     for r in rows:
         t.add_row(*[str(x) for x in r])
     buf = io.StringIO()
@@ -60,12 +60,12 @@ def _md_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
                     disable_numparse=True) + "\n"
 
 
-def _table(fmt: str, title: str | None, headers, rows, right=()) -> str:
+def _table(fmt: str, title: str | None, headers, rows, right=(), no_wrap=()) -> str:
     rows = [list(r) for r in rows]
     if fmt == "markdown":
         head = f"**{title}**\n\n" if title else ""
         return head + _md_table(headers, rows)
-    return _rich_table(title, headers, rows, right)
+    return _rich_table(title, headers, rows, right, no_wrap)
 
 
 def bar(parts: Sequence[tuple[int, str]], total: int, width: int = 40) -> str:
@@ -277,17 +277,31 @@ def option_line(o) -> str:
             f"{_price_text(o.price_usd_per_hour)}/h")
 
 
+def seconds(v: float | None) -> str:
+    """Format a duration: ms below a second, s above; 'n/a' when unknown."""
+    if v is None:
+        return "n/a"
+    return f"{v * 1e3:,.1f} ms" if v < 1 else f"{v:,.2f} s"
+
+
+def usd_per_mtok(v: float | None) -> str:
+    """Format $ per 1M tokens."""
+    return "n/a" if v is None else f"${v:,.3f}" if v < 10 else f"${v:,.2f}"
+
+
 def _option_rows(options, start: int) -> list[list[str]]:
     return [
-        [str(i), o.gpu, str(o.gpu_count), str(o.nodes), str(o.tensor_parallel_size), str(o.pipeline_parallel_size),
-         "yes" if o.expert_parallel else "no", o.quant, o.kv_cache_dtype, f"{o.headroom_fraction:.1%}",
-         f"{o.max_context_tokens:,}", str(o.max_concurrency), _price_text(o.price_usd_per_hour)]
+        [str(i), o.gpu, f"{o.gpu_count}" + (f" ({o.nodes}n)" if o.nodes > 1 else ""),
+         f"TP{o.tensor_parallel_size} PP{o.pipeline_parallel_size}" + (" EP" if o.expert_parallel else ""),
+         o.quant, o.kv_cache_dtype, f"{o.headroom_fraction:.1%}", human_tokens(o.max_context_tokens),
+         str(o.max_concurrency), seconds(o.ttft_s), seconds(o.tpot_s), usd_per_mtok(o.usd_per_mtok_blended),
+         _price_text(o.price_usd_per_hour)]
         for i, o in enumerate(options, start)
     ]
 
 
-_OPTION_HEADERS = ["#", "gpu", "count", "nodes", "TP", "PP", "EP", "quant", "KV", "headroom", "max context",
-                   "max conc.", "$/h"]
+_OPTION_HEADERS = ["#", "gpu", "GPUs", "layout", "quant", "KV", "free", "max ctx", "max conc", "TTFT", "TPOT",
+                   "$/1M tok", "$/h"]
 
 
 def tfvars(res) -> dict:
@@ -337,12 +351,16 @@ def render_plan(res, fmt: str) -> str:
                      f"({o.headroom_fraction:.1%} headroom)")
         lines.append(f"  max context at batch {r['batch']}: {o.max_context_tokens:,} tokens; "
                      f"max concurrency at {r['context_tokens']:,} tokens: {o.max_concurrency}")
+        tps = "n/a" if o.output_tokens_per_s is None else f"{o.output_tokens_per_s:,.0f}"
+        lines.append(f"  speed ({o.perf_confidence}; {r['batch']} x {r['prompt_tokens']:,}+{r['output_tokens']:,} tokens): "
+                     f"TTFT {seconds(o.ttft_s)}, TPOT {seconds(o.tpot_s)}, {tps} output tokens/s; "
+                     f"{usd_per_mtok(o.usd_per_mtok_blended)} per 1M tokens at full load")
         for w in o.warnings:
             lines.append(f"  warning: {w}")
     out = "\n".join(lines) + "\n\n"
     if res.alternatives:
         out += _table(fmt, "Alternatives", _OPTION_HEADERS, _option_rows(res.alternatives, 2),
-                      right=(0, 2, 3, 4, 5, 9, 10, 11, 12)) + "\n"
+                      right=(0, 2, 6, 7, 8, 9, 10, 11, 12)) + "\n"
     notable = [x for x in res.rejected if x.kind != "excluded"][:8]
     if notable:
         out += ("**Why not**\n\n" if md else "Why not\n")
@@ -387,3 +405,154 @@ def render_sweep(res, fmt: str) -> str:
              f"up to {res.max_nodes} nodes)")
     return _table(fmt, title, headers, rows, right=tuple(range(1, len(headers)))) + \
         "\n- = does not fit within the node limit; (Nn) = spans N nodes\n"
+
+
+# -------------------------------------------------------------------------------------- perf ---
+def _rate(v: float | None, unit: str) -> str:
+    return "n/a" if v is None else f"{v:,.1f} {unit}"
+
+
+def render_perf(e, fmt: str) -> str:
+    """``llamasize perf``."""
+    if fmt == "json":
+        return to_json(e)
+    md = fmt == "markdown"
+    ep = ", EP" if e.expert_parallel else ""
+    head = (f"{'## ' if md else ''}{e.model} on {e.gpu_count} x {e.gpu} (TP {e.tensor_parallel_size}, PP "
+            f"{e.pipeline_parallel_size}{ep}) | {e.quant} (compute {e.compute_dtype}) | KV {e.kv_cache_dtype} | "
+            f"{e.concurrency} x ({e.prompt_tokens:,} prompt + {e.output_tokens:,} output) tokens\n\n"
+            f"speed: {e.confidence} ({e.efficiency_source} efficiencies)\n\n")
+    rows = [
+        ["TTFT (prefill of one prompt)", seconds(e.ttft_s), e.prefill.bound if e.prefill and e.prefill.bound else "n/a"],
+        ["TPOT (one decode step)", seconds(e.tpot_s), e.decode.bound if e.decode and e.decode.bound else "n/a"],
+        ["tokens/s per sequence", _rate(e.tokens_per_s_per_sequence, "tok/s"), ""],
+        ["output tokens/s (deployment)", _rate(e.output_tokens_per_s, "tok/s"), ""],
+        ["input tokens/s (deployment)", _rate(e.input_tokens_per_s, "tok/s"), ""],
+        ["request latency", seconds(e.request_latency_s), ""],
+        ["requests/s", _rate(e.requests_per_s, "req/s"), ""],
+        ["tokens per GPU-hour", "n/a" if e.tokens_per_gpu_hour is None else f"{e.tokens_per_gpu_hour:,.0f}", ""],
+    ]
+    out = head + _table(fmt, None, ["metric", "value", "bound"], rows, right=(1,))
+    lines = []
+    for name, ph in (("prefill", e.prefill), ("decode step", e.decode)):
+        if ph is not None:
+            lines.append(f"{name}: compute {seconds(ph.compute_s)}, memory {seconds(ph.memory_s)}, communication "
+                         f"{seconds(ph.communication_s)}; per GPU {ph.flops_per_gpu / 1e9:,.1f} GFLOP, "
+                         f"{ph.bytes_read_per_gpu / GIB:,.2f} GiB read")
+    if e.distinct_experts_per_moe_layer is not None:
+        lines.append(f"routed experts hit per MoE layer per decode step: {e.distinct_experts_per_moe_layer:.2f} "
+                     "(E x (1 - (1 - k/E)^B))")
+    if e.pipeline_parallel_size > 1:
+        lines.append(f"pipeline bubble: {e.pipeline_bubble_fraction:.0%} of stage time idle")
+    if e.capacity_requests_per_day is not None:
+        lines.append(f"capacity at full load: {e.capacity_requests_per_day:,.0f} requests/day"
+                     + (f"; {e.requests_per_day:,.0f} requests/day need {e.replicas_for_requests_per_day} replica(s)"
+                        if e.requests_per_day is not None and e.replicas_for_requests_per_day else ""))
+    for u in e.unknown:
+        lines.append(f"unknown: {u}")
+    lines.append("assumptions:")
+    lines += [f"  {a.name}: {a.value} [{a.source}]" for a in e.assumptions]
+    sep = "\n" if md else ""
+    return out + "\n" + "".join(line + "\n" + sep for line in lines)
+
+
+# -------------------------------------------------------------------------------------- cost ---
+def _usd(v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    return f"${v:,.2f}" if v < 1e6 else f"${v / 1e6:,.2f}M"
+
+
+def _volume(v: float | None) -> str:
+    """Tokens/day with a decimal suffix."""
+    if v is None:
+        return "n/a"
+    for suffix, mult in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if v >= mult:
+            return f"{v / mult:,.1f}{suffix}"
+    return f"{v:,.0f}"
+
+
+def _chart_series(report):
+    from llamasize.chart import Series
+
+    return [Series(name=c.name, kind=c.kind, points=tuple(tuple(p) for p in c.points)) for c in report.chart]
+
+
+def cost_chart_text(report, width: int = 78, height: int = 20) -> str:
+    """The cost-vs-volume chart for the terminal."""
+    from llamasize.chart import render_text
+
+    series = _chart_series(report)
+    if not series:
+        return "(no chart: no self-hosted option has a known price and speed)\n"
+    return render_text(series, width=width, height=height, title=f"Cost per day vs daily volume: {report.model}")
+
+
+def cost_chart_svg(report) -> str:
+    """The same chart as a standalone SVG document."""
+    from llamasize.chart import render_svg
+
+    series = _chart_series(report)
+    if not series:
+        from llamasize.errors import UsageError
+
+        raise UsageError("no chart to draw: no self-hosted option has a known price and speed")
+    return render_svg(series, title=f"llamasize cost: {report.model} ({report.prompt_tokens:,} in + "
+                                    f"{report.output_tokens:,} out per request, concurrency {report.concurrency})")
+
+
+def render_cost(report, fmt: str) -> str:
+    """``llamasize cost``: options, API comparison with break-even volumes, chart."""
+    if fmt == "json":
+        return to_json(report)
+    md = fmt == "markdown"
+    r = report
+    out = (f"{'## ' if md else ''}Cost of {r.model}: {r.prompt_tokens:,} prompt + {r.output_tokens:,} output tokens per "
+           f"request, {r.concurrency} concurrent, {r.price_kind.replace('_', '-')} prices, utilisation "
+           f"{r.utilization:.0%}" + (f", {_volume(r.tokens_per_day)} tokens/day" if r.tokens_per_day else "") + "\n\n")
+    rows = []
+    for i, o in enumerate(r.options, 1):
+        rows.append([str(i), f"{o.gpu_count} x {o.gpu}", o.quant, _usd(o.usd_per_hour), _usd(o.usd_per_day),
+                     seconds(o.ttft_s), seconds(o.tpot_s), _volume(o.capacity_tokens_per_day),
+                     usd_per_mtok(o.usd_per_mtok_input), usd_per_mtok(o.usd_per_mtok_output),
+                     usd_per_mtok(o.usd_per_mtok_blended)])
+    out += _table(fmt, "Self-hosted (speed: " + r.options[0].confidence + ")",
+                  ["#", "deployment", "quant", "$/h", "$/day", "TTFT", "TPOT", "tokens/day", "$/1M in", "$/1M out",
+                   "$/1M blended"], rows, right=(0, 3, 4, 5, 6, 7, 8, 9, 10)) + "\n"
+    best = r.options[0]
+    rows = []
+    for a in best.apis:
+        if a.break_even_tokens_per_day is None:
+            be = "n/a"
+        elif a.breaks_even_within_capacity:
+            be = _volume(a.break_even_tokens_per_day)
+        else:
+            be = "never"
+        tag = " [reference]" if a.reference else ""
+        tag += " [suspect price]" if a.suspect else ""
+        rows.append([f"{a.provider}: {a.api_model}{tag}", usd_per_mtok(a.input_usd_per_mtok),
+                     usd_per_mtok(a.output_usd_per_mtok), usd_per_mtok(a.blended_usd_per_mtok), be,
+                     "n/a" if a.savings_ratio_at_capacity is None else f"{a.savings_ratio_at_capacity:,.1f}x",
+                     _usd(a.api_usd_per_day_at_volume) if r.tokens_per_day else ""])
+    out += _table(fmt, f"APIs vs option 1 ({best.gpu_count} x {best.gpu}, {best.quant}): break-even = daily volume "
+                       "where one replica costs what the API does; never = not within the replica's capacity "
+                       f"({_volume(best.capacity_tokens_per_day)} tokens/day)",
+                  ["API", "$/1M in", "$/1M out", "blended", "break-even/day", "API/self at cap",
+                   "API $/day" if r.tokens_per_day else ""], rows, right=(1, 2, 3, 4, 5, 6), no_wrap=(0,)) + "\n"
+    if r.cheapest_at_volume:
+        c = r.cheapest_at_volume
+        out += (f"At {_volume(r.tokens_per_day)} tokens/day the cheapest is {c['kind']}: {c['name']} at "
+                f"{_usd(c['usd_per_day'])}/day")
+        if best.self_usd_per_day_at_volume is not None:
+            out += f" (option 1: {best.replicas_at_volume} replica(s), {_usd(best.self_usd_per_day_at_volume)}/day)"
+        out += "\n\n"
+    if fmt == "table":
+        out += cost_chart_text(r) + "\n"
+    unknown = sorted({u for o in r.options for u in o.unknown})
+    for u in unknown:
+        out += f"unknown: {u}\n"
+    out += "Assumptions\n" if not md else "**Assumptions**\n\n"
+    for a in r.assumptions:
+        out += f"  - {a.name}: {a.value} [{a.source}]\n"
+    return out

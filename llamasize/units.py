@@ -73,6 +73,31 @@ def parse_fraction(text: str | float, what: str, *, low: float = 0.0, high: floa
     return value
 
 
+_AMOUNT = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([kKmMbBgGtT]?)\s*$")
+_DECIMAL = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+
+
+def parse_amount(text: str | float, what: str, *, maximum: float = 1e16) -> float:
+    """Parse a volume such as ``50M``, ``2.5B``, ``2e9`` or ``1_000_000`` (tokens or requests per day).
+
+    Unlike context lengths, volumes use *decimal* suffixes whatever the case: K = 10**3,
+    M = 10**6, B = G = 10**9, T = 10**12. Must be positive and finite.
+    """
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        m = _AMOUNT.match(str(text))
+        if not m:
+            raise UsageError(f"{what} must be a positive number with an optional K/M/B/T suffix (e.g. 50M, 2e9), "
+                             f"got {text!r}")
+        value = float(m.group(1).replace("_", "").replace(",", "")) * _DECIMAL[m.group(2).lower()]
+    if math.isnan(value) or math.isinf(value) or value <= 0:
+        raise UsageError(f"{what} must be a positive finite number, got {text!r}")
+    if value > maximum:
+        raise UsageError(f"{what} {value:,.0f} is absurdly large (limit {maximum:,.0f})")
+    return value
+
+
 def gib(n_bytes: int | None, digits: int = 1) -> str:
     """Format a byte count as GiB (binary) for display, e.g. ``28.1 GiB``; ``unknown`` for None."""
     if n_bytes is None:

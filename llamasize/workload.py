@@ -50,10 +50,11 @@ class Workload(BaseModel):
     prompt_tokens: str | None = None
     output_tokens: str | None = None
     concurrency: str | None = None
-    requests_per_day: float | None = Field(default=None, gt=0)
-    tokens_per_day: float | None = Field(default=None, gt=0)
+    requests_per_day: str | None = None
+    tokens_per_day: str | None = None
 
-    @field_validator("ctx", "batch", "prompt_tokens", "output_tokens", "concurrency", mode="before")
+    @field_validator("ctx", "batch", "prompt_tokens", "output_tokens", "concurrency", "requests_per_day",
+                     "tokens_per_day", mode="before")
     @classmethod
     def _count_as_text(cls, v):
         """Counts may be written as numbers or with suffixes (``1M``); keep them as text for parse_count."""

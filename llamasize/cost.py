@@ -1,0 +1,339 @@
+"""Cost model: price per hour, $/1M tokens, and self-hosting vs API break-even.
+
+- **Price per GPU-hour**: a catalogue quote of the chosen kind (on-demand, spot, reserved,
+  capacity block), a price given by the user, or owned hardware:
+  ``capex / (years x 8760 h) + TDP kW x PUE x $/kWh`` (straight-line amortisation plus power).
+- **$/1M tokens** at a utilisation ``u`` (fraction of the day the deployment serves at the
+  modelled throughput), from the speed model's steady state with B concurrent sequences:
+  GPU-seconds per request ``= TTFT + O x TPOT / B`` (prompts prefilled one after another, decode
+  steps shared by the batch). Input ``= $/s x TTFT / P``, output ``= $/s x TPOT / B``, blended
+  ``= $/s x (TTFT + O x TPOT / B) / (P + O)``, each divided by ``u``, times 10^6.
+- **Capacity** ``= (P + O) x requests/s x 86,400 x u`` tokens per day.
+- **Break-even** against an API of blended price ``a`` per token (``(P x in + O x out)/(P + O)``):
+  one replica costs ``D = $/h x 24`` per day whatever the volume, the API ``V x a``. They meet at
+  ``V* = D / a``. Beyond one replica's capacity the self-hosted cost steps up by ``D`` per replica
+  (``ceil(V / capacity) x D``), so if ``V* > capacity`` self-hosting never breaks even: even full,
+  each replica costs more per token than the API. At capacity the API costs
+  ``capacity x a / D`` times as much (the savings ratio).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from llamasize import SCHEMA_VERSION
+from llamasize.errors import UsageError
+from llamasize.hardware import GpuSpec
+from llamasize.memory import Assumption
+from llamasize.perf import PerfEstimate
+
+PRICE_KINDS = ("on_demand", "spot", "reserved", "capacity_block", "owned")
+HOURS_PER_YEAR = 8760
+SECONDS_PER_DAY = 86_400
+#: Default amortisation term for owned hardware (assumed; a common straight-line depreciation
+#: period for servers; override with --amortization-years).
+AMORTIZATION_YEARS = 3.0
+
+
+@dataclass(frozen=True)
+class PriceBasis:
+    """How a GPU-hour is priced."""
+
+    kind: str = "on_demand"
+    #: A price per GPU-hour given by the user (wins over the catalogue).
+    usd_per_gpu_hour: float | None = None
+    capex_usd_per_gpu: float | None = None
+    amortization_years: float = AMORTIZATION_YEARS
+    usd_per_kwh: float | None = None
+    pue: float = 1.0
+    utilization: float = 1.0
+
+
+def gpu_hour_price(gpu: GpuSpec, basis: PriceBasis) -> tuple[float | None, str]:
+    """USD per GPU-hour and where it comes from (None when the catalogue has no such quote)."""
+    if basis.kind not in PRICE_KINDS:
+        raise UsageError(f"unknown price kind '{basis.kind}' (choices: {', '.join(PRICE_KINDS)})")
+    if basis.usd_per_gpu_hour is not None:
+        return basis.usd_per_gpu_hour, "--usd-per-gpu-hour"
+    if basis.kind == "owned":
+        if basis.capex_usd_per_gpu is None or basis.usd_per_kwh is None:
+            raise UsageError("--price owned needs --capex-usd-per-gpu and --usd-per-kwh")
+        if gpu.tdp_watts is None:
+            return None, f"{gpu.id} has no TDP in the catalogue: power cost unknown"
+        capex_h = basis.capex_usd_per_gpu / (basis.amortization_years * HOURS_PER_YEAR)
+        power_h = gpu.tdp_watts / 1000 * basis.pue * basis.usd_per_kwh
+        return capex_h + power_h, (f"owned: ${basis.capex_usd_per_gpu:,.0f} over {basis.amortization_years:g} years "
+                                   f"+ {gpu.tdp_watts} W x PUE {basis.pue:g} x ${basis.usd_per_kwh:g}/kWh")
+    p = gpu.default_price(basis.kind)
+    if p is None:
+        return None, f"no {basis.kind.replace('_', '-')} price for {gpu.id} in the catalogue"
+    return p.usd_per_gpu_hour, f"{p.provider}, {p.kind.replace('_', '-')}, {p.as_of or 'undated'} ({p.source})"
+
+
+class ApiComparison(BaseModel):
+    """One API offer against the self-hosted deployment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    api_model: str
+    serves: str | None
+    reference: bool
+    suspect: bool
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+    blended_usd_per_mtok: float
+    source: str
+    break_even_tokens_per_day: float | None
+    breaks_even_within_capacity: bool | None
+    #: API cost / self-hosted cost when the deployment runs at capacity.
+    savings_ratio_at_capacity: float | None
+    api_usd_per_day_at_volume: float | None
+    cheaper_at_volume: Literal["self-hosted", "api", "equal"] | None
+
+
+class CostEstimate(BaseModel):
+    """Cost of one self-hosted deployment for a workload, and the APIs it competes with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    model: str
+    gpu: str
+    gpu_count: int
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    expert_parallel: bool
+    quant: str
+    kv_cache_dtype: str
+    price_kind: str
+    usd_per_gpu_hour: float | None
+    price_source: str
+    usd_per_hour: float | None
+    usd_per_day: float | None
+    utilization: float
+    prompt_tokens: int
+    output_tokens: int
+    concurrency: int
+    ttft_s: float | None
+    tpot_s: float | None
+    capacity_tokens_per_day: float | None
+    capacity_requests_per_day: float | None
+    usd_per_mtok_input: float | None
+    usd_per_mtok_output: float | None
+    usd_per_mtok_blended: float | None
+    tokens_per_day: float | None
+    replicas_at_volume: int | None
+    self_usd_per_day_at_volume: float | None
+    apis: list[ApiComparison]
+    confidence: str
+    assumptions: list[Assumption]
+    warnings: list[str]
+    unknown: list[str]
+
+
+def break_even_tokens_per_day(usd_per_day: float, api_usd_per_token: float) -> float:
+    """Daily volume at which one replica (``usd_per_day``) costs what the API does: ``D / a``."""
+    if api_usd_per_token <= 0:
+        raise UsageError("an API price must be positive")
+    return usd_per_day / api_usd_per_token
+
+
+def self_hosted_usd_per_day(volume: float, usd_per_day: float, capacity: float) -> tuple[int, float]:
+    """(replicas, cost) to serve ``volume`` tokens/day: ``max(1, ceil(V / capacity)) x D``."""
+    replicas = max(1, math.ceil(volume / capacity)) if capacity > 0 else 0
+    return replicas, replicas * usd_per_day
+
+
+def estimate_cost(perf: PerfEstimate, gpu: GpuSpec, basis: PriceBasis, apis: list,
+                  tokens_per_day: float | None = None) -> CostEstimate:
+    """Cost per hour, per day, per 1M tokens, capacity, and the comparison with each API.
+
+    ``apis`` is a list of ``(provider, ApiModelPrice)`` pairs (``llamasize.pricing``)."""
+    from llamasize.pricing import blended_usd_per_mtok
+
+    if not 0 < basis.utilization <= 1:
+        raise UsageError(f"--utilization must be in (0, 1], got {basis.utilization:g}")
+    u = basis.utilization
+    per_gpu, source = gpu_hour_price(gpu, basis)
+    unknown = list(perf.unknown)
+    usd_h = None if per_gpu is None else per_gpu * perf.gpu_count
+    usd_day = None if usd_h is None else usd_h * 24
+    if per_gpu is None:
+        unknown.append(source)
+    p, o, b = perf.prompt_tokens, perf.output_tokens, perf.concurrency
+    cap = cap_req = c_in = c_out = c_blend = None
+    if perf.requests_per_s is not None:
+        cap_req = perf.requests_per_s * SECONDS_PER_DAY * u
+        cap = cap_req * (p + o)
+        if usd_h is not None:
+            usd_s = usd_h / 3600 / u
+            c_in = usd_s * perf.ttft_s / p * 1e6
+            c_out = usd_s * perf.tpot_s / b * 1e6
+            c_blend = usd_s * (perf.ttft_s + o * perf.tpot_s / b) / (p + o) * 1e6
+    replicas = self_at = None
+    if tokens_per_day is not None and cap and usd_day is not None:
+        replicas, self_at = self_hosted_usd_per_day(tokens_per_day, usd_day, cap)
+    comps = []
+    for provider, price in apis:
+        blended = blended_usd_per_mtok(price, p, o)
+        per_token = blended / 1e6
+        be = within = ratio = api_at = cheaper = None
+        if usd_day is not None:
+            be = break_even_tokens_per_day(usd_day, per_token)
+            if cap:
+                within = be <= cap
+                ratio = cap * per_token / usd_day
+        if tokens_per_day is not None:
+            api_at = tokens_per_day * per_token
+            if self_at is not None:
+                cheaper = "equal" if math.isclose(api_at, self_at) else ("api" if api_at < self_at else "self-hosted")
+        comps.append(ApiComparison(
+            provider=provider.name, api_model=price.name, serves=price.serves, reference=price.reference,
+            suspect=price.suspect, input_usd_per_mtok=price.input_usd_per_mtok,
+            output_usd_per_mtok=price.output_usd_per_mtok, blended_usd_per_mtok=round(blended, 6),
+            source=f"{provider.source}, {provider.as_of or 'undated'}", break_even_tokens_per_day=be,
+            breaks_even_within_capacity=within, savings_ratio_at_capacity=ratio, api_usd_per_day_at_volume=api_at,
+            cheaper_at_volume=cheaper,
+        ))
+    assumptions = list(perf.assumptions) + [
+        Assumption(name="price", value="unknown" if per_gpu is None else f"${per_gpu:,.4g} per GPU-hour", source=source),
+        Assumption(name="utilization", value=f"{u:g}", source="--utilization (fraction of the day at the modelled "
+                   "throughput; the deployment is paid for 24 h)"),
+        Assumption(name="api_blend", value=f"{p:,} input : {o:,} output tokens per request",
+                   source="API blended price = (P x input + O x output) / (P + O)"),
+    ]
+    return CostEstimate(
+        model=perf.model, gpu=perf.gpu, gpu_count=perf.gpu_count, tensor_parallel_size=perf.tensor_parallel_size,
+        pipeline_parallel_size=perf.pipeline_parallel_size, expert_parallel=perf.expert_parallel, quant=perf.quant,
+        kv_cache_dtype=perf.kv_cache_dtype, price_kind=basis.kind if basis.usd_per_gpu_hour is None else "given",
+        usd_per_gpu_hour=per_gpu, price_source=source, usd_per_hour=usd_h, usd_per_day=usd_day, utilization=u,
+        prompt_tokens=p, output_tokens=o, concurrency=b, ttft_s=perf.ttft_s, tpot_s=perf.tpot_s,
+        capacity_tokens_per_day=cap, capacity_requests_per_day=cap_req, usd_per_mtok_input=c_in,
+        usd_per_mtok_output=c_out, usd_per_mtok_blended=c_blend, tokens_per_day=tokens_per_day,
+        replicas_at_volume=replicas, self_usd_per_day_at_volume=self_at, apis=comps, confidence=perf.confidence,
+        assumptions=assumptions, warnings=list(perf.warnings), unknown=unknown,
+    )
+
+
+# -------------------------------------------------------------------------------------- report ---
+class ChartSeries(BaseModel):
+    """One curve of the cost chart: (tokens/day, USD/day) points."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: Literal["line", "step"]
+    points: list[tuple[float, float]]
+
+
+class CostReport(BaseModel):
+    """The JSON of ``llamasize cost``: self-hosted options against the APIs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    model: str
+    prompt_tokens: int
+    output_tokens: int
+    concurrency: int
+    tokens_per_day: float | None
+    utilization: float
+    price_kind: str
+    options: list[CostEstimate]
+    #: The cheapest way to serve ``tokens_per_day`` among the options and the APIs (None without a volume).
+    cheapest_at_volume: dict | None
+    chart: list[ChartSeries]
+    chart_range_tokens_per_day: tuple[float, float]
+    assumptions: list[Assumption]
+    warnings: list[str]
+
+
+def _decade_floor(v: float) -> float:
+    return 10 ** math.floor(math.log10(v))
+
+
+def _decade_ceil(v: float) -> float:
+    return 10 ** math.ceil(math.log10(v))
+
+
+def chart_apis(apis: list, prompt: int, output: int) -> list:
+    """The APIs worth drawing: the cheapest non-suspect API serving the model, plus the references."""
+    from llamasize.pricing import blended_usd_per_mtok
+
+    serving = sorted((pm for pm in apis if not pm[1].reference and not pm[1].suspect),
+                     key=lambda pm: (blended_usd_per_mtok(pm[1], prompt, output), pm[0].id, pm[1].id))
+    refs = [pm for pm in apis if pm[1].reference]
+    return serving[:1] + refs
+
+
+def chart_series(options: list[CostEstimate], apis: list, x_range: tuple[float, float]) -> list[ChartSeries]:
+    """Self-hosted options as steps (``ceil(V / capacity) x D``) and APIs as lines (``V x a``)."""
+    lo, hi = x_range
+    out = []
+    for o in options:
+        if not o.capacity_tokens_per_day or o.usd_per_day is None:
+            continue
+        cap, day = o.capacity_tokens_per_day, o.usd_per_day
+        r = max(1, math.ceil(lo / cap))
+        if r * cap <= lo:  # lo sits exactly on a replica boundary: just above it one more is needed
+            r += 1
+        pts = [(lo, r * day)]
+        while r * cap < hi and r < 10_000:
+            pts.append((r * cap, (r + 1) * day))
+            r += 1
+        pts.append((hi, r * day))
+        name = f"self-hosted: {o.gpu_count} x {o.gpu}, {o.quant}"
+        out.append(ChartSeries(name=name, kind="step", points=pts))
+    for provider, price in apis:
+        from llamasize.pricing import blended_usd_per_mtok
+
+        a = blended_usd_per_mtok(price, options[0].prompt_tokens, options[0].output_tokens) / 1e6 if options else 0
+        if a <= 0:
+            continue
+        out.append(ChartSeries(name=f"API: {provider.name}, {price.name}", kind="line",
+                               points=[(lo, lo * a), (hi, hi * a)]))
+    return out
+
+
+def cost_report(model_id: str, options: list[CostEstimate], apis: list, *, tokens_per_day: float | None,
+                utilization: float, price_kind: str) -> CostReport:
+    """Assemble the report: options, the cheapest choice at the given volume, and the chart."""
+    from llamasize.pricing import blended_usd_per_mtok
+
+    if not options:
+        raise UsageError("no self-hosted option to compare")
+    p, o = options[0].prompt_tokens, options[0].output_tokens
+    cheapest = None
+    if tokens_per_day is not None:
+        cands = []
+        for opt in options:
+            if opt.self_usd_per_day_at_volume is not None:
+                cands.append((opt.self_usd_per_day_at_volume, "self-hosted",
+                              f"{opt.replicas_at_volume} x ({opt.gpu_count} x {opt.gpu}, {opt.quant})"))
+        for provider, price in apis:
+            cands.append((tokens_per_day * blended_usd_per_mtok(price, p, o) / 1e6, "api",
+                          f"{provider.name} {price.name}"))
+        if cands:
+            usd, kind, name = min(cands, key=lambda c: (c[0], c[1], c[2]))
+            cheapest = {"kind": kind, "name": name, "usd_per_day": usd}
+    marks = [v for v in [tokens_per_day] if v]
+    for opt in options:
+        if opt.capacity_tokens_per_day:
+            marks.append(opt.capacity_tokens_per_day)
+        for a in opt.apis:
+            if a.break_even_tokens_per_day:
+                marks.append(a.break_even_tokens_per_day)
+    lo = max(1e5, min(_decade_floor(min(marks)) if marks else 1e6, 1e6))
+    hi = min(1e13, max(_decade_ceil(max(marks) * 3) if marks else 1e10, 1e9))
+    series = chart_series(options, chart_apis(apis, p, o), (lo, hi))
+    return CostReport(
+        model=model_id, prompt_tokens=p, output_tokens=o, concurrency=options[0].concurrency,
+        tokens_per_day=tokens_per_day, utilization=utilization, price_kind=price_kind, options=options,
+        cheapest_at_volume=cheapest, chart=series, chart_range_tokens_per_day=(lo, hi),
+        assumptions=options[0].assumptions, warnings=sorted({w for opt in options for w in opt.warnings}),
+    )

@@ -1,0 +1,481 @@
+"""Speed model: prefill and decode time, TTFT, TPOT, throughput and the dominating bound.
+
+A roofline per pipeline stage and per GPU (DESIGN.md rule 6, issue "Performance and cost"):
+
+- **Prefill** (compute-bound): FLOPs / (dense peak of the compute dtype x prefill efficiency),
+  floored by the bytes it must read / (bandwidth x decode efficiency), plus TP all-reduces.
+  FLOPs = 2 x matmul parameters used per token x prompt tokens + attention
+  ``2 x heads x (d_qk + d_v) x attended pairs`` (causal: P(P+1)/2 for full layers; within the
+  window or chunk for windowed ones). A prompt runs through pipeline stages one after another.
+- **Decode step** at batch B (memory-bound): bytes read / (bandwidth x decode efficiency), where
+  bytes = dense and attention weights + shared experts + lm_head + the routed experts actually hit
+  + the KV cache attended. Under uniform routing a batch of B tokens hits
+  ``E x (1 - (1 - k/E)^B)`` distinct experts per MoE layer (k at B = 1, -> E for large B). The
+  compute roof (2 x active matmul parameters x B) and TP all-reduce / EP all-to-all time are added.
+- **Communication**: ring all-reduce ``2 (n-1)/n x bytes / link + latency``, twice per layer for
+  TP (after attention and after the MLP; under EP the MoE all-reduce becomes an all-to-all of
+  ``2 x tokens x k x h x 2 bytes x (n-1)/n``). Link = the catalogue's per-GPU bandwidth halved
+  (datasheets state bidirectional totals) x a communication efficiency.
+- **Pipeline**: a decode batch is split into ``m = min(B, pp)`` micro-batches; TPOT = the sum of
+  the stage times; the bubble fraction ``1 - m/pp`` is reported.
+
+Efficiencies are named constants (below), replaced by a calibration measured by ``verify`` on the
+device, or overridden per run. Numbers say ``analytical`` or ``calibrated``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from llamasize import SCHEMA_VERSION
+from llamasize.errors import UnknownValueError, UsageError
+from llamasize.memory import Assumption, Deployment, kv_bytes_per_token_layer, pp_partition, quick_fit, shard_shape
+from llamasize.quant import get_format
+from llamasize.spec import ModelSpec
+
+#: Fraction of the dense tensor-core peak reached by prefill GEMMs (assumed planning figure; no
+#: primary source measures it for every GPU — ``llamasize verify`` replaces it on a device).
+PREFILL_EFFICIENCY = 0.5
+#: Fraction of the datasheet memory bandwidth reached while streaming weights and KV in decode
+#: (assumed planning figure; replaced by calibration).
+DECODE_BANDWIDTH_EFFICIENCY = 0.7
+#: Fraction of the link bandwidth reached by collectives (assumed).
+COMM_EFFICIENCY = 0.7
+#: Fixed latency per collective (all-reduce / all-to-all) in seconds (assumed: small-message NCCL
+#: latency over NVLink is of the order of 10 microseconds; not from a sourced fact).
+COLLECTIVE_LATENCY_S = 10e-6
+#: Bytes per activation element exchanged by collectives (BF16).
+ACT_BYTES = 2
+
+Bound = Literal["compute", "memory", "communication"]
+
+
+@dataclass(frozen=True)
+class Efficiencies:
+    """The efficiency factors a speed estimate uses, and where they come from."""
+
+    prefill: float = PREFILL_EFFICIENCY
+    decode_bandwidth: float = DECODE_BANDWIDTH_EFFICIENCY
+    comm: float = COMM_EFFICIENCY
+    source: Literal["default", "calibrated", "override"] = "default"
+    note: str = ("assumed defaults: prefill 0.5 of dense peak, decode 0.7 of bandwidth, collectives 0.7 of link "
+                 "bandwidth + 10 us each")
+
+
+# ------------------------------------------------------------------------------------ results ---
+class PhaseTime(BaseModel):
+    """Time of one phase on the critical path, split by roof (seconds)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    time_s: float | None
+    compute_s: float | None
+    memory_s: float
+    communication_s: float
+    bound: Bound | None
+    flops_per_gpu: int
+    bytes_read_per_gpu: int
+
+
+class PerfEstimate(BaseModel):
+    """The JSON of ``llamasize perf``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    model: str
+    gpu: str
+    gpu_count: int
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    expert_parallel: bool
+    quant: str
+    kv_cache_dtype: str
+    kv_layout: str
+    engine: str
+    prompt_tokens: int
+    output_tokens: int
+    concurrency: int
+    compute_dtype: str
+    peak_flops_per_s: float | None
+    memory_bandwidth_bytes_per_s: float | None
+    interconnect_bytes_per_s: float | None
+    efficiencies: dict[str, float]
+    efficiency_source: str
+    confidence: Literal["analytical", "calibrated"]
+    prefill: PhaseTime | None
+    decode: PhaseTime | None
+    distinct_experts_per_moe_layer: float | None
+    kv_bytes_read_per_step_per_gpu: int
+    ttft_s: float | None
+    tpot_s: float | None
+    tokens_per_s_per_sequence: float | None
+    output_tokens_per_s: float | None
+    input_tokens_per_s: float | None
+    requests_per_s: float | None
+    request_latency_s: float | None
+    tokens_per_gpu_hour: float | None
+    pipeline_bubble_fraction: float
+    fits: bool | None
+    max_concurrency: int | None
+    #: Capacity check against a daily request volume (None when not asked).
+    requests_per_day: float | None = None
+    capacity_requests_per_day: float | None = None
+    replicas_for_requests_per_day: int | None = None
+    warnings: list[str]
+    assumptions: list[Assumption]
+    unknown: list[str]
+
+
+# ----------------------------------------------------------------------------------- formulas ---
+def expected_distinct_experts(num_experts: int, top_k: int, batch_tokens: int) -> float:
+    """Expected distinct experts hit per MoE layer by ``batch_tokens`` tokens under uniform routing:
+    ``E x (1 - (1 - k/E)^B)`` (DESIGN.md rule 6). k at B = 1; approaches E as B grows."""
+    if num_experts <= 0 or batch_tokens <= 0:
+        return 0.0
+    return num_experts * (1.0 - (1.0 - top_k / num_experts) ** batch_tokens)
+
+
+def attended_pairs(tokens: int, window: int | None, chunked: bool) -> int:
+    """Causal (query, key) pairs in a prefill of ``tokens`` tokens for one layer.
+
+    Full: ``P(P+1)/2``. Sliding window w: each query sees ``min(t, w)`` keys. Llama 4 chunked
+    (chunk K): a query at position t sees ``(t mod K) + 1`` keys (facts/models.md 1.6).
+    """
+    p = tokens
+    if window is None:
+        return p * (p + 1) // 2
+    if chunked:
+        n, r = divmod(p, window)
+        return n * window * (window + 1) // 2 + r * (r + 1) // 2
+    if p <= window:
+        return p * (p + 1) // 2
+    return window * (window + 1) // 2 + (p - window) * window
+
+
+def ring_allreduce_s(nbytes: float, n: int, link_bytes_per_s: float | None, eff: float) -> float:
+    """Ring all-reduce time: ``2 (n-1)/n x bytes / (link x eff) + latency``; 0 for n = 1."""
+    if n <= 1:
+        return 0.0
+    if not link_bytes_per_s:
+        raise UnknownValueError("communication time", ["interconnect.bandwidth_gb_per_s"], "the GPU catalogue entry")
+    return 2 * (n - 1) / n * nbytes / (link_bytes_per_s * eff) + COLLECTIVE_LATENCY_S
+
+
+def all_to_all_s(nbytes: float, n: int, link_bytes_per_s: float | None, eff: float) -> float:
+    """All-to-all time: ``(n-1)/n x bytes / (link x eff) + latency``; 0 for n = 1."""
+    if n <= 1:
+        return 0.0
+    if not link_bytes_per_s:
+        raise UnknownValueError("communication time", ["interconnect.bandwidth_gb_per_s"], "the GPU catalogue entry")
+    return (n - 1) / n * nbytes / (link_bytes_per_s * eff) + COLLECTIVE_LATENCY_S
+
+
+@dataclass(frozen=True)
+class StageWeights:
+    """Per-GPU weight traffic of one pipeline stage, split the way decode reads it."""
+
+    #: Bytes read every step regardless of batch (attention, norms, router, dense FFN, shared
+    #: experts, lm_head).
+    dense_bytes: int
+    #: Bytes of all routed experts on this GPU (a step reads the fraction hit).
+    routed_bytes: int
+    #: Bytes of one embedding row on this GPU (a step reads one per token).
+    embedding_row_bytes: int
+    #: Matmul parameters per token on this GPU, dense part and routed part (before k/E).
+    dense_matmul_params: int
+    routed_matmul_params: int
+    layers: tuple[int, ...]
+    moe_layers: int
+
+
+@lru_cache(maxsize=2048)
+def stage_weights(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tuple[StageWeights, ...]:
+    """Weight traffic per stage from the weight table (vision excluded: it does not run per token)."""
+    from llamasize.params import weight_table
+
+    fmt = get_format(quant)
+    stages = pp_partition(spec.num_hidden_layers, pp)
+    stage_of = {layer: k for k, layers in enumerate(stages) for layer in layers}
+    acc = [[0, 0, 0, 0, 0] for _ in range(pp)]
+    for t in weight_table(spec):
+        if t.component == "vision":
+            continue
+        if t.layer is not None:
+            k = stage_of[t.layer]
+        elif t.component == "embedding":
+            k = 0
+        else:
+            k = pp - 1
+        shape = shard_shape(t, spec, tp, ep)
+        nbytes = fmt.rule(spec, t).nbytes(shape)
+        numel = 1
+        for x in shape:
+            numel *= x
+        if t.component == "embedding":
+            acc[k][2] += nbytes // max(1, shape[0])
+        elif t.component == "routed_experts":
+            acc[k][1] += nbytes
+            if t.kind == "linear":
+                acc[k][4] += numel
+        else:
+            acc[k][0] += nbytes
+            if t.kind in ("linear", "router") or t.role == "lm_head":
+                acc[k][3] += numel
+    moe = set(spec.moe_layer_ids()) if spec.is_moe else set()
+    return tuple(
+        StageWeights(a[0], a[1], a[2], a[3], a[4], tuple(stages[k]), sum(1 for i in stages[k] if i in moe))
+        for k, a in enumerate(acc)
+    )
+
+
+def _attention_dims(spec: ModelSpec) -> tuple[int, int]:
+    """(d_qk, d_v) per head for attention FLOPs."""
+    if spec.is_mla:
+        return spec.qk_nope_head_dim + spec.qk_rope_head_dim, spec.v_head_dim
+    hd = spec.resolved_head_dim
+    return hd, hd
+
+
+def compute_dtype(quant: str, gpu) -> str:
+    """The dtype the matmuls run in: the format's compute dtype when the GPU has it natively and
+    a rate for it is known, else BF16 (weight-only execution)."""
+    fmt = get_format(quant)
+    want = fmt.compute_dtype
+    if want == "fp8" and not gpu.native.fp8:
+        return "bf16"
+    if want == "fp4" and not gpu.native.fp4:
+        return "bf16"
+    if want in ("fp8", "fp4", "int8") and gpu.flops.per_second(want) is None:
+        return "bf16"
+    if want == "fp32":
+        return "bf16" if gpu.flops.per_second("fp32") is None else "fp32"
+    return want
+
+
+# ---------------------------------------------------------------------------------- estimator --
+def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, concurrency: int | None = None,
+                  eff: Efficiencies | None = None, requests_per_day: float | None = None) -> PerfEstimate:
+    """Speed of one deployment for a workload of ``concurrency`` sequences, each a prompt of
+    ``prompt_tokens`` followed by ``output_tokens`` generated tokens (see the module docstring)."""
+    if prompt_tokens < 1 or output_tokens < 1:
+        raise UsageError("prompt and output lengths must be at least 1 token")
+    b = concurrency or d.batch
+    if b < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {b}")
+    eff = eff or Efficiencies()
+    spec, gpu = d.model, d.gpu
+    ctx = prompt_tokens + output_tokens
+    mem_d = Deployment(**{**d.__dict__, "context_tokens": max(d.context_tokens, ctx), "batch": b})
+    fits, _, s, core = quick_fit(mem_d)
+    warnings: list[str] = []
+    unknown: list[str] = []
+    dtype = compute_dtype(s.fmt.id, gpu)
+    peak = gpu.flops.per_second(dtype)
+    bw = gpu.memory_bandwidth_bytes_per_s
+    link = gpu.interconnect.bandwidth_bytes_per_s
+    link_uni = None if link is None else link / 2
+    max_conc = core.max_concurrency(ctx) if core is not None else None
+    if fits is False:
+        warnings.append(f"this deployment does not fit {b} x {ctx:,} tokens in memory (see 'llamasize fit')")
+    elif max_conc is not None and b > max_conc:
+        warnings.append(f"concurrency {b} exceeds the {max_conc} sequences of {ctx:,} tokens that fit")
+    if s.fmt.needs_native and dtype == "bf16":
+        warnings.append(f"{gpu.id} runs {s.fmt.id} weight-only: matmuls in BF16")
+    common = dict(
+        model=spec.id, gpu=gpu.id, gpu_count=d.gpu_count, tensor_parallel_size=s.tp, pipeline_parallel_size=s.pp,
+        expert_parallel=s.ep, quant=s.fmt.id, kv_cache_dtype=s.kv_dtype, kv_layout=s.layout, engine=s.budget.engine,
+        prompt_tokens=prompt_tokens, output_tokens=output_tokens, concurrency=b, compute_dtype=dtype,
+        peak_flops_per_s=peak, memory_bandwidth_bytes_per_s=bw, interconnect_bytes_per_s=link,
+        efficiencies={"prefill": eff.prefill, "decode_bandwidth": eff.decode_bandwidth, "comm": eff.comm},
+        efficiency_source=eff.source, confidence="calibrated" if eff.source == "calibrated" else "analytical",
+        fits=fits, max_concurrency=max_conc,
+    )
+    assumptions = _assumptions(eff, dtype, prompt_tokens, output_tokens, b, s.layout)
+    try:
+        if bw is None:
+            raise UnknownValueError("decode speed", ["memory_bandwidth_gb_per_s"], f"the catalogue entry {gpu.id}")
+        stages = stage_weights(spec, s.fmt.id, s.tp, s.pp, s.ep)
+    except UnknownValueError as e:
+        return PerfEstimate(prefill=None, decode=None, distinct_experts_per_moe_layer=None,
+                            kv_bytes_read_per_step_per_gpu=0, ttft_s=None, tpot_s=None,
+                            tokens_per_s_per_sequence=None, output_tokens_per_s=None, input_tokens_per_s=None,
+                            requests_per_s=None, request_latency_s=None, tokens_per_gpu_hour=None,
+                            pipeline_bubble_fraction=0.0, warnings=warnings, assumptions=assumptions,
+                            unknown=[str(e)], **common)
+    if peak is None:
+        unknown.append(f"{gpu.id} has no {dtype} FLOP rate in the catalogue: compute time and prefill are unknown")
+    if link is None and (s.tp > 1 or s.ep):
+        unknown.append(f"{gpu.id} has no interconnect bandwidth in the catalogue: communication time is unknown")
+    prefill, _ = _phase(spec, s, stages, prompt_tokens, peak, bw, link_uni, eff, prefill=True)
+    micro = min(b, s.pp)
+    per_micro = -(-b // micro)
+    decode_ctx = prompt_tokens + output_tokens // 2  # average context over the generation
+    decode, kv_read = _phase(spec, s, stages, per_micro, peak, bw, link_uni, eff, prefill=False, ctx=decode_ctx)
+    experts = (expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, per_micro)
+               if spec.is_moe else None)
+    bubble = 1.0 - micro / s.pp
+    ttft = prefill.time_s
+    tpot = decode.time_s
+    per_seq = None if tpot is None else 1.0 / tpot
+    out_tps = None if tpot is None else b / tpot
+    req_s = latency = in_tps = per_gpu_hour = None
+    if ttft is not None and tpot is not None:
+        # steady state: b sequences share the decode steps; prompts are prefilled one after another
+        cycle = output_tokens * tpot + b * ttft
+        req_s = b / cycle
+        out_tps = req_s * output_tokens
+        in_tps = req_s * prompt_tokens
+        latency = ttft + output_tokens * tpot
+        per_gpu_hour = (in_tps + out_tps) * 3600 / d.gpu_count
+    if decode.bound == "communication":
+        warnings.append("decode is communication-bound: fewer GPUs per replica or a faster link would help")
+    cap_rpd = replicas = None
+    if req_s is not None:
+        cap_rpd = req_s * 86_400
+        if requests_per_day is not None:
+            replicas = max(1, math.ceil(requests_per_day / cap_rpd)) if cap_rpd > 0 else None
+            if replicas and replicas > 1:
+                warnings.append(f"{requests_per_day:,.0f} requests/day need {replicas} replicas of this deployment "
+                                f"(one serves {cap_rpd:,.0f} at full load)")
+    return PerfEstimate(
+        requests_per_day=requests_per_day, capacity_requests_per_day=cap_rpd, replicas_for_requests_per_day=replicas,
+        prefill=prefill, decode=decode, distinct_experts_per_moe_layer=experts, kv_bytes_read_per_step_per_gpu=kv_read,
+        ttft_s=ttft, tpot_s=tpot, tokens_per_s_per_sequence=per_seq, output_tokens_per_s=out_tps,
+        input_tokens_per_s=in_tps, requests_per_s=req_s, request_latency_s=latency, tokens_per_gpu_hour=per_gpu_hour,
+        pipeline_bubble_fraction=round(bubble, 6), warnings=warnings, assumptions=assumptions, unknown=unknown,
+        **common,
+    )
+
+
+def _bound(compute: float | None, memory: float, comm: float) -> Bound | None:
+    if compute is None:
+        return None
+    roofs = {"compute": compute, "memory": memory, "communication": comm}
+    return max(roofs, key=lambda k: (roofs[k], k))
+
+
+def _layer_comm_s(spec: ModelSpec, s, stage: StageWeights, tokens: int, link_uni, eff: Efficiencies) -> float:
+    """TP all-reduces and EP all-to-alls of one stage for ``tokens`` tokens."""
+    if s.tp <= 1 or link_uni is None:
+        return 0.0
+    h = spec.hidden_size
+    act = tokens * h * ACT_BYTES
+    n_layers = len(stage.layers)
+    t = n_layers * ring_allreduce_s(act, s.tp, link_uni, eff.comm)  # after attention
+    dense_layers = n_layers - stage.moe_layers
+    t += dense_layers * ring_allreduce_s(act, s.tp, link_uni, eff.comm)  # after a dense MLP
+    if s.ep:
+        k = spec.num_experts_per_tok
+        t += stage.moe_layers * 2 * all_to_all_s(act * k, s.tp, link_uni, eff.comm)
+    else:
+        t += stage.moe_layers * ring_allreduce_s(act, s.tp, link_uni, eff.comm)
+    return t
+
+
+def _attn_flops(spec: ModelSpec, s, layers: tuple[int, ...], pairs_of) -> int:
+    """Attention score + value FLOPs of these layers on one GPU: 2 x heads/tp x (d_qk + d_v) x pairs."""
+    dqk, dv = _attention_dims(spec)
+    heads = spec.num_attention_heads // s.tp
+    types = spec.resolved_layer_types()
+    total = 0
+    for i in layers:
+        lt = types[i]
+        total += 2 * heads * (dqk + dv) * pairs_of(spec.window_of(lt), lt == "chunked_attention")
+    return total
+
+
+@dataclass(frozen=True)
+class _Roofs:
+    """One stage's work for one phase on one GPU."""
+
+    compute_s: float | None
+    memory_s: float
+    flops: float
+    bytes: float
+    kv_bytes: int
+
+
+def _stage_roofs(spec: ModelSpec, s, st: StageWeights, tokens: int, peak, bw, eff: Efficiencies, *,
+                 prefill: bool, ctx: int = 0) -> _Roofs:
+    """Compute and memory time of one stage: a prefill of ``tokens`` tokens, or a decode step of
+    ``tokens`` sequences each attending ``ctx`` tokens."""
+    moe = spec.is_moe
+    k_over_e = spec.num_experts_per_tok / spec.num_local_experts if moe else 0.0
+    frac = expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, tokens) / \
+        spec.num_local_experts if moe else 0.0
+    fl = 2 * tokens * (st.dense_matmul_params + st.routed_matmul_params * k_over_e)
+    kv = 0
+    if prefill:
+        fl += _attn_flops(spec, s, st.layers, lambda w, ch: attended_pairs(tokens, w, ch))
+    else:
+        fl += tokens * _attn_flops(spec, s, st.layers, lambda w, ch: ctx if w is None else min(ctx, w))
+        kv = tokens * _kv_read_per_seq(spec, s, st.layers, ctx)
+    by = st.dense_bytes + st.routed_bytes * frac + tokens * st.embedding_row_bytes + kv
+    c = None if peak is None else fl / (peak * eff.prefill)
+    return _Roofs(c, by / (bw * eff.decode_bandwidth), fl, by, kv)
+
+
+def _phase(spec: ModelSpec, s, stages, tokens: int, peak, bw, link_uni, eff: Efficiencies, *, prefill: bool,
+           ctx: int = 0) -> tuple[PhaseTime, int]:
+    """Stages run one after another: time = sum of max(compute, memory) + communication."""
+    compute: float | None = 0.0
+    memory = comm = total = 0.0
+    flops_max = bytes_max = kv_max = 0
+    for st in stages:
+        r = _stage_roofs(spec, s, st, tokens, peak, bw, eff, prefill=prefill, ctx=ctx)
+        cm = _layer_comm_s(spec, s, st, tokens, link_uni, eff)
+        memory += r.memory_s
+        comm += cm
+        if compute is not None and r.compute_s is not None:
+            compute += r.compute_s
+            total += max(r.compute_s, r.memory_s) + cm
+        else:
+            compute = None
+        flops_max, bytes_max, kv_max = max(flops_max, int(r.flops)), max(bytes_max, int(r.bytes)), max(kv_max, r.kv_bytes)
+    if compute is None:
+        # the compute roof is unknown: decode is at least its memory + communication time; prefill unknown
+        time = None if prefill else memory + comm
+        bound = None if prefill else ("memory" if memory >= comm else "communication")
+    else:
+        time, bound = total, _bound(compute, memory, comm)
+    return PhaseTime(time_s=time, compute_s=compute, memory_s=memory, communication_s=comm, bound=bound,
+                     flops_per_gpu=flops_max, bytes_read_per_gpu=bytes_max), kv_max
+
+
+def _kv_read_per_seq(spec: ModelSpec, s, layers: tuple[int, ...], ctx: int) -> int:
+    """KV bytes one sequence's decode step reads on one GPU: attended tokens x bytes per token."""
+    per = kv_bytes_per_token_layer(spec, s.kv_bytes, s.tp)
+    types = spec.resolved_layer_types()
+    total = 0
+    for i in layers:
+        w = spec.window_of(types[i])
+        total += (ctx if w is None else min(ctx, w)) * per
+    return total
+
+
+def _assumptions(eff: Efficiencies, dtype: str, prompt: int, output: int, b: int, layout: str) -> list[Assumption]:
+    src = {"default": eff.note, "calibrated": "measured on this device by 'llamasize verify'",
+           "override": "given on the command line"}[eff.source]
+    return [
+        Assumption(name="prefill_efficiency", value=f"{eff.prefill:g}", source=src),
+        Assumption(name="decode_bandwidth_efficiency", value=f"{eff.decode_bandwidth:g}", source=src),
+        Assumption(name="comm_efficiency", value=f"{eff.comm:g} + {COLLECTIVE_LATENCY_S * 1e6:g} us per collective",
+                   source=src),
+        Assumption(name="compute_dtype", value=dtype, source="format's compute dtype if the GPU runs it natively"),
+        Assumption(name="routing", value="uniform: E x (1 - (1 - k/E)^B) distinct experts per MoE layer",
+                   source="DESIGN.md rule 6"),
+        Assumption(name="workload", value=f"{b} concurrent sequences, {prompt:,} prompt + {output:,} output tokens",
+                   source="--concurrency / --prompt-tokens / --output-tokens"),
+        Assumption(name="decode_context", value=f"prompt + output/2 = {prompt + output // 2:,} tokens on average",
+                   source="average over the generation"),
+        Assumption(name="windowed_attention_reads", value="sliding/chunked layers read at most their window of KV "
+                   f"(storage layout: {layout})", source="facts/serving.md 2.1 (ChunkedLocalAttentionSpec)"),
+        Assumption(name="steady_state", value="prompts prefilled one after another; decode steps shared by the batch",
+                   source="llamasize.perf"),
+    ]
