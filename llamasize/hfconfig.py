@@ -106,6 +106,11 @@ def _family_fields(mt: str, c: dict) -> dict:
                "n_shared_experts": 1 if shared else None, "shared_expert_intermediate_size": shared}
         if c.get("mlp_only_layers"):
             raise DataError("mlp_only_layers (dense layers inside a Qwen MoE) are not supported")
+        if mt == "qwen3_moe":
+            out["qk_norm"] = "rms_weighted"
+        else:  # Qwen2-MoE: q/k/v biases and a sigmoid gate on the shared expert (transformers modeling_qwen2_moe)
+            out["attention_qkv_bias"] = True
+            out["shared_expert_gate"] = bool(shared)
         return out
     if mt in ("deepseek_v2", "deepseek_v3"):
         if c.get("moe_layer_freq", 1) != 1:
@@ -128,6 +133,8 @@ def _family_fields(mt: str, c: dict) -> dict:
     out = {"intermediate_size": c.get("intermediate_size")}
     if mt == "qwen3":
         out["qk_norm"] = "rms_weighted"
+    if mt == "qwen2":  # transformers Qwen2Attention: biases on q, k, v (not o), no attention_bias key
+        out["attention_qkv_bias"] = True
     return out
 
 
@@ -141,7 +148,8 @@ def load_hf_config(path: Path) -> ModelSpec:
         mt = "llama4_text"
     if not mt:
         raise DataError(f"{path}: config.json has no model_type")
-    name_hint = outer.get("_name_or_path") or Path(path).resolve().parent.name
+    given = Path(path)
+    name_hint = outer.get("_name_or_path") or (given.resolve().name if given.is_dir() else given.resolve().parent.name)
     notes = [f"read from {path}"]
     if mt not in _SUPPORTED:
         notes.append(f"model_type '{mt}' has no specific mapping; read as a Llama-style decoder")
@@ -172,7 +180,14 @@ def load_hf_config(path: Path) -> ModelSpec:
         "attention_bias": bool(c.get("attention_bias", False)),
         "sliding_window": c.get("sliding_window") or None,
     }
-    fields.update({k: v for k, v in _family_fields(mt, c).items()})
+    try:
+        fields.update(_family_fields(mt, c))
+        if mt == "llama4_text" and isinstance(outer.get("vision_config"), dict):
+            fields["vision_config"] = _vision(outer["vision_config"])
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from None
+    except (TypeError, ValueError, AttributeError) as e:
+        raise DataError(f"{path}: a config.json value has the wrong type ({e})") from None
     if mt in ("deepseek_v2", "deepseek_v3"):
         fields["head_dim"] = None
     if fields.get("layer_types") is None:
@@ -182,8 +197,6 @@ def load_hf_config(path: Path) -> ModelSpec:
                 fields["layer_types"] = ["sliding_attention"] * fields["num_hidden_layers"]
             else:
                 fields["sliding_window"] = None
-    if mt == "llama4_text" and isinstance(outer.get("vision_config"), dict):
-        fields["vision_config"] = _vision(outer["vision_config"])
     fields = {k: v for k, v in fields.items() if v is not None}
     try:
         return ModelSpec.model_validate(fields)

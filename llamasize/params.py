@@ -8,7 +8,7 @@ runtime allocates, so all of them agree by construction.
 Counting rules (facts/models.md §1.4, reproduced to the parameter for Llama 4 Scout and Maverick):
 
 - attention (GQA/MHA): q ``h x nh*hd``, k and v ``h x nkv*hd``, o ``nh*hd x h`` (+ biases when
-  ``attention_bias``; + one sink per head when ``attention_sinks``; + two ``hd`` norm weights when
+  ``attention_bias``, q/k/v biases only when ``attention_qkv_bias`` (Qwen2); + one sink per head when ``attention_sinks``; + two ``hd`` norm weights when
   ``qk_norm == "rms_weighted"``).
 - attention (MLA, DeepSeek-V3 ``modeling_deepseek.py``): q_a ``h x q_lora`` + norm ``q_lora`` +
   q_b ``q_lora x nh*(nope+rope)``; kv_a ``h x (kv_lora+rope)`` + norm ``kv_lora`` +
@@ -123,6 +123,12 @@ def _attention_tensors(s: ModelSpec, i: int) -> list[Tensor]:
         Tensor(f"{p}.v_proj", "attention", i, (nkv * hd, h), "linear", "kv", "v"),
         Tensor(f"{p}.o_proj", "attention", i, (h, nh * hd), "linear", "row", "o"),
     ]
+    if s.attention_qkv_bias and not s.attention_bias:
+        t += [
+            Tensor(f"{p}.q_proj.bias", "attention", i, (nh * hd,), "bias", "column", "bias"),
+            Tensor(f"{p}.k_proj.bias", "attention", i, (nkv * hd,), "bias", "kv", "bias"),
+            Tensor(f"{p}.v_proj.bias", "attention", i, (nkv * hd,), "bias", "kv", "bias"),
+        ]
     if s.attention_bias:
         t += [
             Tensor(f"{p}.q_proj.bias", "attention", i, (nh * hd,), "bias", "column", "bias"),
@@ -177,6 +183,8 @@ def _ffn_tensors(s: ModelSpec, i: int) -> list[Tensor]:
         ]
     if s.shared_width:
         t += _mlp(f"{p}.shared_expert", "shared_experts", i, h, s.shared_width, s.mlp_bias)
+        if s.shared_expert_gate:
+            t.append(Tensor(f"{p}.shared_expert_gate", "shared_experts", i, (1, h), "router", "replicated", "router"))
     return t
 
 

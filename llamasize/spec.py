@@ -28,6 +28,11 @@ LayerType = Literal["full_attention", "sliding_attention", "chunked_attention"]
 PositiveInt = Field(default=None, gt=0)
 
 
+def Bounded(limit: int):  # noqa: N802 - reads like a type in field declarations
+    """An optional positive int with an upper bound (absurd sizes are input errors, not models)."""
+    return Field(default=None, gt=0, le=limit)
+
+
 class Frozen(BaseModel):
     """Base for all data models: immutable, unknown keys rejected."""
 
@@ -105,17 +110,19 @@ class ModelSpec(Frozen):
     notes: list[str] = []
 
     # --- transformer body ---------------------------------------------------------------------
-    hidden_size: int | None = PositiveInt
-    num_hidden_layers: int | None = PositiveInt
-    num_attention_heads: int | None = PositiveInt
-    num_key_value_heads: int | None = PositiveInt
-    head_dim: int | None = PositiveInt
-    vocab_size: int | None = PositiveInt
+    hidden_size: int | None = Bounded(1_000_000)
+    num_hidden_layers: int | None = Bounded(10_000)
+    num_attention_heads: int | None = Bounded(100_000)
+    num_key_value_heads: int | None = Bounded(100_000)
+    head_dim: int | None = Bounded(100_000)
+    vocab_size: int | None = Bounded(100_000_000)
     tie_word_embeddings: bool | None = False
-    max_position_embeddings: int | None = PositiveInt
+    max_position_embeddings: int | None = Bounded(2**40)
     rope_theta: float | None = Field(default=None, gt=0)
     rms_norm_eps: float | None = Field(default=None, gt=0)
     attention_bias: bool = False
+    #: Qwen2: biases on q, k and v only (not on o).
+    attention_qkv_bias: bool = False
     #: gpt-oss: one learned attention-sink logit per head per layer.
     attention_sinks: bool = False
     #: Llama 4: weightless L2 norm of q and k on RoPE layers ("l2"); Qwen3: RMSNorm with a
@@ -123,32 +130,34 @@ class ModelSpec(Frozen):
     qk_norm: Literal["l2", "rms_weighted"] | None = None
 
     # --- feed-forward ---------------------------------------------------------------------------
-    intermediate_size: int | None = PositiveInt
-    moe_intermediate_size: int | None = PositiveInt
-    num_local_experts: int | None = PositiveInt
-    num_experts_per_tok: int | None = PositiveInt
+    intermediate_size: int | None = Bounded(10_000_000)
+    moe_intermediate_size: int | None = Bounded(10_000_000)
+    num_local_experts: int | None = Bounded(1_000_000)
+    num_experts_per_tok: int | None = Bounded(1_000_000)
     n_shared_experts: int | None = Field(default=None, ge=0)
-    shared_expert_intermediate_size: int | None = PositiveInt
+    shared_expert_intermediate_size: int | None = Bounded(10_000_000)
     #: Meta's rule: layer i is MoE iff (i + 1) % interleave_moe_layer_step == 0 ...
     interleave_moe_layer_step: int = Field(default=1, gt=0)
     #: ... and i >= first_k_dense_replace (DeepSeek's rule).
     first_k_dense_replace: int = Field(default=0, ge=0)
     router_bias: bool = False
     mlp_bias: bool = False
+    #: Qwen2-MoE: a sigmoid gate (hidden x 1) on the shared expert's output.
+    shared_expert_gate: bool = False
 
     # --- attention layout ----------------------------------------------------------------------
     #: Explicit per-layer types; when absent, derived from the fields below.
     layer_types: list[LayerType] | None = None
-    sliding_window: int | None = PositiveInt
-    attention_chunk_size: int | None = PositiveInt
+    sliding_window: int | None = Bounded(2**40)
+    attention_chunk_size: int | None = Bounded(2**40)
     #: Llama 4: every nope_layer_interval-th layer ((i+1) % n == 0) is a global NoPE layer.
     nope_layer_interval: int | None = PositiveInt
     # MLA (DeepSeek-V3)
-    q_lora_rank: int | None = PositiveInt
-    kv_lora_rank: int | None = PositiveInt
-    qk_rope_head_dim: int | None = PositiveInt
-    qk_nope_head_dim: int | None = PositiveInt
-    v_head_dim: int | None = PositiveInt
+    q_lora_rank: int | None = Bounded(1_000_000)
+    kv_lora_rank: int | None = Bounded(1_000_000)
+    qk_rope_head_dim: int | None = Bounded(100_000)
+    qk_nope_head_dim: int | None = Bounded(100_000)
+    v_head_dim: int | None = Bounded(100_000)
     #: DeepSeek-V3 multi-token-prediction layers (not counted: loaded only for speculative decoding).
     num_nextn_predict_layers: int = Field(default=0, ge=0)
 

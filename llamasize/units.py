@@ -46,7 +46,7 @@ def parse_count(text: str | int, what: str = "value", *, minimum: int = 1, maxim
             num = int(whole + frac) * mult
             den = 10 ** len(frac)
             if num % den:
-                raise UsageError(f"{what} {text!r} is not a whole number of tokens")
+                raise UsageError(f"{what} {text!r} is not a whole number")
             value = num // den
         else:
             value = int(digits) * mult
