@@ -27,6 +27,11 @@ SPECS_ENV = "LLAMASIZE_SPECS_PATH"
 CATALOG_ENV = "LLAMASIZE_CATALOG_PATH"
 #: Files larger than this are refused before parsing (a spec or catalogue entry is a few KB).
 MAX_DATA_FILE_BYTES = 1_000_000
+#: Deepest nesting and most aliases a data file may use. libyaml's composer recurses and crashes
+#: (a segfault) at some 30,000 levels of flow nesting, so depth is checked on the parser's
+#: events, which do not recurse, before anything is composed.
+MAX_YAML_DEPTH = 100
+MAX_YAML_ALIASES = 1_000
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -73,12 +78,32 @@ def read_yaml_file(path: Path) -> object:
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file") from None
     try:
+        _check_structure(decoded, path)
         return yaml.load(decoded, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise DataError(f"{path}:{where} malformed YAML: {problem}") from None
+
+
+def _check_structure(text: str, path: Path) -> None:
+    """Refuse YAML nested deeper than MAX_YAML_DEPTH or with more than MAX_YAML_ALIASES aliases,
+    scanning the parser's events (iterative; nothing is built)."""
+    depth = aliases = 0
+    for ev in yaml.parse(text, Loader=_Loader):
+        if isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                line = ev.start_mark.line + 1
+                raise DataError(f"{path}: line {line}: YAML nested more than {MAX_YAML_DEPTH} levels deep")
+        elif isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
+        elif isinstance(ev, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise DataError(f"{path}: more than {MAX_YAML_ALIASES:,} YAML aliases; refusing a possible alias "
+                                "blow-up")
 
 
 def _load_dir(directory: Path, model: type[T]) -> list[tuple[T, Path]]:
