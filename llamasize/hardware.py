@@ -54,11 +54,13 @@ class Flops(Frozen):
     fp8: float | None = Field(default=None, gt=0)
     int8: float | None = Field(default=None, gt=0)
     fp4: float | None = Field(default=None, gt=0)
+    #: Dense FP32 matmul rate (only where sourced or measured).
+    fp32: float | None = Field(default=None, gt=0)
     source: str
     notes: list[str] = []
 
     def per_second(self, dtype: str) -> float | None:
-        """Dense rate in FLOP/s for a compute dtype (``bf16``, ``fp16``, ``fp8``, ``int8``, ``fp4``)."""
+        """Dense rate in FLOP/s for a compute dtype (``bf16``, ``fp16``, ``fp8``, ``int8``, ``fp4``, ``fp32``)."""
         tflops = getattr(self, dtype)
         return None if tflops is None else tflops * 1e12
 
@@ -112,7 +114,8 @@ class GpuSpec(Frozen):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     name: str
     aliases: list[str] = []
-    vendor: Literal["nvidia", "amd"]
+    #: ``cpu`` only for the host itself as a device (``--gpu local`` without a GPU).
+    vendor: Literal["nvidia", "amd", "cpu"]
     architecture: str
     compute_capability: str | None = None
     memory: Memory

@@ -326,11 +326,11 @@ def kv_bytes_per_token_model(spec: ModelSpec, kv_bytes: int) -> int:
 
 
 # --------------------------------------------------------------------------------- activations --
-def activation_peak_bytes(spec: ModelSpec, tp: int, tokens: int, seqs: int) -> int:
+def activation_peak_bytes(spec: ModelSpec, tp: int, tokens: int, seqs: int, act_bytes: int = 2) -> int:
     """Analytical activation peak of one forward pass over ``tokens`` tokens plus the sampler.
 
     An estimate of what vLLM's start-up profile run measures (no primary source gives a formula;
-    label: analytical, replaced by calibration once ``verify`` exists). In BF16 (2 bytes):
+    label: analytical). In ``act_bytes`` per element (BF16 = 2; the float32 runtime 4):
     residual + hidden ``2h`` per token, plus the largest per-layer transient per token:
     attention ``(nh + 2 nkv) hd / tp`` (qkv) + ``nh hd / tp`` (output); dense MLP ``3 f / tp``
     (gate/up output and activation); MoE ``k (3 fe / tp + h)`` (fused-MoE intermediate caches)
@@ -347,7 +347,7 @@ def activation_peak_bytes(spec: ModelSpec, tp: int, tokens: int, seqs: int) -> i
     if spec.is_moe:
         fe, k = spec.moe_intermediate_size, spec.num_experts_per_tok
         moe = k * (3 * fe // tp + h) + 3 * spec.shared_width // tp + spec.num_local_experts
-    forward = tokens * 2 * (2 * h + max(attn, mlp, moe))
+    forward = tokens * act_bytes * (2 * h + max(attn, mlp, moe))
     sampler = seqs * spec.vocab_size * 4
     return max(forward, sampler)
 

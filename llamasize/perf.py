@@ -7,6 +7,10 @@ A roofline per pipeline stage and per GPU (DESIGN.md rule 6, issue "Performance 
   FLOPs = 2 x matmul parameters used per token x prompt tokens + attention
   ``2 x heads x (d_qk + d_v) x attended pairs`` (causal: P(P+1)/2 for full layers; within the
   window or chunk for windowed ones). A prompt runs through pipeline stages one after another.
+- **Roofline per group**: the work of a stage is split into dense weights, routed experts and
+  attention; each group takes ``max(FLOPs / rate, bytes / bandwidth)`` and the groups add up (a
+  step whose dense GEMMs are compute-bound while its experts are memory-bound is slower than one
+  global ``max`` would say).
 - **Decode step** at batch B (memory-bound): bytes read / (bandwidth x decode efficiency), where
   bytes = dense and attention weights + shared experts + lm_head + the routed experts actually hit
   + the KV cache attended. Under uniform routing a batch of B tokens hits
@@ -28,7 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -391,53 +395,94 @@ def _attn_flops(spec: ModelSpec, s, layers: tuple[int, ...], pairs_of) -> int:
 
 
 @dataclass(frozen=True)
-class _Roofs:
-    """One stage's work for one phase on one GPU."""
+class Work:
+    """One group of operations of a pipeline stage on one GPU: FLOPs, bytes read, and the rows
+    (tokens) each of its matrix multiplications sees."""
 
-    compute_s: float | None
-    memory_s: float
+    name: Literal["dense", "experts", "attention"]
     flops: float
     bytes: float
-    kv_bytes: int
+    rows: float
 
 
-def _stage_roofs(spec: ModelSpec, s, st: StageWeights, tokens: int, peak, bw, eff: Efficiencies, *,
-                 prefill: bool, ctx: int = 0) -> _Roofs:
-    """Compute and memory time of one stage: a prefill of ``tokens`` tokens, or a decode step of
-    ``tokens`` sequences each attending ``ctx`` tokens."""
-    moe = spec.is_moe
-    k_over_e = spec.num_experts_per_tok / spec.num_local_experts if moe else 0.0
-    frac = expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, tokens) / \
-        spec.num_local_experts if moe else 0.0
-    fl = 2 * tokens * (st.dense_matmul_params + st.routed_matmul_params * k_over_e)
-    kv = 0
+#: rows -> achievable FLOP/s for a matrix multiplication with that many rows.
+RateFn = Callable[[float], float]
+
+
+def _stage_work(spec: ModelSpec, s, st: StageWeights, tokens: int, *, prefill: bool, ctx: int = 0) -> list[Work]:
+    """The work of one stage: a prefill of ``tokens`` tokens, or a decode step of ``tokens``
+    sequences each attending ``ctx`` tokens. Three groups, each with its own roofline:
+
+    - dense: attention projections, norms, router, dense FFN, shared experts, lm_head (all
+      ``tokens`` rows) plus one embedding row per token;
+    - experts: the routed experts hit, ``E x (1 - (1 - k/E)^T)`` of them, each multiplying its
+      share ``T x k / hit`` of the rows;
+    - attention: scores and values over the attended pairs; in decode it reads the KV cache.
+    """
+    out = [Work("dense", 2 * tokens * st.dense_matmul_params, st.dense_bytes + tokens * st.embedding_row_bytes,
+                tokens)]
+    if spec.is_moe and st.moe_layers:
+        e, k = spec.num_local_experts, spec.num_experts_per_tok
+        hit = expected_distinct_experts(e, k, tokens)
+        out.append(Work("experts", 2 * tokens * st.routed_matmul_params * k / e, st.routed_bytes * hit / e,
+                        tokens * k / hit))
     if prefill:
-        fl += _attn_flops(spec, s, st.layers, lambda w, ch: attended_pairs(tokens, w, ch))
+        out.append(Work("attention", _attn_flops(spec, s, st.layers, lambda w, ch: attended_pairs(tokens, w, ch)),
+                        0, tokens))
     else:
-        fl += tokens * _attn_flops(spec, s, st.layers, lambda w, ch: ctx if w is None else min(ctx, w))
-        kv = tokens * _kv_read_per_seq(spec, s, st.layers, ctx)
-    by = st.dense_bytes + st.routed_bytes * frac + tokens * st.embedding_row_bytes + kv
-    c = None if peak is None else fl / (peak * eff.prefill)
-    return _Roofs(c, by / (bw * eff.decode_bandwidth), fl, by, kv)
+        out.append(Work("attention",
+                        tokens * _attn_flops(spec, s, st.layers, lambda w, ch: ctx if w is None else min(ctx, w)),
+                        tokens * _kv_read_per_seq(spec, s, st.layers, ctx), tokens))
+    return out
+
+
+def roofline(works: list[Work], rate: RateFn | None, bandwidth: float) -> tuple[float | None, float | None, float]:
+    """``(time, compute, memory)`` of a list of work groups: each group takes
+    ``max(FLOPs / rate(rows), bytes / bandwidth)``; compute and memory are the sums of the two
+    roofs (None when the FLOP rate is unknown; the time is then unknown too)."""
+    memory = sum(w.bytes for w in works) / bandwidth
+    if rate is None:
+        return None, None, memory
+    compute = time = 0.0
+    for w in works:
+        c = w.flops / rate(w.rows)
+        compute += c
+        time += max(c, w.bytes / bandwidth)
+    return time, compute, memory
+
+
+def phase_work(d: Deployment, tokens: int, *, prefill: bool, ctx: int = 0) -> list[list[Work]]:
+    """The work groups of each pipeline stage on one GPU for a prefill of ``tokens`` tokens or a
+    decode step of ``tokens`` sequences at context ``ctx`` -- what the speed model divides by the
+    device's rates (``verify`` uses it with measured rates)."""
+    _, _, s, _ = quick_fit(d)
+    stages = stage_weights(d.model, s.fmt.id, s.tp, s.pp, s.ep)
+    return [_stage_work(d.model, s, st, tokens, prefill=prefill, ctx=ctx) for st in stages]
 
 
 def _phase(spec: ModelSpec, s, stages, tokens: int, peak, bw, link_uni, eff: Efficiencies, *, prefill: bool,
            ctx: int = 0) -> tuple[PhaseTime, int]:
-    """Stages run one after another: time = sum of max(compute, memory) + communication."""
+    """Stages run one after another: time = sum over stages of the roofline of their work groups
+    + communication."""
+    rate = None if peak is None else (lambda rows: peak * eff.prefill)
     compute: float | None = 0.0
     memory = comm = total = 0.0
     flops_max = bytes_max = kv_max = 0
     for st in stages:
-        r = _stage_roofs(spec, s, st, tokens, peak, bw, eff, prefill=prefill, ctx=ctx)
+        works = _stage_work(spec, s, st, tokens, prefill=prefill, ctx=ctx)
+        t, c, m = roofline(works, rate, bw * eff.decode_bandwidth)
         cm = _layer_comm_s(spec, s, st, tokens, link_uni, eff)
-        memory += r.memory_s
+        memory += m
         comm += cm
-        if compute is not None and r.compute_s is not None:
-            compute += r.compute_s
-            total += max(r.compute_s, r.memory_s) + cm
+        if compute is not None and c is not None:
+            compute += c
+            total += t + cm
         else:
             compute = None
-        flops_max, bytes_max, kv_max = max(flops_max, int(r.flops)), max(bytes_max, int(r.bytes)), max(kv_max, r.kv_bytes)
+        kv = 0 if prefill else int(next(w.bytes for w in works if w.name == "attention"))
+        flops_max = max(flops_max, int(sum(w.flops for w in works)))
+        bytes_max = max(bytes_max, int(sum(w.bytes for w in works)))
+        kv_max = max(kv_max, kv)
     if compute is None:
         # the compute roof is unknown: decode is at least its memory + communication time; prefill unknown
         time = None if prefill else memory + comm
