@@ -92,7 +92,7 @@ def params_cmd(model: str = typer.Argument(..., help="Model id, alias, or path t
 
 # ------------------------------------------------------------------------- deployment flags ---
 ModelOpt = typer.Option(..., "--model", "-m", help="Model id, alias, or path to a Hugging Face config.json.")
-GpuOpt = typer.Option(..., "--gpu", "-g", help="GPU id or alias (see 'llamasize gpus').")
+GpuOpt = typer.Option(..., "--gpu", "-g", help="GPU id or alias (see 'llamasize gpus'), or 'local': the detected GPU, else this CPU.")
 GpusOpt = typer.Option("1", "--gpus", "-n", help="Number of GPUs in the deployment.")
 TpOpt = typer.Option(None, "--tp", help="Tensor-parallel size (default: --gpus / --pp).")
 PpOpt = typer.Option("1", "--pp", help="Pipeline-parallel size.")
@@ -140,8 +140,14 @@ def _deployment(reg, *, model, gpu, gpus, tp, pp, ep, quant, kv_dtype, ctx, batc
     )
 
 
-def _resolve_gpu(reg, name: str):
-    """A catalogue GPU by id/alias (``local`` is handled by the runtime commands)."""
+def _resolve_gpu(reg, name: str, calibration=None):
+    """A catalogue GPU by id/alias, or ``local``: the detected GPU, else this CPU as a device."""
+    if name.strip().lower() == "local":
+        from llamasize.verify import local_device_spec
+
+        spec, note = local_device_spec(reg, calibration)
+        sys.stderr.write(f"llamasize: note: {note}\n")
+        return spec
     return reg.gpu(name)
 
 
@@ -587,9 +593,27 @@ def _is_usage_error(e: Exception) -> bool:
     return any(cls.__name__ == "UsageError" for cls in type(e).__mro__) and hasattr(e, "format_message")
 
 
+#: Commands that run the numpy runtime: BLAS is pinned to one thread for them (unless the user set
+#: the variables), because a multi-threaded BLAS stalls badly when another process holds a core and
+#: the measurements would then say more about the machine's load than about the model.
+RUNTIME_COMMANDS = ("verify", "run", "perf", "plan", "cost")
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _pin_blas_threads(argv: list[str]) -> None:
+    """One BLAS thread for the runtime commands, when numpy is not imported yet."""
+    if "numpy" in sys.modules or not argv or argv[0] not in RUNTIME_COMMANDS:
+        return
+    if argv[0] in ("perf", "plan", "cost") and "local" not in argv:
+        return
+    for var in BLAS_THREAD_VARS:
+        os.environ.setdefault(var, "1")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map every outcome to an exit code and at most one stderr line."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _pin_blas_threads(argv)
     command = typer.main.get_command(app)
     debug = _debug_wanted(argv)
     try:
@@ -630,3 +654,5 @@ def main(argv: list[str] | None = None) -> None:
             sys.stderr.write(f"llamasize: internal error: {type(e).__name__}: {e} (run with --debug for a traceback)\n")
             code = ExitCode.INTERNAL
     sys.exit(int(code))
+from llamasize import cli_infra  # noqa: E402,F401 - registers check, terraform-external, schema
+from llamasize import cli_runtime  # noqa: E402,F401 - registers detect, verify, run

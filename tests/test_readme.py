@@ -32,11 +32,16 @@ def test_readme_has_examples():
 
 
 @pytest.mark.parametrize("line", COMMANDS)
-def test_readme_command_runs(line, monkeypatch):
+def test_readme_command_runs(line, monkeypatch, tmp_path):
     monkeypatch.chdir(REPO)
     args = shlex.split(line.split(">")[0])[1:]
+    if "--svg" in args:  # write the chart into the test's temporary directory, not the checkout
+        i = args.index("--svg") + 1
+        args[i] = str(tmp_path / args[i])
     r = run_cli(*args)
-    assert r.code in (0, 3), (line, r.err)
+    # 3 = does not fit (documented); verify may also exit 4 (a timing outside the tolerance on a busy machine)
+    allowed = (0, 3, 4) if args[0] == "verify" else (0, 3)
+    assert r.code in allowed, (line, r.err)
     assert "Traceback" not in r.err
     assert r.out.strip()
 

@@ -1,0 +1,282 @@
+"""``llamasize verify``: run the micro-MoE runtime on this device and check the estimator against it.
+
+1. Device rates: memory bandwidth from a large copy, matmul rate in the runtime dtype (a large
+   square GEMM, and the GEMM shapes a decode step of B sequences runs).
+2. The model runs (``runtime.measure.measure_model``): prefill of a prompt, decode at each batch.
+3. Predictions come from the estimator's own code for the same spec: weight bytes
+   (``memory.total_weight_bytes``), KV bytes (``memory.kv_models``), the activation peak
+   (``memory.activation_peak_bytes``), and the work of each phase (``perf.phase_work``: FLOPs and
+   bytes read, with the routed experts hit ``E x (1 - (1 - k/E)^B)``) divided by the device's
+   measured rates -- bandwidth x the speed model's default decode efficiency, and the measured
+   GEMM rate at the phase's row count (a CPU's small-row GEMMs run far below its square-GEMM peak,
+   so the square peak alone would mis-predict small batches).
+4. Checks: byte counts must match exactly; times, peak memory and experts hit must be within
+   ``tolerance``: ``1/(1 + tol) <= measured / predicted <= 1 + tol``.
+5. Calibration: the measured prefill efficiency (FLOP rate achieved / device peak) and decode
+   bandwidth efficiency (bytes read per second at batch 1 / device bandwidth), against the
+   catalogue's datasheet figures for a known GPU and against the measured peaks for the CPU, so
+   ``perf``/``plan``/``cost`` can use them for this device.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from llamasize import SCHEMA_VERSION, __version__
+from llamasize.calibration import DeviceCalibration
+from llamasize.errors import UsageError
+from llamasize.hardware import Flops, GpuSpec, Interconnect, Memory, NativeFormats
+from llamasize.memory import Deployment, activation_peak_bytes, kv_models, total_weight_bytes
+from llamasize.perf import DECODE_BANDWIDTH_EFFICIENCY, expected_distinct_experts, phase_work, roofline
+from llamasize.registry import Registry
+from llamasize.spec import ModelSpec
+
+DEFAULT_TOLERANCE = 0.5
+DEFAULT_BATCHES = (1, 4, 16, 64)
+#: Runtime dtype per device: float32 with numpy on the CPU; float16 on a GPU (tensor cores).
+RUNTIME_DTYPE = {"cpu": "float32", "cuda": "float16"}
+_QUANT = {"float32": "fp32", "float16": "fp16"}
+_FLOPS_KEY = {"float32": "fp32", "float16": "fp16"}
+Progress = Callable[[str, int, int], None]
+
+
+class Check(BaseModel):
+    """One predicted-vs-measured comparison."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    unit: Literal["bytes", "seconds", "experts"]
+    predicted: float
+    measured: float
+    #: measured / predicted.
+    ratio: float
+    kind: Literal["exact", "tolerance"]
+    passed: bool
+    note: str = ""
+
+
+class VerifyReport(BaseModel):
+    """The JSON of ``llamasize verify``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    model: str
+    device: str
+    device_name: str
+    backend: str
+    backend_reason: str | None
+    dtype: str
+    tolerance: float
+    measured_bandwidth_bytes_per_s: float
+    measured_matmul_flops_per_s: float
+    matmul_flops_per_s_by_rows: dict[int, float]
+    prompt_tokens: int
+    kv_layout: str
+    checks: list[Check]
+    passed: bool
+    calibration: DeviceCalibration
+    calibration_path: str | None
+    skipped_batches: dict[int, str]
+    #: Set when the requested spec was too large to build and a scaled-down copy ran instead.
+    scaled_note: str | None = None
+    seconds: float
+
+
+def _check(name, unit, predicted, measured, *, exact=False, tol=DEFAULT_TOLERANCE, note="") -> Check:
+    ratio = measured / predicted if predicted else float("inf")
+    ok = (measured == predicted) if exact else (1 / (1 + tol) <= ratio <= 1 + tol)
+    return Check(name=name, unit=unit, predicted=predicted, measured=measured, ratio=ratio,
+                 kind="exact" if exact else "tolerance", passed=ok, note=note)
+
+
+def _rate_fn(by_rows: dict[int, float]):
+    """rows -> FLOP/s, interpolated linearly in log-log between the measured row counts and held
+    flat outside them."""
+    import math
+
+    pts = sorted(by_rows.items())
+
+    def rate(rows: float) -> float:
+        if rows <= pts[0][0]:
+            return pts[0][1]
+        for (r0, f0), (r1, f1) in zip(pts, pts[1:]):
+            if rows <= r1:
+                t = (math.log(rows) - math.log(r0)) / (math.log(r1) - math.log(r0))
+                return math.exp(math.log(f0) + t * (math.log(f1) - math.log(f0)))
+        return pts[-1][1]
+
+    return rate
+
+
+def cpu_device_spec(name: str, memory_bytes: int, bandwidth_bytes_per_s: float, fp32_flops_per_s: float,
+                    source: str) -> GpuSpec:
+    """The host CPU as a device: its memory and its *measured* copy bandwidth and FP32 GEMM rate
+    stand in for datasheet figures (``--gpu local`` on a machine without a GPU)."""
+    return GpuSpec(
+        id="cpu", name=name, vendor="cpu", architecture="cpu",
+        memory=Memory(datasheet_gb=memory_bytes / 1e9, driver_mib=memory_bytes // 2**20,
+                      source="operating system (/proc/meminfo)", driver_source="operating system (/proc/meminfo)"),
+        memory_bandwidth_gb_per_s=bandwidth_bytes_per_s / 1e9, bandwidth_source=f"measured: {source}",
+        flops=Flops(fp32=fp32_flops_per_s / 1e12, source=f"measured: {source}"),
+        native=NativeFormats(fp8=False, fp4=False, source="a CPU has no FP8/FP4 tensor cores"),
+        interconnect=Interconnect(type="none (one device)", fast=False, source="single device"),
+        gpus_per_node=1, gpus_per_node_note="the host itself", prices=[],
+        notes=["measured on this machine by llamasize; not a catalogue entry"],
+    )
+
+
+def _device(backend, registry: Registry, bw: float, peak: float) -> tuple[str, GpuSpec]:
+    """(calibration id, device spec) for the backend: a catalogue GPU by NVML name, else the CPU
+    with its measured rates."""
+    from llamasize.detect import detect_cpu
+
+    if backend.device == "cuda":
+        for g in registry.gpus:
+            if backend.device_name in g.nvml_names:
+                return g.id, g
+        raise UsageError(f"GPU '{backend.device_name}' is not in the catalogue: add it (see 'Adding a model or a "
+                         "GPU' in the README) so its datasheet figures can be calibrated")
+    cpu = detect_cpu()
+    return "cpu", cpu_device_spec(cpu.model_name, cpu.memory_total_bytes or 1, bw, peak,
+                                  "copy bandwidth and GEMM rate by llamasize verify")
+
+
+def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tolerance: float = DEFAULT_TOLERANCE,
+               batch_sizes: Sequence[int] = DEFAULT_BATCHES, prompt_tokens: int = 64, decode_steps: int = 8,
+               seed: int = 0, layout: str = "full", progress: Progress | None = None) -> VerifyReport:
+    """Measure the device and the runtime model, compare with the estimator (module docstring)."""
+    from llamasize.runtime.backend import get_backend
+    from llamasize.runtime.kv_cache import KVCache
+    from llamasize.runtime.measure import measure_bandwidth, measure_matmul, measure_model
+
+    if not 0 < tolerance <= 10:
+        raise UsageError(f"--tolerance must be in (0, 10], got {tolerance:g}")
+    from llamasize.detect import detect_cpu
+    from llamasize.runtime.scaling import runnable_spec
+
+    t0 = time.perf_counter()
+    be = get_backend(device)
+    dtype = RUNTIME_DTYPE[be.device]
+    device_mem = detect_cpu().memory_total_bytes if be.device == "cpu" else None
+    spec, scaled_note = runnable_spec(spec, device_mem, dtype)
+    itemsize = 4 if dtype == "float32" else 2
+    bw = measure_bandwidth(be, progress=progress)
+    mm = measure_matmul(be, dtype=dtype, progress=progress)
+    h = spec.need("verify", "hidden_size")
+    width = max(spec.intermediate_size or 0, spec.moe_intermediate_size or 0, h)
+    rows = sorted(set(batch_sizes) | {1, 2, prompt_tokens})
+    # weights streamed from memory (more distinct matrices than the last-level cache holds)
+    streams = max(2, (64 * 2**20) // (h * width * itemsize) + 1)
+    by_rows = {m: measure_matmul(be, dtype=dtype, shape=(m, h, width), repeats=3, streams=streams).flops_per_s
+               for m in rows}
+    rate = _rate_fn(by_rows)
+    cal_id, dev = _device(be, registry, bw.bytes_per_s, mm.flops_per_s)
+    mem_bytes = None
+    if be.device == "cpu":
+        mem_bytes = dev.memory_bytes // 2
+    run = measure_model(spec, be, dtype=dtype, seed=seed, prompt_tokens=prompt_tokens, batch_sizes=batch_sizes,
+                        decode_steps=decode_steps, layout=layout, max_memory_bytes=mem_bytes, progress=progress)
+    quant = _QUANT[dtype]
+    checks: list[Check] = []
+    # -- exact byte counts
+    checks.append(_check("resident weight bytes", "bytes", total_weight_bytes(spec, quant, include_vision=True),
+                         run.resident_weight_bytes, exact=True,
+                         note=f"parameters x {itemsize} bytes (llamasize params)"))
+    kv_bytes = itemsize
+    pred_kv = kv_models(spec, kv_bytes, 1, 1, layout, 1, run.kv_in_flight)[0].per_sequence(run.kv_max_tokens)
+    checks.append(_check(f"KV bytes, {layout} layout, {run.kv_max_tokens} tokens", "bytes", pred_kv,
+                         run.prefill_kv_bytes, exact=True))
+    window = spec.attention_chunk_size or spec.sliding_window
+    if window:
+        n = 3 * window + 5  # past several windows, where the two layouts differ
+        for lay in ("full", "hybrid"):
+            cache = KVCache(spec, 2, n, layout=lay, in_flight=run.kv_in_flight, dtype=dtype, backend=be)
+            pred = 2 * kv_models(spec, kv_bytes, 1, 1, lay, 1, run.kv_in_flight)[0].per_sequence(n)
+            checks.append(_check(f"KV bytes, {lay} layout, 2 x {n} tokens", "bytes", pred, cache.kv_bytes(),
+                                 exact=True))
+            del cache
+    # -- speed
+    d = Deployment(model=spec, gpu=dev, gpu_count=1, quant=quant, context_tokens=run.kv_max_tokens,
+                   engine="generic")
+    bw_ref = dev.memory_bandwidth_bytes_per_s or bw.bytes_per_s
+    peak_ref = dev.flops.per_second(_FLOPS_KEY[dtype]) or mm.flops_per_s
+    eff_bw = DECODE_BANDWIDTH_EFFICIENCY
+    band = bw.bytes_per_s * eff_bw
+    pre_work = phase_work(d, prompt_tokens, prefill=True)[0]
+    pre_flops = sum(w.flops for w in pre_work)
+    pred_prefill, pre_c, pre_m = roofline(pre_work, rate, band)
+    checks.append(_check(f"prefill time, {prompt_tokens} tokens", "seconds", pred_prefill, run.prefill.best_seconds,
+                         tol=tolerance, note=f"{'compute' if pre_c > pre_m else 'memory'}-bound; "
+                                             f"{pre_flops / 1e9:,.2f} GFLOP"))
+    decode_b1 = None
+    for m in run.decode:
+        works = phase_work(d, m.batch, prefill=False, ctx=m.context_tokens - 1)[0]
+        fl, by = sum(w.flops for w in works), sum(w.bytes for w in works)
+        pred, c, mem = roofline(works, rate, band)
+        checks.append(_check(f"decode step, batch {m.batch}", "seconds", pred, m.median_step_seconds, tol=tolerance,
+                             note=f"{'compute' if c > mem else 'memory'}-bound; {by / 1e6:,.1f} MB and "
+                                  f"{fl / 1e9:,.2f} GFLOP per step"))
+        if m.batch == 1:
+            decode_b1 = (by, m.median_step_seconds)
+        if m.experts_hit_mean is not None:
+            expected = expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, m.batch)
+            checks.append(_check(f"routed experts hit per MoE layer, batch {m.batch}", "experts", expected,
+                                 m.experts_hit_mean, tol=tolerance, note="E x (1 - (1 - k/E)^B)"))
+    largest = max((m.batch for m in run.decode), default=1)
+    pred_peak = (total_weight_bytes(spec, quant) + largest * run.prefill_kv_bytes
+                 + activation_peak_bytes(spec, 1, run.kv_in_flight, largest, act_bytes=itemsize))
+    checks.append(_check("peak memory", "bytes", pred_peak, run.peak_memory_bytes, tol=tolerance,
+                         note=run.peak_method))
+    # -- calibration: efficiencies against the reference peaks perf uses for this device
+    prefill_eff = pre_flops / run.prefill.best_seconds / peak_ref
+    if decode_b1 is None:
+        raise UsageError("verify needs batch size 1 among --batches to calibrate decode")
+    decode_eff = decode_b1[0] / decode_b1[1] / bw_ref
+    cal = DeviceCalibration(
+        device=cal_id, device_name=be.device_name, prefill_efficiency=min(prefill_eff, 1.5),
+        decode_bandwidth_efficiency=min(decode_eff, 1.5), measured_bandwidth_bytes_per_s=bw.bytes_per_s,
+        measured_flops_per_s=mm.flops_per_s, runtime_dtype=dtype, model=spec.id, llamasize_version=__version__,
+    )
+    return VerifyReport(
+        model=spec.id, device=cal_id, device_name=be.device_name, backend=be.name, backend_reason=be.reason,
+        dtype=dtype, tolerance=tolerance, measured_bandwidth_bytes_per_s=bw.bytes_per_s,
+        measured_matmul_flops_per_s=mm.flops_per_s, matmul_flops_per_s_by_rows=by_rows, prompt_tokens=prompt_tokens,
+        kv_layout=layout, checks=checks, passed=all(c.passed for c in checks), calibration=cal,
+        calibration_path=None, skipped_batches=run.skipped_batches, scaled_note=scaled_note,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def local_device_spec(registry: Registry, calibration_file: Path | None = None) -> tuple[GpuSpec, str]:
+    """The device ``--gpu local`` means, and a note: the detected GPU's catalogue entry, else this
+    CPU with the rates the last ``verify`` measured (or measured now, briefly)."""
+    from llamasize.calibration import calibration_path, load_calibrations
+    from llamasize.detect import detect_cpu, detect_devices
+
+    found = detect_devices(registry)
+    if found.gpus:
+        g = found.gpus[0]
+        if g.catalog_id is None:
+            raise UsageError(f"detected GPU '{g.name}' is not in the catalogue; add it (see the README) or pass --gpu")
+        return registry.gpu(g.catalog_id), f"--gpu local: detected {g.name} ({g.catalog_id})"
+    cpu = detect_cpu()
+    cal = load_calibrations(calibration_path(calibration_file)).devices.get("cpu")
+    if cal is not None:
+        spec = cpu_device_spec(cpu.model_name, cpu.memory_total_bytes or 1, cal.measured_bandwidth_bytes_per_s,
+                               cal.measured_flops_per_s, f"llamasize verify ({cal.model}, {cal.runtime_dtype})")
+        return spec, f"--gpu local: no GPU ({found.reason}); this CPU with the rates 'llamasize verify' measured"
+    from llamasize.runtime.backend import cpu_backend
+    from llamasize.runtime.measure import measure_bandwidth, measure_matmul
+
+    be = cpu_backend()
+    bw = measure_bandwidth(be, repeats=3)
+    mm = measure_matmul(be, repeats=3)
+    spec = cpu_device_spec(cpu.model_name, cpu.memory_total_bytes or 1, bw.bytes_per_s, mm.flops_per_s,
+                           "quick copy and GEMM measurement just now")
+    return spec, f"--gpu local: no GPU ({found.reason}); this CPU, rates measured just now (run 'llamasize verify')"
