@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import DataError
 from llamasize.perf import Efficiencies
-from llamasize.registry import pydantic_message
+from llamasize.registry import pydantic_message, read_text_file
 
 CALIBRATION_ENV = "LLAMASIZE_CALIBRATION"
 
@@ -68,9 +68,7 @@ def load_calibrations(path: Path, *, must_exist: bool = False) -> CalibrationFil
             raise DataError(f"{path}: calibration file not found (run 'llamasize verify' first)")
         return CalibrationFile()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read calibration: {e}") from None
+        data = json.loads(read_text_file(path, "calibration file"))
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: malformed calibration JSON at line {e.lineno}: {e.msg}") from None
     try:

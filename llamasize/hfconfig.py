@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from llamasize.errors import DataError
-from llamasize.registry import MAX_DATA_FILE_BYTES, pydantic_message
+from llamasize.registry import pydantic_message, read_text_file
 from llamasize.spec import ModelSpec
 
 _SUPPORTED = {"llama4", "llama4_text", "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe",
@@ -25,19 +25,11 @@ _SUPPORTED = {"llama4", "llama4_text", "llama", "mistral", "mixtral", "qwen2", "
 
 
 def _read_json(path: Path) -> dict:
+    if path.is_dir():
+        path = path / "config.json"
+    text = read_text_file(path, "config.json")
     try:
-        if path.is_dir():
-            path = path / "config.json"
-        size = path.stat().st_size
-        if size > MAX_DATA_FILE_BYTES:
-            raise DataError(f"{path}: {size:,} bytes is too large for a config.json")
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a UTF-8 text file") from None
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     if not isinstance(data, dict):

@@ -24,8 +24,7 @@ Rules (DESIGN.md "Modeling rules" 3-5, facts/serving.md 2.1):
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 

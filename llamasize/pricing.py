@@ -23,10 +23,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from llamasize.errors import DataError, UsageError
-from llamasize.registry import bundled_dir, pydantic_message, read_yaml_file
+from llamasize.registry import bundled_dir, load_dir
 from llamasize.spec import Frozen, Label
 
 #: Subdirectory of a catalogue directory that holds the API price files.
@@ -120,17 +120,7 @@ class ApiProvider(Frozen):
 # ------------------------------------------------------------------------------------ loading ---
 def _load_prices_dir(directory: Path) -> list[tuple[ApiProvider, Path]]:
     """Validate every ``*.yaml``/``*.yml`` file of an ``api_prices/`` directory as one provider."""
-    out = []
-    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-    for path in files:
-        data = read_yaml_file(path)
-        if not isinstance(data, dict):
-            raise DataError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
-        try:
-            out.append((ApiProvider.model_validate(data), path))
-        except ValidationError as e:
-            raise DataError(f"{path}: {pydantic_message(e)}") from None
-    return out
+    return load_dir(directory, ApiProvider)
 
 
 @lru_cache(maxsize=8)

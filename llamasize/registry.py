@@ -64,19 +64,25 @@ def pydantic_message(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def read_yaml_file(path: Path) -> object:
-    """Parse one YAML file with the safe loader; DataError (one line) for anything unreadable."""
+def read_text_file(path: Path, what: str = "file", limit: int = MAX_DATA_FILE_BYTES) -> str:
+    """A small UTF-8 text file's contents; DataError (one line, naming the file) when it cannot be
+    read, is larger than ``limit`` bytes or is not UTF-8."""
     try:
         size = path.stat().st_size
-        if size > MAX_DATA_FILE_BYTES:
-            raise DataError(f"{path}: file is {size:,} bytes, larger than the {MAX_DATA_FILE_BYTES:,}-byte limit")
-        text = path.read_bytes()
+        if size > limit:
+            raise DataError(f"{path}: {what} is {size:,} bytes, larger than the {limit:,}-byte limit")
+        raw = path.read_bytes()
     except OSError as e:
         raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
     try:
-        decoded = text.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file") from None
+
+
+def read_yaml_file(path: Path) -> object:
+    """Parse one YAML file with the safe loader; DataError (one line) for anything unreadable."""
+    decoded = read_text_file(path)
     try:
         _check_structure(decoded, path)
         return yaml.load(decoded, Loader=_Loader)
@@ -106,7 +112,7 @@ def _check_structure(text: str, path: Path) -> None:
                                 "blow-up")
 
 
-def _load_dir(directory: Path, model: type[T]) -> list[tuple[T, Path]]:
+def load_dir(directory: Path, model: type[T]) -> list[tuple[T, Path]]:
     """Validate every ``*.yaml``/``*.yml`` file of a directory as one ``model`` entry."""
     if not directory.is_dir():
         raise DataError(f"{directory}: not a directory")
@@ -214,10 +220,10 @@ def _dirs(extra: Iterable[str | Path] | None, env: str, bundled: str) -> tuple[P
 def _load(spec_dirs: tuple[Path, ...], catalog_dirs: tuple[Path, ...]) -> Registry:
     models, gpus = _Index(), _Index()
     for d in spec_dirs:
-        for entry, path in _load_dir(d, ModelSpec):
+        for entry, path in load_dir(d, ModelSpec):
             models.add(entry, path, "model")
     for d in catalog_dirs:
-        for entry, path in _load_dir(d, GpuSpec):
+        for entry, path in load_dir(d, GpuSpec):
             gpus.add(entry, path, "gpu")
     return Registry(models, gpus, spec_dirs, catalog_dirs)
 
