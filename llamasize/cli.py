@@ -97,7 +97,7 @@ GpusOpt = typer.Option("1", "--gpus", "-n", help="Number of GPUs in the deployme
 TpOpt = typer.Option(None, "--tp", help="Tensor-parallel size (default: --gpus / --pp).")
 PpOpt = typer.Option("1", "--pp", help="Pipeline-parallel size.")
 EpOpt = typer.Option(False, "--ep", help="Expert parallelism for MoE layers (vLLM --enable-expert-parallel).")
-QuantOpt = typer.Option("bf16", "--quant", "-q", help="Weight format (fp32 bf16 fp16 fp8 fp8_mixed int4_mixed int8 int4 nf4 mxfp4 nvfp4 q8_0 q6_k q5_k_m q4_k_m q4_0 q3_k_m q2_k).")
+QuantOpt = typer.Option(None, "--quant", "-q", help="Weight format (fp32 bf16 fp16 fp8 fp8_mixed int4_mixed int8 int4 nf4 mxfp4 nvfp4 q8_0 q6_k q5_k_m q4_k_m q4_0 q3_k_m q2_k); default: the format the model's checkpoint ships in.")
 KvDtypeOpt = typer.Option("auto", "--kv-dtype", help="KV-cache dtype: auto, bf16, fp16, fp8.")
 BatchOpt = typer.Option("1", "--batch", "-b", help="Concurrent sequences at that context.")
 EngineOpt = typer.Option("vllm", "--engine", "-e", help="Serving engine: vllm, sglang, generic.")
@@ -120,6 +120,8 @@ def _deployment(reg, *, model, gpu, gpus, tp, pp, ep, quant, kv_dtype, ctx, batc
 
     spec = resolve_model(reg, model)
     g = _resolve_gpu(reg, gpu)
+    if quant is None:
+        quant = spec.default_quant
     n = parse_count(gpus, "--gpus", maximum=4096)
     ppn = parse_count(pp, "--pp", maximum=1024)
     tpn = parse_count(tp, "--tp", maximum=4096) if tp is not None else None
@@ -140,6 +142,12 @@ def _deployment(reg, *, model, gpu, gpus, tp, pp, ep, quant, kv_dtype, ctx, batc
     )
 
 
+def _note_default_quant(quant_flag, d) -> None:
+    """Say on stderr which format was assumed when --quant was not given."""
+    if quant_flag is None:
+        sys.stderr.write(f"llamasize: note: --quant not given: {d.model.id}'s checkpoint format, {d.quant}\n")
+
+
 def _resolve_gpu(reg, name: str, calibration=None):
     """A catalogue GPU by id/alias, or ``local``: the detected GPU, else this CPU as a device."""
     if name.strip().lower() == "local":
@@ -154,7 +162,7 @@ def _resolve_gpu(reg, name: str, calibration=None):
 @app.command("fit")
 def fit_cmd(
     model: str = ModelOpt, gpu: str = GpuOpt, gpus: str = GpusOpt, tp: Optional[str] = TpOpt, pp: str = PpOpt,
-    ep: bool = EpOpt, quant: str = QuantOpt, kv_dtype: str = KvDtypeOpt,
+    ep: bool = EpOpt, quant: Optional[str] = QuantOpt, kv_dtype: str = KvDtypeOpt,
     ctx: str = typer.Option(..., "--ctx", "-c", help="Context length per sequence (8K = 8,192; 8k = 8,000; 1M = 1,048,576)."),
     batch: str = BatchOpt, engine: str = EngineOpt, kv_layout: str = KvLayoutOpt,
     gpu_memory_utilization: Optional[str] = GmuOpt, mem_fraction_static: Optional[str] = MfsOpt,
@@ -178,6 +186,7 @@ def fit_cmd(
     e = estimate_memory(d)
     for w in e.warnings:
         warn(w)
+    _note_default_quant(quant, d)
     _out(render_fit(e, fmt))
     raise typer.Exit(ExitCode.OK if e.fits else ExitCode.NO_FIT)
 
@@ -210,7 +219,7 @@ CalibrationOpt = typer.Option(None, "--calibration", help="Calibration file writ
 @app.command("perf")
 def perf_cmd(
     model: str = ModelOpt, gpu: str = GpuOpt, gpus: str = GpusOpt, tp: Optional[str] = TpOpt, pp: str = PpOpt,
-    ep: bool = EpOpt, quant: str = QuantOpt, kv_dtype: str = KvDtypeOpt,
+    ep: bool = EpOpt, quant: Optional[str] = QuantOpt, kv_dtype: str = KvDtypeOpt,
     ctx: Optional[str] = typer.Option(None, "--ctx", "-c", help="Context the deployment is sized for (default: prompt + output)."),
     batch: str = BatchOpt, engine: str = EngineOpt, kv_layout: str = KvLayoutOpt,
     gpu_memory_utilization: Optional[str] = GmuOpt, mem_fraction_static: Optional[str] = MfsOpt,
@@ -244,6 +253,7 @@ def perf_cmd(
     e = estimate_perf(d, prompt_tokens=p, output_tokens=o, concurrency=conc, eff=eff, requests_per_day=rpd)
     for w in e.warnings:
         warn(w)
+    _note_default_quant(quant, d)
     _out(render_perf(e, fmt))
 
 
@@ -256,6 +266,34 @@ def _pick(flag, file_value, default=None):
     return default
 
 
+#: Workload-file keys each command reads; others are reported on stderr, never silently ignored.
+_PLAN_KEYS = {"model", "quant", "ctx", "batch", "gpu", "exclude_gpu", "max_gpus", "max_nodes", "budget", "engine",
+              "kv_layout", "kv_dtype", "headroom", "objective", "mau", "gpu_memory_utilization",
+              "mem_fraction_static", "text_only", "layouts", "prompt_tokens", "output_tokens"}
+WORKLOAD_KEYS_USED = {
+    "plan": _PLAN_KEYS,
+    "terraform-external": _PLAN_KEYS,
+    "sweep": _PLAN_KEYS - {"budget", "objective", "mau", "gpu_memory_utilization", "mem_fraction_static",
+                           "prompt_tokens", "output_tokens"},
+    "cost": (_PLAN_KEYS - {"objective", "mau"}) | {"concurrency", "tokens_per_day"},
+}
+
+
+def _workload(workload):
+    """A Workload from a path (parsed once), an already parsed Workload, or None (empty)."""
+    from llamasize.workload import Workload, load_workload
+
+    if isinstance(workload, Workload):
+        return workload
+    return load_workload(workload) if workload is not None else Workload()
+
+
+def warn_unused_workload_keys(w, command: str) -> None:
+    """One stderr warning per workload key the command does not read."""
+    for key in sorted(w.model_fields_set - WORKLOAD_KEYS_USED[command]):
+        warn(f"workload key '{key}' is not used by '{command}'")
+
+
 def _plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_nodes, budget, engine, kv_layout,
                   kv_dtype, headroom, objective, mau, gpu_memory_utilization, mem_fraction_static, text_only,
                   layouts, alternatives, workload, specs_dir, catalog_dir, need_ctx=True):
@@ -265,9 +303,9 @@ def _plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_n
     from llamasize.quant import check_kv_dtype, get_format
     from llamasize.registry import resolve_model
     from llamasize.units import parse_count, parse_fraction
-    from llamasize.workload import Workload, load_workload, split_list
+    from llamasize.workload import split_list
 
-    w = load_workload(workload) if workload is not None else Workload()
+    w = _workload(workload)
     reg = _registry(specs_dir, catalog_dir)
     model_name = _pick(model, w.model)
     if model_name is None:
@@ -285,6 +323,9 @@ def _plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_n
     gpus = split_list(gpu) or (w.gpu or [])
     excluded = split_list(exclude_gpu) or (w.exclude_gpu or [])
     for g in gpus + excluded:
+        if g.strip().lower() == "local":
+            raise UsageError("--gpu local is for 'fit' and 'perf' (one device); plan, sweep and cost search the "
+                             "catalogue")
         reg.gpu(g)  # unknown ids fail here with a suggestion
     max_g = _pick(max_gpus, w.max_gpus)
     max_n = _pick(max_nodes, w.max_nodes)
@@ -315,7 +356,7 @@ def _plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_n
         alternatives=alternatives,
         layout_mode=_pick(layouts, w.layouts, "practical").strip().lower(),
     )
-    return req, reg, ctx_text
+    return req, reg, w
 
 
 PLAN_FORMATS = ("table", "json", "markdown", "tfvars")
@@ -328,9 +369,8 @@ def _with_workload_shape(req, workload, prompt_tokens, output_tokens, price, cal
     from llamasize.cost import PRICE_KINDS, PriceBasis
     from llamasize.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
     from llamasize.units import parse_count
-    from llamasize.workload import Workload, load_workload
 
-    w = load_workload(workload) if workload is not None else Workload()
+    w = _workload(workload)
     kind = price.strip().lower().replace("-", "_")
     if kind not in PRICE_KINDS or kind == "owned":
         raise UsageError(f"unknown --price '{price}' for plan (choices: on_demand, spot, reserved, capacity_block; "
@@ -382,13 +422,14 @@ def plan_cmd(
     fmt = _check_format(fmt, PLAN_FORMATS)
     if emit is not None and emit.strip().lower() not in ("vllm", "sglang"):
         raise UsageError(f"unknown --emit target '{emit}' (choices: vllm, sglang)")
-    req, reg, _ = _plan_request(
+    req, reg, w = _plan_request(
         model=model, quant=quant, ctx=ctx, batch=batch, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,
         max_nodes=max_nodes, budget=budget, engine=engine, kv_layout=kv_layout, kv_dtype=kv_dtype,
         headroom=headroom, objective=objective, mau=mau, gpu_memory_utilization=gpu_memory_utilization,
         mem_fraction_static=mem_fraction_static, text_only=text_only, layouts=layouts, alternatives=alternatives,
         workload=workload, specs_dir=specs_dir, catalog_dir=catalog_dir)
-    req = _with_workload_shape(req, workload, prompt_tokens, output_tokens, price, calibration)
+    warn_unused_workload_keys(w, "plan")
+    req = _with_workload_shape(req, w, prompt_tokens, output_tokens, price, calibration)
     res = plan(req, reg)
     for w in res.license_warnings:
         warn(w)
@@ -396,7 +437,7 @@ def plan_cmd(
     if emit is not None:
         if rec is None:
             raise_no_fit(res)
-        _out(_emit(emit.strip().lower(), req, rec))
+        _out(_emit(emit.strip().lower(), req, rec, reg))
         raise typer.Exit(ExitCode.OK)
     if fmt == "tfvars":
         if rec is None:
@@ -423,16 +464,27 @@ def raise_no_fit(res) -> None:
     raise NoFitError(f"nothing fits within the limits; what would: {hint}")
 
 
-def _emit(engine: str, req, rec) -> str:
-    """The launch command (stdout) and its notes (stderr, as comments)."""
+def _emit(engine: str, req, rec, reg) -> str:
+    """The launch command (stdout) and its notes (stderr, as comments). The plan must have been
+    sized for the same engine: vLLM and SGLang budget memory differently."""
     from llamasize.launch import sglang_command, vllm_command
 
+    if engine != req.engine:
+        raise UsageError(f"--emit {engine} needs a plan sized for {engine}'s memory rules: add --engine {engine} "
+                         f"(this plan used --engine {req.engine})")
     kw = dict(tp=rec.tensor_parallel_size, pp=rec.pipeline_parallel_size, ep=rec.expert_parallel, quant=rec.quant,
-              kv_cache_dtype=rec.kv_cache_dtype, max_model_len=req.context_tokens, nodes=rec.nodes)
+              kv_cache_dtype=rec.kv_cache_dtype, max_model_len=req.context_tokens, nodes=rec.nodes,
+              kv_layout=rec.kv_layout)
     if engine == "vllm":
         cmd = vllm_command(req.model, gpu_memory_utilization=req.gpu_memory_utilization, **kw)
     else:
-        cmd = sglang_command(req.model, mem_fraction_static=req.mem_fraction_static, **kw)
+        from llamasize.engines import engine_budget
+
+        fraction = req.mem_fraction_static
+        if fraction is None:  # the automatic value the plan was sized with, pinned so the server matches
+            fraction = engine_budget("sglang", reg.gpu(rec.gpu), tp=rec.tensor_parallel_size,
+                                     pp=rec.pipeline_parallel_size).fraction
+        cmd = sglang_command(req.model, mem_fraction_static=fraction, **kw)
     for n in cmd.notes:
         sys.stderr.write(f"# note: {n}\n")
     sys.stderr.write(f"# {rec.gpu_count} x {rec.gpu}, {rec.nodes} node(s)\n")
@@ -470,12 +522,13 @@ def sweep_cmd(
     contexts = [parse_count(c, "--ctx") for c in ctx.split(",") if c.strip()]
     if not contexts:
         raise UsageError("--ctx needs at least one context length")
-    req, reg, _ = _plan_request(
+    req, reg, w = _plan_request(
         model=model, quant=quant, ctx=None, batch=batch, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,
         max_nodes=max_nodes, budget=None, engine=engine, kv_layout=kv_layout, kv_dtype=kv_dtype, headroom=headroom,
         objective=None, mau=None, gpu_memory_utilization=None, mem_fraction_static=None, text_only=text_only,
         layouts=layouts, alternatives=0, workload=workload, specs_dir=specs_dir, catalog_dir=catalog_dir,
         need_ctx=False)
+    warn_unused_workload_keys(w, "sweep")
     _out(render_sweep(sweep(req, contexts, reg), fmt))
 
 
@@ -514,20 +567,16 @@ def cost_cmd(
     """Self-hosting vs API: $/day, $/1M tokens, break-even volumes, and a cost-vs-volume chart."""
     from dataclasses import replace
 
-    from llamasize.calibration import efficiencies_for
-    from llamasize.cost import AMORTIZATION_YEARS, PriceBasis, cost_report, estimate_cost
-    from llamasize.perf import estimate_perf
-    from llamasize.planner import plan
-    from llamasize.pricing import load_api_prices, prices_for_model, reference_prices
+    from llamasize.cost import AMORTIZATION_YEARS, PriceBasis, compare_costs
     from llamasize.render import render_cost
     from llamasize.units import parse_amount, parse_count, parse_fraction
-    from llamasize.workload import Workload, load_workload
 
     fmt = _check_format(fmt)
-    w = load_workload(workload) if workload is not None else Workload()
+    w = _workload(workload)
     p = parse_count(_pick(prompt_tokens, w.prompt_tokens, "2048"), "--prompt-tokens")
     o = parse_count(_pick(output_tokens, w.output_tokens, "512"), "--output-tokens")
-    conc = parse_count(_pick(concurrency, w.concurrency, "32"), "--concurrency", maximum=1_000_000)
+    # the workload's batch (concurrent sequences) stands in for concurrency when only it is given
+    conc = parse_count(_pick(concurrency, w.concurrency or w.batch, "32"), "--concurrency", maximum=1_000_000)
     tpd_text = _pick(tokens_per_day, w.tokens_per_day)
     tpd = None if tpd_text is None else parse_amount(tpd_text, "--tokens-per-day")
     basis = PriceBasis(
@@ -540,36 +589,18 @@ def cost_cmd(
         utilization=1.0 if utilization is None else parse_fraction(utilization, "--utilization"),
     )
     req, reg, _ = _plan_request(
-        model=model, quant=quant, ctx=ctx or _pick(None, w.ctx) or str(p + o), batch=str(conc), gpu=gpu,
+        model=model, quant=quant, ctx=ctx or w.ctx or str(p + o), batch=str(conc), gpu=gpu,
         exclude_gpu=exclude_gpu, max_gpus=max_gpus, max_nodes=max_nodes, budget=None, engine=engine,
         kv_layout=None, kv_dtype=kv_dtype, headroom=None, objective="cost-per-token", mau=None,
         gpu_memory_utilization=None, mem_fraction_static=None, text_only=False, layouts=None,
-        alternatives=max(8, 4 * options), workload=workload, specs_dir=specs_dir, catalog_dir=catalog_dir)
+        alternatives=max(8, 4 * options), workload=w, specs_dir=specs_dir, catalog_dir=catalog_dir)
+    warn_unused_workload_keys(w, "cost")
     req = replace(req, prompt_tokens=p, output_tokens=o, price_basis=basis, calibration=calibration)
     if req.context_tokens < p + o:
         raise UsageError(f"--ctx ({req.context_tokens:,}) is shorter than prompt + output ({p + o:,} tokens)")
-    res = plan(req, reg)
-    providers = load_api_prices(reg.catalog_dirs)
-    apis = prices_for_model(providers, req.model.id, p, o, min_input_tokens=p)
-    apis += reference_prices(providers, include_optional=all_references)
-    picked, seen_gpus = [], set()
-    for x in [res.recommendation, *res.alternatives]:  # the best option of each GPU type
-        if x is not None and x.gpu not in seen_gpus:
-            seen_gpus.add(x.gpu)
-            picked.append(x)
-    picked = picked[:options]
-    if not picked:
+    report, res = compare_costs(req, reg, basis, tokens_per_day=tpd, options=options, all_references=all_references)
+    if report is None:
         raise_no_fit(res)
-    estimates = []
-    for opt in picked:
-        from llamasize.planner import fit_deployment
-
-        d = fit_deployment(opt, req, reg)
-        pe = estimate_perf(d, prompt_tokens=p, output_tokens=o, concurrency=conc,
-                           eff=efficiencies_for(d.gpu.id, calibration))
-        estimates.append(estimate_cost(pe, d.gpu, basis, apis, tokens_per_day=tpd))
-    report = cost_report(req.model.id, estimates, apis, tokens_per_day=tpd, utilization=basis.utilization,
-                         price_kind=basis.kind)
     for wmsg in report.warnings:
         warn(wmsg)
     if svg is not None:

@@ -97,7 +97,7 @@ def terraform_external_cmd(debug: bool = Debug) -> None:
         return [Path(p.strip()) for p in q[key].split(",") if p.strip()] if key in q else None
 
     workload = Path(q["workload"]) if "workload" in q else None
-    req, reg, _ = _plan_request(
+    req, reg, w = _plan_request(
         model=q.get("model"), quant=q.get("quant"), ctx=q.get("ctx"), batch=q.get("batch"),
         gpu=[q["gpu"]] if "gpu" in q else None, exclude_gpu=[q["exclude_gpu"]] if "exclude_gpu" in q else None,
         max_gpus=q.get("max_gpus"), max_nodes=q.get("max_nodes"), budget=q.get("budget"), engine=q.get("engine"),
@@ -107,7 +107,7 @@ def terraform_external_cmd(debug: bool = Debug) -> None:
         layouts=q.get("layouts"),
         alternatives=parse_count(q.get("alternatives", "5"), "alternatives", minimum=0, maximum=50),
         workload=workload, specs_dir=paths("specs_dir"), catalog_dir=paths("catalog_dir"))
-    req = _with_workload_shape(req, workload, q.get("prompt_tokens"), q.get("output_tokens"),
+    req = _with_workload_shape(req, w, q.get("prompt_tokens"), q.get("output_tokens"),
                                q.get("price", "on_demand"),
                                Path(q["calibration"]) if "calibration" in q else None)
     res = plan(req, reg)

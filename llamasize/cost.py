@@ -136,6 +136,18 @@ class CostEstimate(BaseModel):
     unknown: list[str]
 
 
+def usd_per_mtok(usd_per_hour: float | None, perf: PerfEstimate, utilization: float = 1.0
+                 ) -> tuple[float | None, float | None, float | None]:
+    """``(input, output, blended)`` $/1M tokens of a deployment at a utilisation (module docstring):
+    GPU-seconds per request ``= TTFT + O x TPOT / B``; None when the price or the speed is unknown."""
+    if usd_per_hour is None or perf.ttft_s is None or perf.tpot_s is None:
+        return None, None, None
+    p, o, b = perf.prompt_tokens, perf.output_tokens, perf.concurrency
+    usd_s = usd_per_hour / 3600 / utilization
+    return (usd_s * perf.ttft_s / p * 1e6, usd_s * perf.tpot_s / b * 1e6,
+            usd_s * (perf.ttft_s + o * perf.tpot_s / b) / (p + o) * 1e6)
+
+
 def break_even_tokens_per_day(usd_per_day: float, api_usd_per_token: float) -> float:
     """Daily volume at which one replica (``usd_per_day``) costs what the API does: ``D / a``."""
     if api_usd_per_token <= 0:
@@ -154,7 +166,7 @@ def estimate_cost(perf: PerfEstimate, gpu: GpuSpec, basis: PriceBasis, apis: lis
     """Cost per hour, per day, per 1M tokens, capacity, and the comparison with each API.
 
     ``apis`` is a list of ``(provider, ApiModelPrice)`` pairs (``llamasize.pricing``)."""
-    from llamasize.pricing import blended_usd_per_mtok
+    from llamasize.pricing import blended_usd_per_mtok, usd_for_tokens
 
     if not 0 < basis.utilization <= 1:
         raise UsageError(f"--utilization must be in (0, 1], got {basis.utilization:g}")
@@ -166,15 +178,11 @@ def estimate_cost(perf: PerfEstimate, gpu: GpuSpec, basis: PriceBasis, apis: lis
     if per_gpu is None:
         unknown.append(source)
     p, o, b = perf.prompt_tokens, perf.output_tokens, perf.concurrency
-    cap = cap_req = c_in = c_out = c_blend = None
+    cap = cap_req = None
     if perf.requests_per_s is not None:
         cap_req = perf.requests_per_s * SECONDS_PER_DAY * u
         cap = cap_req * (p + o)
-        if usd_h is not None:
-            usd_s = usd_h / 3600 / u
-            c_in = usd_s * perf.ttft_s / p * 1e6
-            c_out = usd_s * perf.tpot_s / b * 1e6
-            c_blend = usd_s * (perf.ttft_s + o * perf.tpot_s / b) / (p + o) * 1e6
+    c_in, c_out, c_blend = usd_per_mtok(usd_h, perf, u)
     replicas = self_at = None
     if tokens_per_day is not None and cap and usd_day is not None:
         replicas, self_at = self_hosted_usd_per_day(tokens_per_day, usd_day, cap)
@@ -189,7 +197,7 @@ def estimate_cost(perf: PerfEstimate, gpu: GpuSpec, basis: PriceBasis, apis: lis
                 within = be <= cap
                 ratio = cap * per_token / usd_day
         if tokens_per_day is not None:
-            api_at = tokens_per_day * per_token
+            api_at = usd_for_tokens(price, tokens_per_day * p / (p + o), tokens_per_day * o / (p + o))
             if self_at is not None:
                 cheaper = "equal" if math.isclose(api_at, self_at) else ("api" if api_at < self_at else "self-hosted")
         comps.append(ApiComparison(
@@ -303,7 +311,7 @@ def chart_series(options: list[CostEstimate], apis: list, x_range: tuple[float, 
 def cost_report(model_id: str, options: list[CostEstimate], apis: list, *, tokens_per_day: float | None,
                 utilization: float, price_kind: str) -> CostReport:
     """Assemble the report: options, the cheapest choice at the given volume, and the chart."""
-    from llamasize.pricing import blended_usd_per_mtok
+    from llamasize.pricing import usd_for_tokens
 
     if not options:
         raise UsageError("no self-hosted option to compare")
@@ -316,7 +324,9 @@ def cost_report(model_id: str, options: list[CostEstimate], apis: list, *, token
                 cands.append((opt.self_usd_per_day_at_volume, "self-hosted",
                               f"{opt.replicas_at_volume} x ({opt.gpu_count} x {opt.gpu}, {opt.quant})"))
         for provider, price in apis:
-            cands.append((tokens_per_day * blended_usd_per_mtok(price, p, o) / 1e6, "api",
+            if price.suspect:  # a price the facts doubt never wins a comparison
+                continue
+            cands.append((usd_for_tokens(price, tokens_per_day * p / (p + o), tokens_per_day * o / (p + o)), "api",
                           f"{provider.name} {price.name}"))
         if cands:
             usd, kind, name = min(cands, key=lambda c: (c[0], c[1], c[2]))
@@ -337,3 +347,31 @@ def cost_report(model_id: str, options: list[CostEstimate], apis: list, *, token
         cheapest_at_volume=cheapest, chart=series, chart_range_tokens_per_day=(lo, hi),
         assumptions=options[0].assumptions, warnings=sorted({w for opt in options for w in opt.warnings}),
     )
+
+
+def compare_costs(req, reg, basis: PriceBasis, *, tokens_per_day: float | None = None, options: int = 3,
+                  all_references: bool = False):
+    """``llamasize cost``: the planner's best option per GPU type (objective cost-per-token),
+    each priced and compared with every API serving the model and the frontier references.
+    Returns ``(report, plan)``; the report is None when nothing fits (the plan says why)."""
+    from llamasize.planner import fit_deployment, option_perf, plan
+    from llamasize.pricing import load_api_prices, prices_for_model, reference_prices
+
+    res = plan(req, reg)
+    p, o = req.prompt_tokens, req.output_tokens
+    providers = load_api_prices(reg.catalog_dirs)
+    apis = prices_for_model(providers, req.model.id, p, o, min_input_tokens=p)
+    apis += reference_prices(providers, include_optional=all_references)
+    picked, seen = [], set()
+    for x in [res.recommendation, *res.alternatives]:  # the best option of each GPU type
+        if x is not None and x.gpu not in seen:
+            seen.add(x.gpu)
+            picked.append(x)
+    if not picked:
+        return None, res
+    estimates = []
+    for opt in picked[:options]:
+        d = fit_deployment(opt, req, reg)
+        estimates.append(estimate_cost(option_perf(req, d), d.gpu, basis, apis, tokens_per_day=tokens_per_day))
+    return cost_report(req.model.id, estimates, apis, tokens_per_day=tokens_per_day, utilization=basis.utilization,
+                       price_kind=basis.kind), res

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from llamasize.errors import UnknownIdError, UsageError
 from llamasize.hardware import GpuSpec
 
-GIB = 2**30
-MIB = 2**20
+from llamasize.units import GIB, MIB
 
 #: vLLM's default ``--gpu-memory-utilization`` (vllm/config/cache.py, vLLM 0.33.0).
 VLLM_GPU_MEMORY_UTILIZATION = 0.92

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from llamasize.spec import Frozen, Label
 
-MIB = 2**20
+from llamasize.units import MIB
 
 
 class Memory(Frozen):

@@ -73,17 +73,35 @@ def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], l
             return [], ["gpt-oss ships its experts in MXFP4; the engine reads it from the checkpoint"]
         return [], ["use an MXFP4 checkpoint; the engine reads its scheme from the checkpoint"]
     if quant in _CHECKPOINT:
-        return [], [f"use {_CHECKPOINT[quant]} of {spec.id}; the engine reads the method from its config "
-                    "(vLLM has no literal 'int4' method)"]
+        tail = " (vLLM has no literal 'int4' method)" if quant == "int4" and engine == "vllm" else ""
+        return [], [f"use {_CHECKPOINT[quant]} of {spec.id}; {engine} reads the method from its config{tail}"]
     if quant in ("fp16", "fp32"):
         return ["--dtype", {"fp16": "float16", "fp32": "float32"}[quant]], []
     return [], []
 
 
+def _layout_notes(spec: ModelSpec, kv_layout: str, engine: str) -> list[str]:
+    """A hybrid-layout plan needs the engine's hybrid KV manager for chunked layers, which is off
+    by default for Llama 4 (vLLM PR #21761; SGLang's hybrid KV is opt-in)."""
+    if kv_layout != "hybrid":
+        return []
+    try:
+        chunked = "chunked_attention" in spec.resolved_layer_types()
+    except Exception:  # noqa: BLE001 - unknown architecture: nothing to say
+        return []
+    if not chunked:
+        return []
+    return [f"this plan assumes the hybrid KV layout: {engine} keeps {spec.id}'s chunked-local layers at full "
+            "length by default, so enable its hybrid KV cache for chunked local attention, or the context will "
+            "not fit (facts/serving.md 2.1)"]
+
+
 def vllm_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_cache_dtype: str,
-                 max_model_len: int, nodes: int, gpu_memory_utilization: float | None = None) -> LaunchCommand:
+                 max_model_len: int, nodes: int, gpu_memory_utilization: float | None = None,
+                 kv_layout: str = "full") -> LaunchCommand:
     """``vllm serve`` for one deployment (facts/serving.md 2.1 flag names)."""
     qflags, notes = _quant_flags(spec, quant, "vllm")
+    notes = notes + _layout_notes(spec, kv_layout, "vLLM")
     cmd = ["vllm", "serve", model_repo(spec, quant), "--tensor-parallel-size", str(tp),
            "--pipeline-parallel-size", str(pp)]
     if ep:
@@ -103,9 +121,11 @@ def vllm_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_
 
 
 def sglang_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_cache_dtype: str,
-                   max_model_len: int, nodes: int, mem_fraction_static: float | None = None) -> LaunchCommand:
+                   max_model_len: int, nodes: int, mem_fraction_static: float | None = None,
+                   kv_layout: str = "full") -> LaunchCommand:
     """``python -m sglang.launch_server`` for one deployment (facts/serving.md 2.3 flag names)."""
     qflags, notes = _quant_flags(spec, quant, "sglang")
+    notes = notes + _layout_notes(spec, kv_layout, "SGLang")
     cmd = ["python", "-m", "sglang.launch_server", "--model-path", model_repo(spec, quant), "--tp-size", str(tp),
            "--pp-size", str(pp)]
     if ep:

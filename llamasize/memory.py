@@ -139,6 +139,18 @@ class FitEstimate(BaseModel):
 
 
 # ------------------------------------------------------------------------------ parallel rules --
+def tp_problem(spec: ModelSpec, tp: int) -> str | None:
+    """Why tensor parallelism of degree ``tp`` cannot split this model's attention, or None:
+    TP must divide the attention heads, and the KV heads and TP must divide one another (KV heads
+    are replicated when TP exceeds them). Unpublished head counts are not checked."""
+    nh, nkv = spec.num_attention_heads, spec.num_key_value_heads
+    if nh is not None and nh % tp:
+        return f"num_attention_heads ({nh}) is not divisible by tensor_parallel_size ({tp})"
+    if nkv is not None and not spec.is_mla and nkv % tp and tp % nkv:
+        return f"num_key_value_heads ({nkv}) and tensor_parallel_size ({tp}) must divide one another"
+    return None
+
+
 def validate_layout(spec: ModelSpec, gpu_count: int, tp: int, pp: int, ep: bool) -> None:
     """Raise UsageError when a parallel layout cannot run (DESIGN.md rule 7). Checks that need an
     unpublished value are skipped (the estimate reports it as unknown instead)."""
@@ -149,13 +161,10 @@ def validate_layout(spec: ModelSpec, gpu_count: int, tp: int, pp: int, ep: bool)
             f"--gpus ({gpu_count}) must equal tensor_parallel_size ({tp}) x pipeline_parallel_size ({pp}); "
             "data-parallel replicas are not modelled: size one replica"
         )
-    nh, nkv, layers = spec.num_attention_heads, spec.num_key_value_heads, spec.num_hidden_layers
-    if nh is not None and nh % tp:
-        raise UsageError(f"num_attention_heads ({nh}) is not divisible by tensor_parallel_size ({tp})")
-    if nkv is not None and not spec.is_mla and nkv % tp and tp % nkv:
-        raise UsageError(
-            f"num_key_value_heads ({nkv}) and tensor_parallel_size ({tp}) must divide one another"
-        )
+    layers = spec.num_hidden_layers
+    problem = tp_problem(spec, tp)
+    if problem:
+        raise UsageError(problem)
     if layers is not None and pp > layers:
         raise UsageError(f"pipeline_parallel_size ({pp}) exceeds num_hidden_layers ({layers})")
     if ep and not spec.is_moe:
@@ -203,24 +212,34 @@ def shard_shape(t: Tensor, spec: ModelSpec, tp: int, ep: bool) -> tuple[int, ...
 
 
 @lru_cache(maxsize=4096)
-def stage_weight_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
-                       include_vision: bool) -> tuple[int, ...]:
-    """Weight bytes on one GPU of each pipeline stage (exact for the format's layout)."""
+def stage_tensors(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tuple[tuple[int, Tensor, tuple, int], ...]:
+    """Every tensor with the pipeline stage that holds it, the shard one GPU of that stage holds,
+    and the shard's bytes under the format: ``(stage, tensor, shard_shape, nbytes)``. The embedding
+    and vision tower sit on the first stage, the final norm and lm_head on the last."""
     fmt = get_format(quant)
-    table = weight_table(spec)
-    stages = pp_partition(spec.num_hidden_layers, pp)
+    stages = pp_partition(spec.need("the pipeline split", "num_hidden_layers"), pp)
     stage_of = {layer: k for k, layers in enumerate(stages) for layer in layers}
-    out = [0] * pp
-    for t in table:
-        if t.component == "vision" and not include_vision:
-            continue
+    out = []
+    for t in weight_table(spec):
         if t.layer is not None:
             k = stage_of[t.layer]
         elif t.component in ("embedding", "vision"):
             k = 0
         else:  # final norm, lm_head
             k = pp - 1
-        out[k] += fmt.rule(spec, t).nbytes(shard_shape(t, spec, tp, ep))
+        shape = shard_shape(t, spec, tp, ep)
+        out.append((k, t, shape, fmt.rule(spec, t).nbytes(shape)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4096)
+def stage_weight_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
+                       include_vision: bool) -> tuple[int, ...]:
+    """Weight bytes on one GPU of each pipeline stage (exact for the format's layout)."""
+    out = [0] * pp
+    for k, t, _, nbytes in stage_tensors(spec, quant, tp, pp, ep):
+        if include_vision or t.component != "vision":
+            out[k] += nbytes
     return tuple(out)
 
 
@@ -557,12 +576,13 @@ def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> Fit
     reasons = []
     if d.context_tokens > core.max_position:
         reasons.append(f"context {d.context_tokens:,} exceeds {spec.id}'s maximum of {core.max_position:,} tokens")
+    basis = "" if d.gpu.memory.basis == "driver" else " (budgeted from the datasheet's decimal GB)"
     if capacity < 0:
         used = w + act + b.overhead_bytes
         reasons.append(
             f"weights ({w / GIB:.1f} GiB) + activations ({act / GIB:.1f} GiB) + overhead "
             f"({b.overhead_bytes / GIB:.1f} GiB) need {used / GIB:.1f} GiB per GPU; "
-            f"{b.budget_bytes / GIB:.1f} GiB available"
+            f"{b.budget_bytes / GIB:.1f} GiB available{basis}"
         )
     elif free < 0:
         reasons.append(

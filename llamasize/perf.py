@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UnknownValueError, UsageError
-from llamasize.memory import Assumption, Deployment, kv_bytes_per_token_layer, pp_partition, quick_fit, shard_shape
+from llamasize.memory import Assumption, Deployment, kv_bytes_per_token_layer, pp_partition, quick_fit
 from llamasize.quant import get_format
 from llamasize.spec import ModelSpec
 
@@ -191,8 +191,11 @@ class StageWeights:
     routed_bytes: int
     #: Bytes of one embedding row on this GPU (a step reads one per token).
     embedding_row_bytes: int
-    #: Matmul parameters per token on this GPU, dense part and routed part (before k/E).
+    #: Matmul parameters per token on this GPU: the dense part (without the lm_head), the lm_head
+    #: (run once per sequence in a prefill: only the last position's logits are needed) and the
+    #: routed experts (before the k/E share a token uses).
     dense_matmul_params: int
+    lm_head_params: int
     routed_matmul_params: int
     layers: tuple[int, ...]
     moe_layers: int
@@ -200,40 +203,31 @@ class StageWeights:
 
 @lru_cache(maxsize=2048)
 def stage_weights(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tuple[StageWeights, ...]:
-    """Weight traffic per stage from the weight table (vision excluded: it does not run per token)."""
-    from llamasize.params import weight_table
+    """Weight traffic per stage, from ``memory.stage_tensors`` (the vision tower is left out: it
+    does not run per token)."""
+    from llamasize.memory import stage_tensors
 
-    fmt = get_format(quant)
-    stages = pp_partition(spec.num_hidden_layers, pp)
-    stage_of = {layer: k for k, layers in enumerate(stages) for layer in layers}
-    acc = [[0, 0, 0, 0, 0] for _ in range(pp)]
-    for t in weight_table(spec):
+    acc = [[0, 0, 0, 0, 0, 0] for _ in range(pp)]
+    for k, t, shape, nbytes in stage_tensors(spec, quant, tp, pp, ep):
+        numel = math.prod(shape)
         if t.component == "vision":
             continue
-        if t.layer is not None:
-            k = stage_of[t.layer]
-        elif t.component == "embedding":
-            k = 0
-        else:
-            k = pp - 1
-        shape = shard_shape(t, spec, tp, ep)
-        nbytes = fmt.rule(spec, t).nbytes(shape)
-        numel = 1
-        for x in shape:
-            numel *= x
         if t.component == "embedding":
             acc[k][2] += nbytes // max(1, shape[0])
         elif t.component == "routed_experts":
             acc[k][1] += nbytes
             if t.kind == "linear":
-                acc[k][4] += numel
+                acc[k][5] += numel
         else:
             acc[k][0] += nbytes
-            if t.kind in ("linear", "router") or t.role == "lm_head":
+            if t.role == "lm_head":
+                acc[k][4] += numel
+            elif t.kind in ("linear", "router"):
                 acc[k][3] += numel
+    stages = pp_partition(spec.num_hidden_layers, pp)
     moe = set(spec.moe_layer_ids()) if spec.is_moe else set()
     return tuple(
-        StageWeights(a[0], a[1], a[2], a[3], a[4], tuple(stages[k]), sum(1 for i in stages[k] if i in moe))
+        StageWeights(a[0], a[1], a[2], a[3], a[4], a[5], tuple(stages[k]), sum(1 for i in stages[k] if i in moe))
         for k, a in enumerate(acc)
     )
 
@@ -246,19 +240,26 @@ def _attention_dims(spec: ModelSpec) -> tuple[int, int]:
     return hd, hd
 
 
+def base_dtype(gpu) -> str:
+    """The 16-bit dtype with a known rate (BF16, else FP16), or FP32 on a device that only has
+    that (the CPU as a device)."""
+    for dt in ("bf16", "fp16"):
+        if gpu.flops.per_second(dt) is not None:
+            return dt
+    return "fp32" if gpu.flops.per_second("fp32") is not None else "bf16"
+
+
 def compute_dtype(quant: str, gpu) -> str:
     """The dtype the matmuls run in: the format's compute dtype when the GPU has it natively and
-    a rate for it is known, else BF16 (weight-only execution)."""
+    a rate for it is known, else the 16-bit ``base_dtype`` (weight-only execution)."""
     fmt = get_format(quant)
     want = fmt.compute_dtype
     if want == "fp8" and not gpu.native.fp8:
-        return "bf16"
+        return base_dtype(gpu)
     if want == "fp4" and not gpu.native.fp4:
-        return "bf16"
-    if want in ("fp8", "fp4", "int8") and gpu.flops.per_second(want) is None:
-        return "bf16"
-    if want == "fp32":
-        return "bf16" if gpu.flops.per_second("fp32") is None else "fp32"
+        return base_dtype(gpu)
+    if want in ("fp8", "fp4", "int8", "fp32", "bf16", "fp16") and gpu.flops.per_second(want) is None:
+        return base_dtype(gpu)
     return want
 
 
@@ -300,8 +301,12 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
         efficiency_source=eff.source, confidence="calibrated" if eff.source == "calibrated" else "analytical",
         fits=fits, max_concurrency=max_conc,
     )
-    assumptions = _assumptions(eff, dtype, prompt_tokens, output_tokens, b, s.layout)
+    assumptions = _assumptions(eff, dtype, prompt_tokens, output_tokens, b, s.layout, s.fmt.compute_scope,
+                               base_dtype(gpu))
     try:
+        if core is None:
+            spec.need("the speed estimate", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                      "vocab_size")
         if bw is None:
             raise UnknownValueError("decode speed", ["memory_bandwidth_gb_per_s"], f"the catalogue entry {gpu.id}")
         stages = stage_weights(spec, s.fmt.id, s.tp, s.pp, s.ep)
@@ -316,19 +321,21 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
         unknown.append(f"{gpu.id} has no {dtype} FLOP rate in the catalogue: compute time and prefill are unknown")
     if link is None and (s.tp > 1 or s.ep):
         unknown.append(f"{gpu.id} has no interconnect bandwidth in the catalogue: communication time is unknown")
-    prefill, _ = _phase(spec, s, stages, prompt_tokens, peak, bw, link_uni, eff, prefill=True)
+    base_peak = gpu.flops.per_second(base_dtype(gpu))
+    prefill, _ = _phase(spec, s, stages, prompt_tokens, peak, bw, link_uni, eff, prefill=True, base_peak=base_peak)
     micro = min(b, s.pp)
     per_micro = -(-b // micro)
     decode_ctx = prompt_tokens + output_tokens // 2  # average context over the generation
-    decode, kv_read = _phase(spec, s, stages, per_micro, peak, bw, link_uni, eff, prefill=False, ctx=decode_ctx)
+    decode, kv_read = _phase(spec, s, stages, per_micro, peak, bw, link_uni, eff, prefill=False, ctx=decode_ctx,
+                             base_peak=base_peak)
     experts = (expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, per_micro)
                if spec.is_moe else None)
     bubble = 1.0 - micro / s.pp
     ttft = prefill.time_s
     tpot = decode.time_s
     per_seq = None if tpot is None else 1.0 / tpot
-    out_tps = None if tpot is None else b / tpot
-    req_s = latency = in_tps = per_gpu_hour = None
+    # deployment throughput needs the steady state (prefill included): unknown without a TTFT
+    req_s = latency = in_tps = out_tps = per_gpu_hour = None
     if ttft is not None and tpot is not None:
         # steady state: b sequences share the decode steps; prompts are prefilled one after another
         cycle = output_tokens * tpot + b * ttft
@@ -405,22 +412,24 @@ class Work:
     rows: float
 
 
-#: rows -> achievable FLOP/s for a matrix multiplication with that many rows.
-RateFn = Callable[[float], float]
+#: work group -> achievable FLOP/s for its matrix multiplications (rows, compute dtype).
+RateFn = Callable[["Work"], float]
 
 
 def _stage_work(spec: ModelSpec, s, st: StageWeights, tokens: int, *, prefill: bool, ctx: int = 0) -> list[Work]:
     """The work of one stage: a prefill of ``tokens`` tokens, or a decode step of ``tokens``
     sequences each attending ``ctx`` tokens. Three groups, each with its own roofline:
 
-    - dense: attention projections, norms, router, dense FFN, shared experts, lm_head (all
-      ``tokens`` rows) plus one embedding row per token;
+    - dense: attention projections, norms, router, dense FFN, shared experts (all ``tokens``
+      rows), the lm_head (once per sequence: a prefill computes only its last position's logits)
+      plus one embedding row per token;
     - experts: the routed experts hit, ``E x (1 - (1 - k/E)^T)`` of them, each multiplying its
       share ``T x k / hit`` of the rows;
     - attention: scores and values over the attended pairs; in decode it reads the KV cache.
     """
-    out = [Work("dense", 2 * tokens * st.dense_matmul_params, st.dense_bytes + tokens * st.embedding_row_bytes,
-                tokens)]
+    sequences = 1 if prefill else tokens  # a prefill needs the logits of its last position only
+    out = [Work("dense", 2 * tokens * st.dense_matmul_params + 2 * sequences * st.lm_head_params,
+                st.dense_bytes + tokens * st.embedding_row_bytes, tokens)]
     if spec.is_moe and st.moe_layers:
         e, k = spec.num_local_experts, spec.num_experts_per_tok
         hit = expected_distinct_experts(e, k, tokens)
@@ -438,14 +447,14 @@ def _stage_work(spec: ModelSpec, s, st: StageWeights, tokens: int, *, prefill: b
 
 def roofline(works: list[Work], rate: RateFn | None, bandwidth: float) -> tuple[float | None, float | None, float]:
     """``(time, compute, memory)`` of a list of work groups: each group takes
-    ``max(FLOPs / rate(rows), bytes / bandwidth)``; compute and memory are the sums of the two
+    ``max(FLOPs / rate(group), bytes / bandwidth)``; compute and memory are the sums of the two
     roofs (None when the FLOP rate is unknown; the time is then unknown too)."""
     memory = sum(w.bytes for w in works) / bandwidth
     if rate is None:
         return None, None, memory
     compute = time = 0.0
     for w in works:
-        c = w.flops / rate(w.rows)
+        c = w.flops / rate(w)
         compute += c
         time += max(c, w.bytes / bandwidth)
     return time, compute, memory
@@ -461,10 +470,16 @@ def phase_work(d: Deployment, tokens: int, *, prefill: bool, ctx: int = 0) -> li
 
 
 def _phase(spec: ModelSpec, s, stages, tokens: int, peak, bw, link_uni, eff: Efficiencies, *, prefill: bool,
-           ctx: int = 0) -> tuple[PhaseTime, int]:
+           ctx: int = 0, base_peak=None) -> tuple[PhaseTime, int]:
     """Stages run one after another: time = sum over stages of the roofline of their work groups
-    + communication."""
-    rate = None if peak is None else (lambda rows: peak * eff.prefill)
+    + communication. A format that quantizes only the experts (``compute_scope == "experts"``)
+    runs its other matmuls at ``base_peak`` (the 16-bit rate)."""
+    experts_only = s.fmt.compute_scope == "experts"
+    if peak is None or (experts_only and base_peak is None):
+        rate = None
+    else:
+        def rate(w: Work) -> float:
+            return (peak if (w.name == "experts" or not experts_only) else base_peak) * eff.prefill
     compute: float | None = 0.0
     memory = comm = total = 0.0
     flops_max = bytes_max = kv_max = 0
@@ -504,15 +519,17 @@ def _kv_read_per_seq(spec: ModelSpec, s, layers: tuple[int, ...], ctx: int) -> i
     return total
 
 
-def _assumptions(eff: Efficiencies, dtype: str, prompt: int, output: int, b: int, layout: str) -> list[Assumption]:
-    src = {"default": eff.note, "calibrated": "measured on this device by 'llamasize verify'",
-           "override": "given on the command line"}[eff.source]
+def _assumptions(eff: Efficiencies, dtype: str, prompt: int, output: int, b: int, layout: str, scope: str,
+                 base: str) -> list[Assumption]:
+    src = {"default": eff.note, "calibrated": eff.note, "override": "given on the command line"}[eff.source]
     return [
         Assumption(name="prefill_efficiency", value=f"{eff.prefill:g}", source=src),
         Assumption(name="decode_bandwidth_efficiency", value=f"{eff.decode_bandwidth:g}", source=src),
         Assumption(name="comm_efficiency", value=f"{eff.comm:g} + {COLLECTIVE_LATENCY_S * 1e6:g} us per collective",
-                   source=src),
-        Assumption(name="compute_dtype", value=dtype, source="format's compute dtype if the GPU runs it natively"),
+                   source="assumed default (verify does not measure collectives)"),
+        Assumption(name="compute_dtype",
+                   value=dtype if scope == "all" else f"{dtype} for the routed experts, {base} for the rest",
+                   source="format's compute dtype if the GPU runs it natively"),
         Assumption(name="routing", value="uniform: E x (1 - (1 - k/E)^B) distinct experts per MoE layer",
                    source="DESIGN.md rule 6"),
         Assumption(name="workload", value=f"{b} concurrent sequences, {prompt:,} prompt + {output:,} output tokens",

@@ -28,9 +28,9 @@ from llamasize import SCHEMA_VERSION
 from llamasize.errors import UsageError
 from llamasize.hardware import GpuSpec
 from llamasize.memory import (
-    Assumption, Deployment, FitEstimate, PerGpuMemory, estimate_memory, quick_fit,
+    Assumption, Deployment, FitEstimate, PerGpuMemory, estimate_memory, quick_fit, tp_problem,
 )
-from llamasize.quant import FORMATS
+from llamasize.quant import FORMATS, resolve_kv_dtype
 from llamasize.registry import Registry
 from llamasize.spec import ModelSpec
 
@@ -43,6 +43,8 @@ DEFAULT_OUTPUT_TOKENS = 512
 PRECISION = ("fp32", "bf16", "fp16", "fp8_mixed", "fp8", "int8", "q8_0", "q6_k", "q5_k_m", "int4_mixed",
              "mxfp4", "nvfp4", "int4", "nf4", "q4_k_m", "q4_0", "q3_k_m", "q2_k")
 DEFAULT_MAX_NODES = 4
+#: Largest node count searched (also for suggestions): 64 nodes of 8 GPUs = 512 GPUs per replica.
+MAX_NODES_LIMIT = 64
 LAYOUT_MODES = ("practical", "all")
 DEFAULT_HEADROOM = 0.05
 
@@ -196,14 +198,10 @@ def layouts(spec: ModelSpec, gpu: GpuSpec, n: int, mode: str = "practical") -> l
     TP cannot use them all. Either way, TP across nodes is tried only when nothing else exists for
     ``n`` and the GPU has a fast interconnect, and it is flagged.
     """
-    nh, nkv, layers = spec.num_attention_heads, spec.num_key_value_heads, spec.num_hidden_layers
+    layers = spec.num_hidden_layers
 
     def tp_ok(tp: int) -> bool:
-        if nh is not None and nh % tp:
-            return False
-        if nkv is not None and not spec.is_mla and nkv % tp and tp % nkv:
-            return False
-        return True
+        return tp_problem(spec, tp) is None
 
     nodes = -(-n // gpu.gpus_per_node)
     out = []
@@ -252,8 +250,9 @@ def _price(gpu: GpuSpec, n: int, basis=None) -> tuple[float | None, str | None]:
     return round(per_gpu * n, 4), source
 
 
-def _perf(req: "PlanRequest", d: Deployment):
-    """Speed estimate of a candidate at the request's workload (calibrated when a calibration exists)."""
+def option_perf(req: "PlanRequest", d: Deployment):
+    """Speed estimate of a candidate at the request's workload (calibrated when a calibration
+    exists); the prompt and output are clamped to the context the plan is sized for."""
     from llamasize.calibration import efficiencies_for
     from llamasize.perf import estimate_perf
 
@@ -264,11 +263,10 @@ def _perf(req: "PlanRequest", d: Deployment):
 
 
 def _usd_per_mtok(price_per_hour: float | None, perf) -> float | None:
-    """Blended $/1M tokens at full utilisation (see llamasize.cost)."""
-    if price_per_hour is None or perf.requests_per_s is None:
-        return None
-    tokens_per_s = perf.requests_per_s * (perf.prompt_tokens + perf.output_tokens)
-    return price_per_hour / 3600 / tokens_per_s * 1e6
+    """Blended $/1M tokens at full utilisation (``cost.usd_per_mtok``)."""
+    from llamasize.cost import usd_per_mtok
+
+    return usd_per_mtok(price_per_hour, perf)[2]
 
 
 def _sort_key(objective: str, price, n, nodes, pp, ep, quant, headroom, gpu_id, kv, per_mtok=None,
@@ -297,6 +295,8 @@ def _kv_options(req: PlanRequest) -> list[str]:
 
 def _select_gpus(req: PlanRequest, reg: Registry) -> tuple[list[GpuSpec], list[GpuSpec]]:
     """(GPU types to search, GPU types left out by the filters)."""
+    if any(g.strip().lower() == "local" for g in (*req.gpus, *req.exclude_gpus)):
+        raise UsageError("--gpu local is for 'fit' and 'perf' (one device); plan, sweep and cost search the catalogue")
     allowed = [reg.gpu(g) for g in req.gpus] if req.gpus else reg.gpus
     excluded_ids = {reg.gpu(g).id for g in req.exclude_gpus}
     chosen = sorted({g.id: g for g in allowed if g.id not in excluded_ids}.values(), key=lambda g: g.id)
@@ -361,7 +361,7 @@ def _search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_nod
                             headroom = free / s.budget.budget_bytes
                             per_mtok = tps = None
                             if req.objective in PERF_OBJECTIVES:
-                                pe = _perf(req, d)
+                                pe = option_perf(req, d)
                                 per_mtok = _usd_per_mtok(price, pe)
                                 tps = pe.output_tokens_per_s
                             key = _sort_key(req.objective, price, n, s.nodes, pp, ep, quant, headroom, gpu.id, kv,
@@ -391,7 +391,7 @@ def _search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_nod
 def _option(c: _Cand, req: "PlanRequest") -> PlanOption:
     e: FitEstimate = estimate_memory(c.deployment)
     price, source = _price(c.deployment.gpu, c.deployment.gpu_count, req.price_basis)
-    pe = _perf(req, c.deployment)
+    pe = option_perf(req, c.deployment)
     return PlanOption(
         gpu=e.gpu, gpu_name=e.gpu_name, gpu_count=e.gpu_count, nodes=e.nodes,
         tensor_parallel_size=e.tensor_parallel_size, pipeline_parallel_size=e.pipeline_parallel_size,
@@ -440,7 +440,7 @@ def _suggest(req: PlanRequest, gpus: list[GpuSpec], left_out: list[GpuSpec], ove
     priced = sorted(c for c in over_budget if c.price is not None)
     if priced:
         out.append(f"a larger budget: --budget {priced[0].price:,.2f} buys {describe(priced[0])}")
-    wider = affordable(_search(req, gpus, None, max(req.max_nodes * 2, 8)).best)
+    wider = affordable(_search(req, gpus, None, min(max(req.max_nodes * 2, 8), MAX_NODES_LIMIT)).best)
     if wider:
         c = min(wider, key=lambda c: (c.deployment.gpu_count, c.sort_key))
         out.append(f"more GPUs: {describe(c)}")
@@ -477,8 +477,8 @@ def plan(req: PlanRequest, reg: Registry) -> PlanResult:
         get_format(req.quant)  # raises with a suggestion
     if not 0 <= req.headroom < 1:
         raise UsageError(f"--headroom must be in [0, 1), got {req.headroom:g}")
-    if req.max_nodes is not None and req.max_nodes < 1:
-        raise UsageError(f"--max-nodes must be at least 1, got {req.max_nodes}")
+    if req.max_nodes is not None and not 1 <= req.max_nodes <= MAX_NODES_LIMIT:
+        raise UsageError(f"--max-nodes must be between 1 and {MAX_NODES_LIMIT}, got {req.max_nodes}")
     if req.max_gpus is not None and req.max_gpus < 1:
         raise UsageError(f"--max-gpus must be at least 1, got {req.max_gpus}")
     if req.layout_mode not in LAYOUT_MODES:
@@ -516,7 +516,7 @@ def plan(req: PlanRequest, reg: Registry) -> PlanResult:
         affordable.append(c)
     options = [_option(c, req) for c in affordable[: 1 + req.alternatives]]
     recommendation = options[0] if options else None
-    suggestions = [] if recommendation else _suggest(req, gpus, left_out, over)
+    suggestions = [] if recommendation or (res.unknown and not res.best) else _suggest(req, gpus, left_out, over)
     lic, lic_warn = _license(req.model, req.mau)
     request = {
         "model": req.model.id, "quant": req.quant, "context_tokens": req.context_tokens, "batch": req.batch,
@@ -580,7 +580,10 @@ class SweepCell(BaseModel):
     tensor_parallel_size: int | None
     pipeline_parallel_size: int | None
     quant: str | None
+    kv_cache_dtype: str | None
     price_usd_per_hour: float | None
+    #: True when the model's unpublished architecture makes the question unanswerable.
+    unknown: bool = False
 
 
 class SweepRow(BaseModel):
@@ -623,14 +626,16 @@ def sweep(req: PlanRequest, contexts: list[int], reg: Registry) -> SweepResult:
             if res.best:
                 d = min(res.best).deployment
                 price, _ = _price(gpu, d.gpu_count, req.price_basis)
+                kv = "fp8" if d.kv_cache_dtype == "fp8" else resolve_kv_dtype("auto", req.model)
                 cells.append(SweepCell(context_tokens=ctx, min_gpus=d.gpu_count,
                                        nodes=-(-d.gpu_count // gpu.gpus_per_node),
                                        tensor_parallel_size=d.tensor_parallel_size,
                                        pipeline_parallel_size=d.pipeline_parallel_size, quant=d.quant,
-                                       price_usd_per_hour=price))
+                                       kv_cache_dtype=kv, price_usd_per_hour=price))
             else:
                 cells.append(SweepCell(context_tokens=ctx, min_gpus=None, nodes=None, tensor_parallel_size=None,
-                                       pipeline_parallel_size=None, quant=None, price_usd_per_hour=None))
+                                       pipeline_parallel_size=None, quant=None, kv_cache_dtype=None,
+                                       price_usd_per_hour=None, unknown=res.unknown))
         rows.append(SweepRow(gpu=gpu.id, cells=cells))
     return SweepResult(model=req.model.id, quant=req.quant, engine=req.engine, kv_cache_dtype=req.kv_cache_dtype,
                        batch=req.batch, max_nodes=max_nodes, contexts=list(contexts), rows=rows)

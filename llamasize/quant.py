@@ -143,6 +143,9 @@ class QuantFormat:
     notes: tuple[str, ...] = ()
     #: Fewest bits per weight any quantized tensor gets (for lower bounds on unknown architectures).
     min_bits_per_weight: Fraction = Fraction(16)
+    #: Which matmuls run in ``compute_dtype``: all, or only the routed experts (formats that
+    #: quantize only the experts; everything else computes in 16 bits).
+    compute_scope: str = "all"
 
 
 def _half(spec: ModelSpec) -> Storage:
@@ -249,7 +252,7 @@ FORMATS: dict[str, QuantFormat] = {
         QuantFormat("fp8_mixed", "Meta's fp8_mixed: routed experts in FP8 except the first and last layer",
                     _fp8_mixed, "routed experts of MoE layers except layer 0 and the last layer",
                     "attention, shared experts, dense FFN, embeddings, lm_head, router, norms, vision",
-                    "fp8", "fp8", "fp8",
+                    "fp8", "fp8", "fp8", compute_scope="experts",
                     notes=("Meta's published FP8 checkpoint is compressed-tensors; vLLM reads its scheme "
                            "from the checkpoint",)),
         QuantFormat("int4_mixed", "Meta's int4_mixed: routed and shared experts in INT4",
@@ -264,7 +267,8 @@ FORMATS: dict[str, QuantFormat] = {
                     _LINEAR, _KEEP, None, "bf16", "bitsandbytes"),
         QuantFormat("mxfp4", "OCP MXFP4 MLP weights (gpt-oss's native format)", _mlp_only(MXFP4),
                     "MLP weights: routed and shared experts, dense FFN",
-                    "attention, embeddings, lm_head, router, norms, biases, vision", "fp4", "fp4", "mxfp4"),
+                    "attention, embeddings, lm_head, router, norms, biases, vision", "fp4", "fp4", "mxfp4",
+                    compute_scope="experts"),
         QuantFormat("nvfp4", "NVIDIA NVFP4 (FP4 with FP8 block-16 scales)", _linear_only(NVFP4),
                     _LINEAR, _KEEP, "fp4", "fp4", "modelopt_fp4"),
         QuantFormat("q8_0", "GGUF Q8_0", _gguf(Q8_0, None), "every weight matrix and the token embedding",

@@ -319,6 +319,7 @@ def tfvars(res) -> dict:
         "expert_parallel": o.expert_parallel,
         "quant": o.quant,
         "kv_cache_dtype": o.kv_cache_dtype,
+        "kv_layout": o.kv_layout,
         "max_model_len": res.request["context_tokens"],
         "engine": o.engine,
         "price_usd_per_hour": o.price_usd_per_hour,
@@ -336,7 +337,10 @@ def render_plan(res, fmt: str) -> str:
     lines = [f"{'## ' if md else ''}Plan for {res.model}: {r['quant']} weights, {r['batch']} x {r['context_tokens']:,} "
              f"tokens, {r['engine']}, objective {r['objective']}", ""]
     o = res.recommendation
-    if o is None:
+    if o is None and any(x.kind == "unknown" for x in res.rejected):
+        lines.append("CANNOT EVALUATE: the model's architecture is not published (see 'llamasize params "
+                     f"{res.model}'); only its total size is known.")
+    elif o is None:
         lines.append("NOTHING FITS within the limits.")
         if res.suggestions:
             lines.append("What would fit:")
@@ -395,16 +399,17 @@ def render_sweep(res, fmt: str) -> str:
         cells = []
         for c in row.cells:
             if c.min_gpus is None:
-                cells.append("-")
+                cells.append("?" if c.unknown else "-")
             else:
                 extra = f" ({c.nodes}n)" if c.nodes and c.nodes > 1 else ""
                 q = f" {c.quant}" if res.quant == "auto" else ""
+                q += " kv-fp8" if res.kv_cache_dtype == "any" and c.kv_cache_dtype == "fp8" else ""
                 cells.append(f"{c.min_gpus}{extra}{q}")
         rows.append([row.gpu] + cells)
     title = (f"Minimum GPUs for {res.model} ({res.quant}, KV {res.kv_cache_dtype}, batch {res.batch}, {res.engine}; "
              f"up to {res.max_nodes} nodes)")
     return _table(fmt, title, headers, rows, right=tuple(range(1, len(headers)))) + \
-        "\n- = does not fit within the node limit; (Nn) = spans N nodes\n"
+        "\n- = does not fit within the node limit; ? = unknown (architecture not published); (Nn) = spans N nodes\n"
 
 
 # -------------------------------------------------------------------------------------- perf ---

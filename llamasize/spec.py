@@ -106,6 +106,9 @@ class ModelSpec(Frozen):
     release_status: Literal["released", "preview", "announced", "unreleased", "test"]
     release_note: str | None = None
     torch_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    #: The weight format the published checkpoint ships in, when it is not ``torch_dtype``
+    #: (gpt-oss: mxfp4 experts; DeepSeek-V3: fp8). ``fit``/``perf`` use it when --quant is not given.
+    checkpoint_quant: str | None = None
     source: str
     notes: list[str] = []
 
@@ -299,3 +302,10 @@ class ModelSpec(Frozen):
     def all_names(self) -> list[str]:
         """The id and every alias (lower-case), for lookups."""
         return [self.id, *self.aliases]
+
+    @property
+    def default_quant(self) -> str:
+        """The format the published checkpoint is in: ``checkpoint_quant``, else its dtype."""
+        if self.checkpoint_quant:
+            return self.checkpoint_quant
+        return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}[self.torch_dtype]

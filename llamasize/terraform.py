@@ -84,6 +84,7 @@ class TfvarsOutput(BaseModel):
     expert_parallel: bool
     quant: str
     kv_cache_dtype: str
+    kv_layout: str
     max_model_len: int
     engine: str
     price_usd_per_hour: float | None
@@ -166,7 +167,7 @@ def external_result(res, spec) -> TerraformExternalResult:
     try:
         cmd = vllm_command(spec, tp=o.tensor_parallel_size, pp=o.pipeline_parallel_size, ep=o.expert_parallel,
                            quant=o.quant, kv_cache_dtype=o.kv_cache_dtype, max_model_len=tv["max_model_len"],
-                           nodes=o.nodes).text()
+                           nodes=o.nodes, kv_layout=o.kv_layout).text()
     except UsageError:
         cmd = ""
     plan_json = json.dumps(res.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)

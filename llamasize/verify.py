@@ -175,7 +175,11 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
     streams = max(2, (64 * 2**20) // (h * width * itemsize) + 1)
     by_rows = {m: measure_matmul(be, dtype=dtype, shape=(m, h, width), repeats=3, streams=streams).flops_per_s
                for m in rows}
-    rate = _rate_fn(by_rows)
+    by_rows_fn = _rate_fn(by_rows)
+
+    def rate(w) -> float:
+        """Measured GEMM rate at the group's row count."""
+        return by_rows_fn(w.rows)
     cal_id, dev = _device(be, registry, bw.bytes_per_s, mm.flops_per_s)
     mem_bytes = None
     if be.device == "cpu":

@@ -64,14 +64,43 @@ def test_decode_bytes_match_hand_count_for_a_dense_model(registry):
 
 
 def test_prefill_flops_hand_count_dense(registry):
-    """Prefill FLOPs = 2 x matmul params x P + attention 2 x heads x (hd + hd) x P(P+1)/2 per layer."""
+    """Prefill FLOPs = 2 x matmul params x P + 2 x lm_head once (only the last position's logits)
+    + attention 2 x heads x (hd + hd) x P(P+1)/2 per layer."""
     d = dep(registry, "llama3.1-8b", "h100", 1, "bf16", ctx=2048)
     p = 1000
     e = estimate_perf(d, prompt_tokens=p, output_tokens=1)
-    matmul = 8_030_261_248 - 128256 * 4096 - 4096 * (2 * 32 + 1)  # minus embedding and norms
+    head = 128256 * 4096
+    matmul = 8_030_261_248 - 2 * head - 4096 * (2 * 32 + 1)  # minus embedding, lm_head and norms
     attn = 32 * 2 * 32 * (128 + 128) * p * (p + 1) // 2
-    assert e.prefill.flops_per_gpu == 2 * matmul * p + attn
-    assert e.prefill.compute_s == pytest.approx((2 * matmul * p + attn) / (989e12 * 0.5))
+    assert e.prefill.flops_per_gpu == 2 * matmul * p + 2 * head + attn
+    assert e.prefill.compute_s == pytest.approx((2 * matmul * p + 2 * head + attn) / (989e12 * 0.5))
+
+
+def test_fp8_mixed_runs_only_the_experts_at_the_fp8_rate(registry):
+    """Meta's fp8_mixed quantizes only the routed experts: the rest of the prefill computes in BF16,
+    so its TTFT sits between all-FP8 and all-BF16 (closer to BF16 for Maverick's small experts share
+    of the FLOPs)."""
+    t = {q: estimate_perf(dep(registry, "maverick", "h100", 8, q, ctx=16384), prompt_tokens=8192,
+                          output_tokens=16).prefill.compute_s for q in ("fp8", "fp8_mixed", "bf16")}
+    assert t["fp8"] < t["fp8_mixed"] < t["bf16"]
+    c = estimate_perf(dep(registry, "maverick", "h100", 8, "fp8_mixed", ctx=16384), prompt_tokens=8192,
+                      output_tokens=16)
+    assert "routed experts" in next(a.value for a in c.assumptions if a.name == "compute_dtype")
+
+
+def test_unknown_architecture_perf_is_reported_not_a_crash(cli):
+    r = cli("perf", "--model", "behemoth", "--gpu", "h100", "--gpus", "8", "--quant", "int4", "--format", "json")
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["tpot_s"] is None and d["ttft_s"] is None and any("does not publish" in u for u in d["unknown"])
+
+
+def test_throughput_unknown_without_a_prefill_time(registry):
+    """Without a FLOP rate the steady state (prefill + decode) is unknown: no deployment throughput
+    (a decode-only figure would rank such GPUs above others under --objective throughput)."""
+    e = estimate_perf(dep(registry, "scout", "h100-nvl", 1, "int4", ctx=4096), prompt_tokens=512, output_tokens=64,
+                      concurrency=16)
+    assert e.ttft_s is None and e.output_tokens_per_s is None and e.tpot_s is not None
 
 
 # ---------------------------------------------------------------------------- monotonicity ---

@@ -227,8 +227,32 @@ def test_emit_multi_node_forms(cli):
     assert r.code == 0, r.err
     assert "ray start --head" in r.out and "--distributed-executor-backend ray" in r.out
     assert "--pipeline-parallel-size 2" in r.out
-    s = cli(*args, "--emit", "sglang")
+    s = cli(*args, "--engine", "sglang", "--emit", "sglang")
+    assert s.code == 0, s.err
     assert "--nnodes 2" in s.out and "--dist-init-addr" in s.out and "--pp-size 2" in s.out
+    assert "--mem-fraction-static" in s.out  # the fraction the plan was sized with, pinned
+
+
+def test_emit_must_match_the_engine_the_plan_was_sized_for(cli):
+    r = cli("plan", "-m", "maverick", "-q", "int4", "-c", "128K", "--emit", "sglang")
+    assert r.code == 2 and "--engine sglang" in r.err and r.out == ""
+    r = cli("plan", "-m", "maverick", "-q", "int4", "-c", "1M", "--engine", "sglang", "--emit", "vllm")
+    assert r.code == 2 and "--engine vllm" in r.err
+
+
+def test_emit_warns_when_the_plan_needs_the_hybrid_kv_layout(cli):
+    r = cli("plan", "-m", "maverick", "-q", "int4", "-c", "1M", "--kv-layout", "hybrid", "--emit", "vllm")
+    assert r.code == 0
+    assert "hybrid KV" in r.err and "hybrid" not in r.out
+
+
+def test_unused_workload_keys_are_reported(cli, tmp_path):
+    w = tmp_path / "w.yaml"
+    w.write_text("model: scout\nctx: 8K\nquant: int4\ntokens_per_day: 5M\nrequests_per_day: 100\n")
+    r = cli("plan", "--workload", str(w))
+    assert r.code == 0
+    assert "workload key 'tokens_per_day' is not used by 'plan'" in r.err
+    assert "workload key 'requests_per_day' is not used by 'plan'" in r.err
 
 
 def test_emit_kv_fp8_and_ep(registry):

@@ -58,6 +58,11 @@ variable "kv_cache_dtype" {
   type = string
 }
 
+variable "kv_layout" {
+  type        = string
+  description = "KV layout the plan assumes: full, or hybrid (the engine's hybrid KV manager must be on)."
+}
+
 variable "max_model_len" {
   type        = number
   description = "Context per sequence the plan was sized for (vLLM --max-model-len)."
