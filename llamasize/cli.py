@@ -568,13 +568,14 @@ def cost_cmd(
     from dataclasses import replace
 
     from llamasize.cost import AMORTIZATION_YEARS, PriceBasis, compare_costs
+    from llamasize.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
     from llamasize.render import render_cost
     from llamasize.units import parse_amount, parse_count, parse_fraction
 
     fmt = _check_format(fmt)
     w = _workload(workload)
-    p = parse_count(_pick(prompt_tokens, w.prompt_tokens, "2048"), "--prompt-tokens")
-    o = parse_count(_pick(output_tokens, w.output_tokens, "512"), "--output-tokens")
+    p = parse_count(_pick(prompt_tokens, w.prompt_tokens, str(DEFAULT_PROMPT_TOKENS)), "--prompt-tokens")
+    o = parse_count(_pick(output_tokens, w.output_tokens, str(DEFAULT_OUTPUT_TOKENS)), "--output-tokens")
     # the workload's batch (concurrent sequences) stands in for concurrency when only it is given
     conc = parse_count(_pick(concurrency, w.concurrency or w.batch, "32"), "--concurrency", maximum=1_000_000)
     tpd_text = _pick(tokens_per_day, w.tokens_per_day)
@@ -627,15 +628,14 @@ def _is_usage_error(e: Exception) -> bool:
 #: Commands that run the numpy runtime: BLAS is pinned to one thread for them (unless the user set
 #: the variables), because a multi-threaded BLAS stalls badly when another process holds a core and
 #: the measurements would then say more about the machine's load than about the model.
-RUNTIME_COMMANDS = ("verify", "run", "perf", "plan", "cost")
+RUNTIME_COMMANDS = ("verify", "run")
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _pin_blas_threads(argv: list[str]) -> None:
-    """One BLAS thread for the runtime commands, when numpy is not imported yet."""
-    if "numpy" in sys.modules or not argv or argv[0] not in RUNTIME_COMMANDS:
-        return
-    if argv[0] in ("perf", "plan", "cost") and "local" not in argv:
+    """One BLAS thread for the runtime commands and for ``--gpu local`` (which may measure this
+    CPU), when numpy is not imported yet."""
+    if "numpy" in sys.modules or not argv or (argv[0] not in RUNTIME_COMMANDS and "local" not in argv):
         return
     for var in BLAS_THREAD_VARS:
         os.environ.setdefault(var, "1")

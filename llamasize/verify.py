@@ -37,10 +37,8 @@ from llamasize.spec import ModelSpec
 
 DEFAULT_TOLERANCE = 0.5
 DEFAULT_BATCHES = (1, 4, 16, 64)
-#: Runtime dtype per device: float32 with numpy on the CPU; float16 on a GPU (tensor cores).
-RUNTIME_DTYPE = {"cpu": "float32", "cuda": "float16"}
-_QUANT = {"float32": "fp32", "float16": "fp16"}
-_FLOPS_KEY = {"float32": "fp32", "float16": "fp16"}
+#: Runtime dtype -> the llamasize format (and FLOP-rate key) of the same precision.
+_FORMAT = {"float32": "fp32", "float16": "fp16"}
 Progress = Callable[[str, int, int], None]
 
 
@@ -151,7 +149,7 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
                batch_sizes: Sequence[int] = DEFAULT_BATCHES, prompt_tokens: int = 64, decode_steps: int = 8,
                seed: int = 0, layout: str = "full", progress: Progress | None = None) -> VerifyReport:
     """Measure the device and the runtime model, compare with the estimator (module docstring)."""
-    from llamasize.runtime.backend import get_backend
+    from llamasize.runtime.backend import RUNTIME_DTYPE, get_backend
     from llamasize.runtime.kv_cache import KVCache
     from llamasize.runtime.measure import measure_bandwidth, measure_matmul, measure_model
 
@@ -186,7 +184,7 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
         mem_bytes = dev.memory_bytes // 2
     run = measure_model(spec, be, dtype=dtype, seed=seed, prompt_tokens=prompt_tokens, batch_sizes=batch_sizes,
                         decode_steps=decode_steps, layout=layout, max_memory_bytes=mem_bytes, progress=progress)
-    quant = _QUANT[dtype]
+    quant = _FORMAT[dtype]
     checks: list[Check] = []
     # -- exact byte counts
     checks.append(_check("resident weight bytes", "bytes", total_weight_bytes(spec, quant, include_vision=True),
@@ -209,7 +207,7 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
     d = Deployment(model=spec, gpu=dev, gpu_count=1, quant=quant, context_tokens=run.kv_max_tokens,
                    engine="generic")
     bw_ref = dev.memory_bandwidth_bytes_per_s or bw.bytes_per_s
-    peak_ref = dev.flops.per_second(_FLOPS_KEY[dtype]) or mm.flops_per_s
+    peak_ref = dev.flops.per_second(_FORMAT[dtype]) or mm.flops_per_s
     eff_bw = DECODE_BANDWIDTH_EFFICIENCY
     band = bw.bytes_per_s * eff_bw
     pre_work = phase_work(d, prompt_tokens, prefill=True)[0]

@@ -19,6 +19,8 @@ from llamasize.errors import UsageError
 from llamasize.runtime import gpu
 
 DEVICES = ("auto", "cpu", "cuda")
+#: The runtime's dtype per device: float32 with numpy on the CPU, float16 on a GPU (tensor cores).
+RUNTIME_DTYPE = {"cpu": "float32", "cuda": "float16"}
 
 
 class _CpuTimer:

@@ -7,14 +7,12 @@ from pydantic import ConfigDict
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UsageError
-from llamasize.runtime.backend import get_backend
+from llamasize.runtime.backend import RUNTIME_DTYPE, get_backend
 from llamasize.runtime.kv_cache import DEFAULT_IN_FLIGHT, KVCache
 from llamasize.runtime.model import decode_one_token, prefill
 from llamasize.runtime.weights import build_weights, resident_weight_bytes
 from llamasize.spec import Frozen, ModelSpec
 
-#: Runtime dtype per device (float32 numpy on the CPU, float16 on a GPU).
-RUNTIME_DTYPE = {"cpu": "float32", "cuda": "float16"}
 
 
 class RunResult(Frozen):

@@ -189,9 +189,11 @@ def measure_matmul(backend: Backend | None = None, size: int = 1024, dtype: str 
 
 # ------------------------------------------------------------------------ byte accounting ---
 def expected_experts_hit(num_experts: int, top_k: int, batch: int) -> float:
-    """Distinct experts a MoE layer uses for ``batch`` tokens under uniform routing:
-    ``E x (1 - (1 - k/E)^B)`` (DESIGN.md rule 6): k at B = 1, approaching E for large B."""
-    return num_experts * (1.0 - (1.0 - top_k / num_experts) ** batch)
+    """Distinct experts a MoE layer uses for ``batch`` tokens under uniform routing (the speed
+    model's ``perf.expected_distinct_experts``: E x (1 - (1 - k/E)^B), DESIGN.md rule 6)."""
+    from llamasize.perf import expected_distinct_experts
+
+    return expected_distinct_experts(num_experts, top_k, batch)
 
 
 def decode_weight_bytes(spec: ModelSpec, itemsize: int, batch: int,
