@@ -395,7 +395,9 @@ def test_fail_on_warning_and_strict(cli, tmp_path):
     assert r.code == 2 and "max_usd: unknown key" in r.err
     deep = write(tmp_path, "deep-policy.yaml", "[" * 40_000 + "]" * 40_000)  # crashes libyaml's composer
     r = cli("check", str(p), "--policy", str(deep))
-    assert r.code == 2 and "nested more than" in r.err and len(r.err.splitlines()) == 1
+    # Behaviour, not wording: PyYAML >= 6.0.3 may stop the nesting before llamasize's guard does.
+    assert r.code == 2 and len(r.err.splitlines()) == 1
+    assert r.err.startswith("llamasize: error: ") and str(deep) in r.err and "Traceback" not in r.err
 
 
 def test_github_actions_default_format(cli, monkeypatch):
@@ -429,8 +431,10 @@ MALFORMED = {
     "invalid.yaml": ("kind: Deployment\nmetadata: {name: x\nspec: [\n", "LS100", 3, "invalid YAML"),
     "bomb.yaml": (bomb(), "LS100", None, "billion laughs"),
     "recursive.yaml": ("a: &a [*a]\n", "LS100", 1, "recursive"),
-    "deep.yaml": ("[" * 200_000 + "]" * 200_000, "LS100", None, "nested more than"),
-    "dashes.yaml": ("- " * 200_000 + "x", "LS100", None, "nested more than"),
+    # Deep nesting: llamasize's own depth guard or libyaml's (PyYAML >= 6.0.3 stops it first, in its own
+    # words) may fire; the behaviour asserted is the LS100 finding, not either library's wording.
+    "deep.yaml": ("[" * 200_000 + "]" * 200_000, "LS100", None, None),
+    "dashes.yaml": ("- " * 200_000 + "x", "LS100", None, None),
     "binary.yaml": (bytes(range(256)) * 64, "LS100", 1, "binary"),
     "latin1.yaml": ("name: caf\xe9\n".encode("latin-1"), "LS100", 1, "UTF-8"),
     "template.yaml": ("kind: Deployment\nmetadata:\n  name: {{ .Values.name }}\n  x: {{- if }}\n  - y\n",
@@ -474,7 +478,8 @@ def test_malformed_input_gives_a_finding_fast(cli, tmp_path, name):
     d = r.json()
     hits = [f for f in d["findings"] if f["rule_id"] == rule]
     assert hits, d["findings"]
-    assert words in hits[0]["message"]
+    if words is not None:
+        assert words in hits[0]["message"]
     if line is not None:
         assert hits[0]["line"] == line
     assert r.code == (1 if RULES[rule].severity == "error" else 0)
