@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from llamasize.check import CheckOptions, check_paths
-from llamasize.registry import load_registry
+from llamasize.check.core import CheckOptions, check_paths
+from llamasize.data.registry import load_registry
 
 REPO = Path(__file__).resolve().parent.parent
 SHAPES = sorted((REPO / "examples" / "manifests").glob("*/*.yaml"))

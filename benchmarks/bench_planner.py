@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from llamasize.memory import kv_models, stage_weight_bytes
-from llamasize.planner import PlanRequest, plan, sweep
-from llamasize.registry import load_registry
+from llamasize.estimate.memory import kv_models, stage_weight_bytes
+from llamasize.plan.planner import PlanRequest, plan, sweep
+from llamasize.data.registry import load_registry
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from llamasize.detect import detect_cpu  # noqa: E402
-from llamasize.registry import load_registry  # noqa: E402
+from llamasize.runtime.detect import detect_cpu  # noqa: E402
+from llamasize.data.registry import load_registry  # noqa: E402
 from llamasize.runtime.backend import get_backend  # noqa: E402
 from llamasize.runtime.measure import measure_bandwidth, measure_matmul, measure_model  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Allow ``python -m llamasize``."""
 
-from llamasize.cli import main
+from llamasize.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -17,23 +17,23 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 #: name -> (module, model class, mode, what it describes)
 SCHEMAS: dict[str, tuple[str, str, str, str]] = {
-    "plan": ("llamasize.planner", "PlanResult", "serialization", "llamasize plan --format json"),
-    "fit": ("llamasize.memory", "FitEstimate", "serialization", "llamasize fit --format json"),
-    "params": ("llamasize.params", "ParamBreakdown", "serialization", "llamasize params --format json"),
-    "perf": ("llamasize.perf", "PerfEstimate", "serialization", "llamasize perf --format json"),
-    "cost": ("llamasize.cost", "CostReport", "serialization", "llamasize cost --format json"),
-    "sweep": ("llamasize.planner", "SweepResult", "serialization", "llamasize sweep --format json"),
-    "check": ("llamasize.check", "CheckReport", "serialization", "llamasize check --format json"),
-    "detect": ("llamasize.detect", "DetectedDevices", "serialization", "llamasize detect --format json"),
+    "plan": ("llamasize.plan.planner", "PlanResult", "serialization", "llamasize plan --format json"),
+    "fit": ("llamasize.estimate.memory", "FitEstimate", "serialization", "llamasize fit --format json"),
+    "params": ("llamasize.estimate.params", "ParamBreakdown", "serialization", "llamasize params --format json"),
+    "perf": ("llamasize.estimate.perf", "PerfEstimate", "serialization", "llamasize perf --format json"),
+    "cost": ("llamasize.plan.cost", "CostReport", "serialization", "llamasize cost --format json"),
+    "sweep": ("llamasize.plan.planner", "SweepResult", "serialization", "llamasize sweep --format json"),
+    "check": ("llamasize.check.core", "CheckReport", "serialization", "llamasize check --format json"),
+    "detect": ("llamasize.runtime.detect", "DetectedDevices", "serialization", "llamasize detect --format json"),
     "verify": ("llamasize.verify", "VerifyReport", "serialization", "llamasize verify --format json"),
     "run": ("llamasize.runtime.generate", "RunResult", "serialization", "llamasize run --format json"),
-    "terraform-external": ("llamasize.terraform", "TerraformExternalResult", "serialization",
+    "terraform-external": ("llamasize.integrations.terraform", "TerraformExternalResult", "serialization",
                            "stdout of llamasize terraform-external (Terraform's external data source)"),
-    "tfvars": ("llamasize.terraform", "TfvarsOutput", "serialization",
+    "tfvars": ("llamasize.integrations.terraform", "TfvarsOutput", "serialization",
                "llamasize plan --format tfvars (a *.auto.tfvars.json file)"),
-    "llamasize.yaml": ("llamasize.check", "ManifestFile", "validation",
+    "llamasize.yaml": ("llamasize.check.core", "ManifestFile", "validation",
                        "input: a llamasize.yaml deployment file read by llamasize check"),
-    "policy": ("llamasize.check", "Policy", "validation", "input: a llamasize check --policy file"),
+    "policy": ("llamasize.check.core", "Policy", "validation", "input: a llamasize check --policy file"),
 }
 
 

@@ -27,13 +27,13 @@ from typing import Callable, Literal, Sequence
 from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION, __version__
-from llamasize.calibration import DeviceCalibration
+from llamasize.estimate.calibration import DeviceCalibration
 from llamasize.errors import UsageError
-from llamasize.hardware import Flops, GpuSpec, Interconnect, Memory, NativeFormats
-from llamasize.memory import Deployment, activation_peak_bytes, kv_models, total_weight_bytes
-from llamasize.perf import DECODE_BANDWIDTH_EFFICIENCY, expected_distinct_experts, phase_work, roofline
-from llamasize.registry import Registry
-from llamasize.spec import ModelSpec
+from llamasize.data.hardware import Flops, GpuSpec, Interconnect, Memory, NativeFormats
+from llamasize.estimate.memory import Deployment, activation_peak_bytes, kv_models, total_weight_bytes
+from llamasize.estimate.perf import DECODE_BANDWIDTH_EFFICIENCY, expected_distinct_experts, phase_work, roofline
+from llamasize.data.registry import Registry
+from llamasize.data.spec import ModelSpec
 
 DEFAULT_TOLERANCE = 0.5
 DEFAULT_BATCHES = (1, 4, 16, 64)
@@ -132,7 +132,7 @@ def cpu_device_spec(name: str, memory_bytes: int, bandwidth_bytes_per_s: float, 
 def _device(backend, registry: Registry, bw: float, peak: float) -> tuple[str, GpuSpec]:
     """(calibration id, device spec) for the backend: a catalogue GPU by NVML name, else the CPU
     with its measured rates."""
-    from llamasize.detect import detect_cpu
+    from llamasize.runtime.detect import detect_cpu
 
     if backend.device == "cuda":
         for g in registry.gpus:
@@ -155,7 +155,7 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
 
     if not 0 < tolerance <= 10:
         raise UsageError(f"--tolerance must be in (0, 10], got {tolerance:g}")
-    from llamasize.detect import detect_cpu
+    from llamasize.runtime.detect import detect_cpu
     from llamasize.runtime.scaling import runnable_spec
 
     t0 = time.perf_counter()
@@ -258,8 +258,8 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
 def local_device_spec(registry: Registry, calibration_file: Path | None = None) -> tuple[GpuSpec, str]:
     """The device ``--gpu local`` means, and a note: the detected GPU's catalogue entry, else this
     CPU with the rates the last ``verify`` measured (or measured now, briefly)."""
-    from llamasize.calibration import calibration_path, load_calibrations
-    from llamasize.detect import detect_cpu, detect_devices
+    from llamasize.estimate.calibration import calibration_path, load_calibrations
+    from llamasize.runtime.detect import detect_cpu, detect_devices
 
     found = detect_devices(registry)
     if found.gpus:

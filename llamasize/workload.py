@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llamasize.errors import DataError
-from llamasize.registry import pydantic_message, read_yaml_file
+from llamasize.files import pydantic_message, read_yaml_file
 
 
 class Workload(BaseModel):

@@ -42,7 +42,7 @@ class Result:
 
 def run_cli(*args: str, stdin: str | None = None) -> Result:
     """Run ``llamasize ARGS`` in-process; return exit code, stdout and stderr."""
-    from llamasize.cli import main
+    from llamasize.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     old_stdin = sys.stdin
@@ -69,6 +69,6 @@ def cli():
 @pytest.fixture(scope="session")
 def registry():
     """The bundled registry (loaded once)."""
-    from llamasize.registry import load_registry
+    from llamasize.data.registry import load_registry
 
     return load_registry()

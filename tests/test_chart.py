@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from pydantic import ValidationError
 
-from llamasize.chart import MARKERS, Series, decade_label, render_svg, render_text, series_colour
+from llamasize.render.chart import MARKERS, Series, decade_label, render_svg, render_text, series_colour
 from llamasize.errors import UsageError
 
 SVG = "{http://www.w3.org/2000/svg}"

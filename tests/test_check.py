@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from llamasize.check import (
+from llamasize.check.core import (
     RULES, CheckOptions, PolicyLimits, _Index, check_paths, parse_documents, parse_flags, script_segments,
 )
-from llamasize.check_render import escape_data, escape_property, github_annotation, render_check, rules_markdown
+from llamasize.check.formats import escape_data, escape_property, github_annotation, render_check, rules_markdown
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO / "examples" / "manifests"
@@ -32,7 +32,7 @@ def run(paths, **kw):
 
 
 def _registry():
-    from llamasize.registry import load_registry
+    from llamasize.data.registry import load_registry
 
     return load_registry()
 
@@ -291,7 +291,7 @@ def failing_report():
 def test_github_escaping():
     assert escape_data("100% done\r\nnext") == "100%25 done%0D%0Anext"
     assert escape_property("a:b,c%") == "a%3Ab%2Cc%25"
-    from llamasize.check import Finding
+    from llamasize.check.core import Finding
 
     f = Finding(file="dir,x/a:b.yaml", line=3, rule_id="LS001", rule_name="does-not-fit", severity="error",
                 message="50% of it: a, b\nsecond line")

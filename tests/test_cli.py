@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from llamasize.registry import bundled_dir
+from llamasize.files import bundled_dir
 
 FIT_OK = ("fit", "--model", "scout", "--gpu", "h100", "--quant", "int4_mixed", "--ctx", "8K")
 FIT_NO = ("fit", "--model", "scout", "--gpu", "h100", "--quant", "bf16", "--ctx", "8K")

@@ -7,13 +7,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from llamasize.cost import (
+from llamasize.plan.cost import (
     PriceBasis, break_even_tokens_per_day, estimate_cost, gpu_hour_price, self_hosted_usd_per_day,
 )
 from llamasize.errors import UsageError
-from llamasize.memory import Deployment
-from llamasize.perf import estimate_perf
-from llamasize.pricing import ApiModelPrice, ApiProvider
+from llamasize.estimate.memory import Deployment
+from llamasize.estimate.perf import estimate_perf
+from llamasize.data.prices import ApiModelPrice, ApiProvider
 
 
 # ------------------------------------------------------------------------------ hand-worked ---

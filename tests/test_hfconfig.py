@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from llamasize.errors import DataError
-from llamasize.hfconfig import load_hf_config
-from llamasize.params import count_params
+from llamasize.data.hfconfig import load_hf_config
+from llamasize.estimate.params import count_params
 
 SCOUT_TOTAL = 108_641_793_536
 MAVERICK_TOTAL = 401_583_781_376

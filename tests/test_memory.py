@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llamasize.errors import UsageError
-from llamasize.memory import (
+from llamasize.estimate.memory import (
     Deployment, estimate_memory, kv_bytes_per_token_model, pp_partition, stage_weight_bytes,
     total_weight_bytes, validate_layout,
 )
-from llamasize.params import weight_table
+from llamasize.estimate.params import weight_table
 
 PROPS = settings(max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 H100_BYTES = 81_559 * 2**20

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llamasize.errors import UnknownValueError
-from llamasize.params import COMPONENTS, count_params, vision_params, weight_table
+from llamasize.estimate.params import COMPONENTS, count_params, vision_params, weight_table
 
 # facts/models.md 1.3 (exact published and derived figures)
 SCOUT_TOTAL = 108_641_793_536

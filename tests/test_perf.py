@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from llamasize.memory import Deployment, estimate_memory
-from llamasize.perf import (
+from llamasize.estimate.memory import Deployment, estimate_memory
+from llamasize.estimate.perf import (
     Efficiencies, all_to_all_s, attended_pairs, estimate_perf, expected_distinct_experts, ring_allreduce_s,
 )
 

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llamasize.errors import UsageError
-from llamasize.memory import Deployment, estimate_memory, quick_fit
-from llamasize.planner import PlanRequest, auto_formats, gpu_counts, layouts, plan, sweep
+from llamasize.estimate.memory import Deployment, estimate_memory, quick_fit
+from llamasize.plan.planner import PlanRequest, auto_formats, gpu_counts, layouts, plan, sweep
 
 KNOWN_MODELS = ["llama4-scout", "llama4-maverick", "llama3.1-8b", "llama3.1-70b", "mixtral-8x7b", "qwen3-30b-a3b",
                 "gpt-oss-20b", "deepseek-v3"]
@@ -256,7 +256,7 @@ def test_unused_workload_keys_are_reported(cli, tmp_path):
 
 
 def test_emit_kv_fp8_and_ep(registry):
-    from llamasize.launch import sglang_command, vllm_command
+    from llamasize.integrations.launch import sglang_command, vllm_command
 
     spec = registry.model("maverick")
     v = vllm_command(spec, tp=8, pp=1, ep=True, quant="int4", kv_cache_dtype="fp8", max_model_len=2**20, nodes=1)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from llamasize.errors import DataError, UsageError
-from llamasize.pricing import (
+from llamasize.data.prices import (
     ApiModelPrice,
     ApiProvider,
     blended_usd_per_mtok,
@@ -19,7 +19,8 @@ from llamasize.pricing import (
     reference_prices,
     usd_for_tokens,
 )
-from llamasize.registry import bundled_dir, load_registry
+from llamasize.data.registry import load_registry
+from llamasize.files import bundled_dir
 
 # Every row of facts/pricing.md §4.1, transcribed by hand:
 # (provider id, model id in the catalogue, serves, input $/1M, output $/1M, max input tokens or None).

@@ -6,11 +6,11 @@ from fractions import Fraction
 
 import pytest
 
-from llamasize import quant as q
+from llamasize.estimate import quant as q
 from llamasize.errors import UnknownIdError
-from llamasize.memory import total_weight_bytes
-from llamasize.params import Tensor, count_params, weight_table
-from llamasize.quant import FORMATS, check_kv_dtype, get_format, kv_dtype_bytes, weight_bytes
+from llamasize.estimate.memory import total_weight_bytes
+from llamasize.estimate.params import Tensor, count_params, weight_table
+from llamasize.estimate.quant import FORMATS, check_kv_dtype, get_format, kv_dtype_bytes, weight_bytes
 
 ROWS, COLS = 8, 4096  # a hand-made (out, in) weight: 32,768 weights
 N = ROWS * COLS
@@ -181,7 +181,7 @@ def test_weight_bytes_helper_sums_rules(registry):
 
 def test_fp16_checkpoint_stays_fp16():
     # a hand-made tensor under a 16-bit rule for an fp16 checkpoint
-    from llamasize.spec import ModelSpec
+    from llamasize.data.spec import ModelSpec
 
     spec = ModelSpec.model_validate(dict(
         id="f16", name="f16", family="t", model_type="llama", release_status="test", source="t",

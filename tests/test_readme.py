@@ -49,7 +49,7 @@ def test_readme_command_runs(line, monkeypatch, tmp_path):
 def test_every_command_is_documented():
     from typer.main import get_command
 
-    from llamasize.cli import app
+    from llamasize.cli.main import app
 
     for name in get_command(app).commands:
         assert f"llamasize {name}" in README, name

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from llamasize.errors import DataError, UnknownIdError
-from llamasize.registry import bundled_dir, load_registry
+from llamasize.data.registry import load_registry
+from llamasize.files import bundled_dir
 
 MODEL_IDS = [
     "llama4-scout", "llama4-maverick", "llama4-behemoth", "llama3.1-8b", "llama3.1-70b", "llama3.1-405b",

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from llamasize.errors import UnknownValueError
-from llamasize.spec import ModelSpec
+from llamasize.data.spec import ModelSpec
 
 # The Llama 4 pattern (facts/models.md 1.1; Meta model.py):
 #   MoE iff (layer_id + 1) % interleave_moe_layer_step == 0  -> Maverick (step 2): 1, 3, ..., 47

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from llamasize.terraform import QUERY_KEYS, TerraformExternalResult, TfvarsOutput
+from llamasize.integrations.terraform import QUERY_KEYS, TerraformExternalResult, TfvarsOutput
 
 PROGRAM = [sys.executable, "-m", "llamasize", "terraform-external"]
 QUERY = {"model": "maverick", "quant": "int4", "ctx": "1M"}

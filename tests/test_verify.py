@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from llamasize.calibration import DeviceCalibration, calibration_path, load_calibrations, save_calibration
+from llamasize.estimate.calibration import DeviceCalibration, calibration_path, load_calibrations, save_calibration
 
 
 def run(*args: str, env_extra: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:

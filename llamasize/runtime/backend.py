@@ -143,8 +143,8 @@ class Backend:
 
 
 def _cpu_name() -> str:
-    """The CPU model name (see ``llamasize.detect.detect_cpu``)."""
-    from llamasize.detect import detect_cpu
+    """The CPU model name (see ``llamasize.runtime.detect.detect_cpu``)."""
+    from llamasize.runtime.detect import detect_cpu
 
     return detect_cpu().model_name
 

@@ -11,7 +11,7 @@ from llamasize.runtime.backend import RUNTIME_DTYPE, get_backend
 from llamasize.runtime.kv_cache import DEFAULT_IN_FLIGHT, KVCache
 from llamasize.runtime.model import decode_one_token, prefill
 from llamasize.runtime.weights import build_weights, resident_weight_bytes
-from llamasize.spec import Frozen, ModelSpec
+from llamasize.data.spec import Frozen, ModelSpec
 
 
 
@@ -48,7 +48,7 @@ def run_generation(spec: ModelSpec, *, prompt_tokens: int, new_tokens: int, batc
                    layout: str = "full", seed: int = 0) -> RunResult:
     """Build ``spec`` with seeded weights, prefill a random prompt, then greedily decode
     ``new_tokens`` tokens; time the two phases separately."""
-    from llamasize.detect import detect_cpu
+    from llamasize.runtime.detect import detect_cpu
     from llamasize.runtime.scaling import runnable_spec
 
     be = get_backend(device)

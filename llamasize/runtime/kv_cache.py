@@ -33,7 +33,7 @@ import numpy as np
 from llamasize.errors import UsageError
 from llamasize.runtime.backend import Backend, cpu_backend
 from llamasize.runtime.weights import DTYPES, check_dtype
-from llamasize.spec import ModelSpec
+from llamasize.data.spec import ModelSpec
 
 LAYOUTS = ("full", "hybrid")
 #: Default tokens per forward step (prefill chunk), like a small vLLM max_num_batched_tokens.

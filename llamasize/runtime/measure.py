@@ -19,12 +19,12 @@ from pydantic import Field
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UsageError
-from llamasize.params import weight_table
+from llamasize.estimate.params import weight_table
 from llamasize.runtime.backend import Backend, get_backend
 from llamasize.runtime.kv_cache import DEFAULT_IN_FLIGHT, KVCache, first_needed_position
 from llamasize.runtime.model import decode_one_token, prefill
 from llamasize.runtime.weights import DTYPES, build_weights, check_dtype, resident_weight_bytes
-from llamasize.spec import Frozen, ModelSpec
+from llamasize.data.spec import Frozen, ModelSpec
 
 #: progress(stage, done, total): called as work completes (never required).
 Progress = Callable[[str, int, int], None]
@@ -191,7 +191,7 @@ def measure_matmul(backend: Backend | None = None, size: int = 1024, dtype: str 
 def expected_experts_hit(num_experts: int, top_k: int, batch: int) -> float:
     """Distinct experts a MoE layer uses for ``batch`` tokens under uniform routing (the speed
     model's ``perf.expected_distinct_experts``: E x (1 - (1 - k/E)^B), DESIGN.md rule 6)."""
-    from llamasize.perf import expected_distinct_experts
+    from llamasize.estimate.perf import expected_distinct_experts
 
     return expected_distinct_experts(num_experts, top_k, batch)
 

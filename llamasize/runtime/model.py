@@ -37,7 +37,7 @@ from llamasize.errors import UsageError
 from llamasize.runtime.backend import array_module
 from llamasize.runtime.kv_cache import KVCache, first_needed_position
 from llamasize.runtime.weights import Weights
-from llamasize.spec import ModelSpec
+from llamasize.data.spec import ModelSpec
 
 #: Llama 4 attention temperature tuning (Meta ``args.py`` defaults; facts/models.md §1.1).
 FLOOR_SCALE = 8192.0

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 
 from llamasize.errors import UsageError
-from llamasize.params import count_params
-from llamasize.spec import ModelSpec
+from llamasize.estimate.params import count_params
+from llamasize.data.spec import ModelSpec
 
 #: Runtime dtype -> spec ``torch_dtype`` and bytes per parameter.
 _TORCH_DTYPE = {"float32": ("float32", 4), "float16": ("float16", 2), "bfloat16": ("bfloat16", 2)}
@@ -149,7 +149,7 @@ def runnable_spec(spec: ModelSpec, device_memory_bytes: int | None, dtype: str =
     attention. A spec whose weights exceed ``min(budget, device memory / 4)`` is scaled down with
     ``scaled_spec`` (same layer pattern), never allocated at full size.
     """
-    from llamasize.params import count_params
+    from llamasize.estimate.params import count_params
     from llamasize.runtime.weights import DTYPES, check_dtype
 
     s = spec

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from llamasize.errors import UsageError
-from llamasize.params import Tensor, weight_table
+from llamasize.estimate.params import Tensor, weight_table
 from llamasize.runtime.backend import Backend, cpu_backend
-from llamasize.spec import ModelSpec
+from llamasize.data.spec import ModelSpec
 
 #: Runtime dtype name -> numpy storage dtype.
 DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": np.float16}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from llamasize.spec import ModelSpec
+from llamasize.data.spec import ModelSpec
 
 
 def tiny_spec(registry, **overrides) -> ModelSpec:

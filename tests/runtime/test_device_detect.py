@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-from llamasize.detect import detect_devices
+from llamasize.runtime.detect import detect_devices
 from llamasize.errors import UsageError
 from llamasize.runtime.backend import get_backend
 

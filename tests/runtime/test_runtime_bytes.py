@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llamasize.memory import kv_bytes_per_token_layer, kv_models
-from llamasize.params import count_params, weight_table
+from llamasize.estimate.memory import kv_bytes_per_token_layer, kv_models
+from llamasize.estimate.params import count_params, weight_table
 from llamasize.runtime.kv_cache import KVCache
 from llamasize.runtime.scaling import pattern_period, scaled_spec
 from llamasize.runtime.weights import build_weights, resident_weight_bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llamasize.params import count_params
+from llamasize.estimate.params import count_params
 from llamasize.runtime.backend import get_backend
 from llamasize.runtime.measure import (
     decode_weight_bytes,

@@ -83,7 +83,7 @@ def bar(parts: Sequence[tuple[int, str]], total: int, width: int = 40) -> str:
 # ------------------------------------------------------------------------------------ models ---
 def model_rows(models) -> list[dict]:
     """One summary record per model (the JSON of ``llamasize models``)."""
-    from llamasize.params import count_params
+    from llamasize.estimate.params import count_params
 
     out = []
     for m in models:
@@ -479,14 +479,14 @@ def _volume(v: float | None) -> str:
 
 
 def _chart_series(report):
-    from llamasize.chart import Series
+    from llamasize.render.chart import Series
 
     return [Series(name=c.name, kind=c.kind, points=tuple(tuple(p) for p in c.points)) for c in report.chart]
 
 
 def cost_chart_text(report, width: int = 78, height: int = 20) -> str:
     """The cost-vs-volume chart for the terminal."""
-    from llamasize.chart import render_text
+    from llamasize.render.chart import render_text
 
     series = _chart_series(report)
     if not series:
@@ -496,7 +496,7 @@ def cost_chart_text(report, width: int = 78, height: int = 20) -> str:
 
 def cost_chart_svg(report) -> str:
     """The same chart as a standalone SVG document."""
-    from llamasize.chart import render_svg
+    from llamasize.render.chart import render_svg
 
     series = _chart_series(report)
     if not series:

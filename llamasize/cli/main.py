@@ -33,7 +33,7 @@ Debug = typer.Option(False, "--debug", help="Show a traceback on errors.")
 
 
 def _registry(specs_dir, catalog_dir):
-    from llamasize.registry import load_registry
+    from llamasize.data.registry import load_registry
 
     return load_registry(specs_dir or [], catalog_dir or [])
 
@@ -60,7 +60,7 @@ def warn(message: str) -> None:
 def models_cmd(fmt: str = Format, specs_dir: Optional[List[Path]] = SpecsDir,
                catalog_dir: Optional[List[Path]] = CatalogDir, debug: bool = Debug) -> None:
     """List the models of the spec registry."""
-    from llamasize.render import render_models
+    from llamasize.render.results import render_models
 
     fmt = _check_format(fmt)
     _out(render_models(_registry(specs_dir, catalog_dir).models, fmt))
@@ -70,7 +70,7 @@ def models_cmd(fmt: str = Format, specs_dir: Optional[List[Path]] = SpecsDir,
 def gpus_cmd(fmt: str = Format, specs_dir: Optional[List[Path]] = SpecsDir,
              catalog_dir: Optional[List[Path]] = CatalogDir, debug: bool = Debug) -> None:
     """List the GPUs of the catalogue."""
-    from llamasize.render import render_gpus
+    from llamasize.render.results import render_gpus
 
     fmt = _check_format(fmt)
     _out(render_gpus(_registry(specs_dir, catalog_dir).gpus, fmt))
@@ -81,9 +81,9 @@ def params_cmd(model: str = typer.Argument(..., help="Model id, alias, or path t
                fmt: str = Format, specs_dir: Optional[List[Path]] = SpecsDir,
                catalog_dir: Optional[List[Path]] = CatalogDir, debug: bool = Debug) -> None:
     """Parameter breakdown of a model: per component, total and active per token."""
-    from llamasize.params import count_params
-    from llamasize.registry import resolve_model
-    from llamasize.render import render_params
+    from llamasize.estimate.params import count_params
+    from llamasize.data.registry import resolve_model
+    from llamasize.render.results import render_params
 
     fmt = _check_format(fmt)
     spec = resolve_model(_registry(specs_dir, catalog_dir), model)
@@ -114,8 +114,8 @@ def _deployment(reg, *, model, gpu, gpus, tp, pp, ep, quant, kv_dtype, ctx, batc
                 gpu_memory_utilization, mem_fraction_static, max_num_batched_tokens, max_num_seqs, overhead_gib,
                 text_only):
     """Build a Deployment from the shared deployment flags (every value validated, one-line errors)."""
-    from llamasize.memory import Deployment
-    from llamasize.registry import resolve_model
+    from llamasize.estimate.memory import Deployment
+    from llamasize.data.registry import resolve_model
     from llamasize.units import GIB, parse_count, parse_fraction
 
     spec = resolve_model(reg, model)
@@ -172,8 +172,8 @@ def fit_cmd(
     debug: bool = Debug,
 ) -> None:
     """Evaluate one deployment. Exit 0 when it fits, 3 when it does not (the report is printed either way)."""
-    from llamasize.memory import estimate_memory
-    from llamasize.render import render_fit
+    from llamasize.estimate.memory import estimate_memory
+    from llamasize.render.results import render_fit
     from llamasize.units import parse_count
 
     fmt = _check_format(fmt)
@@ -195,7 +195,7 @@ def _efficiencies(gpu_id: str, calibration, prefill_efficiency, decode_efficienc
     """Calibrated efficiencies for the device, with per-run overrides on top."""
     from dataclasses import replace
 
-    from llamasize.calibration import efficiencies_for
+    from llamasize.estimate.calibration import efficiencies_for
     from llamasize.units import parse_fraction
 
     eff = efficiencies_for(gpu_id, calibration)
@@ -233,8 +233,8 @@ def perf_cmd(
     debug: bool = Debug,
 ) -> None:
     """Speed of one deployment: TTFT, TPOT, tokens/s, tokens per GPU-hour, and the dominating bound."""
-    from llamasize.perf import estimate_perf
-    from llamasize.render import render_perf
+    from llamasize.estimate.perf import estimate_perf
+    from llamasize.render.results import render_perf
     from llamasize.units import parse_amount, parse_count
 
     fmt = _check_format(fmt)
@@ -298,10 +298,10 @@ def _plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_n
                   kv_dtype, headroom, objective, mau, gpu_memory_utilization, mem_fraction_static, text_only,
                   layouts, alternatives, workload, specs_dir, catalog_dir, need_ctx=True):
     """Merge flags and the workload file into a PlanRequest (flags win)."""
-    from llamasize.engines import check_engine
-    from llamasize.planner import DEFAULT_HEADROOM, PlanRequest
-    from llamasize.quant import check_kv_dtype, get_format
-    from llamasize.registry import resolve_model
+    from llamasize.estimate.engines import check_engine
+    from llamasize.plan.planner import DEFAULT_HEADROOM, PlanRequest
+    from llamasize.estimate.quant import check_kv_dtype, get_format
+    from llamasize.data.registry import resolve_model
     from llamasize.units import parse_count, parse_fraction
     from llamasize.workload import split_list
 
@@ -366,8 +366,8 @@ def _with_workload_shape(req, workload, prompt_tokens, output_tokens, price, cal
     """Prompt/output lengths (flag > workload file > default), price kind and calibration of a plan."""
     from dataclasses import replace
 
-    from llamasize.cost import PRICE_KINDS, PriceBasis
-    from llamasize.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
+    from llamasize.plan.cost import PRICE_KINDS, PriceBasis
+    from llamasize.plan.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
     from llamasize.units import parse_count
 
     w = _workload(workload)
@@ -417,7 +417,7 @@ def plan_cmd(
     debug: bool = Debug,
 ) -> None:
     """Search GPU type x count x layout x quantization and recommend a deployment. Exit 3 when nothing fits."""
-    from llamasize.planner import plan
+    from llamasize.plan.planner import plan
 
     fmt = _check_format(fmt, PLAN_FORMATS)
     if emit is not None and emit.strip().lower() not in ("vllm", "sglang"):
@@ -442,11 +442,11 @@ def plan_cmd(
     if fmt == "tfvars":
         if rec is None:
             raise_no_fit(res)
-        from llamasize.render import render_plan
+        from llamasize.render.results import render_plan
 
         _out(render_plan(res, "tfvars"))
         raise typer.Exit(ExitCode.OK)
-    from llamasize.render import render_plan
+    from llamasize.render.results import render_plan
 
     _out(render_plan(res, fmt))
     raise typer.Exit(ExitCode.OK if rec is not None else ExitCode.NO_FIT)
@@ -467,7 +467,7 @@ def raise_no_fit(res) -> None:
 def _emit(engine: str, req, rec, reg) -> str:
     """The launch command (stdout) and its notes (stderr, as comments). The plan must have been
     sized for the same engine: vLLM and SGLang budget memory differently."""
-    from llamasize.launch import sglang_command, vllm_command
+    from llamasize.integrations.launch import sglang_command, vllm_command
 
     if engine != req.engine:
         raise UsageError(f"--emit {engine} needs a plan sized for {engine}'s memory rules: add --engine {engine} "
@@ -478,7 +478,7 @@ def _emit(engine: str, req, rec, reg) -> str:
     if engine == "vllm":
         cmd = vllm_command(req.model, gpu_memory_utilization=req.gpu_memory_utilization, **kw)
     else:
-        from llamasize.engines import engine_budget
+        from llamasize.estimate.engines import engine_budget
 
         fraction = req.mem_fraction_static
         if fraction is None:  # the automatic value the plan was sized with, pinned so the server matches
@@ -514,8 +514,8 @@ def sweep_cmd(
     debug: bool = Debug,
 ) -> None:
     """Minimum GPU count per GPU type and context length: how does this model scale?"""
-    from llamasize.planner import sweep
-    from llamasize.render import render_sweep
+    from llamasize.plan.planner import sweep
+    from llamasize.render.results import render_sweep
     from llamasize.units import parse_count
 
     fmt = _check_format(fmt)
@@ -567,9 +567,9 @@ def cost_cmd(
     """Self-hosting vs API: $/day, $/1M tokens, break-even volumes, and a cost-vs-volume chart."""
     from dataclasses import replace
 
-    from llamasize.cost import AMORTIZATION_YEARS, PriceBasis, compare_costs
-    from llamasize.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
-    from llamasize.render import render_cost
+    from llamasize.plan.cost import AMORTIZATION_YEARS, PriceBasis, compare_costs
+    from llamasize.plan.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
+    from llamasize.render.results import render_cost
     from llamasize.units import parse_amount, parse_count, parse_fraction
 
     fmt = _check_format(fmt)
@@ -605,7 +605,7 @@ def cost_cmd(
     for wmsg in report.warnings:
         warn(wmsg)
     if svg is not None:
-        from llamasize.render import cost_chart_svg
+        from llamasize.render.results import cost_chart_svg
 
         try:
             svg.write_text(cost_chart_svg(report), encoding="utf-8")
@@ -685,5 +685,5 @@ def main(argv: list[str] | None = None) -> None:
             sys.stderr.write(f"llamasize: internal error: {type(e).__name__}: {e} (run with --debug for a traceback)\n")
             code = ExitCode.INTERNAL
     sys.exit(int(code))
-from llamasize import cli_infra  # noqa: E402,F401 - registers check, terraform-external, schema
-from llamasize import cli_runtime  # noqa: E402,F401 - registers detect, verify, run
+from llamasize.cli import infra  # noqa: E402,F401 - registers check, terraform-external, schema
+from llamasize.cli import runtime  # noqa: E402,F401 - registers detect, verify, run

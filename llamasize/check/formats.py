@@ -21,8 +21,8 @@ from collections import defaultdict
 from urllib.parse import quote
 
 from llamasize import __version__
-from llamasize.check import SEVERITY_RANK, CheckReport, Finding, rule_table
-from llamasize.render import to_json
+from llamasize.check.core import SEVERITY_RANK, CheckReport, Finding, rule_table
+from llamasize.render.results import to_json
 
 CHECK_FORMATS = ("text", "json", "markdown", "github", "sarif", "junit")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -31,12 +31,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
-from llamasize.engines import EngineBudget, check_engine, engine_budget, vllm_batch_defaults
+from llamasize.estimate.engines import EngineBudget, check_engine, engine_budget, vllm_batch_defaults
 from llamasize.errors import UnknownValueError, UsageError
-from llamasize.hardware import GpuSpec
-from llamasize.params import Tensor, weight_table
-from llamasize.quant import QuantFormat, check_kv_dtype, get_format, kv_dtype_bytes, resolve_kv_dtype
-from llamasize.spec import ModelSpec
+from llamasize.data.hardware import GpuSpec
+from llamasize.estimate.params import Tensor, weight_table
+from llamasize.estimate.quant import QuantFormat, check_kv_dtype, get_format, kv_dtype_bytes, resolve_kv_dtype
+from llamasize.data.spec import ModelSpec
 from llamasize.units import GIB
 
 KV_LAYOUTS = ("auto", "full", "hybrid")

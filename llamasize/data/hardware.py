@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llamasize.spec import Frozen, Label
+from llamasize.data.spec import Frozen, Label
 
 from llamasize.units import MIB
 

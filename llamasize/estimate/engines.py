@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 from llamasize.errors import UnknownIdError, UsageError
-from llamasize.hardware import GpuSpec
+from llamasize.data.hardware import GpuSpec
 
 from llamasize.units import GIB, MIB
 

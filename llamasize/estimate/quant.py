@@ -30,8 +30,8 @@ from math import ceil
 from typing import Callable
 
 from llamasize.errors import UnknownIdError
-from llamasize.params import Tensor
-from llamasize.spec import ModelSpec
+from llamasize.estimate.params import Tensor
+from llamasize.data.spec import ModelSpec
 
 import difflib
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from llamasize.engines import VLLM_GPU_MEMORY_UTILIZATION
+from llamasize.estimate.engines import VLLM_GPU_MEMORY_UTILIZATION
 from llamasize.errors import UsageError
-from llamasize.spec import ModelSpec
+from llamasize.data.spec import ModelSpec
 
 #: Formats whose checkpoint carries its own quantization config (no flag), with the advice.
 _CHECKPOINT = {

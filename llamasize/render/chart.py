@@ -25,7 +25,7 @@ from xml.sax.saxutils import escape
 from pydantic import Field, field_validator
 
 from llamasize.errors import UsageError
-from llamasize.spec import Frozen
+from llamasize.data.spec import Frozen
 
 #: Marker characters of the text chart, one per series in order (letters follow when these run out).
 #: None of them is a frame character (``+ - |``) or a space.

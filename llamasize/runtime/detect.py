@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any, Callable
 from pydantic import Field
 
 from llamasize import SCHEMA_VERSION
-from llamasize.spec import Frozen
+from llamasize.data.spec import Frozen
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llamasize.registry import Registry
+    from llamasize.data.registry import Registry
 
 #: NVML constants, used when the module does not expose them (values from pynvml.py 13.615.71).
 NVML_CLOCK_SM = 1

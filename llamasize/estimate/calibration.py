@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import DataError
-from llamasize.perf import Efficiencies
-from llamasize.registry import pydantic_message, read_text_file
+from llamasize.estimate.perf import Efficiencies
+from llamasize.files import pydantic_message, read_text_file
 
 CALIBRATION_ENV = "LLAMASIZE_CALIBRATION"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from llamasize.errors import DataError
-from llamasize.registry import pydantic_message, read_text_file
-from llamasize.spec import ModelSpec
+from llamasize.files import pydantic_message, read_text_file
+from llamasize.data.spec import ModelSpec
 
 _SUPPORTED = {"llama4", "llama4_text", "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe",
               "qwen3_moe", "deepseek_v2", "deepseek_v3", "gpt_oss"}

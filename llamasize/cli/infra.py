@@ -1,7 +1,7 @@
 """CLI commands for machines: ``check`` (CI on serving manifests), ``terraform-external``
 (Terraform's external data source) and ``schema`` (JSON Schemas of the outputs).
 
-Registered on ``llamasize.cli.app`` by the import at the end of ``llamasize.cli``. As elsewhere,
+Registered on ``llamasize.cli.main.app`` by the import at the end of ``llamasize.cli.main``. As elsewhere,
 each command parses, calls one core function and renders; errors are one line with the exit codes
 of ``errors.ExitCode``.
 """
@@ -16,7 +16,7 @@ from typing import List, Optional
 
 import typer
 
-from llamasize.cli import CatalogDir, Debug, SpecsDir, _out, _plan_request, _registry, _with_workload_shape, app, \
+from llamasize.cli.main import CatalogDir, Debug, SpecsDir, _out, _plan_request, _registry, _with_workload_shape, app, \
     raise_no_fit, warn
 from llamasize.errors import ExitCode, UsageError
 
@@ -46,8 +46,8 @@ def check_cmd(
 ) -> None:
     """Check serving manifests (Kubernetes, KServe, LeaderWorkerSet, Helm values, llamasize.yaml).
     Exit 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable input."""
-    from llamasize.check import CheckOptions, PolicyLimits, Policy, check_paths, load_policy
-    from llamasize.check_render import CHECK_FORMATS, render_check
+    from llamasize.check.core import CheckOptions, PolicyLimits, Policy, check_paths, load_policy
+    from llamasize.check.formats import CHECK_FORMATS, render_check
     from llamasize.units import parse_fraction
 
     if fmt is None:
@@ -79,8 +79,8 @@ def terraform_external_cmd(debug: bool = Debug) -> None:
     """Terraform's external data source: a JSON query of strings on stdin (plan's flag names in
     snake_case), a flat JSON object of strings on stdout (the whole plan under plan_json).
     On error: one line on stderr, nothing on stdout, a non-zero exit."""
-    from llamasize.planner import plan
-    from llamasize.terraform import external_result, parse_query, MAX_QUERY_BYTES
+    from llamasize.plan.planner import plan
+    from llamasize.integrations.terraform import external_result, parse_query, MAX_QUERY_BYTES
     from llamasize.units import parse_count
 
     stdin = sys.stdin
@@ -127,7 +127,7 @@ def schema_cmd(
     debug: bool = Debug,
 ) -> None:
     """Print the JSON Schema (draft 2020-12, with schema_version) of a command's JSON output."""
-    from llamasize.render import to_json
+    from llamasize.render.results import to_json
     from llamasize.schema import SCHEMAS, json_schema
 
     if name is None:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UnknownValueError
-from llamasize.spec import ModelSpec, VisionConfig
+from llamasize.data.spec import ModelSpec, VisionConfig
 
 Component = Literal[
     "embedding", "lm_head", "attention", "norms", "router", "routed_experts",

@@ -38,9 +38,9 @@ from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UnknownValueError, UsageError
-from llamasize.memory import Assumption, Deployment, kv_bytes_per_token_layer, pp_partition, quick_fit
-from llamasize.quant import get_format
-from llamasize.spec import ModelSpec
+from llamasize.estimate.memory import Assumption, Deployment, kv_bytes_per_token_layer, pp_partition, quick_fit
+from llamasize.estimate.quant import get_format
+from llamasize.data.spec import ModelSpec
 
 #: Fraction of the dense tensor-core peak reached by prefill GEMMs (assumed planning figure; no
 #: primary source measures it for every GPU — ``llamasize verify`` replaces it on a device).
@@ -205,7 +205,7 @@ class StageWeights:
 def stage_weights(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tuple[StageWeights, ...]:
     """Weight traffic per stage, from ``memory.stage_tensors`` (the vision tower is left out: it
     does not run per token)."""
-    from llamasize.memory import stage_tensors
+    from llamasize.estimate.memory import stage_tensors
 
     acc = [[0, 0, 0, 0, 0, 0] for _ in range(pp)]
     for k, t, shape, nbytes in stage_tensors(spec, quant, tp, pp, ep):

@@ -26,8 +26,8 @@ from typing import Iterable
 from pydantic import Field, field_validator, model_validator
 
 from llamasize.errors import DataError, UsageError
-from llamasize.registry import bundled_dir, load_dir
-from llamasize.spec import Frozen, Label
+from llamasize.files import bundled_dir, load_dir
+from llamasize.data.spec import Frozen, Label
 
 #: Subdirectory of a catalogue directory that holds the API price files.
 API_PRICES_SUBDIR = "api_prices"

@@ -157,8 +157,8 @@ def _s(v) -> str:
 
 def external_result(res, spec) -> TerraformExternalResult:
     """Flatten a plan with a recommendation into the string map Terraform reads."""
-    from llamasize.launch import vllm_command
-    from llamasize.render import tfvars
+    from llamasize.integrations.launch import vllm_command
+    from llamasize.render.results import tfvars
 
     o = res.recommendation
     if o is None:

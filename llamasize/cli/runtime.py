@@ -1,6 +1,6 @@
 """CLI commands around the bundled runtime: ``detect``, ``verify``, ``run``.
 
-Registered on ``llamasize.cli.app`` when ``llamasize.cli`` is imported. Progress goes to stderr
+Registered on ``llamasize.cli.main.app`` when ``llamasize.cli.main`` is imported. Progress goes to stderr
 (a rich bar on a terminal, nothing otherwise); results to stdout.
 """
 
@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from llamasize.cli import (
+from llamasize.cli.main import (
     CalibrationOpt, CatalogDir, Debug, Format, SpecsDir, _check_format, _out, _registry, app, warn,
 )
 from llamasize.errors import ExitCode, UsageError
@@ -57,8 +57,8 @@ class _Bar:
 def detect_cmd(fmt: str = Format, specs_dir: Optional[List[Path]] = SpecsDir,
                catalog_dir: Optional[List[Path]] = CatalogDir, debug: bool = Debug) -> None:
     """Detect NVIDIA GPUs (through nvidia-ml-py) and the CPU; never an error without a GPU."""
-    from llamasize.detect import detect_devices
-    from llamasize.render import render_detect
+    from llamasize.runtime.detect import detect_devices
+    from llamasize.render.results import render_detect
 
     fmt = _check_format(fmt)
     found = detect_devices(_registry(specs_dir, catalog_dir))
@@ -85,9 +85,9 @@ def verify_cmd(
 ) -> None:
     """Run the micro-MoE model on this device and check the estimator against it. Exit 0 when every
     check is within tolerance, 4 when not; saves the measured efficiencies as a calibration."""
-    from llamasize.calibration import calibration_path, save_calibration
-    from llamasize.registry import resolve_model
-    from llamasize.render import render_verify
+    from llamasize.estimate.calibration import calibration_path, save_calibration
+    from llamasize.data.registry import resolve_model
+    from llamasize.render.results import render_verify
     from llamasize.units import parse_count, parse_fraction
     from llamasize.verify import run_verify
 
@@ -131,8 +131,8 @@ def run_cmd(
     debug: bool = Debug,
 ) -> None:
     """Generate tokens with the runtime (greedy) and print the throughput."""
-    from llamasize.registry import resolve_model
-    from llamasize.render import render_run
+    from llamasize.data.registry import resolve_model
+    from llamasize.render.results import render_run
     from llamasize.runtime.generate import run_generation
     from llamasize.units import parse_count
 

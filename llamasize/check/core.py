@@ -305,7 +305,7 @@ def load_policy(path: Path) -> Policy:
     """Read a ``--policy`` YAML file (DataError, exit 2, on any problem). Parsed with the guarded
     ``parse_documents``, not libyaml's composer, which crashes on deeply nested input."""
     from llamasize.errors import DataError
-    from llamasize.registry import MAX_DATA_FILE_BYTES, pydantic_message
+    from llamasize.files import MAX_DATA_FILE_BYTES, pydantic_message
 
     try:
         with open(path, "rb") as fh:
@@ -1369,7 +1369,7 @@ class Checker:
 
     def estimate(self, d):
         """``estimate_memory`` once per distinct deployment."""
-        from llamasize.memory import estimate_memory
+        from llamasize.estimate.memory import estimate_memory
 
         e = self._estimates.get(d)
         if e is None:
@@ -1566,7 +1566,7 @@ class Checker:
     def _memory(self, t: Target, spec, gpus, layout, quant, quant_line, kv, kv_line, ctx, ctx_auto, batch, knobs,
                 out: list[Finding]):
         """Estimate every GPU type (LS001-LS004, LS006, LS007, LS012); ``(results, context checked)``."""
-        from llamasize.memory import Deployment, validate_layout
+        from llamasize.estimate.memory import Deployment, validate_layout
 
         tp, pp, dp, ep = layout
         lines = {k: v.line for k, v in t.settings.items()}
@@ -1615,7 +1615,7 @@ class Checker:
 
     def _price(self, t: Target, gpus, layout, out: list[Finding]) -> float | None:
         """On-demand USD/h of every replica (the most expensive GPU type); LS008 and LS014."""
-        from llamasize.cost import PriceBasis, gpu_hour_price
+        from llamasize.plan.cost import PriceBasis, gpu_hour_price
 
         tp, pp, dp, _ = layout
         limits = _merge_limits(self.opt.policy, t.policy)
@@ -1643,7 +1643,7 @@ class Checker:
 
     def _quant(self, t: Target, spec, hf_name, out, assumptions) -> tuple[str | None, int]:
         """llamasize format of the weights: the flag, else what the checkpoint ships in."""
-        from llamasize.quant import get_format
+        from llamasize.estimate.quant import get_format
 
         loc = t.settings.get("quantization")
         if t.native:
@@ -1708,7 +1708,7 @@ class Checker:
                 f"{e.pipeline_parallel_size}{', EP' if e.expert_parallel else ''})")
         ctx_name = "ctx" if t.native else "--max-model-len"
         if g.native.fp8 is False:
-            from llamasize.quant import get_format
+            from llamasize.estimate.quant import get_format
 
             if get_format(quant).needs_native == "fp8":
                 out.append(self._finding(t, t.file, "LS006", quant_line,

@@ -27,9 +27,9 @@ from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UsageError
-from llamasize.hardware import GpuSpec
-from llamasize.memory import Assumption
-from llamasize.perf import PerfEstimate
+from llamasize.data.hardware import GpuSpec
+from llamasize.estimate.memory import Assumption
+from llamasize.estimate.perf import PerfEstimate
 
 PRICE_KINDS = ("on_demand", "spot", "reserved", "capacity_block", "owned")
 HOURS_PER_YEAR = 8760
@@ -165,8 +165,8 @@ def estimate_cost(perf: PerfEstimate, gpu: GpuSpec, basis: PriceBasis, apis: lis
                   tokens_per_day: float | None = None) -> CostEstimate:
     """Cost per hour, per day, per 1M tokens, capacity, and the comparison with each API.
 
-    ``apis`` is a list of ``(provider, ApiModelPrice)`` pairs (``llamasize.pricing``)."""
-    from llamasize.pricing import blended_usd_per_mtok, usd_for_tokens
+    ``apis`` is a list of ``(provider, ApiModelPrice)`` pairs (``llamasize.data.prices``)."""
+    from llamasize.data.prices import blended_usd_per_mtok, usd_for_tokens
 
     if not 0 < basis.utilization <= 1:
         raise UsageError(f"--utilization must be in (0, 1], got {basis.utilization:g}")
@@ -271,7 +271,7 @@ def _decade_ceil(v: float) -> float:
 
 def chart_apis(apis: list, prompt: int, output: int) -> list:
     """The APIs worth drawing: the cheapest non-suspect API serving the model, plus the references."""
-    from llamasize.pricing import blended_usd_per_mtok
+    from llamasize.data.prices import blended_usd_per_mtok
 
     serving = sorted((pm for pm in apis if not pm[1].reference and not pm[1].suspect),
                      key=lambda pm: (blended_usd_per_mtok(pm[1], prompt, output), pm[0].id, pm[1].id))
@@ -298,7 +298,7 @@ def chart_series(options: list[CostEstimate], apis: list, x_range: tuple[float, 
         name = f"self-hosted: {o.gpu_count} x {o.gpu}, {o.quant}"
         out.append(ChartSeries(name=name, kind="step", points=pts))
     for provider, price in apis:
-        from llamasize.pricing import blended_usd_per_mtok
+        from llamasize.data.prices import blended_usd_per_mtok
 
         a = blended_usd_per_mtok(price, options[0].prompt_tokens, options[0].output_tokens) / 1e6 if options else 0
         if a <= 0:
@@ -311,7 +311,7 @@ def chart_series(options: list[CostEstimate], apis: list, x_range: tuple[float, 
 def cost_report(model_id: str, options: list[CostEstimate], apis: list, *, tokens_per_day: float | None,
                 utilization: float, price_kind: str) -> CostReport:
     """Assemble the report: options, the cheapest choice at the given volume, and the chart."""
-    from llamasize.pricing import usd_for_tokens
+    from llamasize.data.prices import usd_for_tokens
 
     if not options:
         raise UsageError("no self-hosted option to compare")
@@ -354,8 +354,8 @@ def compare_costs(req, reg, basis: PriceBasis, *, tokens_per_day: float | None =
     """``llamasize cost``: the planner's best option per GPU type (objective cost-per-token),
     each priced and compared with every API serving the model and the frontier references.
     Returns ``(report, plan)``; the report is None when nothing fits (the plan says why)."""
-    from llamasize.planner import fit_deployment, option_perf, plan
-    from llamasize.pricing import load_api_prices, prices_for_model, reference_prices
+    from llamasize.plan.planner import fit_deployment, option_perf, plan
+    from llamasize.data.prices import load_api_prices, prices_for_model, reference_prices
 
     res = plan(req, reg)
     p, o = req.prompt_tokens, req.output_tokens

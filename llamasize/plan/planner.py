@@ -26,13 +26,13 @@ from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UsageError
-from llamasize.hardware import GpuSpec
-from llamasize.memory import (
+from llamasize.data.hardware import GpuSpec
+from llamasize.estimate.memory import (
     Assumption, Deployment, FitEstimate, PerGpuMemory, estimate_memory, quick_fit, tp_problem,
 )
-from llamasize.quant import FORMATS, resolve_kv_dtype
-from llamasize.registry import Registry
-from llamasize.spec import ModelSpec
+from llamasize.estimate.quant import FORMATS, resolve_kv_dtype
+from llamasize.data.registry import Registry
+from llamasize.data.spec import ModelSpec
 
 OBJECTIVES = ("cost", "gpus", "headroom", "cost-per-token", "throughput")
 PERF_OBJECTIVES = ("cost-per-token", "throughput")
@@ -78,7 +78,7 @@ class PlanRequest:
     layout_mode: str = "practical"
     prompt_tokens: int = DEFAULT_PROMPT_TOKENS
     output_tokens: int = DEFAULT_OUTPUT_TOKENS
-    #: How GPU-hours are priced (llamasize.cost.PriceBasis); None = catalogue on-demand.
+    #: How GPU-hours are priced (llamasize.plan.cost.PriceBasis); None = catalogue on-demand.
     price_basis: object = None
     #: Calibration file to look efficiencies up in (None = the default location).
     calibration: object = None
@@ -242,7 +242,7 @@ class _Cand:
 
 def _price(gpu: GpuSpec, n: int, basis=None) -> tuple[float | None, str | None]:
     """Price per hour of ``n`` GPUs under the price basis (catalogue on-demand by default)."""
-    from llamasize.cost import PriceBasis, gpu_hour_price
+    from llamasize.plan.cost import PriceBasis, gpu_hour_price
 
     per_gpu, source = gpu_hour_price(gpu, basis or PriceBasis())
     if per_gpu is None:
@@ -253,8 +253,8 @@ def _price(gpu: GpuSpec, n: int, basis=None) -> tuple[float | None, str | None]:
 def option_perf(req: "PlanRequest", d: Deployment):
     """Speed estimate of a candidate at the request's workload (calibrated when a calibration
     exists); the prompt and output are clamped to the context the plan is sized for."""
-    from llamasize.calibration import efficiencies_for
-    from llamasize.perf import estimate_perf
+    from llamasize.estimate.calibration import efficiencies_for
+    from llamasize.estimate.perf import estimate_perf
 
     prompt = min(req.prompt_tokens, max(1, req.context_tokens - 1))
     output = max(1, min(req.output_tokens, req.context_tokens - prompt))
@@ -264,7 +264,7 @@ def option_perf(req: "PlanRequest", d: Deployment):
 
 def _usd_per_mtok(price_per_hour: float | None, perf) -> float | None:
     """Blended $/1M tokens at full utilisation (``cost.usd_per_mtok``)."""
-    from llamasize.cost import usd_per_mtok
+    from llamasize.plan.cost import usd_per_mtok
 
     return usd_per_mtok(price_per_hour, perf)[2]
 
@@ -472,7 +472,7 @@ def plan(req: PlanRequest, reg: Registry) -> PlanResult:
     if req.objective not in OBJECTIVES:
         raise UsageError(f"unknown objective '{req.objective}' (choices: {', '.join(OBJECTIVES)})")
     if req.quant != "auto" and req.quant not in FORMATS:
-        from llamasize.quant import get_format
+        from llamasize.estimate.quant import get_format
 
         get_format(req.quant)  # raises with a suggestion
     if not 0 <= req.headroom < 1:
@@ -540,7 +540,7 @@ def plan(req: PlanRequest, reg: Registry) -> PlanResult:
                    source="llamasize.planner"),
         Assumption(name="memory_model", value="same arithmetic as 'llamasize fit'", source="llamasize.memory"),
     ]
-    from llamasize.launch import model_repo
+    from llamasize.integrations.launch import model_repo
 
     return PlanResult(
         model=req.model.id, model_name=req.model.name,

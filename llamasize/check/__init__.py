@@ -1,0 +1,1 @@
+"""llamasize check: manifests -> deployments -> the estimator -> findings -> formats."""

@@ -1,0 +1,1 @@
+"""The estimator: parameters, quantization, KV, engine budgets, memory, speed, calibration."""

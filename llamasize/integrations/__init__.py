@@ -1,0 +1,1 @@
+"""What llamasize writes for other tools: launch commands, Terraform."""

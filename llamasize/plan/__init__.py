@@ -1,0 +1,1 @@
+"""Planning on top of the estimator: the planner, sweep and cost."""

@@ -1,0 +1,1 @@
+"""Renderers: one per result family; tables, markdown, JSON, charts."""
