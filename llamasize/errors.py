@@ -31,6 +31,15 @@ class UsageError(LlamasizeError):
     """The user asked for something impossible or malformed."""
 
 
+class LayoutError(UsageError):
+    """A parallel layout that cannot run; ``setting`` names the offending setting (``gpus``, ``tp``, ``pp``
+    or ``ep``) so callers (``check``) point at it without reading the message."""
+
+    def __init__(self, message: str, setting: str):
+        self.setting = setting
+        super().__init__(message)
+
+
 class UnknownIdError(UsageError):
     """An unknown model, GPU, quantization or engine id (message carries a suggestion)."""
 

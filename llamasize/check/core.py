@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llamasize import SCHEMA_VERSION
-from llamasize.errors import LlamasizeError, UnknownIdError, UsageError
+from llamasize.errors import LayoutError, LlamasizeError, UnknownIdError, UsageError
 
 Severity = Literal["error", "warning", "note"]
 SEVERITY_RANK = {"note": 0, "warning": 1, "error": 2}
@@ -1349,6 +1349,11 @@ class _Evaluated:
     findings: list[Finding]
 
 
+def _reason(e, kind: str) -> str:
+    """The estimate's reason of that kind (typed, ``FitEstimate.reason_kinds``), else all reasons."""
+    return next((r for r, k in zip(e.reasons, e.reason_kinds) if k == kind), "; ".join(e.reasons))
+
+
 class Checker:
     """Evaluates targets against one registry; estimates are cached across the whole run."""
 
@@ -1590,10 +1595,9 @@ class Checker:
                                      f"{spec.id}'s maximum of {maxpos:,} tokens"))
         try:
             validate_layout(spec, tp * pp, tp, pp, ep)
-        except UsageError as e:
-            msg = str(e)
-            key = "ep" if "--ep" in msg else "pp" if msg.startswith("pipeline_parallel_size (") else "tp"
-            out.append(self._finding(t, t.file, "LS004", lines.get(key, t.line), f"{t.id}: {msg}"))
+        except LayoutError as e:
+            key = "tp" if e.setting == "gpus" else e.setting
+            out.append(self._finding(t, t.file, "LS004", lines.get(key, t.line), f"{t.id}: {e}"))
             return [], ctx
         context = min(ctx, maxpos) if (ctx is not None and maxpos is not None) else (ctx or 1)
         results = []
@@ -1724,7 +1728,7 @@ class Checker:
                                      f"{t.id}: {what}: whether it fits is unknown ({'; '.join(e.unknown)})"))
             return out
         if p.kv_capacity_bytes is not None and p.kv_capacity_bytes < 0:
-            reason = next((r for r in e.reasons if r.startswith("weights")), "; ".join(e.reasons))
+            reason = _reason(e, "weights")
             out.append(self._finding(t, t.file, "LS001", t.line, f"{t.id}: {what} does not fit: {reason}"))
             return out
         if ctx_auto:
@@ -1733,7 +1737,7 @@ class Checker:
                                          f"{t.id}: {what}: no room for any KV cache"))
             return out
         if p.free_bytes is not None and p.free_bytes < 0:
-            reason = next((r for r in e.reasons if r.startswith("KV cache")), "; ".join(e.reasons))
+            reason = _reason(e, "kv_cache")
             head = f"{ctx_name} {ctx:,}" if context_note is None else f"the default context ({context_note})"
             per = f" x {batch} sequences" if batch > 1 else ""
             out.append(self._finding(t, t.file, "LS002", lines.get("max_model_len", t.line),

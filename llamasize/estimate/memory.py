@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from llamasize import SCHEMA_VERSION
 from llamasize.estimate.engines import EngineBudget, check_engine, engine_budget, vllm_batch_defaults
-from llamasize.errors import UnknownValueError, UsageError
+from llamasize.errors import LayoutError, UnknownValueError, UsageError
 from llamasize.data.hardware import GpuSpec
 from llamasize.estimate.params import Tensor, weight_table
 from llamasize.estimate.quant import QuantFormat, check_kv_dtype, get_format, kv_dtype_bytes, resolve_kv_dtype
@@ -100,6 +100,11 @@ class Assumption(BaseModel):
     source: str
 
 
+#: Why a deployment does not fit: the context is above the model's maximum, the weights (with
+#: activations and overhead) leave no room, or the KV cache does not fit in what is left.
+FailureKind = Literal["context", "weights", "kv_cache"]
+
+
 class FitEstimate(BaseModel):
     """Verdict and memory breakdown for one deployment (the JSON of ``llamasize fit``)."""
 
@@ -125,6 +130,9 @@ class FitEstimate(BaseModel):
     #: True / False, or None when an unknown model value decides it.
     fits: bool | None
     reasons: list[str]
+    #: What each reason is about, in the order of ``reasons`` (typed, so no caller parses the English);
+    #: not part of the JSON document.
+    reason_kinds: list[FailureKind] = Field(default_factory=list, exclude=True)
     max_context_tokens: int | None
     max_concurrency: int | None
     weights_bytes: int | None
@@ -155,20 +163,20 @@ def validate_layout(spec: ModelSpec, gpu_count: int, tp: int, pp: int, ep: bool)
     """Raise UsageError when a parallel layout cannot run (DESIGN.md rule 7). Checks that need an
     unpublished value are skipped (the estimate reports it as unknown instead)."""
     if tp < 1 or pp < 1:
-        raise UsageError("tensor and pipeline parallel sizes must be at least 1")
+        raise LayoutError("tensor and pipeline parallel sizes must be at least 1", "tp" if tp < 1 else "pp")
     if tp * pp != gpu_count:
-        raise UsageError(
+        raise LayoutError(
             f"--gpus ({gpu_count}) must equal tensor_parallel_size ({tp}) x pipeline_parallel_size ({pp}); "
-            "data-parallel replicas are not modelled: size one replica"
+            "data-parallel replicas are not modelled: size one replica", "gpus"
         )
     layers = spec.num_hidden_layers
     problem = tp_problem(spec, tp)
     if problem:
-        raise UsageError(problem)
+        raise LayoutError(problem, "tp")
     if layers is not None and pp > layers:
-        raise UsageError(f"pipeline_parallel_size ({pp}) exceeds num_hidden_layers ({layers})")
+        raise LayoutError(f"pipeline_parallel_size ({pp}) exceeds num_hidden_layers ({layers})", "pp")
     if ep and not spec.is_moe:
-        raise UsageError(f"--ep needs a mixture-of-experts model; {spec.id} is dense")
+        raise LayoutError(f"--ep needs a mixture-of-experts model; {spec.id} is dense", "ep")
 
 
 def pp_partition(num_layers: int, pp: int) -> list[list[int]]:
@@ -573,18 +581,22 @@ def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> Fit
     max_ctx = core.max_context(d.batch)
     max_conc = core.max_concurrency(d.context_tokens)
     w, act = core.weights[k], core.activation
-    reasons = []
+    reasons: list[str] = []
+    kinds: list[FailureKind] = []
     if d.context_tokens > core.max_position:
+        kinds.append("context")
         reasons.append(f"context {d.context_tokens:,} exceeds {spec.id}'s maximum of {core.max_position:,} tokens")
     basis = "" if d.gpu.memory.basis == "driver" else " (budgeted from the datasheet's decimal GB)"
     if capacity < 0:
         used = w + act + b.overhead_bytes
+        kinds.append("weights")
         reasons.append(
             f"weights ({w / GIB:.1f} GiB) + activations ({act / GIB:.1f} GiB) + overhead "
             f"({b.overhead_bytes / GIB:.1f} GiB) need {used / GIB:.1f} GiB per GPU; "
             f"{b.budget_bytes / GIB:.1f} GiB available{basis}"
         )
     elif free < 0:
+        kinds.append("kv_cache")
         reasons.append(
             f"KV cache for {d.batch} x {d.context_tokens:,} tokens needs {kv_need / GIB:.1f} GiB per GPU; "
             f"{capacity / GIB:.1f} GiB left after weights, activations and overhead "
@@ -597,7 +609,7 @@ def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> Fit
         layers=pp_partition(spec.num_hidden_layers, s.pp)[k],
     )
     return FitEstimate(
-        fits=not reasons, reasons=reasons, max_context_tokens=max_ctx, max_concurrency=max_conc,
+        fits=not reasons, reasons=reasons, reason_kinds=kinds, max_context_tokens=max_ctx, max_concurrency=max_conc,
         weights_bytes=total_weight_bytes(spec, s.fmt.id, d.include_vision),
         kv_cache_bytes=core.kv_total(d.context_tokens, d.batch),
         kv_cache_bytes_per_token=kv_bytes_per_token_model(spec, s.kv_bytes), per_gpu=per_gpu,
@@ -614,6 +626,7 @@ def _estimate_unknown(d: Deployment, s: Settings, common, err: UnknownValueError
     unknown = [str(err)]
     pub = spec.published_params
     reasons: list[str] = []
+    kinds: list[FailureKind] = []
     fits = None
     low = None
     if pub is not None:
@@ -624,6 +637,7 @@ def _estimate_unknown(d: Deployment, s: Settings, common, err: UnknownValueError
         approx = "" if pub.total_exact else "about "
         if per_gpu_low > available:
             fits = False
+            kinds.append("weights")
             reasons.append(
                 f"even at {float(min_bits):g} bits for all {approx}{pub.total / 1e9:,.0f}B parameters the weights "
                 f"need {per_gpu_low / GIB:.1f} GiB per GPU; {available / GIB:.1f} GiB available"
@@ -637,7 +651,7 @@ def _estimate_unknown(d: Deployment, s: Settings, common, err: UnknownValueError
         headroom_fraction=None, pipeline_stage=0, layers=None,
     )
     return FitEstimate(
-        fits=fits, reasons=reasons, max_context_tokens=None, max_concurrency=None, weights_bytes=low,
+        fits=fits, reasons=reasons, reason_kinds=kinds, max_context_tokens=None, max_concurrency=None, weights_bytes=low,
         kv_cache_bytes=None, kv_cache_bytes_per_token=None, per_gpu=per_gpu,
         confidence={"weights_bytes": "lower bound from the published total", "kv_cache_bytes": "unknown",
                     "fits": "unknown" if fits is None else "lower bound"},
