@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UsageError
 from llamasize.data.hardware import GpuSpec
-from llamasize.estimate.memory import Assumption
+from llamasize.estimate.deployment import Assumption
 from llamasize.estimate.perf import PerfEstimate
 
 PRICE_KINDS = ("on_demand", "spot", "reserved", "capacity_block", "owned")

@@ -27,9 +27,9 @@ from pydantic import BaseModel, ConfigDict
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UsageError
 from llamasize.data.hardware import GpuSpec
-from llamasize.estimate.memory import (
-    Assumption, Deployment, FitEstimate, PerGpuMemory, estimate_memory, quick_fit, tp_problem,
-)
+from llamasize.estimate.deployment import Assumption, Deployment
+from llamasize.estimate.memory import FitEstimate, PerGpuMemory, estimate_memory, quick_fit
+from llamasize.estimate.parallel import tp_problem
 from llamasize.estimate.quant import FORMATS, resolve_kv_dtype
 from llamasize.data.registry import Registry
 from llamasize.data.spec import ModelSpec
