@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from llamasize.data.spec import ModelSpec
-from llamasize.estimate.kv import decode_kv_tokens, kv_bytes_per_token_layer
+from llamasize.estimate.kv import attended_tokens_sum, decode_kv_tokens, kv_bytes_per_token_layer
 from llamasize.estimate.memory import stage_tensors
 from llamasize.estimate.parallel import pp_partition
 from llamasize.estimate.params import weight_table
@@ -142,6 +142,8 @@ class DecodeSpan:
 
     def attended(self, spec: ModelSpec, layer_type: str) -> int | float:
         """Tokens one query of this span reads on a layer of ``layer_type``, on average."""
+        if layer_type == "chunked_attention":
+            return attended_tokens_sum(spec, layer_type, self.first, self.last) / (self.last - self.first + 1)
         w = spec.window_of(layer_type)
         return self.context if w is None else min(self.context, w)
 
