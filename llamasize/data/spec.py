@@ -258,6 +258,15 @@ class ModelSpec(Frozen):
         n = self.need("the MoE layer pattern", "num_hidden_layers")
         return [i for i in range(n) if self.is_moe_layer(i)]
 
+    def serving_repo(self, quant: str) -> str:
+        """The Hugging Face repository to serve in ``quant``: the published FP8 checkpoint for
+        ``fp8_mixed`` when the registry lists one, else the first listed name, else the spec id."""
+        if quant == "fp8_mixed":
+            for name in self.hf_names:
+                if name.upper().endswith("-FP8"):
+                    return name
+        return self.hf_names[0] if self.hf_names else self.id
+
     def is_nope_layer(self, i: int) -> bool:
         """Whether layer ``i`` (0-based) is a Llama 4 global NoPE layer -- the one NoPE rule (Meta
         ``models/llama4/model.py``): ``(layer_id + 1) % nope_layer_interval == 0``. NoPE layers skip
