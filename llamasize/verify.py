@@ -27,7 +27,7 @@ from typing import Callable, Literal, Sequence
 from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION, __version__
-from llamasize.estimate.calibration import DeviceCalibration
+from llamasize.estimate.calibration import DeviceCalibration, calibration_path, load_calibrations
 from llamasize.errors import UsageError
 from llamasize.data.hardware import Flops, GpuSpec, Interconnect, Memory, NativeFormats
 from llamasize.estimate.deployment import Deployment
@@ -262,7 +262,6 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
 def local_device_spec(registry: Registry, calibration_file: Path | None = None) -> tuple[GpuSpec, str]:
     """The device ``--gpu local`` means, and a note: the detected GPU's catalogue entry, else this
     CPU with the rates the last ``verify`` measured (or measured now, briefly)."""
-    from llamasize.estimate.calibration import calibration_path, load_calibrations
     from llamasize.runtime.detect import detect_cpu, detect_devices
 
     found = detect_devices(registry)
