@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+from llamasize import SCHEMA_VERSION
 from llamasize.data.hardware import GpuSpec
 from llamasize.data.spec import ModelSpec
 
@@ -47,3 +48,34 @@ class Assumption(BaseModel):
     name: str
     value: str
     source: str
+
+
+# ------------------------------------------------------------------------ shared result fields ---
+class ParallelLayoutFields(BaseModel):
+    """The layout every deployment result reports, declared once: parallel sizes, expert
+    parallelism, weight format and KV dtype, in this order (``FitEstimate``, ``PerfEstimate``,
+    ``PlanOption``, ``CostEstimate``).
+
+    A result lists this class *first* among its bases and the class with its own leading fields
+    second: pydantic places the fields of the bases from the last base to the first, then the
+    class's own, so the JSON keeps its order (leading fields, these five, the rest).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    expert_parallel: bool
+    quant: str
+    kv_cache_dtype: str
+
+
+class DeploymentHead(BaseModel):
+    """The leading fields of a speed or cost result: schema version, model id, GPU id and count."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    model: str
+    gpu: str
+    gpu_count: int

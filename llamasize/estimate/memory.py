@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from llamasize import SCHEMA_VERSION
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UnknownValueError, UsageError
-from llamasize.estimate.deployment import Assumption, Deployment
+from llamasize.estimate.deployment import Assumption, Deployment, ParallelLayoutFields
 from llamasize.estimate.engines import EngineBudget, check_engine, engine_budget, vllm_batch_defaults
 from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
 from llamasize.estimate.parallel import pp_partition, shard_shape, validate_layout
@@ -66,10 +66,8 @@ class PerGpuMemory(BaseModel):
 FailureKind = Literal["context", "weights", "kv_cache"]
 
 
-class FitEstimate(BaseModel):
-    """Verdict and memory breakdown for one deployment (the JSON of ``llamasize fit``)."""
-
-    model_config = ConfigDict(frozen=True)
+class _FitHead(BaseModel):
+    """The leading fields of ``FitEstimate`` (before ``ParallelLayoutFields``)."""
 
     schema_version: str = SCHEMA_VERSION
     model: str
@@ -79,11 +77,15 @@ class FitEstimate(BaseModel):
     gpu_count: int
     nodes: int
     gpus_per_node: int
-    tensor_parallel_size: int
-    pipeline_parallel_size: int
-    expert_parallel: bool
-    quant: str
-    kv_cache_dtype: str
+
+
+class FitEstimate(ParallelLayoutFields, _FitHead):
+    """Verdict and memory breakdown for one deployment (the JSON of ``llamasize fit``)."""
+
+    # fields: _FitHead's, ParallelLayoutFields', then these (the docstring is the JSON schema description)
+
+    model_config = ConfigDict(frozen=True)
+
     kv_layout: Literal["full", "hybrid"]
     engine: str
     context_tokens: int

@@ -35,9 +35,8 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llamasize import SCHEMA_VERSION
 from llamasize.errors import UnknownValueError, UsageError
-from llamasize.estimate.deployment import Assumption, Deployment
+from llamasize.estimate.deployment import Assumption, Deployment, DeploymentHead, ParallelLayoutFields
 from llamasize.estimate.kv import causal_pairs
 from llamasize.estimate.memory import quick_fit
 from llamasize.estimate.traffic import (
@@ -90,20 +89,13 @@ class PhaseTime(BaseModel):
     bytes_read_per_gpu: int
 
 
-class PerfEstimate(BaseModel):
+class PerfEstimate(ParallelLayoutFields, DeploymentHead):
     """The JSON of ``llamasize perf``."""
+
+    # fields: DeploymentHead's, ParallelLayoutFields', then these (the docstring is the JSON schema's description)
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: str = SCHEMA_VERSION
-    model: str
-    gpu: str
-    gpu_count: int
-    tensor_parallel_size: int
-    pipeline_parallel_size: int
-    expert_parallel: bool
-    quant: str
-    kv_cache_dtype: str
     kv_layout: str
     engine: str
     prompt_tokens: int

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from llamasize import SCHEMA_VERSION
 from llamasize.data.hardware import GpuSpec
 from llamasize.errors import UsageError
-from llamasize.estimate.deployment import Assumption
+from llamasize.estimate.deployment import Assumption, DeploymentHead, ParallelLayoutFields
 from llamasize.estimate.perf import PerfEstimate
 from llamasize.plan.planner import fit_deployment, load_plan_calibration, option_perf, plan
 from llamasize.plan.pricing import (  # noqa: F401 (PRICE_KINDS, AMORTIZATION_YEARS: re-exported for the CLI)
@@ -54,20 +54,13 @@ class ApiComparison(BaseModel):
     cheaper_at_volume: Literal["self-hosted", "api", "equal"] | None
 
 
-class CostEstimate(BaseModel):
+class CostEstimate(ParallelLayoutFields, DeploymentHead):
     """Cost of one self-hosted deployment for a workload, and the APIs it competes with."""
+
+    # fields: DeploymentHead's, ParallelLayoutFields', then these (the docstring is the JSON schema's description)
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: str = SCHEMA_VERSION
-    model: str
-    gpu: str
-    gpu_count: int
-    tensor_parallel_size: int
-    pipeline_parallel_size: int
-    expert_parallel: bool
-    quant: str
-    kv_cache_dtype: str
     price_kind: str
     usd_per_gpu_hour: float | None
     price_source: str

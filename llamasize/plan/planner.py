@@ -30,7 +30,7 @@ from llamasize.data.registry import Registry
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UsageError
 from llamasize.estimate.calibration import CalibrationFile, calibration_path, efficiencies_from, load_calibrations
-from llamasize.estimate.deployment import Assumption, Deployment
+from llamasize.estimate.deployment import Assumption, Deployment, ParallelLayoutFields
 from llamasize.estimate.memory import FitEstimate, PerGpuMemory, estimate_memory, quick_fit
 from llamasize.estimate.parallel import tp_problem
 from llamasize.estimate.perf import PerfEstimate, estimate_perf
@@ -88,20 +88,22 @@ class PlanRequest:
 
 
 # ------------------------------------------------------------------------------------ results ---
-class PlanOption(BaseModel):
-    """One deployment the planner recommends or lists as an alternative."""
-
-    model_config = ConfigDict(frozen=True)
+class _OptionHead(BaseModel):
+    """The leading fields of ``PlanOption`` (before ``ParallelLayoutFields``)."""
 
     gpu: str
     gpu_name: str
     gpu_count: int
     nodes: int
-    tensor_parallel_size: int
-    pipeline_parallel_size: int
-    expert_parallel: bool
-    quant: str
-    kv_cache_dtype: str
+
+
+class PlanOption(ParallelLayoutFields, _OptionHead):
+    """One deployment the planner recommends or lists as an alternative."""
+
+    # fields: _OptionHead's, ParallelLayoutFields', then these (the docstring is the JSON schema's description)
+
+    model_config = ConfigDict(frozen=True)
+
     kv_layout: str
     engine: str
     fits: bool
