@@ -35,6 +35,8 @@ DTYPE_BYTES: dict[str, int] = {
 TORCH_DTYPES = ("bfloat16", "float16", "float32")
 #: Torch dtype name -> the short name used for KV dtypes and compute rates.
 SHORT_DTYPE: dict[str, str] = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+#: Short name -> torch dtype name (e.g. an engine's ``--dtype float16`` for the fp16 format).
+TORCH_DTYPE_OF: dict[str, str] = {short: torch for torch, short in SHORT_DTYPE.items()}
 
 
 def dtype_bytes(name: str) -> int:

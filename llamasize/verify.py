@@ -33,7 +33,8 @@ from llamasize.data.hardware import Flops, GpuSpec, Interconnect, Memory, Native
 from llamasize.estimate.deployment import Deployment
 from llamasize.estimate.kv import kv_models
 from llamasize.estimate.memory import activation_peak_bytes, total_weight_bytes
-from llamasize.estimate.perf import DECODE_BANDWIDTH_EFFICIENCY, expected_distinct_experts, phase_work, roofline
+from llamasize.estimate.perf import DECODE_BANDWIDTH_EFFICIENCY, phase_work, roofline
+from llamasize.estimate.traffic import expected_distinct_experts
 from llamasize.data.registry import Registry
 from llamasize.data.spec import ModelSpec
 from llamasize.units import SHORT_DTYPE

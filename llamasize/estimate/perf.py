@@ -44,6 +44,7 @@ from llamasize.estimate.traffic import (
 )
 from llamasize.estimate.quant import get_format
 from llamasize.data.spec import ModelSpec
+from llamasize.units import dtype_bytes
 
 #: Fraction of the dense tensor-core peak reached by prefill GEMMs (assumed planning figure; no
 #: primary source measures it for every GPU — ``llamasize verify`` replaces it on a device).
@@ -57,7 +58,7 @@ COMM_EFFICIENCY = 0.7
 #: latency over NVLink is of the order of 10 microseconds; not from a sourced fact).
 COLLECTIVE_LATENCY_S = 10e-6
 #: Bytes per activation element exchanged by collectives (BF16).
-ACT_BYTES = 2
+ACT_BYTES = dtype_bytes("bf16")
 
 Bound = Literal["compute", "memory", "communication"]
 
