@@ -11,8 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from llamasize.estimate.memory import kv_models, stage_weight_bytes
-from llamasize.plan.planner import PlanRequest, plan, sweep
+from llamasize.estimate.kv import kv_models
+from llamasize.estimate.memory import stage_weight_bytes
+from llamasize.plan.planner import PlanRequest, plan
+from llamasize.plan.sweep import sweep
 from llamasize.data.registry import load_registry
 
 REPO = Path(__file__).resolve().parent.parent

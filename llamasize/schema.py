@@ -22,7 +22,7 @@ SCHEMAS: dict[str, tuple[str, str, str, str]] = {
     "params": ("llamasize.estimate.params", "ParamBreakdown", "serialization", "llamasize params --format json"),
     "perf": ("llamasize.estimate.perf", "PerfEstimate", "serialization", "llamasize perf --format json"),
     "cost": ("llamasize.plan.cost", "CostReport", "serialization", "llamasize cost --format json"),
-    "sweep": ("llamasize.plan.planner", "SweepResult", "serialization", "llamasize sweep --format json"),
+    "sweep": ("llamasize.plan.sweep", "SweepResult", "serialization", "llamasize sweep --format json"),
     "check": ("llamasize.check.core", "CheckReport", "serialization", "llamasize check --format json"),
     "detect": ("llamasize.runtime.detect", "DetectedDevices", "serialization", "llamasize detect --format json"),
     "verify": ("llamasize.verify", "VerifyReport", "serialization", "llamasize verify --format json"),

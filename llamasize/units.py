@@ -21,6 +21,28 @@ MAX_TOKENS = 2**40
 GIB = 2**30
 MIB = 2**20
 
+# ------------------------------------------------------------------------------ dtype sizes ---
+#: The one table of dtype sizes: bytes per element of every dtype name llamasize reads. Torch
+#: names (``config.json`` ``torch_dtype``, the runtime's arrays) and the short names of
+#: ``--kv-dtype`` and the compute dtypes (``hardware.Flops``). Sources: IEEE 754 binary32/16,
+#: bfloat16 (Google Brain float), OCP FP8 (E4M3/E5M2) and MX FP4 (E2M1: half a byte, so FP4 is
+#: not in this whole-byte table; ``quant`` stores its formats bit by bit).
+DTYPE_BYTES: dict[str, int] = {
+    "float32": 4, "float16": 2, "bfloat16": 2,
+    "fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1,
+}
+#: The checkpoint dtypes a ``torch_dtype`` may name (``ModelSpec.torch_dtype``).
+TORCH_DTYPES = ("bfloat16", "float16", "float32")
+#: Torch dtype name -> the short name used for KV dtypes and compute rates.
+SHORT_DTYPE: dict[str, str] = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
+#: Short name -> torch dtype name (e.g. an engine's ``--dtype float16`` for the fp16 format).
+TORCH_DTYPE_OF: dict[str, str] = {short: torch for torch, short in SHORT_DTYPE.items()}
+
+
+def dtype_bytes(name: str) -> int:
+    """Bytes per element of a dtype (``DTYPE_BYTES``); KeyError for a name not in the table."""
+    return DTYPE_BYTES[name]
+
 
 def parse_count(text: str | int, what: str = "value", *, minimum: int = 1, maximum: int = MAX_TOKENS) -> int:
     """Parse ``8K``/``1M``/``1m``/``131072``/``1_000`` into an int, vLLM-style (see module doc).

@@ -27,18 +27,23 @@ from typing import Callable, Literal, Sequence
 from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION, __version__
-from llamasize.estimate.calibration import DeviceCalibration
+from llamasize.estimate.calibration import DeviceCalibration, calibration_path, load_calibrations
 from llamasize.errors import UsageError
 from llamasize.data.hardware import Flops, GpuSpec, Interconnect, Memory, NativeFormats
-from llamasize.estimate.memory import Deployment, activation_peak_bytes, kv_models, total_weight_bytes
-from llamasize.estimate.perf import DECODE_BANDWIDTH_EFFICIENCY, expected_distinct_experts, phase_work, roofline
+from llamasize.estimate.deployment import Deployment
+from llamasize.estimate.kv import kv_models
+from llamasize.estimate.memory import activation_peak_bytes, total_weight_bytes
+from llamasize.estimate.perf import DECODE_BANDWIDTH_EFFICIENCY, phase_work, roofline
+from llamasize.estimate.traffic import expected_distinct_experts
 from llamasize.data.registry import Registry
 from llamasize.data.spec import ModelSpec
+from llamasize.units import SHORT_DTYPE
 
 DEFAULT_TOLERANCE = 0.5
 DEFAULT_BATCHES = (1, 4, 16, 64)
 #: Runtime dtype -> the llamasize format (and FLOP-rate key) of the same precision.
-_FORMAT = {"float32": "fp32", "float16": "fp16"}
+#: Runtime dtype -> the quantization format / compute dtype of the same name (``units.SHORT_DTYPE``).
+_FORMAT = SHORT_DTYPE
 Progress = Callable[[str, int, int], None]
 
 
@@ -258,7 +263,6 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
 def local_device_spec(registry: Registry, calibration_file: Path | None = None) -> tuple[GpuSpec, str]:
     """The device ``--gpu local`` means, and a note: the detected GPU's catalogue entry, else this
     CPU with the rates the last ``verify`` measured (or measured now, briefly)."""
-    from llamasize.estimate.calibration import calibration_path, load_calibrations
     from llamasize.runtime.detect import detect_cpu, detect_devices
 
     found = detect_devices(registry)

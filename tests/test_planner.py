@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from llamasize.errors import UsageError
 from llamasize.estimate.memory import Deployment, estimate_memory, quick_fit
-from llamasize.plan.planner import PlanRequest, auto_formats, gpu_counts, layouts, plan, sweep
+from llamasize.plan.planner import PlanRequest, auto_formats, gpu_counts, layouts, plan
+from llamasize.plan.sweep import sweep
 
 KNOWN_MODELS = ["llama4-scout", "llama4-maverick", "llama3.1-8b", "llama3.1-70b", "mixtral-8x7b", "qwen3-30b-a3b",
                 "gpt-oss-20b", "deepseek-v3"]

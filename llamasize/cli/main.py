@@ -514,7 +514,7 @@ def sweep_cmd(
     debug: bool = Debug,
 ) -> None:
     """Minimum GPU count per GPU type and context length: how does this model scale?"""
-    from llamasize.plan.planner import sweep
+    from llamasize.plan.sweep import sweep
     from llamasize.render.results import render_sweep
     from llamasize.units import parse_count
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from llamasize.errors import DataError
 from llamasize.files import pydantic_message, read_text_file
 from llamasize.data.spec import ModelSpec
+from llamasize.units import TORCH_DTYPES
 
 _SUPPORTED = {"llama4", "llama4_text", "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe",
               "qwen3_moe", "deepseek_v2", "deepseek_v3", "gpt_oss"}
@@ -158,7 +159,7 @@ def load_hf_config(path: Path) -> ModelSpec:
         "release_status": "released",
         "source": f"local config.json: {path}",
         "notes": notes,
-        "torch_dtype": dtype if dtype in ("bfloat16", "float16", "float32") else "bfloat16",
+        "torch_dtype": dtype if dtype in TORCH_DTYPES else "bfloat16",
         "hidden_size": c.get("hidden_size"),
         "num_hidden_layers": c.get("num_hidden_layers"),
         "num_attention_heads": c.get("num_attention_heads"),

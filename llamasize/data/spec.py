@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llamasize.errors import UnknownValueError
+from llamasize.units import SHORT_DTYPE
 
 Label = Literal["exact-primary", "exact-mirror", "derived", "reported", "assumed", "unknown"]
 LayerType = Literal["full_attention", "sliding_attention", "chunked_attention"]
@@ -257,11 +258,26 @@ class ModelSpec(Frozen):
         n = self.need("the MoE layer pattern", "num_hidden_layers")
         return [i for i in range(n) if self.is_moe_layer(i)]
 
+    def serving_repo(self, quant: str) -> str:
+        """The Hugging Face repository to serve in ``quant``: the published FP8 checkpoint for
+        ``fp8_mixed`` when the registry lists one, else the first listed name, else the spec id."""
+        if quant == "fp8_mixed":
+            for name in self.hf_names:
+                if name.upper().endswith("-FP8"):
+                    return name
+        return self.hf_names[0] if self.hf_names else self.id
+
+    def is_nope_layer(self, i: int) -> bool:
+        """Whether layer ``i`` (0-based) is a Llama 4 global NoPE layer -- the one NoPE rule (Meta
+        ``models/llama4/model.py``): ``(layer_id + 1) % nope_layer_interval == 0``. NoPE layers skip
+        RoPE and attend to every earlier token (full attention); the others are chunked-local."""
+        return bool(self.nope_layer_interval) and (i + 1) % self.nope_layer_interval == 0
+
     def resolved_layer_types(self) -> list[str]:
         """Attention type of every layer.
 
-        Explicit ``layer_types`` win. Otherwise Llama 4's rule (Meta ``model.py``):
-        ``is_nope_layer = (layer_id + 1) % nope_layer_interval == 0`` -> global full attention;
+        Explicit ``layer_types`` win. Otherwise Llama 4's rule (``is_nope_layer``): NoPE layers
+        -> global full attention;
         every other layer is RoPE + chunked-local attention over ``attention_chunk_size`` tokens.
         Without either, every layer is full attention.
         """
@@ -270,7 +286,7 @@ class ModelSpec(Frozen):
             return list(self.layer_types)
         if self.nope_layer_interval:
             return [
-                "full_attention" if (i + 1) % self.nope_layer_interval == 0 else "chunked_attention"
+                "full_attention" if self.is_nope_layer(i) else "chunked_attention"
                 for i in range(n)
             ]
         if self.sliding_window and not self.layer_types:
@@ -308,4 +324,4 @@ class ModelSpec(Frozen):
         """The format the published checkpoint is in: ``checkpoint_quant``, else its dtype."""
         if self.checkpoint_quant:
             return self.checkpoint_quant
-        return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}[self.torch_dtype]
+        return SHORT_DTYPE[self.torch_dtype]

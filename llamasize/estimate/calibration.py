@@ -91,8 +91,14 @@ def save_calibration(entry: DeviceCalibration, path: Path) -> Path:
 
 
 def efficiencies_for(device_id: str, path: Path | None = None) -> Efficiencies:
-    """Calibrated efficiencies for a device when the file has them, else the defaults."""
-    cal = load_calibrations(calibration_path(path)).devices.get(device_id)
+    """Calibrated efficiencies for a device when the file has them, else the defaults (reads the
+    file; a caller that needs many devices loads it once and uses ``efficiencies_from``)."""
+    return efficiencies_from(load_calibrations(calibration_path(path)), device_id)
+
+
+def efficiencies_from(calibrations: CalibrationFile, device_id: str) -> Efficiencies:
+    """Calibrated efficiencies for a device from a loaded calibration file, else the defaults."""
+    cal = calibrations.devices.get(device_id)
     if cal is None:
         return Efficiencies()
     return Efficiencies(prefill=cal.prefill_efficiency, decode_bandwidth=cal.decode_bandwidth_efficiency,

@@ -10,13 +10,8 @@ Rules (DESIGN.md "Modeling rules" 3-5, facts/serving.md 2.1):
   width over TP, or whole experts over EP (vLLM: EP size = TP size). Pipeline stages follow vLLM's
   ``get_pp_indices`` (layers split evenly, the remainder to the stages before the last); the
   embedding and vision tower sit on the first stage, the final norm and lm_head on the last.
-- **KV cache** per token per layer: ``2 x kv_heads x head_dim x dtype_bytes`` (GQA/MHA), with
-  ``kv_heads = max(1, num_key_value_heads // tp)`` per GPU (replicated once TP exceeds the KV heads);
-  MLA stores ``(kv_lora_rank + qk_rope_head_dim) x dtype_bytes`` once, replicated on every TP rank.
-  A layer holds ``min(L, window + in_flight)`` tokens when it is windowed (sliding or Llama 4
-  chunked-local) *and* the layout is ``hybrid`` (vLLM's ``ChunkedLocalAttentionSpec`` /
-  ``SlidingWindowSpec``; in-flight = max_num_batched_tokens), else the full length ``L``. Tokens are
-  allocated in blocks (vLLM 16).
+- **KV cache**: the one KV formula of ``estimate.kv`` (bytes per token per layer, the hybrid
+  capacity of windowed layers), per stage, tokens allocated in blocks (vLLM 16).
 - **Activations**: an analytical peak of the engine's profile run (see ``activation_peak_bytes``).
 - **Budget**: the engine's (``engines``), against the memory the driver reports where the catalogue
   has it.
@@ -31,44 +26,20 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llamasize import SCHEMA_VERSION
+from llamasize.data.spec import ModelSpec
+from llamasize.errors import UnknownValueError, UsageError
+from llamasize.estimate.deployment import Assumption, Deployment, ParallelLayoutFields
 from llamasize.estimate.engines import EngineBudget, check_engine, engine_budget, vllm_batch_defaults
-from llamasize.errors import LayoutError, UnknownValueError, UsageError
-from llamasize.data.hardware import GpuSpec
+from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
+from llamasize.estimate.parallel import pp_partition, shard_shape, validate_layout
 from llamasize.estimate.params import Tensor, weight_table
 from llamasize.estimate.quant import QuantFormat, check_kv_dtype, get_format, kv_dtype_bytes, resolve_kv_dtype
-from llamasize.data.spec import ModelSpec
 from llamasize.units import GIB
 
-KV_LAYOUTS = ("auto", "full", "hybrid")
 #: Tokens per prefill chunk assumed for the generic engine's activation peak.
 GENERIC_PREFILL_CHUNK = 2048
 #: Sequences per step assumed for the generic engine's sampler peak.
 GENERIC_MAX_SEQS = 256
-
-
-# ------------------------------------------------------------------------------------ request ---
-@dataclass(frozen=True)
-class Deployment:
-    """One deployment to evaluate: model x GPU x count x layout x quantization x workload."""
-
-    model: ModelSpec
-    gpu: GpuSpec
-    gpu_count: int
-    quant: str
-    context_tokens: int
-    tensor_parallel_size: int | None = None
-    pipeline_parallel_size: int = 1
-    expert_parallel: bool = False
-    kv_cache_dtype: str = "auto"
-    batch: int = 1
-    engine: str = "vllm"
-    kv_layout: str = "auto"
-    gpu_memory_utilization: float | None = None
-    mem_fraction_static: float | None = None
-    max_num_batched_tokens: int | None = None
-    max_num_seqs: int | None = None
-    overhead_bytes: int | None = None
-    include_vision: bool = True
 
 
 # ------------------------------------------------------------------------------------ results ---
@@ -90,25 +61,13 @@ class PerGpuMemory(BaseModel):
     layers: list[int] | None
 
 
-class Assumption(BaseModel):
-    """A named input the numbers rest on, with where its value comes from."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    value: str
-    source: str
-
-
 #: Why a deployment does not fit: the context is above the model's maximum, the weights (with
 #: activations and overhead) leave no room, or the KV cache does not fit in what is left.
 FailureKind = Literal["context", "weights", "kv_cache"]
 
 
-class FitEstimate(BaseModel):
-    """Verdict and memory breakdown for one deployment (the JSON of ``llamasize fit``)."""
-
-    model_config = ConfigDict(frozen=True)
+class _FitHead(BaseModel):
+    """The leading fields of ``FitEstimate`` (before ``ParallelLayoutFields``)."""
 
     schema_version: str = SCHEMA_VERSION
     model: str
@@ -118,11 +77,15 @@ class FitEstimate(BaseModel):
     gpu_count: int
     nodes: int
     gpus_per_node: int
-    tensor_parallel_size: int
-    pipeline_parallel_size: int
-    expert_parallel: bool
-    quant: str
-    kv_cache_dtype: str
+
+
+class FitEstimate(ParallelLayoutFields, _FitHead):
+    """Verdict and memory breakdown for one deployment (the JSON of ``llamasize fit``)."""
+
+    # fields: _FitHead's, ParallelLayoutFields', then these (the docstring is the JSON schema description)
+
+    model_config = ConfigDict(frozen=True)
+
     kv_layout: Literal["full", "hybrid"]
     engine: str
     context_tokens: int
@@ -144,79 +107,6 @@ class FitEstimate(BaseModel):
     assumptions: list[Assumption]
     confidence: dict[str, str]
     unknown: list[str]
-
-
-# ------------------------------------------------------------------------------ parallel rules --
-def tp_problem(spec: ModelSpec, tp: int) -> str | None:
-    """Why tensor parallelism of degree ``tp`` cannot split this model's attention, or None:
-    TP must divide the attention heads, and the KV heads and TP must divide one another (KV heads
-    are replicated when TP exceeds them). Unpublished head counts are not checked."""
-    nh, nkv = spec.num_attention_heads, spec.num_key_value_heads
-    if nh is not None and nh % tp:
-        return f"num_attention_heads ({nh}) is not divisible by tensor_parallel_size ({tp})"
-    if nkv is not None and not spec.is_mla and nkv % tp and tp % nkv:
-        return f"num_key_value_heads ({nkv}) and tensor_parallel_size ({tp}) must divide one another"
-    return None
-
-
-def validate_layout(spec: ModelSpec, gpu_count: int, tp: int, pp: int, ep: bool) -> None:
-    """Raise UsageError when a parallel layout cannot run (DESIGN.md rule 7). Checks that need an
-    unpublished value are skipped (the estimate reports it as unknown instead)."""
-    if tp < 1 or pp < 1:
-        raise LayoutError("tensor and pipeline parallel sizes must be at least 1", "tp" if tp < 1 else "pp")
-    if tp * pp != gpu_count:
-        raise LayoutError(
-            f"--gpus ({gpu_count}) must equal tensor_parallel_size ({tp}) x pipeline_parallel_size ({pp}); "
-            "data-parallel replicas are not modelled: size one replica", "gpus"
-        )
-    layers = spec.num_hidden_layers
-    problem = tp_problem(spec, tp)
-    if problem:
-        raise LayoutError(problem, "tp")
-    if layers is not None and pp > layers:
-        raise LayoutError(f"pipeline_parallel_size ({pp}) exceeds num_hidden_layers ({layers})", "pp")
-    if ep and not spec.is_moe:
-        raise LayoutError(f"--ep needs a mixture-of-experts model; {spec.id} is dense", "ep")
-
-
-def pp_partition(num_layers: int, pp: int) -> list[list[int]]:
-    """Layers of each pipeline stage, as vLLM's ``get_pp_indices`` splits them: ``L // pp`` each,
-    the remainder added one by one to the stages before the last."""
-    parts = [num_layers // pp] * pp
-    for i in range(2, num_layers % pp + 2):
-        parts[-i] += 1
-    out, start = [], 0
-    for n in parts:
-        out.append(list(range(start, start + n)))
-        start += n
-    return out
-
-
-def shard_shape(t: Tensor, spec: ModelSpec, tp: int, ep: bool) -> tuple[int, ...]:
-    """Shape of the part of tensor ``t`` one GPU holds under TP degree ``tp`` (and EP over the same
-    GPUs when ``ep``); see ``params.Parallel`` for the split of each kind."""
-    s = t.shape
-    c = lambda n: -(-n // tp)  # noqa: E731 - ceil division
-    p = t.parallel
-    if p == "replicated" or tp == 1:
-        return s
-    if p in ("column", "vocab"):
-        return (c(s[0]),) + s[1:]
-    if p == "row":
-        return s[:-1] + (c(s[-1]),)
-    if p == "kv":
-        nkv = spec.num_key_value_heads
-        per_head = s[0] // nkv
-        return (max(1, nkv // tp) * per_head,) + s[1:]
-    if p in ("expert_column", "expert_row"):
-        if ep:
-            return (c(s[0]),) + s[1:]
-        if len(s) == 2:  # stacked biases: column biases split, row biases replicated
-            return (s[0], c(s[1])) if p == "expert_column" else s
-        return (s[0], c(s[1]), s[2]) if p == "expert_column" else (s[0], s[1], c(s[2]))
-    if p == "flat":
-        return (c(s[0]),)
-    raise ValueError(f"unknown parallel kind {p!r}")
 
 
 @lru_cache(maxsize=4096)
@@ -256,99 +146,6 @@ def total_weight_bytes(spec: ModelSpec, quant: str, include_vision: bool = True)
     fmt = get_format(quant)
     return sum(fmt.rule(spec, t).nbytes(t.shape) for t in weight_table(spec)
                if include_vision or t.component != "vision")
-
-
-# ------------------------------------------------------------------------------------ KV cache --
-def resolve_kv_layout(kv_layout: str, engine: str, spec: ModelSpec) -> tuple[str, str]:
-    """The concrete layout ``auto`` stands for, and why (facts/serving.md 2.1).
-
-    vLLM: its hybrid KV manager handles sliding-window layers by default but was disabled by
-    default for Llama 4's chunked-local layers (PR #21761), so ``full`` for chunked models and
-    ``hybrid`` for sliding-window ones. SGLang: Llama 4 hybrid KV is a separate opt-in mode, so
-    ``full``. generic: ``full`` (the reference implementations keep full-length KV).
-    """
-    if kv_layout not in KV_LAYOUTS:
-        raise UsageError(f"unknown KV layout '{kv_layout}' (choices: {', '.join(KV_LAYOUTS)})")
-    if kv_layout != "auto":
-        return kv_layout, "as given"
-    try:
-        types = set(spec.resolved_layer_types())
-    except UnknownValueError:
-        return "full", "attention layout unknown: full-length KV assumed"
-    if types == {"full_attention"}:
-        return "full", "every layer is full attention"
-    if engine == "vllm":
-        if "chunked_attention" in types:
-            return "full", ("vLLM disables its hybrid KV manager for Llama 4 chunked-local layers by default "
-                            "(PR #21761): every layer holds the full context; --kv-layout hybrid models it on")
-        return "hybrid", "vLLM's hybrid KV manager caps sliding-window layers at their window by default"
-    if engine == "sglang":
-        return "full", "SGLang's hybrid KV cache for windowed layers is opt-in; --kv-layout hybrid models it"
-    return "full", "generic engine: full-length KV in every layer (reference implementation behaviour)"
-
-
-def kv_bytes_per_token_layer(spec: ModelSpec, kv_bytes: int, tp: int) -> int:
-    """KV bytes one GPU stores per token for one attention layer (DESIGN.md rule 4)."""
-    if spec.is_mla:
-        return (spec.kv_lora_rank + spec.qk_rope_head_dim) * kv_bytes
-    nkv = spec.need("KV cache size", "num_key_value_heads")
-    return 2 * max(1, nkv // tp) * spec.resolved_head_dim * kv_bytes
-
-
-@dataclass(frozen=True)
-class KvModel:
-    """KV bytes per sequence on one GPU of one stage as a function of context length."""
-
-    bytes_per_token_layer: int
-    #: For each layer of the stage: the token cap (None = full length).
-    caps: tuple[int | None, ...]
-    block: int
-
-    def per_sequence(self, tokens: int) -> int:
-        """Bytes one sequence of ``tokens`` tokens needs on this GPU (block-rounded)."""
-        total_tokens = 0
-        for cap in self.caps:
-            n = tokens if cap is None else min(tokens, cap)
-            total_tokens += -(-n // self.block) * self.block
-        return total_tokens * self.bytes_per_token_layer
-
-    def max_tokens(self, capacity: int, batch: int, limit: int) -> int:
-        """Largest context ``<= limit`` such that ``batch`` sequences fit in ``capacity`` (0 if none)."""
-        if capacity < 0 or batch * self.per_sequence(1) > capacity:
-            return 0
-        lo, hi = 1, limit
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if batch * self.per_sequence(mid) <= capacity:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
-
-
-@lru_cache(maxsize=4096)
-def kv_models(spec: ModelSpec, kv_bytes: int, tp: int, pp: int, layout: str, block: int,
-              in_flight: int) -> tuple[KvModel, ...]:
-    """One ``KvModel`` per pipeline stage."""
-    types = spec.resolved_layer_types()
-    per_layer = kv_bytes_per_token_layer(spec, kv_bytes, tp)
-    out = []
-    for layers in pp_partition(spec.num_hidden_layers, pp):
-        caps = []
-        for i in layers:
-            window = spec.window_of(types[i])
-            if layout == "hybrid" and window is not None:
-                # vLLM: chunked -> chunk + in-flight; sliding -> window - 1 + in-flight
-                caps.append(window + in_flight - (1 if types[i] == "sliding_attention" else 0))
-            else:
-                caps.append(None)
-        out.append(KvModel(per_layer, tuple(caps), block))
-    return tuple(out)
-
-
-def kv_bytes_per_token_model(spec: ModelSpec, kv_bytes: int) -> int:
-    """KV bytes per token for the whole model at full length, unsharded (the headline figure)."""
-    return kv_bytes_per_token_layer(spec, kv_bytes, 1) * spec.num_hidden_layers
 
 
 # --------------------------------------------------------------------------------- activations --

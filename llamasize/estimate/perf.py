@@ -31,16 +31,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from llamasize import SCHEMA_VERSION
 from llamasize.errors import UnknownValueError, UsageError
-from llamasize.estimate.memory import Assumption, Deployment, kv_bytes_per_token_layer, pp_partition, quick_fit
+from llamasize.estimate.deployment import Assumption, Deployment, DeploymentHead, ParallelLayoutFields
+from llamasize.estimate.kv import causal_pairs
+from llamasize.estimate.memory import quick_fit
+from llamasize.estimate.traffic import (
+    DecodeSpan, StageWeights, expected_distinct_experts, kv_read_per_sequence, stage_weights,
+)
 from llamasize.estimate.quant import get_format
 from llamasize.data.spec import ModelSpec
+from llamasize.units import dtype_bytes
 
 #: Fraction of the dense tensor-core peak reached by prefill GEMMs (assumed planning figure; no
 #: primary source measures it for every GPU — ``llamasize verify`` replaces it on a device).
@@ -54,7 +58,7 @@ COMM_EFFICIENCY = 0.7
 #: latency over NVLink is of the order of 10 microseconds; not from a sourced fact).
 COLLECTIVE_LATENCY_S = 10e-6
 #: Bytes per activation element exchanged by collectives (BF16).
-ACT_BYTES = 2
+ACT_BYTES = dtype_bytes("bf16")
 
 Bound = Literal["compute", "memory", "communication"]
 
@@ -86,20 +90,13 @@ class PhaseTime(BaseModel):
     bytes_read_per_gpu: int
 
 
-class PerfEstimate(BaseModel):
+class PerfEstimate(ParallelLayoutFields, DeploymentHead):
     """The JSON of ``llamasize perf``."""
+
+    # fields: DeploymentHead's, ParallelLayoutFields', then these (the docstring is the JSON schema's description)
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: str = SCHEMA_VERSION
-    model: str
-    gpu: str
-    gpu_count: int
-    tensor_parallel_size: int
-    pipeline_parallel_size: int
-    expert_parallel: bool
-    quant: str
-    kv_cache_dtype: str
     kv_layout: str
     engine: str
     prompt_tokens: int
@@ -137,29 +134,12 @@ class PerfEstimate(BaseModel):
 
 
 # ----------------------------------------------------------------------------------- formulas ---
-def expected_distinct_experts(num_experts: int, top_k: int, batch_tokens: int) -> float:
-    """Expected distinct experts hit per MoE layer by ``batch_tokens`` tokens under uniform routing:
-    ``E x (1 - (1 - k/E)^B)`` (DESIGN.md rule 6). k at B = 1; approaches E as B grows."""
-    if num_experts <= 0 or batch_tokens <= 0:
-        return 0.0
-    return num_experts * (1.0 - (1.0 - top_k / num_experts) ** batch_tokens)
-
-
 def attended_pairs(tokens: int, window: int | None, chunked: bool) -> int:
-    """Causal (query, key) pairs in a prefill of ``tokens`` tokens for one layer.
-
-    Full: ``P(P+1)/2``. Sliding window w: each query sees ``min(t, w)`` keys. Llama 4 chunked
-    (chunk K): a query at position t sees ``(t mod K) + 1`` keys (facts/models.md 1.6).
-    """
-    p = tokens
-    if window is None:
-        return p * (p + 1) // 2
-    if chunked:
-        n, r = divmod(p, window)
-        return n * window * (window + 1) // 2 + r * (r + 1) // 2
-    if p <= window:
-        return p * (p + 1) // 2
-    return window * (window + 1) // 2 + (p - window) * window
+    """Causal (query, key) pairs in a prefill of ``tokens`` tokens for one layer
+    (``kv.causal_pairs``). Full: ``P(P+1)/2``. Sliding window w: each query sees ``min(t, w)``
+    keys. Llama 4 chunked (chunk K): a query at position t sees ``(t mod K) + 1`` keys
+    (facts/models.md 1.6)."""
+    return causal_pairs(tokens, window, chunked)
 
 
 def ring_allreduce_s(nbytes: float, n: int, link_bytes_per_s: float | None, eff: float) -> float:
@@ -178,58 +158,6 @@ def all_to_all_s(nbytes: float, n: int, link_bytes_per_s: float | None, eff: flo
     if not link_bytes_per_s:
         raise UnknownValueError("communication time", ["interconnect.bandwidth_gb_per_s"], "the GPU catalogue entry")
     return (n - 1) / n * nbytes / (link_bytes_per_s * eff) + COLLECTIVE_LATENCY_S
-
-
-@dataclass(frozen=True)
-class StageWeights:
-    """Per-GPU weight traffic of one pipeline stage, split the way decode reads it."""
-
-    #: Bytes read every step regardless of batch (attention, norms, router, dense FFN, shared
-    #: experts, lm_head).
-    dense_bytes: int
-    #: Bytes of all routed experts on this GPU (a step reads the fraction hit).
-    routed_bytes: int
-    #: Bytes of one embedding row on this GPU (a step reads one per token).
-    embedding_row_bytes: int
-    #: Matmul parameters per token on this GPU: the dense part (without the lm_head), the lm_head
-    #: (run once per sequence in a prefill: only the last position's logits are needed) and the
-    #: routed experts (before the k/E share a token uses).
-    dense_matmul_params: int
-    lm_head_params: int
-    routed_matmul_params: int
-    layers: tuple[int, ...]
-    moe_layers: int
-
-
-@lru_cache(maxsize=2048)
-def stage_weights(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tuple[StageWeights, ...]:
-    """Weight traffic per stage, from ``memory.stage_tensors`` (the vision tower is left out: it
-    does not run per token)."""
-    from llamasize.estimate.memory import stage_tensors
-
-    acc = [[0, 0, 0, 0, 0, 0] for _ in range(pp)]
-    for k, t, shape, nbytes in stage_tensors(spec, quant, tp, pp, ep):
-        numel = math.prod(shape)
-        if t.component == "vision":
-            continue
-        if t.component == "embedding":
-            acc[k][2] += nbytes // max(1, shape[0])
-        elif t.component == "routed_experts":
-            acc[k][1] += nbytes
-            if t.kind == "linear":
-                acc[k][5] += numel
-        else:
-            acc[k][0] += nbytes
-            if t.role == "lm_head":
-                acc[k][4] += numel
-            elif t.kind in ("linear", "router"):
-                acc[k][3] += numel
-    stages = pp_partition(spec.num_hidden_layers, pp)
-    moe = set(spec.moe_layer_ids()) if spec.is_moe else set()
-    return tuple(
-        StageWeights(a[0], a[1], a[2], a[3], a[4], a[5], tuple(stages[k]), sum(1 for i in stages[k] if i in moe))
-        for k, a in enumerate(acc)
-    )
 
 
 def _attention_dims(spec: ModelSpec) -> tuple[int, int]:
@@ -325,8 +253,8 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
     prefill, _ = _phase(spec, s, stages, prompt_tokens, peak, bw, link_uni, eff, prefill=True, base_peak=base_peak)
     micro = min(b, s.pp)
     per_micro = -(-b // micro)
-    decode_ctx = prompt_tokens + output_tokens // 2  # average context over the generation
-    decode, kv_read = _phase(spec, s, stages, per_micro, peak, bw, link_uni, eff, prefill=False, ctx=decode_ctx,
+    span = DecodeSpan.generation(prompt_tokens, output_tokens)  # the decode steps of the generation
+    decode, kv_read = _phase(spec, s, stages, per_micro, peak, bw, link_uni, eff, prefill=False, span=span,
                              base_peak=base_peak)
     experts = (expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, per_micro)
                if spec.is_moe else None)
@@ -389,7 +317,7 @@ def _layer_comm_s(spec: ModelSpec, s, stage: StageWeights, tokens: int, link_uni
     return t
 
 
-def _attn_flops(spec: ModelSpec, s, layers: tuple[int, ...], pairs_of) -> int:
+def _attn_flops(spec: ModelSpec, s, layers: tuple[int, ...], pairs_of: Callable[[str], float]) -> float:
     """Attention score + value FLOPs of these layers on one GPU: 2 x heads/tp x (d_qk + d_v) x pairs."""
     dqk, dv = _attention_dims(spec)
     heads = spec.num_attention_heads // s.tp
@@ -397,7 +325,7 @@ def _attn_flops(spec: ModelSpec, s, layers: tuple[int, ...], pairs_of) -> int:
     total = 0
     for i in layers:
         lt = types[i]
-        total += 2 * heads * (dqk + dv) * pairs_of(spec.window_of(lt), lt == "chunked_attention")
+        total += 2 * heads * (dqk + dv) * pairs_of(lt)
     return total
 
 
@@ -416,9 +344,10 @@ class Work:
 RateFn = Callable[["Work"], float]
 
 
-def _stage_work(spec: ModelSpec, s, st: StageWeights, tokens: int, *, prefill: bool, ctx: int = 0) -> list[Work]:
+def _stage_work(spec: ModelSpec, s, st: StageWeights, tokens: int, *, prefill: bool,
+                span: DecodeSpan | None = None) -> list[Work]:
     """The work of one stage: a prefill of ``tokens`` tokens, or a decode step of ``tokens``
-    sequences each attending ``ctx`` tokens. Three groups, each with its own roofline:
+    sequences over the decode ``span`` (``traffic.DecodeSpan``). Three groups, each with its own roofline:
 
     - dense: attention projections, norms, router, dense FFN, shared experts (all ``tokens``
       rows), the lm_head (once per sequence: a prefill computes only its last position's logits)
@@ -436,12 +365,13 @@ def _stage_work(spec: ModelSpec, s, st: StageWeights, tokens: int, *, prefill: b
         out.append(Work("experts", 2 * tokens * st.routed_matmul_params * k / e, st.routed_bytes * hit / e,
                         tokens * k / hit))
     if prefill:
-        out.append(Work("attention", _attn_flops(spec, s, st.layers, lambda w, ch: attended_pairs(tokens, w, ch)),
-                        0, tokens))
+        out.append(Work("attention", _attn_flops(
+            spec, s, st.layers, lambda lt: attended_pairs(tokens, spec.window_of(lt), lt == "chunked_attention")),
+            0, tokens))
     else:
         out.append(Work("attention",
-                        tokens * _attn_flops(spec, s, st.layers, lambda w, ch: ctx if w is None else min(ctx, w)),
-                        tokens * _kv_read_per_seq(spec, s, st.layers, ctx), tokens))
+                        tokens * _attn_flops(spec, s, st.layers, lambda lt: span.attended(spec, lt)),
+                        tokens * kv_read_per_sequence(spec, s.kv_bytes, s.tp, st.layers, span), tokens))
     return out
 
 
@@ -462,15 +392,17 @@ def roofline(works: list[Work], rate: RateFn | None, bandwidth: float) -> tuple[
 
 def phase_work(d: Deployment, tokens: int, *, prefill: bool, ctx: int = 0) -> list[list[Work]]:
     """The work groups of each pipeline stage on one GPU for a prefill of ``tokens`` tokens or a
-    decode step of ``tokens`` sequences at context ``ctx`` -- what the speed model divides by the
+    decode step of ``tokens`` sequences at context ``ctx`` (the query at position ``ctx - 1``, so
+    ``ctx`` tokens on a full layer) -- what the speed model divides by the
     device's rates (``verify`` uses it with measured rates)."""
     _, _, s, _ = quick_fit(d)
     stages = stage_weights(d.model, s.fmt.id, s.tp, s.pp, s.ep)
-    return [_stage_work(d.model, s, st, tokens, prefill=prefill, ctx=ctx) for st in stages]
+    span = None if prefill else DecodeSpan.at(ctx - 1)
+    return [_stage_work(d.model, s, st, tokens, prefill=prefill, span=span) for st in stages]
 
 
 def _phase(spec: ModelSpec, s, stages, tokens: int, peak, bw, link_uni, eff: Efficiencies, *, prefill: bool,
-           ctx: int = 0, base_peak=None) -> tuple[PhaseTime, int]:
+           span: DecodeSpan | None = None, base_peak=None) -> tuple[PhaseTime, int]:
     """Stages run one after another: time = sum over stages of the roofline of their work groups
     + communication. A format that quantizes only the experts (``compute_scope == "experts"``)
     runs its other matmuls at ``base_peak`` (the 16-bit rate)."""
@@ -484,7 +416,7 @@ def _phase(spec: ModelSpec, s, stages, tokens: int, peak, bw, link_uni, eff: Eff
     memory = comm = total = 0.0
     flops_max = bytes_max = kv_max = 0
     for st in stages:
-        works = _stage_work(spec, s, st, tokens, prefill=prefill, ctx=ctx)
+        works = _stage_work(spec, s, st, tokens, prefill=prefill, span=span)
         t, c, m = roofline(works, rate, bw * eff.decode_bandwidth)
         cm = _layer_comm_s(spec, s, st, tokens, link_uni, eff)
         memory += m
@@ -506,17 +438,6 @@ def _phase(spec: ModelSpec, s, stages, tokens: int, peak, bw, link_uni, eff: Eff
         time, bound = total, _bound(compute, memory, comm)
     return PhaseTime(time_s=time, compute_s=compute, memory_s=memory, communication_s=comm, bound=bound,
                      flops_per_gpu=flops_max, bytes_read_per_gpu=bytes_max), kv_max
-
-
-def _kv_read_per_seq(spec: ModelSpec, s, layers: tuple[int, ...], ctx: int) -> int:
-    """KV bytes one sequence's decode step reads on one GPU: attended tokens x bytes per token."""
-    per = kv_bytes_per_token_layer(spec, s.kv_bytes, s.tp)
-    types = spec.resolved_layer_types()
-    total = 0
-    for i in layers:
-        w = spec.window_of(types[i])
-        total += (ctx if w is None else min(ctx, w)) * per
-    return total
 
 
 def _assumptions(eff: Efficiencies, dtype: str, prompt: int, output: int, b: int, layout: str, scope: str,

@@ -32,6 +32,7 @@ from typing import Callable
 from llamasize.errors import UnknownIdError
 from llamasize.estimate.params import Tensor
 from llamasize.data.spec import ModelSpec
+from llamasize.units import SHORT_DTYPE, dtype_bytes
 
 import difflib
 
@@ -310,18 +311,16 @@ KV_DTYPES = ("auto", "bf16", "fp16", "fp8")
 
 def kv_dtype_bytes(kv_dtype: str, spec: ModelSpec) -> int:
     """Bytes per cached element: fp8 1, bf16/fp16 2, auto = the checkpoint's dtype (fp32 = 4)."""
-    if kv_dtype == "fp8":
-        return 1
-    if kv_dtype in ("bf16", "fp16"):
-        return 2
-    return {"bfloat16": 2, "float16": 2, "float32": 4}[spec.torch_dtype]
+    if kv_dtype in ("fp8", "bf16", "fp16"):
+        return dtype_bytes(kv_dtype)
+    return dtype_bytes(spec.torch_dtype)
 
 
 def resolve_kv_dtype(kv_dtype: str, spec: ModelSpec) -> str:
     """The concrete KV dtype ``auto`` stands for."""
     if kv_dtype != "auto":
         return kv_dtype
-    return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}[spec.torch_dtype]
+    return SHORT_DTYPE[spec.torch_dtype]
 
 
 def _lookup(name: str, choices, kind: str) -> str:

@@ -46,13 +46,8 @@ class LaunchCommand:
 
 
 def model_repo(spec: ModelSpec, quant: str) -> str:
-    """The Hugging Face repository to serve: the published FP8 checkpoint for fp8_mixed when the
-    registry lists one, else the first listed name, else the spec id."""
-    if quant == "fp8_mixed":
-        for name in spec.hf_names:
-            if name.upper().endswith("-FP8"):
-                return name
-    return spec.hf_names[0] if spec.hf_names else spec.id
+    """The Hugging Face repository to serve (``ModelSpec.serving_repo``)."""
+    return spec.serving_repo(quant)
 
 
 def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], list[str]]:

@@ -1,13 +1,7 @@
 """Cost model: price per hour, $/1M tokens, and self-hosting vs API break-even.
 
-- **Price per GPU-hour**: a catalogue quote of the chosen kind (on-demand, spot, reserved,
-  capacity block), a price given by the user, or owned hardware:
-  ``capex / (years x 8760 h) + TDP kW x PUE x $/kWh`` (straight-line amortisation plus power).
-- **$/1M tokens** at a utilisation ``u`` (fraction of the day the deployment serves at the
-  modelled throughput), from the speed model's steady state with B concurrent sequences:
-  GPU-seconds per request ``= TTFT + O x TPOT / B`` (prompts prefilled one after another, decode
-  steps shared by the batch). Input ``= $/s x TTFT / P``, output ``= $/s x TPOT / B``, blended
-  ``= $/s x (TTFT + O x TPOT / B) / (P + O)``, each divided by ``u``, times 10^6.
+- **Price per GPU-hour** and **$/1M tokens** at a utilisation ``u`` (fraction of the day the
+  deployment serves at the modelled throughput): ``plan.pricing`` (shared with the planner).
 - **Capacity** ``= (P + O) x requests/s x 86,400 x u`` tokens per day.
 - **Break-even** against an API of blended price ``a`` per token (``(P x in + O x out)/(P + O)``):
   one replica costs ``D = $/h x 24`` per day whatever the volume, the API ``V x a``. They meet at
@@ -20,58 +14,22 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
-from llamasize.errors import UsageError
 from llamasize.data.hardware import GpuSpec
-from llamasize.estimate.memory import Assumption
+from llamasize.errors import UsageError
+from llamasize.estimate.deployment import Assumption, DeploymentHead, ParallelLayoutFields
 from llamasize.estimate.perf import PerfEstimate
-
-PRICE_KINDS = ("on_demand", "spot", "reserved", "capacity_block", "owned")
-HOURS_PER_YEAR = 8760
-SECONDS_PER_DAY = 86_400
-#: Default amortisation term for owned hardware (assumed; a common straight-line depreciation
-#: period for servers; override with --amortization-years).
-AMORTIZATION_YEARS = 3.0
-
-
-@dataclass(frozen=True)
-class PriceBasis:
-    """How a GPU-hour is priced."""
-
-    kind: str = "on_demand"
-    #: A price per GPU-hour given by the user (wins over the catalogue).
-    usd_per_gpu_hour: float | None = None
-    capex_usd_per_gpu: float | None = None
-    amortization_years: float = AMORTIZATION_YEARS
-    usd_per_kwh: float | None = None
-    pue: float = 1.0
-    utilization: float = 1.0
-
-
-def gpu_hour_price(gpu: GpuSpec, basis: PriceBasis) -> tuple[float | None, str]:
-    """USD per GPU-hour and where it comes from (None when the catalogue has no such quote)."""
-    if basis.kind not in PRICE_KINDS:
-        raise UsageError(f"unknown price kind '{basis.kind}' (choices: {', '.join(PRICE_KINDS)})")
-    if basis.usd_per_gpu_hour is not None:
-        return basis.usd_per_gpu_hour, "--usd-per-gpu-hour"
-    if basis.kind == "owned":
-        if basis.capex_usd_per_gpu is None or basis.usd_per_kwh is None:
-            raise UsageError("--price owned needs --capex-usd-per-gpu and --usd-per-kwh")
-        if gpu.tdp_watts is None:
-            return None, f"{gpu.id} has no TDP in the catalogue: power cost unknown"
-        capex_h = basis.capex_usd_per_gpu / (basis.amortization_years * HOURS_PER_YEAR)
-        power_h = gpu.tdp_watts / 1000 * basis.pue * basis.usd_per_kwh
-        return capex_h + power_h, (f"owned: ${basis.capex_usd_per_gpu:,.0f} over {basis.amortization_years:g} years "
-                                   f"+ {gpu.tdp_watts} W x PUE {basis.pue:g} x ${basis.usd_per_kwh:g}/kWh")
-    p = gpu.default_price(basis.kind)
-    if p is None:
-        return None, f"no {basis.kind.replace('_', '-')} price for {gpu.id} in the catalogue"
-    return p.usd_per_gpu_hour, f"{p.provider}, {p.kind.replace('_', '-')}, {p.as_of or 'undated'} ({p.source})"
+from llamasize.plan.planner import fit_deployment, load_plan_calibration, option_perf, plan
+from llamasize.plan.pricing import (  # noqa: F401 (PRICE_KINDS, AMORTIZATION_YEARS: re-exported for the CLI)
+    AMORTIZATION_YEARS, PRICE_KINDS, SECONDS_PER_DAY, PriceBasis, gpu_hour_price, usd_per_mtok,
+)
+from llamasize.data.prices import (
+    blended_usd_per_mtok, load_api_prices, prices_for_model, reference_prices, usd_for_tokens,
+)
 
 
 class ApiComparison(BaseModel):
@@ -96,20 +54,13 @@ class ApiComparison(BaseModel):
     cheaper_at_volume: Literal["self-hosted", "api", "equal"] | None
 
 
-class CostEstimate(BaseModel):
+class CostEstimate(ParallelLayoutFields, DeploymentHead):
     """Cost of one self-hosted deployment for a workload, and the APIs it competes with."""
+
+    # fields: DeploymentHead's, ParallelLayoutFields', then these (the docstring is the JSON schema's description)
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: str = SCHEMA_VERSION
-    model: str
-    gpu: str
-    gpu_count: int
-    tensor_parallel_size: int
-    pipeline_parallel_size: int
-    expert_parallel: bool
-    quant: str
-    kv_cache_dtype: str
     price_kind: str
     usd_per_gpu_hour: float | None
     price_source: str
@@ -136,18 +87,6 @@ class CostEstimate(BaseModel):
     unknown: list[str]
 
 
-def usd_per_mtok(usd_per_hour: float | None, perf: PerfEstimate, utilization: float = 1.0
-                 ) -> tuple[float | None, float | None, float | None]:
-    """``(input, output, blended)`` $/1M tokens of a deployment at a utilisation (module docstring):
-    GPU-seconds per request ``= TTFT + O x TPOT / B``; None when the price or the speed is unknown."""
-    if usd_per_hour is None or perf.ttft_s is None or perf.tpot_s is None:
-        return None, None, None
-    p, o, b = perf.prompt_tokens, perf.output_tokens, perf.concurrency
-    usd_s = usd_per_hour / 3600 / utilization
-    return (usd_s * perf.ttft_s / p * 1e6, usd_s * perf.tpot_s / b * 1e6,
-            usd_s * (perf.ttft_s + o * perf.tpot_s / b) / (p + o) * 1e6)
-
-
 def break_even_tokens_per_day(usd_per_day: float, api_usd_per_token: float) -> float:
     """Daily volume at which one replica (``usd_per_day``) costs what the API does: ``D / a``."""
     if api_usd_per_token <= 0:
@@ -166,8 +105,6 @@ def estimate_cost(perf: PerfEstimate, gpu: GpuSpec, basis: PriceBasis, apis: lis
     """Cost per hour, per day, per 1M tokens, capacity, and the comparison with each API.
 
     ``apis`` is a list of ``(provider, ApiModelPrice)`` pairs (``llamasize.data.prices``)."""
-    from llamasize.data.prices import blended_usd_per_mtok, usd_for_tokens
-
     if not 0 < basis.utilization <= 1:
         raise UsageError(f"--utilization must be in (0, 1], got {basis.utilization:g}")
     u = basis.utilization
@@ -271,8 +208,6 @@ def _decade_ceil(v: float) -> float:
 
 def chart_apis(apis: list, prompt: int, output: int) -> list:
     """The APIs worth drawing: the cheapest non-suspect API serving the model, plus the references."""
-    from llamasize.data.prices import blended_usd_per_mtok
-
     serving = sorted((pm for pm in apis if not pm[1].reference and not pm[1].suspect),
                      key=lambda pm: (blended_usd_per_mtok(pm[1], prompt, output), pm[0].id, pm[1].id))
     refs = [pm for pm in apis if pm[1].reference]
@@ -298,8 +233,6 @@ def chart_series(options: list[CostEstimate], apis: list, x_range: tuple[float, 
         name = f"self-hosted: {o.gpu_count} x {o.gpu}, {o.quant}"
         out.append(ChartSeries(name=name, kind="step", points=pts))
     for provider, price in apis:
-        from llamasize.data.prices import blended_usd_per_mtok
-
         a = blended_usd_per_mtok(price, options[0].prompt_tokens, options[0].output_tokens) / 1e6 if options else 0
         if a <= 0:
             continue
@@ -311,8 +244,6 @@ def chart_series(options: list[CostEstimate], apis: list, x_range: tuple[float, 
 def cost_report(model_id: str, options: list[CostEstimate], apis: list, *, tokens_per_day: float | None,
                 utilization: float, price_kind: str) -> CostReport:
     """Assemble the report: options, the cheapest choice at the given volume, and the chart."""
-    from llamasize.data.prices import usd_for_tokens
-
     if not options:
         raise UsageError("no self-hosted option to compare")
     p, o = options[0].prompt_tokens, options[0].output_tokens
@@ -354,10 +285,8 @@ def compare_costs(req, reg, basis: PriceBasis, *, tokens_per_day: float | None =
     """``llamasize cost``: the planner's best option per GPU type (objective cost-per-token),
     each priced and compared with every API serving the model and the frontier references.
     Returns ``(report, plan)``; the report is None when nothing fits (the plan says why)."""
-    from llamasize.plan.planner import fit_deployment, option_perf, plan
-    from llamasize.data.prices import load_api_prices, prices_for_model, reference_prices
-
-    res = plan(req, reg)
+    cals = load_plan_calibration(req)  # read once for the plan and every option's speed
+    res = plan(req, reg, cals)
     p, o = req.prompt_tokens, req.output_tokens
     providers = load_api_prices(reg.catalog_dirs)
     apis = prices_for_model(providers, req.model.id, p, o, min_input_tokens=p)
@@ -372,6 +301,6 @@ def compare_costs(req, reg, basis: PriceBasis, *, tokens_per_day: float | None =
     estimates = []
     for opt in picked[:options]:
         d = fit_deployment(opt, req, reg)
-        estimates.append(estimate_cost(option_perf(req, d), d.gpu, basis, apis, tokens_per_day=tokens_per_day))
+        estimates.append(estimate_cost(option_perf(req, d, cals), d.gpu, basis, apis, tokens_per_day=tokens_per_day))
     return cost_report(req.model.id, estimates, apis, tokens_per_day=tokens_per_day, utilization=basis.utilization,
                        price_kind=basis.kind), res

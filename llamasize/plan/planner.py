@@ -25,14 +25,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
-from llamasize.errors import UsageError
 from llamasize.data.hardware import GpuSpec
-from llamasize.estimate.memory import (
-    Assumption, Deployment, FitEstimate, PerGpuMemory, estimate_memory, quick_fit, tp_problem,
-)
-from llamasize.estimate.quant import FORMATS, resolve_kv_dtype
 from llamasize.data.registry import Registry
 from llamasize.data.spec import ModelSpec
+from llamasize.errors import UsageError
+from llamasize.estimate.calibration import CalibrationFile, calibration_path, efficiencies_from, load_calibrations
+from llamasize.estimate.deployment import Assumption, Deployment, ParallelLayoutFields
+from llamasize.estimate.memory import FitEstimate, PerGpuMemory, estimate_memory, quick_fit
+from llamasize.estimate.parallel import tp_problem
+from llamasize.estimate.perf import PerfEstimate, estimate_perf
+from llamasize.estimate.quant import FORMATS, get_format
+from llamasize.plan.pricing import PriceBasis, gpu_hour_price, usd_per_mtok
 
 OBJECTIVES = ("cost", "gpus", "headroom", "cost-per-token", "throughput")
 PERF_OBJECTIVES = ("cost-per-token", "throughput")
@@ -85,20 +88,22 @@ class PlanRequest:
 
 
 # ------------------------------------------------------------------------------------ results ---
-class PlanOption(BaseModel):
-    """One deployment the planner recommends or lists as an alternative."""
-
-    model_config = ConfigDict(frozen=True)
+class _OptionHead(BaseModel):
+    """The leading fields of ``PlanOption`` (before ``ParallelLayoutFields``)."""
 
     gpu: str
     gpu_name: str
     gpu_count: int
     nodes: int
-    tensor_parallel_size: int
-    pipeline_parallel_size: int
-    expert_parallel: bool
-    quant: str
-    kv_cache_dtype: str
+
+
+class PlanOption(ParallelLayoutFields, _OptionHead):
+    """One deployment the planner recommends or lists as an alternative."""
+
+    # fields: _OptionHead's, ParallelLayoutFields', then these (the docstring is the JSON schema's description)
+
+    model_config = ConfigDict(frozen=True)
+
     kv_layout: str
     engine: str
     fits: bool
@@ -240,32 +245,34 @@ class _Cand:
     multi_node_tp: bool = field(compare=False)
 
 
-def _price(gpu: GpuSpec, n: int, basis=None) -> tuple[float | None, str | None]:
+def price_for(gpu: GpuSpec, n: int, basis=None) -> tuple[float | None, str | None]:
     """Price per hour of ``n`` GPUs under the price basis (catalogue on-demand by default)."""
-    from llamasize.plan.cost import PriceBasis, gpu_hour_price
-
     per_gpu, source = gpu_hour_price(gpu, basis or PriceBasis())
     if per_gpu is None:
         return None, None
     return round(per_gpu * n, 4), source
 
 
-def option_perf(req: "PlanRequest", d: Deployment):
-    """Speed estimate of a candidate at the request's workload (calibrated when a calibration
-    exists); the prompt and output are clamped to the context the plan is sized for."""
-    from llamasize.estimate.calibration import efficiencies_for
-    from llamasize.estimate.perf import estimate_perf
+def load_plan_calibration(req: "PlanRequest") -> CalibrationFile:
+    """The calibration file a plan looks efficiencies up in (``req.calibration``, else the
+    default location), read once per plan and passed to every candidate's speed estimate."""
+    return load_calibrations(calibration_path(req.calibration))
 
+
+def option_perf(req: "PlanRequest", d: Deployment, calibrations: CalibrationFile | None = None) -> PerfEstimate:
+    """Speed estimate of a candidate at the request's workload (calibrated when the calibration
+    has the GPU); the prompt and output are clamped to the context the plan is sized for.
+    ``calibrations``: the loaded file (read here when not given)."""
+    if calibrations is None:
+        calibrations = load_plan_calibration(req)
     prompt = min(req.prompt_tokens, max(1, req.context_tokens - 1))
     output = max(1, min(req.output_tokens, req.context_tokens - prompt))
     return estimate_perf(d, prompt_tokens=prompt, output_tokens=output, concurrency=req.batch,
-                         eff=efficiencies_for(d.gpu.id, req.calibration))
+                         eff=efficiencies_from(calibrations, d.gpu.id))
 
 
 def _usd_per_mtok(price_per_hour: float | None, perf) -> float | None:
-    """Blended $/1M tokens at full utilisation (``cost.usd_per_mtok``)."""
-    from llamasize.plan.cost import usd_per_mtok
-
+    """Blended $/1M tokens at full utilisation (``pricing.usd_per_mtok``)."""
     return usd_per_mtok(price_per_hour, perf)[2]
 
 
@@ -293,7 +300,7 @@ def _kv_options(req: PlanRequest) -> list[str]:
     return [req.kv_cache_dtype]
 
 
-def _select_gpus(req: PlanRequest, reg: Registry) -> tuple[list[GpuSpec], list[GpuSpec]]:
+def select_gpus(req: PlanRequest, reg: Registry) -> tuple[list[GpuSpec], list[GpuSpec]]:
     """(GPU types to search, GPU types left out by the filters)."""
     if any(g.strip().lower() == "local" for g in (*req.gpus, *req.exclude_gpus)):
         raise UsageError("--gpu local is for 'fit' and 'perf' (one device); plan, sweep and cost search the catalogue")
@@ -317,7 +324,7 @@ def _base_deployment(req: PlanRequest, gpu: GpuSpec, n: int, tp: int, pp: int, e
 
 
 @dataclass
-class _Search:
+class Search:
     """Results of one pass over the search space."""
 
     best: list[_Cand]
@@ -326,10 +333,14 @@ class _Search:
     unknown: bool
 
 
-def _search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_nodes: int,
-            quants: list[str] | None = None) -> _Search:
-    """Smallest fitting deployment per GPU type x quantization x KV dtype; notable rejections."""
+def search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_nodes: int,
+            quants: list[str] | None = None, calibrations: CalibrationFile | None = None) -> Search:
+    """Smallest fitting deployment per GPU type x quantization x KV dtype; notable rejections.
+    ``calibrations``: the plan's loaded calibration file (read here, once, when a speed
+    objective needs it and none is given)."""
     spec = req.model
+    if calibrations is None and req.objective in PERF_OBJECTIVES:
+        calibrations = load_plan_calibration(req)
     best: list[_Cand] = []
     rejected: list[Rejection] = []
     evaluated = 0
@@ -357,11 +368,11 @@ def _search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_nod
                             if not fits:
                                 last_fail = d
                                 continue
-                            price, _ = _price(gpu, n, req.price_basis)
+                            price, _ = price_for(gpu, n, req.price_basis)
                             headroom = free / s.budget.budget_bytes
                             per_mtok = tps = None
                             if req.objective in PERF_OBJECTIVES:
-                                pe = option_perf(req, d)
+                                pe = option_perf(req, d, calibrations)
                                 per_mtok = _usd_per_mtok(price, pe)
                                 tps = pe.output_tokens_per_s
                             key = _sort_key(req.objective, price, n, s.nodes, pp, ep, quant, headroom, gpu.id, kv,
@@ -385,13 +396,13 @@ def _search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_nod
                                   f"headroom {req.headroom:.0%}")
                     rejected.append(Rejection(gpu=gpu.id, gpu_count=last_fail.gpu_count, quant=quant,
                                               kind="does_not_fit", reason=reason))
-    return _Search(best, rejected, evaluated, unknown)
+    return Search(best, rejected, evaluated, unknown)
 
 
-def _option(c: _Cand, req: "PlanRequest") -> PlanOption:
+def _option(c: _Cand, req: "PlanRequest", calibrations: CalibrationFile) -> PlanOption:
     e: FitEstimate = estimate_memory(c.deployment)
-    price, source = _price(c.deployment.gpu, c.deployment.gpu_count, req.price_basis)
-    pe = option_perf(req, c.deployment)
+    price, source = price_for(c.deployment.gpu, c.deployment.gpu_count, req.price_basis)
+    pe = option_perf(req, c.deployment, calibrations)
     return PlanOption(
         gpu=e.gpu, gpu_name=e.gpu_name, gpu_count=e.gpu_count, nodes=e.nodes,
         tensor_parallel_size=e.tensor_parallel_size, pipeline_parallel_size=e.pipeline_parallel_size,
@@ -418,7 +429,8 @@ def _license(spec: ModelSpec, mau: int | None) -> tuple[LicenseNote | None, list
     return note, warns
 
 
-def _suggest(req: PlanRequest, gpus: list[GpuSpec], left_out: list[GpuSpec], over_budget: list[_Cand]) -> list[str]:
+def _suggest(req: PlanRequest, gpus: list[GpuSpec], left_out: list[GpuSpec], over_budget: list[_Cand],
+             cals: CalibrationFile) -> list[str]:
     """When nothing fits: the smallest changes that would (a larger budget, more GPUs, a smaller
     quantization, a shorter context, another GPU, an FP8 KV cache). Each suggestion respects the
     other limits, the budget included."""
@@ -440,40 +452,42 @@ def _suggest(req: PlanRequest, gpus: list[GpuSpec], left_out: list[GpuSpec], ove
     priced = sorted(c for c in over_budget if c.price is not None)
     if priced:
         out.append(f"a larger budget: --budget {priced[0].price:,.2f} buys {describe(priced[0])}")
-    wider = affordable(_search(req, gpus, None, min(max(req.max_nodes * 2, 8), MAX_NODES_LIMIT)).best)
+    wider = affordable(search(req, gpus, None, min(max(req.max_nodes * 2, 8), MAX_NODES_LIMIT), calibrations=cals).best)
     if wider:
         c = min(wider, key=lambda c: (c.deployment.gpu_count, c.sort_key))
         out.append(f"more GPUs: {describe(c)}")
     if req.quant != "auto":
         smaller = [q for q in ("int4", "q4_k_m", "q3_k_m", "q2_k") if q != req.quant]
-        res = affordable(_search(replace(req, quant="auto"), gpus, req.max_gpus, req.max_nodes, quants=smaller).best)
+        res = affordable(search(replace(req, quant="auto"), gpus, req.max_gpus, req.max_nodes, quants=smaller,
+                                calibrations=cals).best)
         if res:
             out.append(f"smaller quantization: --quant {res[0].deployment.quant} on {describe(res[0])}")
     for ctx in (2**k for k in range(30, 9, -1)):
         if ctx >= req.context_tokens:
             continue
-        res = affordable(_search(replace(req, context_tokens=ctx), gpus, req.max_gpus, req.max_nodes).best)
+        res = affordable(search(replace(req, context_tokens=ctx), gpus, req.max_gpus, req.max_nodes,
+                                calibrations=cals).best)
         if res:
             out.append(f"shorter context: --ctx {ctx:,} on {describe(res[0])}")
             break
     if left_out:
-        res = affordable(_search(req, left_out, req.max_gpus, req.max_nodes).best)
+        res = affordable(search(req, left_out, req.max_gpus, req.max_nodes, calibrations=cals).best)
         if res:
             out.append(f"another GPU: {describe(res[0])}")
     if req.kv_cache_dtype == "auto":
-        res = affordable(_search(replace(req, kv_cache_dtype="fp8"), gpus, req.max_gpus, req.max_nodes).best)
+        res = affordable(search(replace(req, kv_cache_dtype="fp8"), gpus, req.max_gpus, req.max_nodes,
+                                calibrations=cals).best)
         if res:
             out.append(f"FP8 KV cache: --kv-dtype fp8 on {describe(res[0])}")
     return out
 
 
-def plan(req: PlanRequest, reg: Registry) -> PlanResult:
-    """Search, rank and explain (see the module docstring)."""
+def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None = None) -> PlanResult:
+    """Search, rank and explain (see the module docstring). ``calibrations``: the loaded
+    calibration file (else ``req.calibration`` is read, once for the whole plan)."""
     if req.objective not in OBJECTIVES:
         raise UsageError(f"unknown objective '{req.objective}' (choices: {', '.join(OBJECTIVES)})")
     if req.quant != "auto" and req.quant not in FORMATS:
-        from llamasize.estimate.quant import get_format
-
         get_format(req.quant)  # raises with a suggestion
     if not 0 <= req.headroom < 1:
         raise UsageError(f"--headroom must be in [0, 1), got {req.headroom:g}")
@@ -483,21 +497,23 @@ def plan(req: PlanRequest, reg: Registry) -> PlanResult:
         raise UsageError(f"--max-gpus must be at least 1, got {req.max_gpus}")
     if req.layout_mode not in LAYOUT_MODES:
         raise UsageError(f"unknown layout mode '{req.layout_mode}' (choices: {', '.join(LAYOUT_MODES)})")
-    gpus, left_out = _select_gpus(req, reg)
+    gpus, left_out = select_gpus(req, reg)
+    cals = calibrations if calibrations is not None else load_plan_calibration(req)
     node_note = f"up to {req.max_nodes} node(s) (--max-nodes)"
     if req.max_nodes is None:
         req = replace(req, max_nodes=1)
-        res = _search(req, gpus, req.max_gpus, 1)
+        res = search(req, gpus, req.max_gpus, 1, calibrations=cals)
         node_note = "one node"
         if not res.best:
-            widened = _search(replace(req, max_nodes=DEFAULT_MAX_NODES), gpus, req.max_gpus, DEFAULT_MAX_NODES)
+            widened = search(replace(req, max_nodes=DEFAULT_MAX_NODES), gpus, req.max_gpus, DEFAULT_MAX_NODES,
+                             calibrations=cals)
             if widened.best:
                 req = replace(req, max_nodes=DEFAULT_MAX_NODES)
                 widened.evaluated += res.evaluated
                 res = widened
                 node_note = f"nothing fits in one node, so up to {DEFAULT_MAX_NODES} nodes"
     else:
-        res = _search(req, gpus, req.max_gpus, req.max_nodes)
+        res = search(req, gpus, req.max_gpus, req.max_nodes, calibrations=cals)
     rejected = list(res.rejected)
     if res.unknown and not res.best:
         rejected.append(Rejection(gpu="*", gpu_count=None, quant=None, kind="unknown",
@@ -514,9 +530,9 @@ def plan(req: PlanRequest, reg: Registry) -> PlanResult:
             over.append(c)
             continue
         affordable.append(c)
-    options = [_option(c, req) for c in affordable[: 1 + req.alternatives]]
+    options = [_option(c, req, cals) for c in affordable[: 1 + req.alternatives]]
     recommendation = options[0] if options else None
-    suggestions = [] if recommendation or (res.unknown and not res.best) else _suggest(req, gpus, left_out, over)
+    suggestions = [] if recommendation or (res.unknown and not res.best) else _suggest(req, gpus, left_out, over, cals)
     lic, lic_warn = _license(req.model, req.mau)
     request = {
         "model": req.model.id, "quant": req.quant, "context_tokens": req.context_tokens, "batch": req.batch,
@@ -540,11 +556,9 @@ def plan(req: PlanRequest, reg: Registry) -> PlanResult:
                    source="llamasize.planner"),
         Assumption(name="memory_model", value="same arithmetic as 'llamasize fit'", source="llamasize.memory"),
     ]
-    from llamasize.integrations.launch import model_repo
-
     return PlanResult(
         model=req.model.id, model_name=req.model.name,
-        hf_model=model_repo(req.model, recommendation.quant) if recommendation and req.model.hf_names else None,
+        hf_model=req.model.serving_repo(recommendation.quant) if recommendation and req.model.hf_names else None,
         request=request, recommendation=recommendation,
         alternatives=options[1:], rejected=_dedupe(rejected), suggestions=suggestions, license=lic,
         license_warnings=lic_warn, assumptions=assumptions, candidates_evaluated=res.evaluated,
@@ -566,76 +580,3 @@ def fit_deployment(option: PlanOption, req: PlanRequest, reg: Registry) -> Deplo
     return _base_deployment(req, reg.gpu(option.gpu), option.gpu_count, option.tensor_parallel_size,
                             option.pipeline_parallel_size, option.expert_parallel, option.quant,
                             "fp8" if option.kv_cache_dtype == "fp8" else "auto")
-
-
-# ------------------------------------------------------------------------------------- sweep ---
-class SweepCell(BaseModel):
-    """Smallest deployment of one GPU type at one context (None when nothing fits in the limits)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    context_tokens: int
-    min_gpus: int | None
-    nodes: int | None
-    tensor_parallel_size: int | None
-    pipeline_parallel_size: int | None
-    quant: str | None
-    kv_cache_dtype: str | None
-    price_usd_per_hour: float | None
-    #: True when the model's unpublished architecture makes the question unanswerable.
-    unknown: bool = False
-
-
-class SweepRow(BaseModel):
-    """One GPU type across the contexts."""
-
-    model_config = ConfigDict(frozen=True)
-
-    gpu: str
-    cells: list[SweepCell]
-
-
-class SweepResult(BaseModel):
-    """The JSON of ``llamasize sweep``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    schema_version: str = SCHEMA_VERSION
-    model: str
-    quant: str
-    engine: str
-    kv_cache_dtype: str
-    batch: int
-    max_nodes: int
-    contexts: list[int]
-    rows: list[SweepRow]
-
-
-def sweep(req: PlanRequest, contexts: list[int], reg: Registry) -> SweepResult:
-    """Minimum GPU count per GPU type and context (objective: fewest GPUs)."""
-    if not contexts:
-        raise UsageError("--ctx needs at least one context length")
-    max_nodes = req.max_nodes or DEFAULT_MAX_NODES
-    req = replace(req, objective="gpus", max_nodes=max_nodes)
-    gpus, _ = _select_gpus(req, reg)
-    rows = []
-    for gpu in gpus:
-        cells = []
-        for ctx in contexts:
-            res = _search(replace(req, context_tokens=ctx), [gpu], req.max_gpus, max_nodes)
-            if res.best:
-                d = min(res.best).deployment
-                price, _ = _price(gpu, d.gpu_count, req.price_basis)
-                kv = "fp8" if d.kv_cache_dtype == "fp8" else resolve_kv_dtype("auto", req.model)
-                cells.append(SweepCell(context_tokens=ctx, min_gpus=d.gpu_count,
-                                       nodes=-(-d.gpu_count // gpu.gpus_per_node),
-                                       tensor_parallel_size=d.tensor_parallel_size,
-                                       pipeline_parallel_size=d.pipeline_parallel_size, quant=d.quant,
-                                       kv_cache_dtype=kv, price_usd_per_hour=price))
-            else:
-                cells.append(SweepCell(context_tokens=ctx, min_gpus=None, nodes=None, tensor_parallel_size=None,
-                                       pipeline_parallel_size=None, quant=None, kv_cache_dtype=None,
-                                       price_usd_per_hour=None, unknown=res.unknown))
-        rows.append(SweepRow(gpu=gpu.id, cells=cells))
-    return SweepResult(model=req.model.id, quant=req.quant, engine=req.engine, kv_cache_dtype=req.kv_cache_dtype,
-                       batch=req.batch, max_nodes=max_nodes, contexts=list(contexts), rows=rows)

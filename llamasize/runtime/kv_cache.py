@@ -3,7 +3,8 @@
 Arrays are ``(batch, n_kv_heads, capacity, head_dim)`` per layer, allocated once. Slot ``j`` of a
 layer holds position ``offset + j``; the cache holds positions ``[offset, length)``.
 
-Layouts (DESIGN.md rule 4, ``memory.kv_models``):
+Layouts (DESIGN.md rule 4): the capacity of each layer and the first position a query still needs
+are the estimator's own functions (``estimate.kv.layer_capacity``, ``first_attended_position``):
 
 - ``full``: every layer keeps every token: capacity = ``max_tokens``, offset stays 0 (Meta's
   reference implementation).
@@ -28,40 +29,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 
+from llamasize.data.spec import ModelSpec
 from llamasize.errors import UsageError
+from llamasize.estimate.kv import first_attended_position, layer_capacity
 from llamasize.runtime.backend import Backend, cpu_backend
 from llamasize.runtime.weights import DTYPES, check_dtype
-from llamasize.data.spec import ModelSpec
+from llamasize.units import dtype_bytes
 
 LAYOUTS = ("full", "hybrid")
 #: Default tokens per forward step (prefill chunk), like a small vLLM max_num_batched_tokens.
 DEFAULT_IN_FLIGHT = 512
-
-
-def layer_capacity(spec: ModelSpec, layer_type: str, max_tokens: int, layout: str, in_flight: int) -> int:
-    """Token slots one layer allocates (see the module docstring; same formula as
-    ``memory.kv_models`` with block size 1)."""
-    window = spec.window_of(layer_type)
-    if layout == "full" or window is None:
-        return max_tokens
-    extra = -1 if layer_type == "sliding_attention" else 0
-    return min(max_tokens, window + in_flight + extra)
-
-
-def first_needed_position(spec: ModelSpec, layer_type: str, pos: int) -> int:
-    """Earliest key position that a query at position ``pos`` (or later) may attend to.
-
-    chunked (chunk K): ``floor(pos/K)*K`` (Meta ``create_chunked_attention_mask``);
-    sliding (window W): ``pos - W + 1``; full: 0.
-    """
-    if layer_type == "chunked_attention":
-        k = spec.attention_chunk_size
-        return (pos // k) * k
-    if layer_type == "sliding_attention":
-        return max(0, pos - spec.sliding_window + 1)
-    return 0
 
 
 class KVCache:
@@ -120,7 +98,7 @@ class KVCache:
         t = k.shape[2]
         cap, off = self.capacity[layer], self.offset[layer]
         if start_pos + t - off > cap:
-            keep_from = max(off, first_needed_position(self.spec, self.layer_types[layer], start_pos))
+            keep_from = max(off, first_attended_position(self.spec, self.layer_types[layer], start_pos))
             if keep_from > off:
                 n_keep = start_pos - keep_from
                 src = slice(keep_from - off, start_pos - off)
@@ -167,4 +145,4 @@ class KVCache:
 
 def kv_itemsize(dtype: str) -> int:
     """Bytes per cached element for a runtime dtype."""
-    return int(np.dtype(DTYPES[check_dtype(dtype)]).itemsize)
+    return dtype_bytes(check_dtype(dtype))  # bfloat16 is stored as float16: 2 bytes either way

@@ -19,9 +19,9 @@ from pydantic import Field
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UsageError
-from llamasize.estimate.params import weight_table
+from llamasize.estimate.traffic import decode_kv_bytes, decode_weight_bytes, expected_distinct_experts
 from llamasize.runtime.backend import Backend, get_backend
-from llamasize.runtime.kv_cache import DEFAULT_IN_FLIGHT, KVCache, first_needed_position
+from llamasize.runtime.kv_cache import DEFAULT_IN_FLIGHT, KVCache
 from llamasize.runtime.model import decode_one_token, prefill
 from llamasize.runtime.weights import DTYPES, build_weights, check_dtype, resident_weight_bytes
 from llamasize.data.spec import Frozen, ModelSpec
@@ -188,49 +188,11 @@ def measure_matmul(backend: Backend | None = None, size: int = 1024, dtype: str 
 
 
 # ------------------------------------------------------------------------ byte accounting ---
-def expected_experts_hit(num_experts: int, top_k: int, batch: int) -> float:
-    """Distinct experts a MoE layer uses for ``batch`` tokens under uniform routing (the speed
-    model's ``perf.expected_distinct_experts``: E x (1 - (1 - k/E)^B), DESIGN.md rule 6)."""
-    from llamasize.estimate.perf import expected_distinct_experts
-
-    return expected_distinct_experts(num_experts, top_k, batch)
-
-
-def decode_weight_bytes(spec: ModelSpec, itemsize: int, batch: int,
-                        experts_hit: dict[int, float] | float | None = None) -> int:
-    """Weight bytes one decode step reads (DESIGN.md rule 6): every attention, norm, router,
-    dense-FFN and shared-expert tensor and the lm_head once; ``batch`` rows of the embedding
-    table; per MoE layer, ``experts_hit`` routed experts (a per-layer dict or one number; default
-    the uniform expectation). The vision tower is not read. Unlike gpt-fast, routed experts
-    that no token selected are not counted."""
-    total = 0.0
-    for t in weight_table(spec):
-        if t.component == "vision":
-            continue
-        if t.component == "embedding":
-            total += min(batch, t.shape[0]) * t.shape[1] * itemsize
-        elif t.component == "routed_experts":
-            e = spec.num_local_experts
-            if isinstance(experts_hit, dict):
-                hit = experts_hit.get(t.layer, 0.0)
-            elif experts_hit is None:
-                hit = expected_experts_hit(e, spec.num_experts_per_tok, batch)
-            else:
-                hit = experts_hit
-            total += t.numel / e * hit * itemsize
-        else:
-            total += t.numel * itemsize
-    return int(round(total))
-
-
 def decode_kv_bytes_read(cache: KVCache, pos: int) -> int:
-    """KV bytes a decode step at position ``pos`` reads: per layer, K and V of every position
-    from the first one its query may see (the chunk start, window start or 0) to ``pos``."""
-    spec = cache.spec
-    hd, nkv = spec.resolved_head_dim, spec.num_key_value_heads
-    itemsize = int(cache.k[0].itemsize)
-    tokens = sum(pos + 1 - first_needed_position(spec, t, pos) for t in cache.layer_types)
-    return 2 * cache.batch * nkv * hd * itemsize * tokens
+    """KV bytes a decode step at position ``pos`` reads from this cache: per layer, K and V of
+    every position from the first one its query may see (the chunk start, window start or 0) to
+    ``pos`` (``traffic.decode_kv_bytes``, with the cache's element size)."""
+    return decode_kv_bytes(cache.spec, int(cache.k[0].itemsize), cache.batch, pos)
 
 
 # --------------------------------------------------------------------------- model timings ---
@@ -332,7 +294,7 @@ def measure_model(spec: ModelSpec, backend: Backend | None = None, *, dtype: str
             _tick(progress, f"decode batch {b}", s + 1, decode_steps)
         per_layer = {layer: statistics.fmean(v) for layer, v in _distinct_per_layer(routes, be).items()}
         hit_mean = statistics.fmean(per_layer.values()) if per_layer else None
-        expected = (expected_experts_hit(spec.num_local_experts, spec.num_experts_per_tok, b)
+        expected = (expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, b)
                     if moe_layers else None)
         med = statistics.median(times)
         decodes.append(DecodeMeasurement(

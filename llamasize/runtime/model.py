@@ -35,7 +35,8 @@ import numpy as np
 
 from llamasize.errors import UsageError
 from llamasize.runtime.backend import array_module
-from llamasize.runtime.kv_cache import KVCache, first_needed_position
+from llamasize.estimate.kv import first_attended_position
+from llamasize.runtime.kv_cache import KVCache
 from llamasize.runtime.weights import Weights
 from llamasize.data.spec import ModelSpec
 
@@ -66,13 +67,13 @@ class LayerPlan:
 @lru_cache(maxsize=64)
 def layer_plans(spec: ModelSpec) -> tuple[LayerPlan, ...]:
     """One ``LayerPlan`` per layer. RoPE everywhere except Llama 4's NoPE layers
-    (``(i+1) % nope_layer_interval == 0``, Meta ``model.py``)."""
+    (``ModelSpec.is_nope_layer``, Meta ``model.py``)."""
     if spec.is_mla:
         raise UsageError(f"the runtime implements GQA/MHA attention; {spec.id} uses MLA (not implemented)")
     types = spec.resolved_layer_types()
     out = []
     for i, t in enumerate(types):
-        nope = bool(spec.nope_layer_interval) and (i + 1) % spec.nope_layer_interval == 0
+        nope = spec.is_nope_layer(i)
         out.append(LayerPlan(index=i, attention_type=t, rope=not nope, qk_l2=spec.qk_norm == "l2" and not nope,
                              temperature=nope, moe=spec.is_moe_layer(i)))
     return tuple(out)
@@ -240,7 +241,7 @@ def attention_layer(w: Weights, plan: LayerPlan, x: Any, batch: int, cache: KVCa
     out = xp.empty((batch, nh, t, hd), dtype=q.dtype)  # (B, nh, T, hd)
     for t0 in range(0, t, QUERY_BLOCK):
         t1 = min(t, t0 + QUERY_BLOCK)
-        lo = max(first_needed_position(spec, plan.attention_type, start_pos + t0), cache.offset[i])
+        lo = max(first_attended_position(spec, plan.attention_type, start_pos + t0), cache.offset[i])
         hi = start_pos + t1
         kk, vv = cache.view(i, lo, hi)  # (B, nkv, S, hd): keys this query block may need
         # One query (decode): [lo, hi) is exactly what it may see, so no mask is needed.

@@ -16,9 +16,8 @@ import math
 from llamasize.errors import UsageError
 from llamasize.estimate.params import count_params
 from llamasize.data.spec import ModelSpec
+from llamasize.units import TORCH_DTYPES, dtype_bytes
 
-#: Runtime dtype -> spec ``torch_dtype`` and bytes per parameter.
-_TORCH_DTYPE = {"float32": ("float32", 4), "float16": ("float16", 2), "bfloat16": ("bfloat16", 2)}
 
 
 def pattern_period(spec: ModelSpec) -> int:
@@ -87,7 +86,9 @@ def scaled_spec(spec: ModelSpec, budget_bytes: int, *, dtype: str = "float32", m
     multiple of 8 (searched by bisection; bytes grow with it) whose weights fit; other
     widths scale with it. Raises ``UsageError`` when even the smallest width does not fit.
     """
-    torch_dtype, nbytes = _TORCH_DTYPE[dtype]
+    if dtype not in TORCH_DTYPES:
+        raise UsageError(f"unknown runtime dtype '{dtype}' (choices: {', '.join(TORCH_DTYPES)})")
+    torch_dtype, nbytes = dtype, dtype_bytes(dtype)  # runtime dtypes are torch names (units.DTYPE_BYTES)
     spec.need("scaling the model", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
     period = pattern_period(spec)
     lead = spec.first_k_dense_replace
@@ -149,14 +150,13 @@ def runnable_spec(spec: ModelSpec, device_memory_bytes: int | None, dtype: str =
     attention. A spec whose weights exceed ``min(budget, device memory / 4)`` is scaled down with
     ``scaled_spec`` (same layer pattern), never allocated at full size.
     """
-    from llamasize.estimate.params import count_params
-    from llamasize.runtime.weights import DTYPES, check_dtype
+    from llamasize.runtime.weights import check_dtype
 
     s = spec
     s.need("the architecture the runtime builds", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
     if s.is_mla:
         raise UsageError(f"the runtime runs GQA/MHA models; {s.id} uses multi-head latent attention (MLA)")
-    itemsize = DTYPES[check_dtype(dtype)]().itemsize
+    itemsize = dtype_bytes(check_dtype(dtype))  # bfloat16 is stored as float16: 2 bytes either way
     total = count_params(s).total_params * itemsize
     limit = budget_bytes if device_memory_bytes is None else min(budget_bytes, device_memory_bytes // 4)
     if total <= limit:

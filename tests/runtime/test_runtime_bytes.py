@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llamasize.estimate.memory import kv_bytes_per_token_layer, kv_models
+from llamasize.estimate.kv import kv_bytes_per_token_layer, kv_models
 from llamasize.estimate.params import count_params, weight_table
 from llamasize.runtime.kv_cache import KVCache
 from llamasize.runtime.scaling import pattern_period, scaled_spec

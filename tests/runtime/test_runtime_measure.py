@@ -6,13 +6,9 @@ import pytest
 
 from llamasize.estimate.params import count_params
 from llamasize.runtime.backend import get_backend
-from llamasize.runtime.measure import (
-    decode_weight_bytes,
-    expected_experts_hit,
-    measure_bandwidth,
-    measure_matmul,
-    measure_model,
-)
+from llamasize.estimate.traffic import decode_weight_bytes
+from llamasize.estimate.traffic import expected_distinct_experts as expected_experts_hit
+from llamasize.runtime.measure import measure_bandwidth, measure_matmul, measure_model
 
 from runtime_fixtures import tiny  # noqa: F401 (fixtures)
 

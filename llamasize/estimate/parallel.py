@@ -1,0 +1,89 @@
+"""Parallel layouts: which tensor / pipeline / expert parallel layouts can run, and what each GPU holds.
+
+- **Tensor parallelism** (TP) splits attention by heads: TP must divide the attention heads, and
+  the KV heads and TP must divide one another (vLLM replicates KV heads when TP exceeds them).
+- **Pipeline parallelism** (PP) splits the layers as vLLM's ``get_pp_indices`` does.
+- **Expert parallelism** (EP, vLLM: EP size = TP size) gives each GPU whole experts instead of a
+  slice of every expert's width.
+- **Shards**: the part of each weight-table tensor one GPU holds, by ``params.Parallel`` kind.
+
+Errors are ``LayoutError`` (``llamasize.errors``) naming the setting at fault.
+"""
+
+from __future__ import annotations
+
+from llamasize.data.spec import ModelSpec
+from llamasize.errors import LayoutError
+from llamasize.estimate.params import Tensor
+
+
+def tp_problem(spec: ModelSpec, tp: int) -> str | None:
+    """Why tensor parallelism of degree ``tp`` cannot split this model's attention, or None:
+    TP must divide the attention heads, and the KV heads and TP must divide one another (KV heads
+    are replicated when TP exceeds them). Unpublished head counts are not checked."""
+    nh, nkv = spec.num_attention_heads, spec.num_key_value_heads
+    if nh is not None and nh % tp:
+        return f"num_attention_heads ({nh}) is not divisible by tensor_parallel_size ({tp})"
+    if nkv is not None and not spec.is_mla and nkv % tp and tp % nkv:
+        return f"num_key_value_heads ({nkv}) and tensor_parallel_size ({tp}) must divide one another"
+    return None
+
+
+def validate_layout(spec: ModelSpec, gpu_count: int, tp: int, pp: int, ep: bool) -> None:
+    """Raise UsageError when a parallel layout cannot run (DESIGN.md rule 7). Checks that need an
+    unpublished value are skipped (the estimate reports it as unknown instead)."""
+    if tp < 1 or pp < 1:
+        raise LayoutError("tensor and pipeline parallel sizes must be at least 1", "tp" if tp < 1 else "pp")
+    if tp * pp != gpu_count:
+        raise LayoutError(
+            f"--gpus ({gpu_count}) must equal tensor_parallel_size ({tp}) x pipeline_parallel_size ({pp}); "
+            "data-parallel replicas are not modelled: size one replica", "gpus"
+        )
+    layers = spec.num_hidden_layers
+    problem = tp_problem(spec, tp)
+    if problem:
+        raise LayoutError(problem, "tp")
+    if layers is not None and pp > layers:
+        raise LayoutError(f"pipeline_parallel_size ({pp}) exceeds num_hidden_layers ({layers})", "pp")
+    if ep and not spec.is_moe:
+        raise LayoutError(f"--ep needs a mixture-of-experts model; {spec.id} is dense", "ep")
+
+
+def pp_partition(num_layers: int, pp: int) -> list[list[int]]:
+    """Layers of each pipeline stage, as vLLM's ``get_pp_indices`` splits them: ``L // pp`` each,
+    the remainder added one by one to the stages before the last."""
+    parts = [num_layers // pp] * pp
+    for i in range(2, num_layers % pp + 2):
+        parts[-i] += 1
+    out, start = [], 0
+    for n in parts:
+        out.append(list(range(start, start + n)))
+        start += n
+    return out
+
+
+def shard_shape(t: Tensor, spec: ModelSpec, tp: int, ep: bool) -> tuple[int, ...]:
+    """Shape of the part of tensor ``t`` one GPU holds under TP degree ``tp`` (and EP over the same
+    GPUs when ``ep``); see ``params.Parallel`` for the split of each kind."""
+    s = t.shape
+    c = lambda n: -(-n // tp)  # noqa: E731 - ceil division
+    p = t.parallel
+    if p == "replicated" or tp == 1:
+        return s
+    if p in ("column", "vocab"):
+        return (c(s[0]),) + s[1:]
+    if p == "row":
+        return s[:-1] + (c(s[-1]),)
+    if p == "kv":
+        nkv = spec.num_key_value_heads
+        per_head = s[0] // nkv
+        return (max(1, nkv // tp) * per_head,) + s[1:]
+    if p in ("expert_column", "expert_row"):
+        if ep:
+            return (c(s[0]),) + s[1:]
+        if len(s) == 2:  # stacked biases: column biases split, row biases replicated
+            return (s[0], c(s[1])) if p == "expert_column" else s
+        return (s[0], c(s[1]), s[2]) if p == "expert_column" else (s[0], s[1], c(s[2]))
+    if p == "flat":
+        return (c(s[0]),)
+    raise ValueError(f"unknown parallel kind {p!r}")
