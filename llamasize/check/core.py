@@ -1651,8 +1651,8 @@ class Checker:
 
         loc = t.settings.get("quantization")
         if t.native:
-            if loc is None:
-                return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}[spec.torch_dtype], t.line
+            if loc is None:  # the same default as ``fit``: the format the checkpoint ships in
+                return spec.default_quant, t.line
             try:
                 return get_format(str(loc.value)).id, loc.line
             except UnknownIdError as e:
@@ -1676,12 +1676,9 @@ class Checker:
             q = "fp8_mixed" if spec.family == "llama4" and spec.is_moe else "fp8"
             assumptions.append(f"{hf_name} is an FP8 checkpoint: {q} weights")
             return q, mline
-        if spec.family == "gpt-oss":
-            assumptions.append("gpt-oss ships its experts in MXFP4: mxfp4 weights")
-            return "mxfp4", mline
-        if spec.family == "deepseek":
-            assumptions.append("DeepSeek-V3 ships FP8 (block-scaled) weights: fp8 weights")
-            return "fp8", mline
+        if spec.checkpoint_quant:  # the checkpoint's own format (``ModelSpec.default_quant``, as ``fit``)
+            assumptions.append(f"{spec.id}'s checkpoint ships in {spec.default_quant}: {spec.default_quant} weights")
+            return spec.default_quant, mline
         dloc = t.settings.get("dtype")
         if dloc is not None and _text(dloc.value) and str(dloc.value).lower() != "auto":
             q = _DTYPES.get(str(dloc.value).strip().lower())
@@ -1689,7 +1686,7 @@ class Checker:
                 out.append(self._finding(t, t.file, "LS013", dloc.line, f"{t.id}: unknown --dtype {dloc.value!r}"))
                 return None, dloc.line
             return q, dloc.line
-        return {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}[spec.torch_dtype], mline
+        return spec.default_quant, mline
 
     def _kv(self, t: Target, out) -> tuple[str | None, int]:
         """llamasize KV dtype of ``--kv-cache-dtype`` (None when not modelled) and its line."""
