@@ -46,7 +46,8 @@ def check_cmd(
 ) -> None:
     """Check serving manifests (Kubernetes, KServe, LeaderWorkerSet, Helm values, llamasize.yaml).
     Exit 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable input."""
-    from llamasize.check.core import CheckOptions, PolicyLimits, Policy, check_paths, load_policy
+    from llamasize.check.report import CheckOptions, PolicyLimits, Policy
+    from llamasize.check.run import check_paths, load_policy
     from llamasize.check.formats import CHECK_FORMATS, render_check
     from llamasize.units import parse_fraction
 
