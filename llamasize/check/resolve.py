@@ -16,7 +16,8 @@ from llamasize.check.rules import LS009, LS010, LS012, LS013
 from llamasize.check.target import Resolved, Target
 from llamasize.check.yamltree import text
 from llamasize.errors import UnknownIdError, UsageError
-from llamasize.estimate.engines import DTYPES, INT4_GROUP_METHODS, KV_CACHE_DTYPES, QUANTIZATION_METHODS, method_key
+from llamasize.estimate.engines import (DTYPES, INT4_GROUP_METHODS, KV_CACHE_DTYPES, QUANTIZATION_METHODS, SGLANG_FLAGS,
+                                        VLLM_FLAGS, method_key)
 from llamasize.estimate.quant import get_format
 from llamasize.plan.cost import PriceBasis, gpu_hour_price
 from llamasize.units import parse_count, parse_fraction
@@ -293,7 +294,7 @@ def default_context(r: Resolved) -> None:
     if r.ctx is None and not r.ctx_auto and maxpos is not None:
         r.ctx = maxpos
         engine = {"vllm": "vLLM", "sglang": "SGLang"}.get(r.target.engine, r.target.engine)
-        flag = "--context-length" if r.target.engine == "sglang" else "--max-model-len"
+        flag = (SGLANG_FLAGS if r.target.engine == "sglang" else VLLM_FLAGS).max_model_len
         r.context_note = f"{flag} not set: {engine} uses {r.spec.id}'s maximum of {maxpos:,} tokens"
 
 

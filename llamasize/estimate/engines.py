@@ -206,6 +206,8 @@ class EngineFlags:
     #: The ``--kv-cache-dtype`` value for llamasize's fp8.
     kv_fp8: str
     memory_fraction: str
+    quantization: str = "--quantization"
+    dtype: str = "--dtype"
 
 
 VLLM_FLAGS = EngineFlags(("vllm", "serve"), None, "--tensor-parallel-size", "--pipeline-parallel-size",
@@ -214,6 +216,7 @@ VLLM_FLAGS = EngineFlags(("vllm", "serve"), None, "--tensor-parallel-size", "--p
 SGLANG_FLAGS = EngineFlags(("python", "-m", "sglang.launch_server"), "--model-path", "--tp-size", "--pp-size",
                            None, "--ep-size", "--context-length", "--kv-cache-dtype", "fp8_e4m3",
                            "--mem-fraction-static")
+ENGINE_FLAGS = {"vllm": VLLM_FLAGS, "sglang": SGLANG_FLAGS}
 #: llamasize formats the engines quantize on load from a 16-bit checkpoint -> ``--quantization``.
 ONLINE_QUANTIZATION = {"fp8": "fp8"}
 #: llamasize formats served as a 16/32-bit ``--dtype`` -> its value (bf16 is the default).
