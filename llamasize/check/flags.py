@@ -13,7 +13,7 @@ from llamasize.check.rule import Issue
 from llamasize.check.shell import SHELLS, script_segments, substitute
 from llamasize.check.target import Loc
 from llamasize.check.yamltree import key_line, text
-from llamasize.estimate.engines import BOOL_FLAGS, FLAG_SETTINGS
+from llamasize.estimate.engines import BOOL_FLAGS, FLAG_SETTINGS, SERVER_MODULES, VLLM_CLI_MODULE
 
 
 @dataclass
@@ -35,14 +35,10 @@ def find_invocation(seg: list[tuple[str, int]]) -> tuple[str, int, bool] | None:
             return "vllm", i + 2, True
         if base.startswith("python") and nxt == "-m" and i + 2 < len(seg):
             mod = seg[i + 2][0]
-            if mod in ("vllm.entrypoints.openai.api_server", "vllm.entrypoints.api_server"):
-                return "vllm", i + 3, False
-            if mod == "vllm.entrypoints.cli.main" and i + 3 < len(seg) and seg[i + 3][0] == "serve":
+            if mod in SERVER_MODULES:
+                return SERVER_MODULES[mod], i + 3, False
+            if mod == VLLM_CLI_MODULE and i + 3 < len(seg) and seg[i + 3][0] == "serve":
                 return "vllm", i + 4, True
-            if mod == "sglang.launch_server":
-                return "sglang", i + 3, False
-            if mod == "huggingfaceserver":
-                return "kserve-huggingface", i + 3, False
     return None
 
 

@@ -1,4 +1,6 @@
-"""Serving-engine memory semantics: how much of the device each engine budgets, and for what.
+"""Serving-engine facts: how much of the device each engine budgets, and for what; and the engines'
+vocabulary (flag names, quantization / dtype / KV-cache dtype names; parse and emit), the one home
+``check`` reads manifests with and ``plan --emit`` writes commands with.
 
 - **vLLM** (facts/serving.md 2.1, ``vllm/v1/worker/gpu_worker.py``): ``requested = ceil(total x
   gpu_memory_utilization)`` of the *total* device memory covers weights + activation peak (a profile
@@ -189,6 +191,15 @@ def method_key(value: str) -> str:
     return value.strip().lower().replace("-", "_")
 
 
+#: ``python -m MODULE`` entry points that start an OpenAI-compatible server -> the engine they run
+#: (KServe's Hugging Face server runs vLLM unless ``--backend=huggingface``).
+SGLANG_SERVER_MODULE = "sglang.launch_server"
+SERVER_MODULES = {"vllm.entrypoints.openai.api_server": "vllm", "vllm.entrypoints.api_server": "vllm",
+                  SGLANG_SERVER_MODULE: "sglang", "huggingfaceserver": "kserve-huggingface"}
+#: vLLM's CLI module: ``python -m vllm.entrypoints.cli.main serve MODEL`` is ``vllm serve MODEL``.
+VLLM_CLI_MODULE = "vllm.entrypoints.cli.main"
+
+
 @dataclass(frozen=True)
 class EngineFlags:
     """How one engine spells each setting on its command line (emit)."""
@@ -213,7 +224,7 @@ class EngineFlags:
 VLLM_FLAGS = EngineFlags(("vllm", "serve"), None, "--tensor-parallel-size", "--pipeline-parallel-size",
                          "--enable-expert-parallel", None, "--max-model-len", "--kv-cache-dtype", "fp8",
                          "--gpu-memory-utilization")
-SGLANG_FLAGS = EngineFlags(("python", "-m", "sglang.launch_server"), "--model-path", "--tp-size", "--pp-size",
+SGLANG_FLAGS = EngineFlags(("python", "-m", SGLANG_SERVER_MODULE), "--model-path", "--tp-size", "--pp-size",
                            None, "--ep-size", "--context-length", "--kv-cache-dtype", "fp8_e4m3",
                            "--mem-fraction-static")
 ENGINE_FLAGS = {"vllm": VLLM_FLAGS, "sglang": SGLANG_FLAGS}
