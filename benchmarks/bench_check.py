@@ -13,7 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from llamasize.check.core import CheckOptions, check_paths
+from llamasize.check.report import CheckOptions
+from llamasize.check.run import check_paths
 from llamasize.data.registry import load_registry
 
 REPO = Path(__file__).resolve().parent.parent

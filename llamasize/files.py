@@ -23,6 +23,14 @@ MAX_DATA_FILE_BYTES = 1_000_000
 #: events, which do not recurse, before anything is composed.
 MAX_YAML_DEPTH = 100
 MAX_YAML_ALIASES = 1_000
+#: ``llamasize check`` reads manifests that others wrote or generated (``helm template`` and kustomize
+#: output runs to megabytes, and Kubernetes objects nest about 15 levels, lists of them deeper), so
+#: its YAML tree reader (``llamasize.check.yamltree``) accepts larger files and deeper nesting than a
+#: bundled data file, and bounds aliases by the nodes they expand to (manifests use anchors freely;
+#: "billion laughs" is a blow-up of size, not of count).
+MAX_MANIFEST_FILE_BYTES = 5 * 2**20
+MAX_MANIFEST_YAML_DEPTH = 200
+MAX_MANIFEST_YAML_NODES = 3_000_000
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -23,7 +23,7 @@ SCHEMAS: dict[str, tuple[str, str, str, str]] = {
     "perf": ("llamasize.estimate.perf", "PerfEstimate", "serialization", "llamasize perf --format json"),
     "cost": ("llamasize.plan.cost", "CostReport", "serialization", "llamasize cost --format json"),
     "sweep": ("llamasize.plan.sweep", "SweepResult", "serialization", "llamasize sweep --format json"),
-    "check": ("llamasize.check.core", "CheckReport", "serialization", "llamasize check --format json"),
+    "check": ("llamasize.check.report", "CheckReport", "serialization", "llamasize check --format json"),
     "detect": ("llamasize.runtime.detect", "DetectedDevices", "serialization", "llamasize detect --format json"),
     "verify": ("llamasize.verify", "VerifyReport", "serialization", "llamasize verify --format json"),
     "run": ("llamasize.runtime.generate", "RunResult", "serialization", "llamasize run --format json"),
@@ -31,9 +31,9 @@ SCHEMAS: dict[str, tuple[str, str, str, str]] = {
                            "stdout of llamasize terraform-external (Terraform's external data source)"),
     "tfvars": ("llamasize.integrations.terraform", "TfvarsOutput", "serialization",
                "llamasize plan --format tfvars (a *.auto.tfvars.json file)"),
-    "llamasize.yaml": ("llamasize.check.core", "ManifestFile", "validation",
+    "llamasize.yaml": ("llamasize.check.report", "ManifestFile", "validation",
                        "input: a llamasize.yaml deployment file read by llamasize check"),
-    "policy": ("llamasize.check.core", "Policy", "validation", "input: a llamasize check --policy file"),
+    "policy": ("llamasize.check.report", "Policy", "validation", "input: a llamasize check --policy file"),
 }
 
 

@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from llamasize.check.core import (
-    RULES, CheckOptions, PolicyLimits, _Index, check_paths, parse_documents, parse_flags, script_segments,
-)
+from llamasize.check.flags import parse_flags
+from llamasize.check.report import CheckOptions, PolicyLimits
+from llamasize.check.resolve import CatalogIndex as _Index
+from llamasize.check.rules import RULES
+from llamasize.check.run import check_paths
+from llamasize.check.shell import script_segments
+from llamasize.check.yamltree import parse_documents
 from llamasize.check.formats import escape_data, escape_property, github_annotation, render_check, rules_markdown
 
 REPO = Path(__file__).resolve().parent.parent
@@ -291,7 +295,7 @@ def failing_report():
 def test_github_escaping():
     assert escape_data("100% done\r\nnext") == "100%25 done%0D%0Anext"
     assert escape_property("a:b,c%") == "a%3Ab%2Cc%25"
-    from llamasize.check.core import Finding
+    from llamasize.check.report import Finding
 
     f = Finding(file="dir,x/a:b.yaml", line=3, rule_id="LS001", rule_name="does-not-fit", severity="error",
                 message="50% of it: a, b\nsecond line")

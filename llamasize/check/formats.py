@@ -21,7 +21,8 @@ from collections import defaultdict
 from urllib.parse import quote
 
 from llamasize import __version__
-from llamasize.check.core import SEVERITY_RANK, CheckReport, Finding, rule_table
+from llamasize.check.report import SEVERITY_RANK, CheckReport, Finding
+from llamasize.check.rules import rule_table
 from llamasize.render.results import to_json
 
 CHECK_FORMATS = ("text", "json", "markdown", "github", "sarif", "junit")
@@ -185,8 +186,8 @@ def sarif_document(report: CheckReport) -> dict:
                     "id": r.id,
                     "name": r.name,
                     "shortDescription": {"text": r.name.replace("-", " ")},
-                    "fullDescription": {"text": r.summary},
-                    "help": {"text": r.summary + " See the README's 'llamasize check' rule table."},
+                    "fullDescription": {"text": r.description},
+                    "help": {"text": r.description + " See the README's 'llamasize check' rule table."},
                     "defaultConfiguration": {"level": r.severity},
                 } for r in rules],
             }},
@@ -259,11 +260,33 @@ def render_junit(report: CheckReport) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
+RULE_FORMATS = ("text", "json", "markdown")
+
+
 def rules_markdown() -> str:
     """The rule table of the README (a test keeps the README in step with ``RULES``)."""
     rows = ["| rule | name | severity | what it means | the line points at |", "|---|---|---|---|---|"]
     for r in rule_table():
         sev = r.severity + (" (error with `--strict`)" if r.strict_error else "")
-        rows.append(f"| `{r.id}` | `{r.name}` | {sev} | {r.summary} | {r.where} |")
+        rows.append(f"| `{r.id}` | `{r.name}` | {sev} | {r.description} | {r.where} |")
     return "\n".join(rows) + "\n"
 
+
+def rules_json() -> str:
+    """Every rule as JSON: id, name, severity, strict_error, description, where."""
+    return json.dumps([{"id": r.id, "name": r.name, "severity": r.severity, "strict_error": r.strict_error,
+                        "description": r.description, "where": r.where} for r in rule_table()],
+                      indent=2, ensure_ascii=False) + "\n"
+
+
+def rules_text() -> str:
+    """One line per rule: ``LS001  does-not-fit  error  description``."""
+    rules = rule_table()
+    width = max(len(r.name) for r in rules)
+    return "".join(f"{r.id}  {r.name:<{width}}  {r.severity + ('*' if r.strict_error else ''):<8}  {r.description}\n"
+                   for r in rules) + "* an error with --strict\n"
+
+
+def render_rules(fmt: str) -> str:
+    """The rule registry in one of ``RULE_FORMATS`` (``llamasize check --list-rules``)."""
+    return {"text": rules_text, "json": rules_json, "markdown": rules_markdown}[fmt]()

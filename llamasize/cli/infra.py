@@ -24,7 +24,7 @@ from llamasize.errors import ExitCode, UsageError
 # ------------------------------------------------------------------------------------ check ---
 @app.command("check")
 def check_cmd(
-    paths: List[str] = typer.Argument(..., help="Manifest files and directories (a directory: every *.yaml / *.yml "
+    paths: Optional[List[str]] = typer.Argument(None, help="Manifest files and directories (a directory: every *.yaml / *.yml "
                                                 "below it, hidden directories skipped)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="text (default; github when $GITHUB_ACTIONS is "
                                                                    "'true'), json, markdown, github, sarif, junit."),
@@ -40,16 +40,25 @@ def check_cmd(
                                                                              "llamasize cannot model are errors."),
     default_gpu: Optional[str] = typer.Option(None, "--default-gpu", help="GPU id to assume when a manifest does not "
                                                                           "pin a GPU type."),
+    list_rules: bool = typer.Option(False, "--list-rules", help="Print every rule (id, name, severity, description; "
+                                                                "--format text, json or markdown) and exit."),
     specs_dir: Optional[List[Path]] = SpecsDir,
     catalog_dir: Optional[List[Path]] = CatalogDir,
     debug: bool = Debug,
 ) -> None:
     """Check serving manifests (Kubernetes, KServe, LeaderWorkerSet, Helm values, llamasize.yaml).
     Exit 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable input."""
-    from llamasize.check.core import CheckOptions, PolicyLimits, Policy, check_paths, load_policy
-    from llamasize.check.formats import CHECK_FORMATS, render_check
+    from llamasize.check.report import CheckOptions, PolicyLimits, Policy
+    from llamasize.check.run import check_paths, load_policy
+    from llamasize.check.formats import CHECK_FORMATS, RULE_FORMATS, render_check, render_rules
     from llamasize.units import parse_fraction
 
+    if list_rules:
+        if (fmt or "text") not in RULE_FORMATS:
+            raise UsageError(f"unknown --list-rules format '{fmt}' (choices: {', '.join(RULE_FORMATS)})")
+        return _out(render_rules(fmt or "text"))
+    if not paths:
+        raise UsageError("Missing argument 'paths'. (see 'llamasize check --help')")
     if fmt is None:
         fmt = "github" if os.environ.get("GITHUB_ACTIONS", "").lower() == "true" else "text"
     f = fmt.strip().lower()

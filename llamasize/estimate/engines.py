@@ -1,4 +1,6 @@
-"""Serving-engine memory semantics: how much of the device each engine budgets, and for what.
+"""Serving-engine facts: how much of the device each engine budgets, and for what; and the engines'
+vocabulary (flag names, quantization / dtype / KV-cache dtype names; parse and emit), the one home
+``check`` reads manifests with and ``plan --emit`` writes commands with.
 
 - **vLLM** (facts/serving.md 2.1, ``vllm/v1/worker/gpu_worker.py``): ``requested = ceil(total x
   gpu_memory_utilization)`` of the *total* device memory covers weights + activation peak (a profile
@@ -125,3 +127,111 @@ def engine_budget(engine: str, gpu: GpuSpec, *, tp: int, pp: int,
     return EngineBudget("generic", total, math.ceil(total * util), overhead, True, 1,
                         util if gpu_memory_utilization is not None else None,
                         "gpu_memory_utilization" if gpu_memory_utilization is not None else None)
+
+
+# ------------------------------------------------------------------------ engine vocabulary ---
+# The one home of how vLLM 0.33 and SGLang 0.5 spell things (facts/serving.md 2.1, 2.3): the flag
+# names, which take no value, the --quantization / --dtype / --kv-cache-dtype values and the
+# llamasize formats they mean (parse, for ``check``), and the spelling of each setting on a command
+# line (emit, for ``plan --emit``).
+
+#: Flag names (without dashes, ``_`` spelt ``-``) that matter for sizing -> the setting they give.
+FLAG_SETTINGS = {
+    "tensor-parallel-size": "tp", "tp": "tp", "tp-size": "tp",
+    "pipeline-parallel-size": "pp", "pp": "pp", "pp-size": "pp",
+    "data-parallel-size": "dp", "dp": "dp", "dp-size": "dp",
+    "enable-expert-parallel": "ep", "ep-size": "ep_size", "expert-parallel-size": "ep_size",
+    "max-model-len": "max_model_len", "context-length": "max_model_len",
+    "quantization": "quantization", "q": "quantization",
+    "dtype": "dtype",
+    "kv-cache-dtype": "kv_cache_dtype",
+    "gpu-memory-utilization": "gmu",
+    "mem-fraction-static": "mfs",
+    "max-num-seqs": "max_num_seqs", "max-running-requests": "max_num_seqs",
+    "max-num-batched-tokens": "max_num_batched_tokens", "chunked-prefill-size": "max_num_batched_tokens",
+    "model": "model", "model-path": "model", "model-id": "model",
+    "backend": "backend",
+    "enable-dp-attention": "dp_attention",
+}
+#: Flags that take no value (so the next word is not their value); ``--no-X`` negates them.
+BOOL_FLAGS = frozenset({
+    "enable-expert-parallel", "enable-dp-attention", "enforce-eager", "trust-remote-code",
+    "enable-prefix-caching", "no-enable-prefix-caching", "enable-chunked-prefill", "disable-log-requests",
+    "disable-log-stats", "enable-auto-tool-choice", "enable-lora", "disable-custom-all-reduce",
+    "async-scheduling", "headless", "enable-eplb", "enable-sleep-mode", "disable-frontend-multiprocessing",
+    "enable-log-requests", "enable-request-id-headers", "disable-radix-cache", "enable-torch-compile",
+    "disable-cuda-graph", "enable-metrics", "skip-server-warmup", "disable-fastapi-docs",
+    "enable-server-load-tracking", "return-tokens-as-token-ids", "no-enable-log-requests",
+})
+
+#: ``--quantization`` methods (vLLM ``QuantizationMethods``, SGLang's list) -> llamasize formats.
+#: ``bitsandbytes`` (not in vLLM 0.33's list, see ``NO_ENGINE_METHOD``) is read as NF4.
+QUANTIZATION_METHODS = {
+    "fp8": "fp8", "fp8_per_tensor": "fp8", "fp8_per_block": "fp8", "fp8_per_channel": "fp8", "fbgemm_fp8": "fp8",
+    "w8a8_fp8": "fp8", "modelopt": "fp8",
+    "awq": "int4", "awq_marlin": "int4", "auto_awq": "int4", "gptq": "int4", "gptq_marlin": "int4",
+    "auto_gptq": "int4", "moe_wna16": "int4",
+    "int8_per_channel_weight_only": "int8", "w8a8_int8": "int8",
+    "mxfp4": "mxfp4", "gpt_oss_mxfp4": "mxfp4",
+    "modelopt_fp4": "nvfp4", "nvfp4_per_token": "nvfp4",
+    "bitsandbytes": "nf4",
+}
+#: Methods whose group size the flag does not say: read as llamasize's int4 (group 128).
+INT4_GROUP_METHODS = frozenset({"awq", "awq_marlin", "auto_awq", "gptq", "gptq_marlin", "auto_gptq", "moe_wna16"})
+#: ``--dtype`` values -> llamasize 16/32-bit formats (``auto`` = the checkpoint's dtype).
+DTYPES = {"float16": "fp16", "half": "fp16", "fp16": "fp16", "bfloat16": "bf16", "bf16": "bf16",
+          "float32": "fp32", "float": "fp32", "fp32": "fp32"}
+#: ``--kv-cache-dtype`` values -> llamasize KV dtypes.
+KV_CACHE_DTYPES = {"auto": "auto", "fp8": "fp8", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8", "fp8_inc": "fp8",
+                   "bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": "fp16", "half": "fp16"}
+
+
+def method_key(value: str) -> str:
+    """A method / dtype value as the tables above key it: lower case, ``-`` spelt ``_``."""
+    return value.strip().lower().replace("-", "_")
+
+
+#: ``python -m MODULE`` entry points that start an OpenAI-compatible server -> the engine they run
+#: (KServe's Hugging Face server runs vLLM unless ``--backend=huggingface``).
+SGLANG_SERVER_MODULE = "sglang.launch_server"
+SERVER_MODULES = {"vllm.entrypoints.openai.api_server": "vllm", "vllm.entrypoints.api_server": "vllm",
+                  SGLANG_SERVER_MODULE: "sglang", "huggingfaceserver": "kserve-huggingface"}
+#: vLLM's CLI module: ``python -m vllm.entrypoints.cli.main serve MODEL`` is ``vllm serve MODEL``.
+VLLM_CLI_MODULE = "vllm.entrypoints.cli.main"
+
+
+@dataclass(frozen=True)
+class EngineFlags:
+    """How one engine spells each setting on its command line (emit)."""
+
+    #: The command up to the model (``vllm serve`` takes it positionally, SGLang by flag).
+    launch: tuple[str, ...]
+    model_flag: str | None
+    tp: str
+    pp: str
+    #: Expert parallelism: a switch (vLLM) or a size flag (SGLang, given the TP size).
+    ep_switch: str | None
+    ep_size: str | None
+    max_model_len: str
+    kv_cache_dtype: str
+    #: The ``--kv-cache-dtype`` value for llamasize's fp8.
+    kv_fp8: str
+    memory_fraction: str
+    quantization: str = "--quantization"
+    dtype: str = "--dtype"
+
+
+VLLM_FLAGS = EngineFlags(("vllm", "serve"), None, "--tensor-parallel-size", "--pipeline-parallel-size",
+                         "--enable-expert-parallel", None, "--max-model-len", "--kv-cache-dtype", "fp8",
+                         "--gpu-memory-utilization")
+SGLANG_FLAGS = EngineFlags(("python", "-m", SGLANG_SERVER_MODULE), "--model-path", "--tp-size", "--pp-size",
+                           None, "--ep-size", "--context-length", "--kv-cache-dtype", "fp8_e4m3",
+                           "--mem-fraction-static")
+ENGINE_FLAGS = {"vllm": VLLM_FLAGS, "sglang": SGLANG_FLAGS}
+#: llamasize formats the engines quantize on load from a 16-bit checkpoint -> ``--quantization``.
+ONLINE_QUANTIZATION = {"fp8": "fp8"}
+#: llamasize formats served as a 16/32-bit ``--dtype`` -> its value (bf16 is the default).
+DTYPE_VALUES = {"fp16": "float16", "fp32": "float32"}
+#: llamasize formats with no ``--quantization`` method in vLLM 0.33.0 (facts/serving.md 2.1).
+NO_ENGINE_METHOD = {"nf4": "bitsandbytes NF4", "q8_0": "GGUF", "q6_k": "GGUF", "q5_k_m": "GGUF", "q4_k_m": "GGUF",
+                    "q4_0": "GGUF", "q3_k_m": "GGUF", "q2_k": "GGUF"}

@@ -13,7 +13,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from llamasize.estimate.engines import VLLM_GPU_MEMORY_UTILIZATION
+from llamasize.estimate.engines import (DTYPE_VALUES, ENGINE_FLAGS, NO_ENGINE_METHOD, ONLINE_QUANTIZATION,
+                                        SGLANG_FLAGS, VLLM_FLAGS, VLLM_GPU_MEMORY_UTILIZATION)
 from llamasize.errors import UsageError
 from llamasize.data.spec import ModelSpec
 
@@ -25,9 +26,6 @@ _CHECKPOINT = {
     "int4_mixed": "an INT4 checkpoint of the experts; vLLM has no on-the-fly equivalent of Meta's int4_mixed, "
                   "and a full INT4 checkpoint quantizes attention too",
 }
-#: vLLM 0.33.0's --quantization list has no method for these (facts/serving.md 2.1).
-_UNSUPPORTED = {"nf4": "bitsandbytes NF4", "q8_0": "GGUF", "q6_k": "GGUF", "q5_k_m": "GGUF", "q4_k_m": "GGUF",
-                "q4_0": "GGUF", "q3_k_m": "GGUF", "q2_k": "GGUF"}
 
 
 @dataclass(frozen=True)
@@ -52,17 +50,20 @@ def model_repo(spec: ModelSpec, quant: str) -> str:
 
 def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], list[str]]:
     """(flags, notes) for the weight format."""
-    if quant in _UNSUPPORTED:
-        raise UsageError(f"--emit {engine}: {quant} ({_UNSUPPORTED[quant]}) is not among {engine}'s quantization "
-                         "methods; serve it with llama.cpp or choose another --quant")
-    if quant == "fp8":
-        return ["--quantization", "fp8"], ["FP8 weights are quantized from the BF16 checkpoint at load time"]
+    flags = ENGINE_FLAGS[engine]
+    if quant in NO_ENGINE_METHOD:
+        raise UsageError(f"--emit {engine}: {quant} ({NO_ENGINE_METHOD[quant]}) is not among {engine}'s "
+                         "quantization methods; serve it with llama.cpp or choose another --quant")
+    if quant in ONLINE_QUANTIZATION:
+        return [flags.quantization, ONLINE_QUANTIZATION[quant]], ["FP8 weights are quantized from the BF16 "
+                                                                  "checkpoint at load time"]
     if quant == "fp8_mixed":
         repo = model_repo(spec, quant)
         if repo.upper().endswith("-FP8"):
             return [], [f"{repo} is Meta's FP8 checkpoint; the engine reads its scheme from the checkpoint"]
-        return ["--quantization", "fp8"], ["no FP8 checkpoint is listed for this model: online FP8 quantizes every "
-                                           "linear layer, more than Meta's fp8_mixed rule"]
+        return [flags.quantization, ONLINE_QUANTIZATION["fp8"]], ["no FP8 checkpoint is listed for this model: online "
+                                                                  "FP8 quantizes every linear layer, more than "
+                                                                  "Meta's fp8_mixed rule"]
     if quant == "mxfp4":
         if spec.family == "gpt-oss":
             return [], ["gpt-oss ships its experts in MXFP4; the engine reads it from the checkpoint"]
@@ -70,8 +71,8 @@ def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], l
     if quant in _CHECKPOINT:
         tail = " (vLLM has no literal 'int4' method)" if quant == "int4" and engine == "vllm" else ""
         return [], [f"use {_CHECKPOINT[quant]} of {spec.id}; {engine} reads the method from its config{tail}"]
-    if quant in ("fp16", "fp32"):
-        return ["--dtype", {"fp16": "float16", "fp32": "float32"}[quant]], []
+    if quant in DTYPE_VALUES:
+        return [flags.dtype, DTYPE_VALUES[quant]], []
     return [], []
 
 
@@ -97,15 +98,15 @@ def vllm_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_
     """``vllm serve`` for one deployment (facts/serving.md 2.1 flag names)."""
     qflags, notes = _quant_flags(spec, quant, "vllm")
     notes = notes + _layout_notes(spec, kv_layout, "vLLM")
-    cmd = ["vllm", "serve", model_repo(spec, quant), "--tensor-parallel-size", str(tp),
-           "--pipeline-parallel-size", str(pp)]
+    f = VLLM_FLAGS
+    cmd = [*f.launch, model_repo(spec, quant), f.tp, str(tp), f.pp, str(pp)]
     if ep:
-        cmd.append("--enable-expert-parallel")
-    cmd += ["--max-model-len", str(max_model_len)]
+        cmd.append(f.ep_switch)
+    cmd += [f.max_model_len, str(max_model_len)]
     if kv_cache_dtype == "fp8":
-        cmd += ["--kv-cache-dtype", "fp8"]
+        cmd += [f.kv_cache_dtype, f.kv_fp8]
     util = VLLM_GPU_MEMORY_UTILIZATION if gpu_memory_utilization is None else gpu_memory_utilization
-    cmd += ["--gpu-memory-utilization", f"{util:g}"] + qflags
+    cmd += [f.memory_fraction, f"{util:g}"] + qflags
     setup = []
     if nodes > 1:
         cmd += ["--distributed-executor-backend", "ray"]
@@ -121,15 +122,15 @@ def sglang_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, k
     """``python -m sglang.launch_server`` for one deployment (facts/serving.md 2.3 flag names)."""
     qflags, notes = _quant_flags(spec, quant, "sglang")
     notes = notes + _layout_notes(spec, kv_layout, "SGLang")
-    cmd = ["python", "-m", "sglang.launch_server", "--model-path", model_repo(spec, quant), "--tp-size", str(tp),
-           "--pp-size", str(pp)]
+    f = SGLANG_FLAGS
+    cmd = [*f.launch, f.model_flag, model_repo(spec, quant), f.tp, str(tp), f.pp, str(pp)]
     if ep:
-        cmd += ["--ep-size", str(tp)]
-    cmd += ["--context-length", str(max_model_len)]
+        cmd += [f.ep_size, str(tp)]
+    cmd += [f.max_model_len, str(max_model_len)]
     if kv_cache_dtype == "fp8":
-        cmd += ["--kv-cache-dtype", "fp8_e4m3"]
+        cmd += [f.kv_cache_dtype, f.kv_fp8]
     if mem_fraction_static is not None:
-        cmd += ["--mem-fraction-static", f"{mem_fraction_static:g}"]
+        cmd += [f.memory_fraction, f"{mem_fraction_static:g}"]
     cmd += qflags
     setup = []
     if nodes > 1:

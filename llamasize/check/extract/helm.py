@@ -1,0 +1,63 @@
+"""vLLM production-stack Helm values: one target per ``servingEngineSpec.modelSpec`` entry."""
+
+from __future__ import annotations
+
+from llamasize.check.extract.pods import dedupe_types, replica_count, selector_terms
+from llamasize.check.flags import command_items, parse_flags
+from llamasize.check.rules import LS013
+from llamasize.check.shell import script_segments
+from llamasize.check.target import Loc, Target
+from llamasize.check.yamltree import get, key_line, text
+
+
+_HELM_FIELDS = (("tensorParallelSize", "tp"), ("pipelineParallelSize", "pp"), ("maxModelLen", "max_model_len"),
+                ("maxNumSeqs", "max_num_seqs"), ("gpuMemoryUtilization", "gmu"), ("dtype", "dtype"))
+
+
+def extract_helm(file: str, doc: dict) -> list[Target]:
+    """vLLM production-stack Helm values: one target per ``servingEngineSpec.modelSpec`` entry."""
+    specs = get(doc, "servingEngineSpec", "modelSpec")
+    if not isinstance(specs, list):
+        return []
+    meta = getattr(specs, "meta", None) or [(1, None)] * len(specs)
+    out = []
+    for i, ms in enumerate(specs):
+        if not isinstance(ms, dict):
+            continue
+        line = meta[i][0]
+        t = Target(file=file, line=line, kind="modelSpec", name=text(ms.get("name")) or f"#{i}", engine="vllm",
+                   replicas=replica_count(ms.get("replicaCount")))
+        url = text(ms.get("modelURL"))
+        if url:
+            t.model = Loc(url, key_line(ms, "modelURL", line))
+        vc = ms.get("vllmConfig")
+        if isinstance(vc, dict):
+            for key, skey in _HELM_FIELDS:
+                if vc.get(key) is not None:
+                    t.settings[skey] = Loc(vc[key], key_line(vc, key, line))
+            extra = vc.get("extraArgs")
+            if extra is not None:
+                tokens = []
+                for word, tline, style in command_items(extra, key_line(vc, "extraArgs", line)):
+                    if " " in word.strip():
+                        tokens += [tok for seg in script_segments(word, tline, style) for tok in seg]
+                    else:
+                        tokens.append((word, tline))
+                inv = parse_flags(tokens, "vllm", False)
+                t.settings.update(inv.flags)
+                t.model = inv.model or t.model
+        if ms.get("requestGPU") is not None:
+            gline = key_line(ms, "requestGPU", line)
+            try:
+                t.gpu_count = Loc(int(str(ms["requestGPU"])), gline)
+            except ValueError:
+                t.issues.append(LS013(gline, f"requestGPU: {ms['requestGPU']!r} is not a whole number"))
+        gtype = text(ms.get("requestGPUType")) or ""
+        t.gpu_types = dedupe_types(selector_terms(ms.get("nodeSelectorTerms"), line))
+        if gtype.startswith("nvidia.com/mig-"):
+            t.gpu_types = [("resource", gtype, key_line(ms, "requestGPUType", line))]
+        if ms.get("raySpec") is not None:
+            t.count_comparable = False
+            t.assumptions.append("raySpec: GPUs across the Ray cluster are not compared with the layout")
+        out.append(t)
+    return out

@@ -1,0 +1,327 @@
+"""From what a manifest wrote to what the estimator needs: model references -> registry specs, node
+labels -> catalogue GPUs, flag values -> parallel sizes, weight format, KV dtype, context and engine
+knobs. Values that cannot be used are reported where they are read (LS009, LS010, LS012, LS013) and
+resolve to None, so the rules that need them are not applied.
+
+The weight format when none is given is the checkpoint's (``ModelSpec.default_quant``), the one
+default ``fit`` uses too; the engine's method and dtype names come from ``llamasize.estimate.engines``.
+"""
+
+from __future__ import annotations
+
+from llamasize.check.extract.pods import GPU_LABELS
+from llamasize.check.report import PolicyLimits
+from llamasize.check.rule import Issue
+from llamasize.check.rules import LS009, LS010, LS012, LS013
+from llamasize.check.target import Resolved, Target
+from llamasize.check.yamltree import text
+from llamasize.errors import UnknownIdError, UsageError
+from llamasize.estimate.engines import (DTYPES, INT4_GROUP_METHODS, KV_CACHE_DTYPES, QUANTIZATION_METHODS, SGLANG_FLAGS,
+                                        VLLM_FLAGS, method_key)
+from llamasize.estimate.quant import get_format
+from llamasize.plan.cost import PriceBasis, gpu_hour_price
+from llamasize.units import parse_count, parse_fraction
+
+
+class CatalogIndex:
+    """Registry lookups for manifests: HF names -> models, node labels -> GPUs (built once)."""
+
+    def __init__(self, reg) -> None:
+        self.reg = reg
+        self.hf: dict[str, object] = {}
+        self.hf_exact: dict[str, str] = {}
+        base: dict[str, list] = {}
+        for spec in reg.models:
+            for name in spec.hf_names:
+                self.hf[name.lower()] = spec
+                self.hf_exact[name.lower()] = name
+                base.setdefault(name.split("/")[-1].lower(), []).append(spec)
+        #: repository names (without the org) that belong to exactly one model
+        self.hf_base = {k: v[0] for k, v in base.items() if len({s.id for s in v}) == 1}
+        self.gpu_labels: dict[tuple[str, str], object] = {}
+        for g in reg.gpus:
+            for v in g.gfd_products:
+                self.gpu_labels[("gpu.product", v.lower())] = g
+            for v in g.nvml_names:
+                self.gpu_labels.setdefault(("gpu.product", v.replace(" ", "-").lower()), g)
+            for v in g.instance_types:
+                self.gpu_labels[("instance-type", v.lower())] = g
+            for v in g.gke_accelerators:
+                self.gpu_labels[("gke-accelerator", v.lower())] = g
+
+    def model(self, ref: str):
+        """Registry spec for a model reference (HF name, ``hf://``, ``s3://.../org--name``, local
+        path ending in ``org/name``), plus the HF name it matched; (None, None) when unknown."""
+        r = ref.strip().rstrip("/")
+        for prefix in ("hf://", "huggingface://", "https://huggingface.co/", "http://huggingface.co/",
+                       "huggingface.co/", "hf.co/"):
+            if r.lower().startswith(prefix):
+                r = r[len(prefix):]
+                break
+        else:
+            if "://" in r:
+                r = r.split("://", 1)[1]
+                r = r.split("/", 1)[1] if "/" in r else r  # drop the bucket / host
+        parts = [p for p in r.split("/") if p]
+        if not parts:
+            return None, None
+        last = parts[-1]
+        if last.lower().startswith("models--"):
+            last = last[len("models--"):]
+        candidates = [r]
+        if len(parts) >= 2:
+            candidates.append("/".join(parts[-2:]))
+        if "--" in last:
+            candidates.append(last.replace("--", "/", 1))
+        for c in candidates:
+            spec = self.hf.get(c.lower())
+            if spec is not None:
+                return spec, self.hf_exact[c.lower()]
+        spec = self.hf_base.get(last.lower())
+        if spec is not None:
+            for name in spec.hf_names:
+                if name.split("/")[-1].lower() == last.lower():
+                    return spec, name
+        return None, None
+
+    def gpu(self, kind: str, value: str):
+        """The catalogue GPU a node label value names (None when unknown)."""
+        return self.gpu_labels.get((kind, value.strip().lower()))
+
+
+def merge_limits(run: PolicyLimits, file: PolicyLimits | None) -> PolicyLimits:
+    """The stricter of the run's limits and a llamasize.yaml file's own."""
+    if file is None:
+        return run
+    budgets = [x for x in (run.max_usd_per_hour, file.max_usd_per_hour) if x is not None]
+    heads = [x for x in (run.min_headroom, file.min_headroom) if x is not None]
+    return PolicyLimits(max_usd_per_hour=min(budgets) if budgets else None, min_headroom=max(heads) if heads else None)
+
+
+def count(t: Target, key: str, what: str, out: list[Issue], maximum: int = 4096) -> int | None:
+    """A whole-number setting (vLLM k/K/m/M suffixes); LS013/LS012 on junk / unresolved env refs."""
+    loc = t.settings.get(key)
+    if loc is None or loc.value is None:
+        if loc is not None:
+            out.append(LS013(loc.line, f"{what} has no value"))
+        return None
+    raw = text(loc.value)
+    if raw is not None and "$" in raw:
+        out.append(LS012(loc.line, f"{what} is {raw!r}, taken from a variable llamasize cannot resolve; not checked"))
+        return None
+    try:
+        return parse_count(raw if raw is not None else loc.value, what, maximum=maximum)
+    except UsageError as e:
+        out.append(LS013(loc.line, str(e)))
+        return None
+
+
+class Resolver:
+    """Resolves targets against one registry (lookup tables built once per run)."""
+
+    def __init__(self, reg, default_gpu: str | None = None) -> None:
+        self.reg = reg
+        self.index = CatalogIndex(reg)
+        self.default_gpu = reg.gpu(default_gpu) if default_gpu else None
+
+    def model(self, t: Target, out: list[Issue]):
+        """The registry spec of the target's model (and the HF name it matched), or (None, None)."""
+        if t.model is None or not text(t.model.value):
+            out.append(LS009(t.line, "no model found (no positional model, --model, storageUri, modelURL or "
+                                     "spec.model.uri)"))
+            return None, None
+        ref = text(t.model.value)
+        if t.native:
+            try:
+                return self.reg.model(ref), None
+            except UnknownIdError as e:
+                spec, hf_name = self.index.model(ref)
+                if spec is None:
+                    out.append(LS009(t.model.line, str(e)))
+                return spec, hf_name
+        if "$" in ref:
+            out.append(LS012(t.model.line, f"the model {ref!r} comes from a variable llamasize cannot resolve; "
+                                           "not checked"))
+            return None, None
+        spec, hf_name = self.index.model(ref)
+        if spec is None:
+            out.append(LS009(t.model.line, f"model {ref!r} is not in the spec registry (no model lists it in hf_names; "
+                                           "see 'llamasize models'); memory not checked"))
+        return spec, hf_name
+
+    def gpus(self, t: Target, out: list[Issue], assumptions: list[str]) -> list:
+        """Catalogue GPUs the pods may land on (each is checked)."""
+        gpus = []
+        for key, value, line in t.gpu_types:
+            if key == "llamasize":
+                try:
+                    g = self.reg.gpu(value)
+                except UnknownIdError as e:
+                    out.append(LS010(line, str(e)))
+                    continue
+            elif key == "resource":
+                out.append(LS010(line, f"{value} is a MIG slice; slices are not in the GPU catalogue"))
+                continue
+            else:
+                g = self.index.gpu(GPU_LABELS[key], value)
+                if g is None:
+                    out.append(LS010(line, f"{key}={value} matches no GPU in the catalogue (gfd_products / "
+                                           "nvml_names, instance_types, gke_accelerators; see 'llamasize gpus')"))
+                    continue
+            if g.id not in {x.id for x in gpus}:
+                gpus.append(g)
+        if not t.gpu_types:
+            if self.default_gpu is not None:
+                gpus = [self.default_gpu]
+                assumptions.append(f"GPU type not pinned by the manifest: {self.default_gpu.id} assumed "
+                                   "(--default-gpu)")
+            else:
+                out.append(LS010(t.line, "GPU type not pinned (no nodeSelector/affinity on nvidia.com/gpu.product, "
+                                         "node.kubernetes.io/instance-type or cloud.google.com/gke-accelerator); "
+                                         "memory not checked (--default-gpu ID assumes one)"))
+        return gpus
+
+
+def layout(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
+    """``r.tp, r.pp, r.dp, r.ep``; a size is None when its value is unusable (already reported)."""
+    t = r.target
+    r.tp = count(t, "tp", "tensor-parallel size", out) if "tp" in t.settings else 1
+    r.pp = count(t, "pp", "pipeline-parallel size", out, maximum=1024) if "pp" in t.settings else 1
+    r.dp = count(t, "dp", "data-parallel size", out, maximum=100_000) if "dp" in t.settings else 1
+    ep = False
+    if "ep" in t.settings:
+        v = t.settings["ep"].value
+        ep = v if isinstance(v, bool) else str(v).strip().lower() in ("true", "1", "yes")
+    if "ep_size" in t.settings:
+        eps = count(t, "ep_size", "expert-parallel size", out)
+        ep = ep or bool(eps and eps > 1)
+    r.ep = ep
+    if t.engine == "sglang" and t.settings.get("dp_attention") and t.settings["dp_attention"].value:
+        assumptions.append("SGLang --enable-dp-attention: data-parallel attention inside the TP group "
+                           "(GPUs = TP x PP)")
+        r.dp = 1
+
+
+def _fp8_checkpoint(spec, hf_name: str | None) -> str | None:
+    """The format of a published ``...-FP8`` checkpoint (Meta's fp8_mixed for Llama 4 MoE), else None."""
+    if hf_name and hf_name.upper().endswith("-FP8"):
+        return "fp8_mixed" if spec.family == "llama4" and spec.is_moe else "fp8"
+    return None
+
+
+def quant(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
+    """``r.quant`` (llamasize format of the weights) and its line: the flag, else what the checkpoint
+    ships in (``ModelSpec.default_quant``, as ``fit``)."""
+    t, spec = r.target, r.spec
+    loc = t.settings.get("quantization")
+    mline = t.model.line if t.model is not None else t.line
+    r.quant, r.quant_line = None, loc.line if loc is not None else t.line
+    if t.native:
+        if loc is None:  # the same default as ``fit``: the format the checkpoint ships in
+            r.quant = spec.default_quant
+            return
+        try:
+            r.quant = get_format(str(loc.value)).id
+        except UnknownIdError as e:
+            out.append(LS013(loc.line, str(e)))
+        return
+    if loc is not None and loc.value is not None:
+        method = method_key(str(loc.value))
+        q = QUANTIZATION_METHODS.get(method)
+        if q is None and method == "compressed_tensors":
+            q = _fp8_checkpoint(spec, r.hf_name)
+        if q is None:
+            out.append(LS012(loc.line, f"--quantization {loc.value} is not modelled (known: "
+                                       f"{', '.join(sorted(QUANTIZATION_METHODS))}); memory not checked"))
+            return
+        if method in INT4_GROUP_METHODS:
+            assumptions.append(f"--quantization {loc.value}: 4-bit group-128 weights assumed (int4)")
+        r.quant = q
+        return
+    r.quant_line = mline
+    q = _fp8_checkpoint(spec, r.hf_name)
+    if q is not None:
+        assumptions.append(f"{r.hf_name} is an FP8 checkpoint: {q} weights")
+        r.quant = q
+        return
+    if spec.checkpoint_quant:  # the checkpoint's own format (``ModelSpec.default_quant``, as ``fit``)
+        assumptions.append(f"{spec.id}'s checkpoint ships in {spec.default_quant}: {spec.default_quant} weights")
+        r.quant = spec.default_quant
+        return
+    dloc = t.settings.get("dtype")
+    if dloc is not None and text(dloc.value) and str(dloc.value).lower() != "auto":
+        r.quant_line = dloc.line
+        r.quant = DTYPES.get(str(dloc.value).strip().lower())
+        if r.quant is None:
+            out.append(LS013(dloc.line, f"unknown --dtype {dloc.value!r}"))
+        return
+    r.quant = spec.default_quant
+
+
+def kv(r: Resolved, out: list[Issue]) -> None:
+    """``r.kv``: llamasize KV dtype of ``--kv-cache-dtype`` (None when not modelled) and its line."""
+    t = r.target
+    loc = t.settings.get("kv_cache_dtype")
+    if loc is None or loc.value is None:
+        r.kv, r.kv_line = "auto", t.line
+        return
+    r.kv, r.kv_line = KV_CACHE_DTYPES.get(method_key(str(loc.value))), loc.line
+    if r.kv is None:
+        rule = LS013 if t.native else LS012
+        out.append(rule(loc.line, f"KV-cache dtype {loc.value!r} is not modelled (known: "
+                                  f"{', '.join(sorted(KV_CACHE_DTYPES))}); memory not checked"))
+
+
+def context(r: Resolved, out: list[Issue]) -> None:
+    """``r.ctx`` (--max-model-len; None when unset or unusable), ``r.ctx_auto`` (``-1``/``auto``)
+    and ``r.batch`` (the sequences that must fit)."""
+    t = r.target
+    loc = t.settings.get("max_model_len")
+    if loc is not None and str(text(loc.value)).strip().lower() in ("-1", "auto"):
+        r.ctx_auto = True
+    elif loc is not None:
+        r.ctx = count(t, "max_model_len", r.ctx_name, out, maximum=2**40)
+    if t.batch is not None:
+        try:
+            r.batch = parse_count(str(t.batch.value), "concurrency", maximum=1_000_000)
+        except UsageError as e:
+            out.append(LS013(t.batch.line, str(e)))
+
+
+def default_context(r: Resolved) -> None:
+    """Without --max-model-len the engine uses the model's maximum context (noted for the message)."""
+    maxpos = r.spec.max_position_embeddings
+    if r.ctx is None and not r.ctx_auto and maxpos is not None:
+        r.ctx = maxpos
+        engine = {"vllm": "vLLM", "sglang": "SGLang"}.get(r.target.engine, r.target.engine)
+        flag = (SGLANG_FLAGS if r.target.engine == "sglang" else VLLM_FLAGS).max_model_len
+        r.context_note = f"{flag} not set: {engine} uses {r.spec.id}'s maximum of {maxpos:,} tokens"
+
+
+def engine_knobs(r: Resolved, out: list[Issue]) -> None:
+    """``r.knobs``: memory fractions, scheduler limits and the KV layout the engine is started with."""
+    t = r.target
+    knobs: dict = {"kv_layout": str(t.settings["kv_layout"].value) if "kv_layout" in t.settings else "auto"}
+    for key, what in (("gmu", "--gpu-memory-utilization"), ("mfs", "--mem-fraction-static")):
+        loc = t.settings.get(key)
+        if loc is not None:
+            try:
+                knobs[key] = parse_fraction(text(loc.value), what)
+            except UsageError as e:
+                out.append(LS013(loc.line, str(e)))
+    if "max_num_seqs" in t.settings:
+        knobs["mns"] = count(t, "max_num_seqs", "--max-num-seqs", out, maximum=1_000_000)
+    if "max_num_batched_tokens" in t.settings:
+        knobs["mnbt"] = count(t, "max_num_batched_tokens", "--max-num-batched-tokens", out, maximum=2**30)
+    r.knobs = knobs
+
+
+def prices(r: Resolved) -> None:
+    """``r.n_paid`` (GPUs per replica) and ``r.prices``: on-demand USD/h of every replica per GPU type."""
+    t = r.target
+    r.n_paid = t.gpu_count.value if t.gpu_count is not None and t.gpu_count.value else (
+        r.tp * r.pp * r.dp if None not in (r.tp, r.pp, r.dp) else None)
+    r.prices = []
+    for g in r.gpus:
+        per_gpu, _ = gpu_hour_price(g, PriceBasis())
+        r.prices.append((g, None if per_gpu is None or r.n_paid is None else round(per_gpu * r.n_paid * t.replicas, 4)))
