@@ -100,7 +100,9 @@ def invalid_parallel_layout(r: Resolved):
       "(x the LeaderWorkerSet group size).",
       where="the GPU resource limit (`requestGPU`, `gpus`)")
 def gpu_count_mismatch(r: Resolved):
-    """GPUs requested per replica != TP x PP x DP (when the count is comparable and the sizes known)."""
+    """GPUs requested per replica != TP x PP x DP (when the count is comparable and the sizes known).
+    A llamasize.yaml entry without ``tp`` whose ``gpus`` is not divisible by ``pp`` has no TP to
+    compare; its extractor (``extract.llamasize_yaml``) reports that case with ``LS005(...)``."""
     t = r.target
     if t.gpu_count is None or not t.gpu_count.value or None in (r.tp, r.pp, r.dp) or not t.count_comparable:
         return
