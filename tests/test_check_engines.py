@@ -16,8 +16,8 @@ from llamasize.integrations.launch import sglang_command, vllm_command
 #: Exact strings that only the vocabulary may hold (flag names, engine-specific method / dtype names).
 VOCABULARY = {"--tensor-parallel-size", "tensor-parallel-size", "--pipeline-parallel-size", "--tp-size",
               "--pp-size", "--ep-size", "--enable-expert-parallel", "--context-length", "--kv-cache-dtype",
-              "--quantization", "fp8_e4m3", "gpt_oss_mxfp4", "awq_marlin", "modelopt_fp4", "--model-path", "sglang.launch_server",
-              "vllm.entrypoints.openai.api_server"}
+              "--quantization", "fp8_e4m3", "gpt_oss_mxfp4", "awq_marlin", "modelopt_fp4", "--model-path",
+              "sglang.launch_server", "vllm.entrypoints.openai.api_server"}
 
 
 def _read_back(cmd: list[str]):

@@ -20,6 +20,7 @@ from llamasize.check.target import GpuEstimate, Resolved
 from llamasize.errors import LayoutError
 from llamasize.estimate.memory import validate_layout
 from llamasize.estimate.quant import get_format
+from llamasize.files import MAX_MANIFEST_FILE_BYTES
 
 # ------------------------------------------------------------------ decided on a deployment ---
 
@@ -100,7 +101,9 @@ def invalid_parallel_layout(r: Resolved):
       "(x the LeaderWorkerSet group size).",
       where="the GPU resource limit (`requestGPU`, `gpus`)")
 def gpu_count_mismatch(r: Resolved):
-    """GPUs requested per replica != TP x PP x DP (when the count is comparable and the sizes known)."""
+    """GPUs requested per replica != TP x PP x DP (when the count is comparable and the sizes known).
+    A llamasize.yaml entry without ``tp`` whose ``gpus`` is not divisible by ``pp`` has no TP to
+    compare; its extractor (``extract.llamasize_yaml``) reports that case with ``LS005(...)``."""
     t = r.target
     if t.gpu_count is None or not t.gpu_count.value or None in (r.tp, r.pp, r.dp) or not t.count_comparable:
         return
@@ -213,8 +216,8 @@ LS013 = reported(
     where="the value concerned")
 LS100 = reported(
     "LS100", "unparseable-file", "error",
-    "The file cannot be checked: invalid YAML, binary or not UTF-8, larger than 5 MiB, nested too "
-    "deeply, or aliases that expand without bound.",
+    f"The file cannot be checked: invalid YAML, binary or not UTF-8, larger than {MAX_MANIFEST_FILE_BYTES // 2**20} "
+    "MiB, nested too deeply, or aliases that expand without bound.",
     where="where parsing stopped (1 for the whole file)")
 LS101 = reported(
     "LS101", "no-deployment-found", "note",

@@ -24,8 +24,8 @@ from llamasize.errors import ExitCode, UsageError
 # ------------------------------------------------------------------------------------ check ---
 @app.command("check")
 def check_cmd(
-    paths: Optional[List[str]] = typer.Argument(None, help="Manifest files and directories (a directory: every *.yaml / *.yml "
-                                                "below it, hidden directories skipped)."),
+    paths: Optional[List[str]] = typer.Argument(None, help="Manifest files and directories (a directory: every *.yaml / "
+                                                          "*.yml below it, hidden directories skipped)."),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="text (default; github when $GITHUB_ACTIONS is "
                                                                    "'true'), json, markdown, github, sarif, junit."),
     policy: Optional[Path] = typer.Option(None, "--policy", help="YAML policy file: max_usd_per_hour, min_headroom, "
