@@ -141,6 +141,34 @@ class LicenseNote(BaseModel):
     source: str
 
 
+class PlanRequestSummary(BaseModel):
+    """The request a plan answered, as the plan's JSON records it (``PlanResult.request``): the
+    ``PlanRequest`` with the model as its id, ``max_nodes`` as finally searched and the price basis
+    as its kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    quant: str
+    context_tokens: int
+    batch: int
+    gpus: list[str]
+    exclude_gpus: list[str]
+    max_gpus: int | None
+    max_nodes: int | None
+    budget_usd_per_hour: float | None
+    engine: str
+    kv_layout: str
+    kv_cache_dtype: str
+    headroom_fraction: float
+    objective: str
+    include_vision: bool
+    mau: int | None
+    prompt_tokens: int
+    output_tokens: int
+    price_kind: str
+
+
 class PlanResult(BaseModel):
     """The JSON of ``llamasize plan``."""
 
@@ -151,7 +179,7 @@ class PlanResult(BaseModel):
     model_name: str
     #: Hugging Face repository to serve for the recommendation (None when the registry lists none).
     hf_model: str | None
-    request: dict
+    request: PlanRequestSummary
     recommendation: PlanOption | None
     alternatives: list[PlanOption]
     rejected: list[Rejection]
@@ -518,17 +546,17 @@ def plan(req: PlanRequest, reg: Registry) -> PlanResult:
     recommendation = options[0] if options else None
     suggestions = [] if recommendation or (res.unknown and not res.best) else _suggest(req, gpus, left_out, over)
     lic, lic_warn = _license(req.model, req.mau)
-    request = {
-        "model": req.model.id, "quant": req.quant, "context_tokens": req.context_tokens, "batch": req.batch,
-        "gpus": list(req.gpus), "exclude_gpus": list(req.exclude_gpus), "max_gpus": req.max_gpus,
-        "max_nodes": req.max_nodes, "budget_usd_per_hour": req.budget_usd_per_hour, "engine": req.engine,
-        "kv_layout": req.kv_layout, "kv_cache_dtype": req.kv_cache_dtype, "headroom_fraction": req.headroom,
-        "objective": req.objective, "include_vision": req.include_vision, "mau": req.mau,
-        "prompt_tokens": req.prompt_tokens, "output_tokens": req.output_tokens,
-        "price_kind": getattr(req.price_basis, "kind", "on_demand"),
-    }
+    request = PlanRequestSummary(
+        model=req.model.id, quant=req.quant, context_tokens=req.context_tokens, batch=req.batch,
+        gpus=list(req.gpus), exclude_gpus=list(req.exclude_gpus), max_gpus=req.max_gpus,
+        max_nodes=req.max_nodes, budget_usd_per_hour=req.budget_usd_per_hour, engine=req.engine,
+        kv_layout=req.kv_layout, kv_cache_dtype=req.kv_cache_dtype, headroom_fraction=req.headroom,
+        objective=req.objective, include_vision=req.include_vision, mau=req.mau,
+        prompt_tokens=req.prompt_tokens, output_tokens=req.output_tokens,
+        price_kind=getattr(req.price_basis, "kind", "on_demand"),
+    )
     assumptions = [
-        Assumption(name="price", value=f"first {request['price_kind'].replace('_', '-')} quote per GPU in the "
+        Assumption(name="price", value=f"first {request.price_kind.replace('_', '-')} quote per GPU in the "
                    "catalogue x GPU count", source="hardware_catalog/*.yaml prices (RunPod March 2026 where available)"),
         Assumption(name="speed_workload", value=f"{req.batch} concurrent sequences of {req.prompt_tokens:,} prompt + "
                    f"{req.output_tokens:,} output tokens", source="--batch / --prompt-tokens / --output-tokens"),
