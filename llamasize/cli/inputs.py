@@ -193,8 +193,7 @@ def efficiencies(gpu_id: str, calibration: Path | None, prefill_efficiency: str 
 # ------------------------------------------------------------------------------------ searches ---
 def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_nodes, budget, engine, kv_layout,
                  kv_dtype, headroom, objective, mau, gpu_memory_utilization, mem_fraction_static, text_only,
-                 layouts, alternatives, workload_file, specs_dir, catalog_dir,
-                 need_ctx=True) -> tuple[PlanRequest, Registry, Workload]:
+                 layouts, alternatives, workload_file, specs_dir, catalog_dir) -> tuple[PlanRequest, Registry, Workload]:
     """Merge flags and the workload file into a PlanRequest (flags win)."""
     from llamasize.data.registry import resolve_model
     from llamasize.estimate.engines import check_engine
@@ -216,7 +215,7 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
     if kv != "any":
         kv = check_kv_dtype(kv)
     ctx_text = pick(ctx, w.ctx)
-    if ctx_text is None and need_ctx:
+    if ctx_text is None:
         raise UsageError("--ctx is required (or 'ctx:' in the --workload file)")
     gpus = split_list(gpu) or (w.gpu or [])
     excluded = split_list(exclude_gpu) or (w.exclude_gpu or [])
@@ -234,7 +233,7 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
     users = pick(mau, w.mau)
     req = PlanRequest(
         model=spec,
-        context_tokens=parse_count(ctx_text, "--ctx") if ctx_text is not None else 1,
+        context_tokens=parse_count(ctx_text, "--ctx"),
         quant=q,
         batch=parse_count(pick(batch, w.batch, "1"), "--batch", maximum=1_000_000),
         gpus=tuple(gpus), exclude_gpus=tuple(excluded),
@@ -294,7 +293,7 @@ def sweep_contexts(ctx: str | None, w: Workload) -> list[int]:
     else DEFAULT_SWEEP_CONTEXTS."""
     from llamasize.units import parse_count
 
-    text = pick(ctx, None, DEFAULT_SWEEP_CONTEXTS)  # the workload's ctx is not read yet
+    text = pick(ctx, w.ctx, DEFAULT_SWEEP_CONTEXTS)
     contexts = [parse_count(c, "--ctx") for c in text.split(",") if c.strip()]
     if not contexts:
         raise UsageError("--ctx needs at least one context length")

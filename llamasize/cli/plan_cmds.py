@@ -102,12 +102,14 @@ def sweep_cmd(
     fmt = inputs.output_format(fmt)
     w = inputs.workload(workload)
     contexts = inputs.sweep_contexts(ctx, w)
+    # the request's own context is replaced by each swept one; passing the first keeps plan_request
+    # from reading the workload's ctx (a list here) as one length
     req, reg, w = inputs.plan_request(
-        model=model, quant=quant, ctx=None, batch=batch, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,
-        max_nodes=max_nodes, budget=None, engine=engine, kv_layout=kv_layout, kv_dtype=kv_dtype, headroom=headroom,
-        objective=None, mau=None, gpu_memory_utilization=None, mem_fraction_static=None, text_only=text_only,
-        layouts=layouts, alternatives=0, workload_file=w, specs_dir=specs_dir, catalog_dir=catalog_dir,
-        need_ctx=False)
+        model=model, quant=quant, ctx=str(contexts[0]), batch=batch, gpu=gpu, exclude_gpu=exclude_gpu,
+        max_gpus=max_gpus, max_nodes=max_nodes, budget=None, engine=engine, kv_layout=kv_layout, kv_dtype=kv_dtype,
+        headroom=headroom, objective=None, mau=None, gpu_memory_utilization=None, mem_fraction_static=None,
+        text_only=text_only, layouts=layouts, alternatives=0, workload_file=w, specs_dir=specs_dir,
+        catalog_dir=catalog_dir)
     for key in inputs.unused_workload_keys(w, "sweep"):
         warn(f"workload key '{key}' is not used by 'sweep'")
     res = sweep(req, contexts, reg)
