@@ -40,7 +40,8 @@ HELP = "Deployment planner and hardware sizing calculator for Llama 4 and other 
 
 
 def make_app(names=None) -> typer.Typer:
-    """The typer app with the commands ``names`` (default: all of them)."""
+    """The typer app with the commands ``names`` (default: all of them). It stays a command group
+    with one command too, so ``llamasize NAME ...`` parses the same either way."""
     application = typer.Typer(
         add_completion=False,
         no_args_is_help=True,
@@ -51,7 +52,21 @@ def make_app(names=None) -> typer.Typer:
     )
     for name in names or COMMANDS:
         application.command(name)(COMMANDS[name])
+    if names is not None and len(names) == 1:
+        application.callback()(_group)
     return application
+
+
+def _group() -> None:
+    """Deployment planner and hardware sizing calculator for Llama 4 and other dense and MoE LLMs."""
+
+
+def _command_for(argv: list[str]):
+    """The click command to run: for ``llamasize NAME ...`` a group holding only that command
+    (start-up: the other commands' parameters are never built), else the whole app."""
+    if argv and argv[0] in COMMANDS:
+        return typer.main.get_command(make_app([argv[0]]))
+    return typer.main.get_command(app)
 
 
 app = make_app()
@@ -87,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map every outcome to an exit code and at most one stderr line."""
     argv = list(sys.argv[1:] if argv is None else argv)
     _pin_blas_threads(argv)
-    command = typer.main.get_command(app)
+    command = _command_for(argv)
     debug = _debug_wanted(argv)
     try:
         rv = command.main(args=argv, prog_name="llamasize", standalone_mode=False)
