@@ -17,7 +17,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 #: name -> (module, model class, mode, what it describes)
 SCHEMAS: dict[str, tuple[str, str, str, str]] = {
-    "plan": ("llamasize.plan.planner", "PlanResult", "serialization", "llamasize plan --format json"),
+    "plan": ("llamasize.plan.results", "PlanResult", "serialization", "llamasize plan --format json"),
     "fit": ("llamasize.estimate.memory", "FitEstimate", "serialization", "llamasize fit --format json"),
     "params": ("llamasize.estimate.params", "ParamBreakdown", "serialization", "llamasize params --format json"),
     "perf": ("llamasize.estimate.perf", "PerfEstimate", "serialization", "llamasize perf --format json"),

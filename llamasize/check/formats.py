@@ -23,7 +23,7 @@ from urllib.parse import quote
 from llamasize import __version__
 from llamasize.check.report import SEVERITY_RANK, CheckReport, Finding
 from llamasize.check.rules import rule_table
-from llamasize.render.results import to_json
+from llamasize.render.common import to_json
 
 CHECK_FORMATS = ("text", "json", "markdown", "github", "sarif", "junit")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -1,24 +1,21 @@
 """CLI commands around the bundled runtime: ``detect``, ``verify``, ``run``.
 
-Registered on ``llamasize.cli.main.app`` when ``llamasize.cli.main`` is imported. Progress goes to stderr
-(a rich bar on a terminal, nothing otherwise); results to stdout.
+Progress goes to stderr (a rich bar on a terminal, nothing otherwise); results to stdout.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-from llamasize.cli.main import (
-    CalibrationOpt, CatalogDir, Debug, Format, SpecsDir, _check_format, _out, _registry, app, warn,
+from llamasize.cli import inputs
+from llamasize.cli.options import (
+    Batch, Batches, Calibration, CatalogDir, Debug, Device, Format, KvLayout, ModelName, NewTokens, NoSave,
+    PromptTokens, Seed, SpecsDir, Steps, Tolerance,
 )
-from llamasize.errors import ExitCode, UsageError
-
-DeviceOpt = typer.Option("auto", "--device", help="auto (a GPU with CuPy when present, else the CPU), cpu, cuda.")
-
+from llamasize.cli.output import note, out, warn
+from llamasize.errors import ExitCode
 
 class _Bar:
     """A stderr progress bar driven by ``progress(stage, done, total)`` callbacks (silent when
@@ -53,99 +50,74 @@ class _Bar:
             self._progress.__exit__(*exc)
 
 
-@app.command("detect")
-def detect_cmd(fmt: str = Format, specs_dir: Optional[List[Path]] = SpecsDir,
-               catalog_dir: Optional[List[Path]] = CatalogDir, debug: bool = Debug) -> None:
+def detect_cmd(fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
+               debug: Debug = False) -> None:
     """Detect NVIDIA GPUs (through nvidia-ml-py) and the CPU; never an error without a GPU."""
+    from llamasize.render.runtime import render_detect
     from llamasize.runtime.detect import detect_devices
-    from llamasize.render.results import render_detect
 
-    fmt = _check_format(fmt)
-    found = detect_devices(_registry(specs_dir, catalog_dir))
+    fmt = inputs.output_format(fmt)
+    found = detect_devices(inputs.registry(specs_dir, catalog_dir))
     if found.reason:
-        sys.stderr.write(f"llamasize: note: {found.reason}\n")
-    _out(render_detect(found, fmt))
+        note(found.reason)
+    out(render_detect(found, fmt))
 
 
-@app.command("verify")
 def verify_cmd(
-    model: str = typer.Option("micro-moe", "--model", "-m", help="Spec to build and run (small enough for this device)."),
-    device: str = DeviceOpt,
-    tolerance: str = typer.Option("0.5", "--tolerance", help="Allowed error: 1/(1+F) <= measured/predicted <= 1+F."),
-    batches: str = typer.Option("1,4,16,64", "--batches", help="Decode batch sizes to measure (must include 1)."),
-    prompt_tokens: str = typer.Option("64", "--prompt-tokens", "-p", help="Prompt length of the prefill measurement."),
-    steps: str = typer.Option("8", "--steps", help="Timed decode steps per batch size."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random weights and tokens."),
-    calibration: Optional[Path] = CalibrationOpt,
-    no_save: bool = typer.Option(False, "--no-save", help="Do not write the calibration."),
-    fmt: str = Format,
-    specs_dir: Optional[List[Path]] = SpecsDir,
-    catalog_dir: Optional[List[Path]] = CatalogDir,
-    debug: bool = Debug,
+    model: ModelName = None, device: Device = None, tolerance: Tolerance = None, batches: Batches = None,
+    prompt_tokens: PromptTokens = None, steps: Steps = None, seed: Seed = None, calibration: Calibration = None,
+    no_save: NoSave = False, fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
+    debug: Debug = False,
 ) -> None:
     """Run the micro-MoE model on this device and check the estimator against it. Exit 0 when every
     check is within tolerance, 4 when not; saves the measured efficiencies as a calibration."""
-    from llamasize.estimate.calibration import calibration_path, save_calibration
     from llamasize.data.registry import resolve_model
-    from llamasize.render.results import render_verify
-    from llamasize.units import parse_count, parse_fraction
+    from llamasize.estimate.calibration import calibration_path, save_calibration
+    from llamasize.render.runtime import render_verify
     from llamasize.verify import run_verify
 
-    fmt = _check_format(fmt)
-    reg = _registry(specs_dir, catalog_dir)
-    spec = resolve_model(reg, model)
-    tol = parse_fraction(tolerance, "--tolerance", high=10)
-    bs = sorted({parse_count(b, "--batches", maximum=4096) for b in batches.split(",") if b.strip()})
-    if 1 not in bs:
-        raise UsageError("--batches must include 1 (the decode calibration point)")
+    fmt = inputs.output_format(fmt)
+    reg = inputs.registry(specs_dir, catalog_dir)
+    spec = resolve_model(reg, inputs.pick(model, default=inputs.RUNTIME_MODEL))
+    tol, bs, prompt, decode_steps = inputs.verify_settings(tolerance=tolerance, batches=batches,
+                                                           prompt_tokens=prompt_tokens, steps=steps)
     with _Bar() as bar:
-        report = run_verify(spec, reg, device=device, tolerance=tol, batch_sizes=bs,
-                            prompt_tokens=parse_count(prompt_tokens, "--prompt-tokens", maximum=65536),
-                            decode_steps=parse_count(steps, "--steps", maximum=1000), seed=seed, progress=bar)
+        report = run_verify(spec, reg, device=inputs.pick(device, default=inputs.DEFAULT_DEVICE), tolerance=tol,
+                            batch_sizes=bs, prompt_tokens=prompt, decode_steps=decode_steps,
+                            seed=inputs.pick(seed, default=inputs.DEFAULT_SEED), progress=bar)
     if report.backend_reason:
-        sys.stderr.write(f"llamasize: note: {report.backend_reason}\n")
+        note(report.backend_reason)
     if report.scaled_note:
-        sys.stderr.write(f"llamasize: note: {report.scaled_note}\n")
+        note(report.scaled_note)
     for b, why in sorted(report.skipped_batches.items()):
         warn(f"batch {b} skipped: {why}")
     if not no_save:
         path = save_calibration(report.calibration, calibration_path(calibration))
         report = report.model_copy(update={"calibration_path": str(path)})
         sys.stderr.write(f"llamasize: calibration for '{report.device}' saved to {path}\n")
-    _out(render_verify(report, fmt))
+    out(render_verify(report, fmt))
     raise typer.Exit(ExitCode.OK if report.passed else ExitCode.VERIFY_FAILED)
 
 
-@app.command("run")
 def run_cmd(
-    model: str = typer.Option("micro-moe", "--model", "-m", help="Spec to build and run."),
-    prompt_tokens: str = typer.Option("32", "--prompt-tokens", "-p", help="Random prompt tokens."),
-    new_tokens: str = typer.Option("32", "--new-tokens", "-n", help="Tokens to generate."),
-    batch: str = typer.Option("1", "--batch", "-b", help="Sequences generated together."),
-    device: str = DeviceOpt,
-    kv_layout: str = typer.Option("full", "--kv-layout", help="full or hybrid (chunked layers keep one chunk)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the weights and the prompt."),
-    fmt: str = Format,
-    specs_dir: Optional[List[Path]] = SpecsDir,
-    catalog_dir: Optional[List[Path]] = CatalogDir,
-    debug: bool = Debug,
+    model: ModelName = None, prompt_tokens: PromptTokens = None, new_tokens: NewTokens = None, batch: Batch = None,
+    device: Device = None, kv_layout: KvLayout = None, seed: Seed = None, fmt: Format = None,
+    specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
 ) -> None:
     """Generate tokens with the runtime (greedy) and print the throughput."""
     from llamasize.data.registry import resolve_model
-    from llamasize.render.results import render_run
+    from llamasize.render.runtime import render_run
     from llamasize.runtime.generate import run_generation
-    from llamasize.units import parse_count
 
-    fmt = _check_format(fmt)
-    spec = resolve_model(_registry(specs_dir, catalog_dir), model)
-    layout = kv_layout.strip().lower()
-    if layout not in ("full", "hybrid"):
-        raise UsageError(f"unknown --kv-layout '{kv_layout}' (choices: full, hybrid)")
-    result = run_generation(spec, prompt_tokens=parse_count(prompt_tokens, "--prompt-tokens", maximum=65536),
-                            new_tokens=parse_count(new_tokens, "--new-tokens", maximum=65536),
-                            batch=parse_count(batch, "--batch", maximum=4096), device=device, layout=layout, seed=seed)
+    fmt = inputs.output_format(fmt)
+    spec = resolve_model(inputs.registry(specs_dir, catalog_dir), inputs.pick(model, default=inputs.RUNTIME_MODEL))
+    prompt, new, b, layout = inputs.run_settings(prompt_tokens=prompt_tokens, new_tokens=new_tokens, batch=batch,
+                                                 kv_layout=kv_layout)
+    result = run_generation(spec, prompt_tokens=prompt, new_tokens=new, batch=b,
+                            device=inputs.pick(device, default=inputs.DEFAULT_DEVICE), layout=layout,
+                            seed=inputs.pick(seed, default=inputs.DEFAULT_SEED))
     if result.backend_reason:
-        sys.stderr.write(f"llamasize: note: {result.backend_reason}\n")
+        note(result.backend_reason)
     if result.scaled_note:
-        sys.stderr.write(f"llamasize: note: {result.scaled_note}\n")
-    _out(render_run(result, fmt))
+        note(result.scaled_note)
+    out(render_run(result, fmt))

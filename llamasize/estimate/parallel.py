@@ -87,3 +87,12 @@ def shard_shape(t: Tensor, spec: ModelSpec, tp: int, ep: bool) -> tuple[int, ...
     if p == "flat":
         return (c(s[0]),)
     raise ValueError(f"unknown parallel kind {p!r}")
+
+
+def default_tensor_parallel(gpu_count: int, pipeline_parallel_size: int) -> int:
+    """TP = GPUs / PP: vLLM and SGLang place ``TP x PP`` ranks on a deployment's GPUs (vLLM's world size
+    is TP x PP), so with only the GPU count and the pipeline size given, TP is what fills the GPUs.
+    LayoutError when PP does not divide the GPU count."""
+    if gpu_count % pipeline_parallel_size:
+        raise LayoutError(f"--gpus ({gpu_count}) is not divisible by --pp ({pipeline_parallel_size})", "pp")
+    return gpu_count // pipeline_parallel_size

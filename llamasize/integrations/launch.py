@@ -17,6 +17,8 @@ from llamasize.estimate.engines import (DTYPE_VALUES, ENGINE_FLAGS, NO_ENGINE_ME
                                         SGLANG_FLAGS, VLLM_FLAGS, VLLM_GPU_MEMORY_UTILIZATION)
 from llamasize.errors import UsageError
 from llamasize.data.spec import ModelSpec
+from llamasize.data.hardware import GpuSpec  # serve_command
+from llamasize.estimate.engines import engine_budget  # serve_command: SGLang's automatic fraction
 
 #: Formats whose checkpoint carries its own quantization config (no flag), with the advice.
 _CHECKPOINT = {
@@ -137,3 +139,23 @@ def sglang_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, k
         cmd += ["--nnodes", str(nodes), "--node-rank", "<rank>", "--dist-init-addr", "<node0-ip>:5000"]
         setup = [f"# run on each of the {nodes} nodes with --node-rank 0..{nodes - 1}"]
     return LaunchCommand("sglang", cmd, notes, setup)
+
+
+def serve_command(engine: str, spec: ModelSpec, gpu: GpuSpec, *, tp: int, pp: int, ep: bool, quant: str,
+                  kv_cache_dtype: str, max_model_len: int, nodes: int, kv_layout: str,
+                  gpu_memory_utilization: float | None = None,
+                  mem_fraction_static: float | None = None) -> LaunchCommand:
+    """The launch command of ``engine`` (vllm or sglang) for a deployment sized with that engine's
+    memory rules. For SGLang without an explicit ``mem_fraction_static``, the automatic value the
+    deployment was sized with (``engines.engine_budget``) is pinned, so the server budgets what the
+    estimate assumed."""
+    kw = dict(tp=tp, pp=pp, ep=ep, quant=quant, kv_cache_dtype=kv_cache_dtype, max_model_len=max_model_len,
+              nodes=nodes, kv_layout=kv_layout)
+    if engine == "vllm":
+        return vllm_command(spec, gpu_memory_utilization=gpu_memory_utilization, **kw)
+    if engine != "sglang":
+        raise UsageError(f"no launch command for engine '{engine}' (choices: vllm, sglang)")
+    fraction = mem_fraction_static
+    if fraction is None:
+        fraction = engine_budget("sglang", gpu, tp=tp, pp=pp).fraction
+    return sglang_command(spec, mem_fraction_static=fraction, **kw)

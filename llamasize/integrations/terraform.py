@@ -20,7 +20,10 @@ import json
 from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
+from llamasize.data.spec import ModelSpec
 from llamasize.errors import UsageError
+from llamasize.integrations.launch import vllm_command
+from llamasize.plan.results import PlanResult
 
 #: The query keys: ``llamasize plan``'s flag names in snake_case.
 QUERY_KEYS = (
@@ -155,18 +158,40 @@ def _s(v) -> str:
     return str(v)
 
 
-def external_result(res, spec) -> TerraformExternalResult:
-    """Flatten a plan with a recommendation into the string map Terraform reads."""
-    from llamasize.integrations.launch import vllm_command
-    from llamasize.render.results import tfvars
+def tfvars(res: PlanResult) -> TfvarsOutput:
+    """The flat, typed object of ``plan --format tfvars`` (a ``*.auto.tfvars.json`` file) for a plan
+    with a recommendation."""
+    o = res.recommendation
+    if o is None:
+        raise UsageError("nothing fits: no recommendation to write as Terraform variables")
+    return TfvarsOutput(
+        llamasize_model=res.model,
+        hf_model=res.hf_model,
+        gpu_type=o.gpu,
+        gpu_count=o.gpu_count,
+        nodes=o.nodes,
+        gpus_per_node=-(-o.gpu_count // o.nodes),
+        tensor_parallel_size=o.tensor_parallel_size,
+        pipeline_parallel_size=o.pipeline_parallel_size,
+        expert_parallel=o.expert_parallel,
+        quant=o.quant,
+        kv_cache_dtype=o.kv_cache_dtype,
+        kv_layout=o.kv_layout,
+        max_model_len=res.request.context_tokens,
+        engine=o.engine,
+        price_usd_per_hour=o.price_usd_per_hour,
+    )
 
+
+def external_result(res: PlanResult, spec: ModelSpec) -> TerraformExternalResult:
+    """Flatten a plan with a recommendation into the string map Terraform reads."""
     o = res.recommendation
     if o is None:
         raise UsageError("nothing fits: no recommendation to return")
     tv = tfvars(res)
     try:
         cmd = vllm_command(spec, tp=o.tensor_parallel_size, pp=o.pipeline_parallel_size, ep=o.expert_parallel,
-                           quant=o.quant, kv_cache_dtype=o.kv_cache_dtype, max_model_len=tv["max_model_len"],
+                           quant=o.quant, kv_cache_dtype=o.kv_cache_dtype, max_model_len=tv.max_model_len,
                            nodes=o.nodes, kv_layout=o.kv_layout).text()
     except UsageError:
         cmd = ""
@@ -174,10 +199,10 @@ def external_result(res, spec) -> TerraformExternalResult:
     return TerraformExternalResult(
         schema_version=SCHEMA_VERSION, model=res.model, model_name=res.model_name, hf_model=_s(res.hf_model),
         gpu_type=o.gpu, gpu_name=o.gpu_name, gpu_count=_s(o.gpu_count), nodes=_s(o.nodes),
-        gpus_per_node=_s(tv["gpus_per_node"]), tensor_parallel_size=_s(o.tensor_parallel_size),
+        gpus_per_node=_s(tv.gpus_per_node), tensor_parallel_size=_s(o.tensor_parallel_size),
         pipeline_parallel_size=_s(o.pipeline_parallel_size), expert_parallel=_s(o.expert_parallel), quant=o.quant,
         kv_cache_dtype=o.kv_cache_dtype, kv_layout=o.kv_layout, engine=o.engine,
-        max_model_len=_s(tv["max_model_len"]), max_context_tokens=_s(o.max_context_tokens),
+        max_model_len=_s(tv.max_model_len), max_context_tokens=_s(o.max_context_tokens),
         max_concurrency=_s(o.max_concurrency), headroom_fraction=_s(o.headroom_fraction),
         price_usd_per_hour=_s(o.price_usd_per_hour), vllm_command=cmd, plan_json=plan_json,
     )

@@ -20,22 +20,19 @@ Each candidate is evaluated with the memory model (``memory.quick_fit``, the sam
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
-from llamasize import SCHEMA_VERSION
 from llamasize.data.hardware import GpuSpec
 from llamasize.data.registry import Registry
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UsageError
 from llamasize.estimate.calibration import CalibrationFile, calibration_path, efficiencies_from, load_calibrations
-from llamasize.estimate.deployment import Assumption, Deployment, ParallelLayoutFields
-from llamasize.estimate.memory import FitEstimate, PerGpuMemory, estimate_memory, quick_fit
+from llamasize.estimate.deployment import Assumption, Deployment
+from llamasize.estimate.memory import FitEstimate, estimate_memory, quick_fit
 from llamasize.estimate.parallel import tp_problem
 from llamasize.estimate.perf import PerfEstimate, estimate_perf
 from llamasize.estimate.quant import FORMATS, get_format
 from llamasize.plan.pricing import PriceBasis, gpu_hour_price, usd_per_mtok
+from llamasize.plan.results import LicenseNote, PlanOption, PlanRequestSummary, PlanResult, Rejection
 
 OBJECTIVES = ("cost", "gpus", "headroom", "cost-per-token", "throughput")
 PERF_OBJECTIVES = ("cost-per-token", "throughput")
@@ -88,86 +85,6 @@ class PlanRequest:
 
 
 # ------------------------------------------------------------------------------------ results ---
-class _OptionHead(BaseModel):
-    """The leading fields of ``PlanOption`` (before ``ParallelLayoutFields``)."""
-
-    gpu: str
-    gpu_name: str
-    gpu_count: int
-    nodes: int
-
-
-class PlanOption(ParallelLayoutFields, _OptionHead):
-    """One deployment the planner recommends or lists as an alternative."""
-
-    # fields: _OptionHead's, ParallelLayoutFields', then these (the docstring is the JSON schema's description)
-
-    model_config = ConfigDict(frozen=True)
-
-    kv_layout: str
-    engine: str
-    fits: bool
-    headroom_fraction: float
-    max_context_tokens: int
-    max_concurrency: int
-    per_gpu: PerGpuMemory
-    price_usd_per_hour: float | None
-    price_source: str | None
-    multi_node_tensor_parallel: bool
-    #: Speed and cost at the request's concurrency and prompt/output lengths (None = unknown).
-    ttft_s: float | None
-    tpot_s: float | None
-    output_tokens_per_s: float | None
-    usd_per_mtok_blended: float | None
-    perf_confidence: str | None
-    warnings: list[str]
-
-
-class Rejection(BaseModel):
-    """A notable option that was not taken, and why."""
-
-    model_config = ConfigDict(frozen=True)
-
-    gpu: str
-    gpu_count: int | None
-    quant: str | None
-    kind: Literal["does_not_fit", "over_budget", "over_limit", "unknown", "excluded", "no_price"]
-    reason: str
-
-
-class LicenseNote(BaseModel):
-    """The model's license as the registry records it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    conditions: list[str]
-    mau_threshold: int | None
-    source: str
-
-
-class PlanResult(BaseModel):
-    """The JSON of ``llamasize plan``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    schema_version: str = SCHEMA_VERSION
-    model: str
-    model_name: str
-    #: Hugging Face repository to serve for the recommendation (None when the registry lists none).
-    hf_model: str | None
-    request: dict
-    recommendation: PlanOption | None
-    alternatives: list[PlanOption]
-    rejected: list[Rejection]
-    suggestions: list[str]
-    license: LicenseNote | None
-    license_warnings: list[str]
-    assumptions: list[Assumption]
-    candidates_evaluated: int
-
-
-# ------------------------------------------------------------------------------------ search ----
 def auto_formats(spec: ModelSpec, gpu: GpuSpec) -> list[str]:
     """Formats a GPU runs well for this model (``--quant auto``).
 
@@ -534,17 +451,17 @@ def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None =
     recommendation = options[0] if options else None
     suggestions = [] if recommendation or (res.unknown and not res.best) else _suggest(req, gpus, left_out, over, cals)
     lic, lic_warn = _license(req.model, req.mau)
-    request = {
-        "model": req.model.id, "quant": req.quant, "context_tokens": req.context_tokens, "batch": req.batch,
-        "gpus": list(req.gpus), "exclude_gpus": list(req.exclude_gpus), "max_gpus": req.max_gpus,
-        "max_nodes": req.max_nodes, "budget_usd_per_hour": req.budget_usd_per_hour, "engine": req.engine,
-        "kv_layout": req.kv_layout, "kv_cache_dtype": req.kv_cache_dtype, "headroom_fraction": req.headroom,
-        "objective": req.objective, "include_vision": req.include_vision, "mau": req.mau,
-        "prompt_tokens": req.prompt_tokens, "output_tokens": req.output_tokens,
-        "price_kind": getattr(req.price_basis, "kind", "on_demand"),
-    }
+    request = PlanRequestSummary(
+        model=req.model.id, quant=req.quant, context_tokens=req.context_tokens, batch=req.batch,
+        gpus=list(req.gpus), exclude_gpus=list(req.exclude_gpus), max_gpus=req.max_gpus,
+        max_nodes=req.max_nodes, budget_usd_per_hour=req.budget_usd_per_hour, engine=req.engine,
+        kv_layout=req.kv_layout, kv_cache_dtype=req.kv_cache_dtype, headroom_fraction=req.headroom,
+        objective=req.objective, include_vision=req.include_vision, mau=req.mau,
+        prompt_tokens=req.prompt_tokens, output_tokens=req.output_tokens,
+        price_kind=getattr(req.price_basis, "kind", "on_demand"),
+    )
     assumptions = [
-        Assumption(name="price", value=f"first {request['price_kind'].replace('_', '-')} quote per GPU in the "
+        Assumption(name="price", value=f"first {request.price_kind.replace('_', '-')} quote per GPU in the "
                    "catalogue x GPU count", source="hardware_catalog/*.yaml prices (RunPod March 2026 where available)"),
         Assumption(name="speed_workload", value=f"{req.batch} concurrent sequences of {req.prompt_tokens:,} prompt + "
                    f"{req.output_tokens:,} output tokens", source="--batch / --prompt-tokens / --output-tokens"),

@@ -1,0 +1,131 @@
+"""Commands about the catalogue and one deployment: ``models``, ``gpus``, ``params``, ``fit``, ``perf``.
+
+Each parses its flags (``cli.options``), builds the core request (``cli.inputs``), calls one core
+function and renders. The JSON path dumps the result and imports no renderer.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from llamasize.cli import inputs
+from llamasize.cli.options import (
+    Batch, Calibration, CatalogDir, Concurrency, Ctx, Debug, DecodeEfficiency, Engine, Ep, Format, Gpu, Gpus,
+    GpuMemoryUtilization, KvDtype, KvLayout, MaxNumBatchedTokens, MaxNumSeqs, MemFractionStatic, ModelArg,
+    ModelName, OutputTokens, OverheadGib, Pp, PrefillEfficiency, PromptTokens, Quant, RequestsPerDay, SpecsDir,
+    TextOnly, Tp,
+)
+from llamasize.cli.output import note, out, warn
+from llamasize.errors import ExitCode
+
+
+def models_cmd(fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
+               debug: Debug = False) -> None:
+    """List the models of the spec registry."""
+    from llamasize.render.catalog import render_models
+
+    fmt = inputs.output_format(fmt)
+    out(render_models(inputs.registry(specs_dir, catalog_dir).models, fmt))
+
+
+def gpus_cmd(fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
+             debug: Debug = False) -> None:
+    """List the GPUs of the catalogue."""
+    from llamasize.render.catalog import render_gpus
+
+    fmt = inputs.output_format(fmt)
+    out(render_gpus(inputs.registry(specs_dir, catalog_dir).gpus, fmt))
+
+
+def params_cmd(model: ModelArg, fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
+               debug: Debug = False) -> None:
+    """Parameter breakdown of a model: per component, total and active per token."""
+    from llamasize.data.registry import resolve_model
+    from llamasize.estimate.params import count_params
+
+    fmt = inputs.output_format(fmt)
+    b = count_params(resolve_model(inputs.registry(specs_dir, catalog_dir), model))
+    if fmt == "json":
+        from llamasize.render.common import to_json
+
+        out(to_json(b))
+        return
+    from llamasize.render.estimate import render_params
+
+    out(render_params(b, fmt))
+
+
+def fit_cmd(
+    *, model: ModelName, gpu: Gpu, gpus: Gpus = None, tp: Tp = None, pp: Pp = None, ep: Ep = False,
+    quant: Quant = None, kv_dtype: KvDtype = None, ctx: Ctx, batch: Batch = None, engine: Engine = None,
+    kv_layout: KvLayout = None, gpu_memory_utilization: GpuMemoryUtilization = None,
+    mem_fraction_static: MemFractionStatic = None, max_num_batched_tokens: MaxNumBatchedTokens = None,
+    max_num_seqs: MaxNumSeqs = None, overhead_gib: OverheadGib = None, text_only: TextOnly = False,
+    fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
+) -> None:
+    """Evaluate one deployment. Exit 0 when it fits, 3 when it does not (the report is printed either way)."""
+    from llamasize.estimate.memory import estimate_memory
+
+    fmt = inputs.output_format(fmt)
+    context = inputs.context(ctx)
+    reg = inputs.registry(specs_dir, catalog_dir)
+    d = inputs.deployment(reg, model=model, gpu=gpu, gpus=gpus, tp=tp, pp=pp, ep=ep, quant=quant, kv_dtype=kv_dtype,
+                          ctx=context, batch=batch, engine=engine, kv_layout=kv_layout,
+                          gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
+                          max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+                          overhead_gib=overhead_gib, text_only=text_only)
+    e = estimate_memory(d)
+    for w in e.warnings:
+        warn(w)
+    quant_note = inputs.default_quant_note(quant, d)
+    if quant_note:
+        note(quant_note)
+    if fmt == "json":
+        from llamasize.render.common import to_json
+
+        out(to_json(e))
+    else:
+        from llamasize.render.estimate import render_fit
+
+        out(render_fit(e, fmt))
+    raise typer.Exit(ExitCode.OK if e.fits else ExitCode.NO_FIT)
+
+
+def perf_cmd(
+    *, model: ModelName, gpu: Gpu, gpus: Gpus = None, tp: Tp = None, pp: Pp = None, ep: Ep = False,
+    quant: Quant = None, kv_dtype: KvDtype = None, ctx: Ctx = None, batch: Batch = None, engine: Engine = None,
+    kv_layout: KvLayout = None, gpu_memory_utilization: GpuMemoryUtilization = None,
+    mem_fraction_static: MemFractionStatic = None, max_num_batched_tokens: MaxNumBatchedTokens = None,
+    max_num_seqs: MaxNumSeqs = None, overhead_gib: OverheadGib = None, text_only: TextOnly = False,
+    prompt_tokens: PromptTokens = None, output_tokens: OutputTokens = None, concurrency: Concurrency = None,
+    requests_per_day: RequestsPerDay = None, prefill_efficiency: PrefillEfficiency = None,
+    decode_efficiency: DecodeEfficiency = None, calibration: Calibration = None,
+    fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
+) -> None:
+    """Speed of one deployment: TTFT, TPOT, tokens/s, tokens per GPU-hour, and the dominating bound."""
+    from llamasize.estimate.perf import estimate_perf
+
+    fmt = inputs.output_format(fmt)
+    reg = inputs.registry(specs_dir, catalog_dir)
+    p, o, c = inputs.perf_shape(prompt_tokens, output_tokens, ctx)
+    d = inputs.deployment(reg, model=model, gpu=gpu, gpus=gpus, tp=tp, pp=pp, ep=ep, quant=quant, kv_dtype=kv_dtype,
+                          ctx=c, batch=batch, engine=engine, kv_layout=kv_layout,
+                          gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
+                          max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+                          overhead_gib=overhead_gib, text_only=text_only)
+    conc, rpd = inputs.perf_load(concurrency, requests_per_day, d.batch)
+    eff = inputs.efficiencies(d.gpu.id, calibration, prefill_efficiency, decode_efficiency)
+    e = estimate_perf(d, prompt_tokens=p, output_tokens=o, concurrency=conc, eff=eff, requests_per_day=rpd)
+    for w in e.warnings:
+        warn(w)
+    quant_note = inputs.default_quant_note(quant, d)
+    if quant_note:
+        note(quant_note)
+    if fmt == "json":
+        from llamasize.render.common import to_json
+
+        out(to_json(e))
+        return
+    from llamasize.render.estimate import render_perf
+
+    out(render_perf(e, fmt))

@@ -1,0 +1,115 @@
+"""Every command-line flag, declared once, as a ``typing.Annotated`` alias used by the commands.
+
+A command declares a parameter as ``model: ModelName`` (required: no default) or
+``quant: Quant = None`` (optional). Defaults are not chosen here: an optional flag's Python default
+is ``None`` (or ``False`` for an on/off flag), and ``llamasize.cli.inputs`` picks the value when the
+flag is absent, so the help texts say what that default is.
+
+Required flags: typer 0.16 with click >= 8.3 marks a parameter without a default as required but
+gives click ``None`` as its default, and click's UNSET-based missing check then never fires (the
+command ran with ``model=None`` and failed with an internal error, exit 70). The aliases that some
+command uses as required therefore carry ``_required``, a callback that raises click's own
+``MissingParameter`` (the usual one-line usage error, exit 2) on those versions; newer typer raises
+it before the callback runs. An optional use of the same alias (``plan --model``) is unaffected.
+
+No ``from __future__ import annotations`` here: typer reads the callback's annotations to know which
+argument is the context.
+"""
+
+import importlib
+from pathlib import Path
+from typing import Annotated, Any, List, Optional
+
+import typer
+
+
+def _required(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+    """Raise click's MissingParameter for a required parameter that got no value (see above)."""
+    if param.required and (value is None or value == ()):
+        core = next(c.__module__ for c in type(param).__mro__ if c.__module__.endswith("click.core"))
+        exceptions = importlib.import_module(core[: -len("core")] + "exceptions")
+        raise exceptions.MissingParameter(ctx=ctx, param=param)
+    return value
+
+
+# ------------------------------------------------------------------------------------- common ---
+Format = Annotated[Optional[str], typer.Option("--format", "-f", help="Output format: table (default), json or markdown; plan also tfvars; check: text (default; github when $GITHUB_ACTIONS is 'true'), json, markdown, github, sarif, junit.")]
+SpecsDir = Annotated[Optional[List[Path]], typer.Option("--specs-dir", help="Extra model-spec directory (repeatable; also $LLAMASIZE_SPECS_PATH).")]
+CatalogDir = Annotated[Optional[List[Path]], typer.Option("--catalog-dir", help="Extra GPU-catalogue directory (repeatable; also $LLAMASIZE_CATALOG_PATH).")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+Workload = Annotated[Optional[Path], typer.Option("--workload", "-w", help="YAML file with the same keys as the flags, '-' written '_' (flags win).")]
+Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="Calibration file written by 'llamasize verify' (default: the user cache).")]
+
+# --------------------------------------------------------------------------------- deployment ---
+ModelName = Annotated[Optional[str], typer.Option("--model", "-m", callback=_required, help="Model id, alias, or path to a Hugging Face config.json (verify and run: default micro-moe).")]
+ModelArg = Annotated[Optional[str], typer.Argument(callback=_required, help="Model id, alias, or path to a Hugging Face config.json.")]
+Gpu = Annotated[Optional[str], typer.Option("--gpu", "-g", callback=_required, help="GPU id or alias (see 'llamasize gpus'), or 'local': the detected GPU, else this CPU.")]
+Gpus = Annotated[Optional[str], typer.Option("--gpus", "-n", help="Number of GPUs in the deployment (default 1).")]
+Tp = Annotated[Optional[str], typer.Option("--tp", help="Tensor-parallel size (default: --gpus / --pp).")]
+Pp = Annotated[Optional[str], typer.Option("--pp", help="Pipeline-parallel size (default 1).")]
+Ep = Annotated[bool, typer.Option("--ep", help="Expert parallelism for MoE layers (vLLM --enable-expert-parallel).")]
+Quant = Annotated[Optional[str], typer.Option("--quant", "-q", help="Weight format (fp32 bf16 fp16 fp8 fp8_mixed int4_mixed int8 int4 nf4 mxfp4 nvfp4 q8_0 q6_k q5_k_m q4_k_m q4_0 q3_k_m q2_k); fit and perf default to the format the model's checkpoint ships in; plan, sweep and cost also take 'auto' (every format the GPU runs well; their default).")]
+KvDtype = Annotated[Optional[str], typer.Option("--kv-dtype", help="KV-cache dtype: auto (the model's dtype; default), bf16, fp16, fp8; plan, sweep and cost also 'any' (search auto and fp8).")]
+Ctx = Annotated[Optional[str], typer.Option("--ctx", "-c", callback=_required, help="Context length per sequence (8K = 8,192; 8k = 8,000; 1M = 1,048,576); required by fit and plan; perf and cost default to prompt + output.")]
+Contexts = Annotated[Optional[str], typer.Option("--ctx", "-c", help="Comma-separated context lengths (e.g. 8K,128K,1M,10M; default 8K,128K,1M).")]
+Batch = Annotated[Optional[str], typer.Option("--batch", "-b", help="Concurrent sequences at that context (default 1).")]
+Engine = Annotated[Optional[str], typer.Option("--engine", "-e", help="Serving engine whose memory rules apply: vllm (default), sglang, generic.")]
+KvLayout = Annotated[Optional[str], typer.Option("--kv-layout", help="KV layout: full (every layer full length), hybrid (windowed and chunked layers capped), auto (the engine's default; run: full is the default).")]
+GpuMemoryUtilization = Annotated[Optional[str], typer.Option("--gpu-memory-utilization", help="vLLM's fraction of total GPU memory (default 0.92).")]
+MemFractionStatic = Annotated[Optional[str], typer.Option("--mem-fraction-static", help="SGLang's fraction for weights + KV (default: SGLang's automatic rule).")]
+MaxNumBatchedTokens = Annotated[Optional[str], typer.Option("--max-num-batched-tokens", help="Tokens per forward pass (activation peak; in-flight tokens of windowed layers).")]
+MaxNumSeqs = Annotated[Optional[str], typer.Option("--max-num-seqs", help="Sequences per step (sampler peak).")]
+OverheadGib = Annotated[Optional[str], typer.Option("--overhead-gib", help="Runtime overhead per GPU in GiB, replacing the engine default.")]
+TextOnly = Annotated[bool, typer.Option("--text-only", help="Do not load the vision tower.")]
+
+# ------------------------------------------------------------------------------ speed and cost ---
+PromptTokens = Annotated[Optional[str], typer.Option("--prompt-tokens", "-p", help="Prompt tokens per request (default 2048; verify: of the prefill measurement, default 64; run: random prompt tokens, default 32).")]
+OutputTokens = Annotated[Optional[str], typer.Option("--output-tokens", "-o", help="Generated tokens per request (default 512).")]
+Concurrency = Annotated[Optional[str], typer.Option("--concurrency", help="Sequences decoded together (perf: default --batch; cost: default 32, or the workload's batch).")]
+RequestsPerDay = Annotated[Optional[str], typer.Option("--requests-per-day", help="Daily requests to check the deployment's capacity against.")]
+PrefillEfficiency = Annotated[Optional[str], typer.Option("--prefill-efficiency", help="Override the prefill efficiency (fraction of dense peak).")]
+DecodeEfficiency = Annotated[Optional[str], typer.Option("--decode-efficiency", help="Override the decode efficiency (fraction of memory bandwidth).")]
+TokensPerDay = Annotated[Optional[str], typer.Option("--tokens-per-day", help="Daily token volume (input + output) to price, e.g. 50m or 2e9.")]
+Price = Annotated[Optional[str], typer.Option("--price", help="GPU-hour price: on_demand (default), spot, reserved, capacity_block; cost also owned.")]
+UsdPerGpuHour = Annotated[Optional[str], typer.Option("--usd-per-gpu-hour", help="Your own price per GPU-hour (wins over the catalogue).")]
+CapexUsdPerGpu = Annotated[Optional[str], typer.Option("--capex-usd-per-gpu", help="--price owned: purchase price per GPU (USD).")]
+AmortizationYears = Annotated[Optional[str], typer.Option("--amortization-years", help="--price owned: straight-line term (default 3).")]
+UsdPerKwh = Annotated[Optional[str], typer.Option("--usd-per-kwh", help="--price owned: electricity price.")]
+Pue = Annotated[Optional[str], typer.Option("--pue", help="--price owned: power usage effectiveness (default 1.0).")]
+Utilization = Annotated[Optional[str], typer.Option("--utilization", help="Fraction of the day serving at full throughput (default 1.0).")]
+CostOptions = Annotated[Optional[int], typer.Option("--options", min=1, max=20, help="How many self-hosted options to compare (default 3).")]
+AllReferences = Annotated[bool, typer.Option("--all-references", help="Compare with every frontier reference API, not only GPT-4o and Claude Sonnet.")]
+Svg = Annotated[Optional[Path], typer.Option("--svg", help="Also write the cost-vs-volume chart to this SVG file.")]
+
+# ------------------------------------------------------------------------------------- search ---
+GpuTypes = Annotated[Optional[List[str]], typer.Option("--gpu", "-g", help="GPU types to search (comma-separated or repeated; default: the whole catalogue).")]
+ExcludeGpu = Annotated[Optional[List[str]], typer.Option("--exclude-gpu", help="GPU types to leave out.")]
+MaxGpus = Annotated[Optional[str], typer.Option("--max-gpus", help="At most this many GPUs (per replica).")]
+MaxNodes = Annotated[Optional[str], typer.Option("--max-nodes", help="At most this many nodes (plan: default one, widened to 4 when nothing fits in one; sweep: default 4).")]
+Budget = Annotated[Optional[str], typer.Option("--budget", help="Budget in USD per hour for the whole deployment.")]
+Headroom = Annotated[Optional[str], typer.Option("--headroom", help="Fraction of the engine budget that must stay free (default 0.05).")]
+Objective = Annotated[Optional[str], typer.Option("--objective", help="cost (default: cheapest per hour), gpus (fewest), headroom (most), cost-per-token, throughput.")]
+Mau = Annotated[Optional[str], typer.Option("--mau", help="Monthly active users, checked against the license's threshold.")]
+Layouts = Annotated[Optional[str], typer.Option("--layouts", help="practical (TP in a node, PP across nodes; default) or all.")]
+Alternatives = Annotated[Optional[int], typer.Option("--alternatives", min=0, max=50, help="How many alternatives to list (default 5).")]
+Emit = Annotated[Optional[str], typer.Option("--emit", help="Print the launch command of the recommendation: vllm or sglang.")]
+
+# -------------------------------------------------------------------------------------- check ---
+Paths = Annotated[Optional[List[str]], typer.Argument(help="Manifest files and directories (a directory: every *.yaml / *.yml below it, hidden directories skipped).")]
+ListRules = Annotated[bool, typer.Option("--list-rules", help="Print every rule (id, name, severity, description; --format text, json or markdown) and exit.")]
+Policy = Annotated[Optional[Path], typer.Option("--policy", help="YAML policy file: max_usd_per_hour, min_headroom, fail_on, strict (flags win).")]
+MaxUsdPerHour = Annotated[Optional[str], typer.Option("--max-usd-per-hour", help="Budget per deployment, USD per hour for all its replicas.")]
+MinHeadroom = Annotated[Optional[str], typer.Option("--min-headroom", help="Free fraction of the engine budget each GPU must keep (e.g. 0.1).")]
+FailOn = Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 on findings of this severity or worse: error (default) or warning.")]
+Strict = Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Unknown models/GPUs and values llamasize cannot model are errors.")]
+DefaultGpu = Annotated[Optional[str], typer.Option("--default-gpu", help="GPU id to assume when a manifest does not pin a GPU type.")]
+SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, check, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
+
+# ------------------------------------------------------------------------------------ runtime ---
+Device = Annotated[Optional[str], typer.Option("--device", help="auto (a GPU with CuPy when present, else the CPU; default), cpu, cuda.")]
+Tolerance = Annotated[Optional[str], typer.Option("--tolerance", help="Allowed error: 1/(1+F) <= measured/predicted <= 1+F (default 0.5).")]
+Batches = Annotated[Optional[str], typer.Option("--batches", help="Decode batch sizes to measure (must include 1; default 1,4,16,64).")]
+Steps = Annotated[Optional[str], typer.Option("--steps", help="Timed decode steps per batch size (default 8).")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the random weights and tokens (default 0).")]
+NoSave = Annotated[bool, typer.Option("--no-save", help="Do not write the calibration.")]
+NewTokens = Annotated[Optional[str], typer.Option("--new-tokens", "-n", help="Tokens to generate (default 32).")]

@@ -1,0 +1,37 @@
+"""Where the CLI writes: the report to stdout, one-line warnings and notes to stderr, so that
+``| jq`` always works. Also the one "nothing fits" error of the commands that print only a
+recommendation."""
+
+from __future__ import annotations
+
+import sys
+
+from llamasize.errors import ExitCode, LlamasizeError
+
+
+def out(text: str) -> None:
+    """The report, on stdout."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr."""
+    sys.stderr.write(f"llamasize: warning: {message}\n")
+
+
+def note(message: str) -> None:
+    """One note line on stderr."""
+    sys.stderr.write(f"llamasize: note: {message}\n")
+
+
+class NoFitError(LlamasizeError):
+    """Nothing fits (exit 3) where only a recommendation could be printed."""
+
+    exit_code = ExitCode.NO_FIT
+
+
+def raise_no_fit(suggestions: list[str]) -> None:
+    """Exit 3 with the planner's suggestions in one line."""
+    hint = "; ".join(suggestions) if suggestions else "no tried change fits either"
+    raise NoFitError(f"nothing fits within the limits; what would: {hint}")

@@ -1,0 +1,182 @@
+"""Commands that search the catalogue: ``plan``, ``sweep`` and ``cost``.
+
+Each merges its flags with the ``--workload`` file (``cli.inputs``; flags win), calls the planner
+and renders. ``plan --format json`` dumps the result and imports no renderer.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from llamasize.cli import inputs
+from llamasize.cli.options import (
+    AllReferences, Alternatives, AmortizationYears, Batch, Budget, Calibration, CapexUsdPerGpu, CatalogDir,
+    Concurrency, Contexts, CostOptions, Ctx, Debug, Emit, Engine, ExcludeGpu, Format, GpuMemoryUtilization,
+    GpuTypes, Headroom, KvDtype, KvLayout, Layouts, Mau, MaxGpus, MaxNodes, MemFractionStatic, ModelName,
+    Objective, OutputTokens, Price, PromptTokens, Pue, Quant, SpecsDir, Svg, TextOnly, TokensPerDay, UsdPerGpuHour,
+    UsdPerKwh, Utilization, Workload,
+)
+from llamasize.cli.output import out, raise_no_fit, warn
+from llamasize.errors import ExitCode, UsageError
+
+PLAN_FORMATS = ("table", "json", "markdown", "tfvars")
+
+
+def plan_cmd(
+    model: ModelName = None, quant: Quant = None, ctx: Ctx = None, batch: Batch = None, gpu: GpuTypes = None,
+    exclude_gpu: ExcludeGpu = None, max_gpus: MaxGpus = None, max_nodes: MaxNodes = None, budget: Budget = None,
+    engine: Engine = None, kv_layout: KvLayout = None, kv_dtype: KvDtype = None, headroom: Headroom = None,
+    objective: Objective = None, mau: Mau = None, gpu_memory_utilization: GpuMemoryUtilization = None,
+    mem_fraction_static: MemFractionStatic = None, text_only: TextOnly = False, layouts: Layouts = None,
+    alternatives: Alternatives = None, prompt_tokens: PromptTokens = None, output_tokens: OutputTokens = None,
+    price: Price = None, calibration: Calibration = None, workload: Workload = None, emit: Emit = None,
+    fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
+) -> None:
+    """Search GPU type x count x layout x quantization and recommend a deployment. Exit 3 when nothing fits."""
+    from llamasize.plan.planner import plan
+
+    fmt = inputs.output_format(fmt, PLAN_FORMATS)
+    target = inputs.emit_target(emit)
+    req, reg, w = inputs.plan_request(
+        model=model, quant=quant, ctx=ctx, batch=batch, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,
+        max_nodes=max_nodes, budget=budget, engine=engine, kv_layout=kv_layout, kv_dtype=kv_dtype,
+        headroom=headroom, objective=objective, mau=mau, gpu_memory_utilization=gpu_memory_utilization,
+        mem_fraction_static=mem_fraction_static, text_only=text_only, layouts=layouts, alternatives=alternatives,
+        workload_file=workload, specs_dir=specs_dir, catalog_dir=catalog_dir)
+    for key in inputs.unused_workload_keys(w, "plan"):
+        warn(f"workload key '{key}' is not used by 'plan'")
+    req = inputs.with_workload_shape(req, w, prompt_tokens, output_tokens, price, calibration)
+    res = plan(req, reg)
+    for message in res.license_warnings:
+        warn(message)
+    rec = res.recommendation
+    if target is not None:
+        if rec is None:
+            raise_no_fit(res.suggestions)
+        out(_launch_text(target, req, rec, reg))
+        raise typer.Exit(ExitCode.OK)
+    if fmt == "tfvars" and rec is None:
+        raise_no_fit(res.suggestions)
+    if fmt == "json":
+        from llamasize.render.common import to_json
+
+        out(to_json(res))
+    else:
+        from llamasize.render.plan import render_plan
+
+        out(render_plan(res, fmt))
+    raise typer.Exit(ExitCode.OK if rec is not None else ExitCode.NO_FIT)
+
+
+def _launch_text(engine: str, req, rec, reg) -> str:
+    """The launch command (stdout) and its notes (stderr, as comments). The plan must have been
+    sized for the same engine: vLLM and SGLang budget memory differently."""
+    from llamasize.integrations.launch import serve_command
+
+    if engine != req.engine:
+        raise UsageError(f"--emit {engine} needs a plan sized for {engine}'s memory rules: add --engine {engine} "
+                         f"(this plan used --engine {req.engine})")
+    cmd = serve_command(engine, req.model, reg.gpu(rec.gpu), tp=rec.tensor_parallel_size,
+                        pp=rec.pipeline_parallel_size, ep=rec.expert_parallel, quant=rec.quant,
+                        kv_cache_dtype=rec.kv_cache_dtype, max_model_len=req.context_tokens, nodes=rec.nodes,
+                        kv_layout=rec.kv_layout, gpu_memory_utilization=req.gpu_memory_utilization,
+                        mem_fraction_static=req.mem_fraction_static)
+    for n in cmd.notes:
+        sys.stderr.write(f"# note: {n}\n")
+    sys.stderr.write(f"# {rec.gpu_count} x {rec.gpu}, {rec.nodes} node(s)\n")
+    return "".join(line + "\n" for line in cmd.setup) + cmd.text() + "\n"
+
+
+def sweep_cmd(
+    model: ModelName = None, quant: Quant = None, ctx: Contexts = None, batch: Batch = None, gpu: GpuTypes = None,
+    exclude_gpu: ExcludeGpu = None, max_gpus: MaxGpus = None, max_nodes: MaxNodes = None, engine: Engine = None,
+    kv_layout: KvLayout = None, kv_dtype: KvDtype = None, headroom: Headroom = None, text_only: TextOnly = False,
+    layouts: Layouts = None, workload: Workload = None, fmt: Format = None, specs_dir: SpecsDir = None,
+    catalog_dir: CatalogDir = None, debug: Debug = False,
+) -> None:
+    """Minimum GPU count per GPU type and context length: how does this model scale?"""
+    from llamasize.plan.sweep import sweep
+
+    fmt = inputs.output_format(fmt)
+    w = inputs.workload(workload)
+    contexts = inputs.sweep_contexts(ctx, w)
+    # the request's own context is replaced by each swept one; passing the first keeps plan_request
+    # from reading the workload's ctx (a list here) as one length
+    req, reg, w = inputs.plan_request(
+        model=model, quant=quant, ctx=str(contexts[0]), batch=batch, gpu=gpu, exclude_gpu=exclude_gpu,
+        max_gpus=max_gpus, max_nodes=max_nodes, budget=None, engine=engine, kv_layout=kv_layout, kv_dtype=kv_dtype,
+        headroom=headroom, objective=None, mau=None, gpu_memory_utilization=None, mem_fraction_static=None,
+        text_only=text_only, layouts=layouts, alternatives=0, workload_file=w, specs_dir=specs_dir,
+        catalog_dir=catalog_dir)
+    for key in inputs.unused_workload_keys(w, "sweep"):
+        warn(f"workload key '{key}' is not used by 'sweep'")
+    res = sweep(req, contexts, reg)
+    if fmt == "json":
+        from llamasize.render.common import to_json
+
+        out(to_json(res))
+        return
+    from llamasize.render.plan import render_sweep
+
+    out(render_sweep(res, fmt))
+
+
+def cost_cmd(
+    model: ModelName = None, tokens_per_day: TokensPerDay = None, quant: Quant = None, ctx: Ctx = None,
+    concurrency: Concurrency = None, prompt_tokens: PromptTokens = None, output_tokens: OutputTokens = None,
+    gpu: GpuTypes = None, exclude_gpu: ExcludeGpu = None, max_gpus: MaxGpus = None, max_nodes: MaxNodes = None,
+    engine: Engine = None, kv_dtype: KvDtype = None, price: Price = None, usd_per_gpu_hour: UsdPerGpuHour = None,
+    capex_usd_per_gpu: CapexUsdPerGpu = None, amortization_years: AmortizationYears = None,
+    usd_per_kwh: UsdPerKwh = None, pue: Pue = None, utilization: Utilization = None, options: CostOptions = None,
+    all_references: AllReferences = False, svg: Svg = None, workload: Workload = None,
+    calibration: Calibration = None, fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
+    debug: Debug = False,
+) -> None:
+    """Self-hosting vs API: $/day, $/1M tokens, break-even volumes, and a cost-vs-volume chart."""
+    from dataclasses import replace
+
+    from llamasize.plan.cost import compare_costs
+
+    fmt = inputs.output_format(fmt)
+    w = inputs.workload(workload)
+    p, o, conc, tpd = inputs.cost_shape(w, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+                                        concurrency=concurrency, tokens_per_day=tokens_per_day)
+    n_options = inputs.DEFAULT_COST_OPTIONS if options is None else options
+    basis = inputs.price_basis(price=price, usd_per_gpu_hour=usd_per_gpu_hour, capex_usd_per_gpu=capex_usd_per_gpu,
+                               amortization_years=amortization_years, usd_per_kwh=usd_per_kwh, pue=pue,
+                               utilization=utilization)
+    req, reg, _ = inputs.plan_request(
+        model=model, quant=quant, ctx=ctx or w.ctx or str(p + o), batch=str(conc), gpu=gpu,
+        exclude_gpu=exclude_gpu, max_gpus=max_gpus, max_nodes=max_nodes, budget=None, engine=engine,
+        kv_layout=None, kv_dtype=kv_dtype, headroom=None, objective="cost-per-token", mau=None,
+        gpu_memory_utilization=None, mem_fraction_static=None, text_only=False, layouts=None,
+        alternatives=max(8, 4 * n_options), workload_file=w, specs_dir=specs_dir, catalog_dir=catalog_dir)
+    for key in inputs.unused_workload_keys(w, "cost"):
+        warn(f"workload key '{key}' is not used by 'cost'")
+    req = replace(req, prompt_tokens=p, output_tokens=o, price_basis=basis, calibration=calibration)
+    if req.context_tokens < p + o:
+        raise UsageError(f"--ctx ({req.context_tokens:,}) is shorter than prompt + output ({p + o:,} tokens)")
+    report, res = compare_costs(req, reg, basis, tokens_per_day=tpd, options=n_options,
+                                all_references=all_references)
+    if report is None:
+        raise_no_fit(res.suggestions)
+    for message in report.warnings:
+        warn(message)
+    if svg is not None:
+        from llamasize.render.cost import cost_chart_svg
+
+        try:
+            svg.write_text(cost_chart_svg(report), encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"cannot write {svg}: {e.strerror or e}") from None
+        sys.stderr.write(f"llamasize: wrote {svg}\n")
+    if fmt == "json":
+        from llamasize.render.common import to_json
+
+        out(to_json(report))
+        return
+    from llamasize.render.cost import render_cost
+
+    out(render_cost(report, fmt))

@@ -1,0 +1,123 @@
+"""The typed results of ``llamasize plan``: one option (a deployment the search kept), a rejection,
+the license note, the request as the plan understood it, and the whole plan (its JSON document)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from llamasize import SCHEMA_VERSION
+from llamasize.estimate.deployment import Assumption, ParallelLayoutFields
+from llamasize.estimate.memory import FitEstimate, PerGpuMemory
+from llamasize.estimate.perf import PerfEstimate
+
+
+class _OptionHead(BaseModel):
+    """The leading fields of ``PlanOption`` (before ``ParallelLayoutFields``)."""
+
+    gpu: str
+    gpu_name: str
+    gpu_count: int
+    nodes: int
+
+
+class PlanOption(ParallelLayoutFields, _OptionHead):
+    """One deployment the planner recommends or lists as an alternative."""
+
+    # fields: _OptionHead's, ParallelLayoutFields', then these (the docstring is the JSON schema's description)
+
+    model_config = ConfigDict(frozen=True)
+
+    kv_layout: str
+    engine: str
+    fits: bool
+    headroom_fraction: float
+    max_context_tokens: int
+    max_concurrency: int
+    per_gpu: PerGpuMemory
+    price_usd_per_hour: float | None
+    price_source: str | None
+    multi_node_tensor_parallel: bool
+    #: Speed and cost at the request's concurrency and prompt/output lengths (None = unknown).
+    ttft_s: float | None
+    tpot_s: float | None
+    output_tokens_per_s: float | None
+    usd_per_mtok_blended: float | None
+    perf_confidence: str | None
+    warnings: list[str]
+
+
+class Rejection(BaseModel):
+    """A notable option that was not taken, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gpu: str
+    gpu_count: int | None
+    quant: str | None
+    kind: Literal["does_not_fit", "over_budget", "over_limit", "unknown", "excluded", "no_price"]
+    reason: str
+
+
+class LicenseNote(BaseModel):
+    """The model's license as the registry records it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    conditions: list[str]
+    mau_threshold: int | None
+    source: str
+
+
+class PlanRequestSummary(BaseModel):
+    """The request a plan answered, as the plan's JSON records it (``PlanResult.request``): the
+    ``PlanRequest`` with the model as its id, ``max_nodes`` as finally searched and the price basis
+    as its kind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    quant: str
+    context_tokens: int
+    batch: int
+    gpus: list[str]
+    exclude_gpus: list[str]
+    max_gpus: int | None
+    max_nodes: int | None
+    budget_usd_per_hour: float | None
+    engine: str
+    kv_layout: str
+    kv_cache_dtype: str
+    headroom_fraction: float
+    objective: str
+    include_vision: bool
+    mau: int | None
+    prompt_tokens: int
+    output_tokens: int
+    price_kind: str
+
+
+class PlanResult(BaseModel):
+    """The JSON of ``llamasize plan``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    model: str
+    model_name: str
+    #: Hugging Face repository to serve for the recommendation (None when the registry lists none).
+    hf_model: str | None
+    request: PlanRequestSummary
+    recommendation: PlanOption | None
+    alternatives: list[PlanOption]
+    rejected: list[Rejection]
+    suggestions: list[str]
+    license: LicenseNote | None
+    license_warnings: list[str]
+    assumptions: list[Assumption]
+    candidates_evaluated: int
+
+
+# ------------------------------------------------------------------------------------ search ----

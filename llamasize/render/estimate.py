@@ -1,0 +1,158 @@
+"""Renderers of one deployment's estimates: ``params``, ``fit`` and ``perf``."""
+
+from __future__ import annotations
+
+from llamasize.estimate.memory import FitEstimate, PerGpuMemory
+from llamasize.estimate.params import ParamBreakdown
+from llamasize.estimate.perf import PerfEstimate
+from llamasize.render.common import bar, seconds, table, to_json
+from llamasize.units import GIB, gib, human_tokens
+
+
+def render_params(b: ParamBreakdown, fmt: str) -> str:
+    """``llamasize params MODEL``."""
+    if fmt == "json":
+        return to_json(b)
+    total = b.total_params
+    rows = []
+    for comp, n in b.components.items():
+        if n is None:
+            rows.append([comp, "unknown", ""])
+        elif n:
+            rows.append([comp, f"{n:,}", f"{n / total:.2%}"])
+    rows.append(["total", f"{total:,}" if total is not None else "unknown", ""])
+    rows.append(["active per token", f"{b.active_params:,}" if b.active_params is not None else "unknown", ""])
+    if b.active_compute_params is not None:
+        rows.append(["active (matmul, no embedding lookup)", f"{b.active_compute_params:,}", ""])
+    out = table(fmt, f"Parameters of {b.model} ({b.confidence})", ["component", "parameters", "share"], rows,
+                 right=(1, 2))
+    lines = []
+    if b.num_experts:
+        lines.append(f"experts: {b.num_experts} routed, {b.experts_per_token or '?'} per token"
+                     + (f", {b.params_per_expert:,} parameters each, {len(b.moe_layers)} MoE layers of {b.num_layers}"
+                        if b.params_per_expert else ""))
+    if b.published_total_params is not None:
+        dev = "" if b.deviation_from_published is None else f"; derived differs by {b.deviation_from_published:+.4%}"
+        kind = "exact" if b.published_total_exact else "rounded"
+        lines.append(f"published total: {b.published_total_params:,} ({kind}){dev}")
+        lines.append(f"source: {b.published_source}")
+    for u in b.unknown:
+        lines.append(f"unknown: {u}")
+    sep = "\n" if fmt == "markdown" else ""
+    return out + "\n" + "".join(line + "\n" + sep for line in lines)
+
+
+def fit_title(e: FitEstimate) -> str:
+    """One-line description of a deployment."""
+    ep = ", EP" if e.expert_parallel else ""
+    return (f"{e.model} on {e.gpu_count} x {e.gpu} (TP {e.tensor_parallel_size}, PP {e.pipeline_parallel_size}{ep}; "
+            f"{e.nodes} node{'s' if e.nodes > 1 else ''}) | {e.quant} | KV {e.kv_cache_dtype}, {e.kv_layout} layout "
+            f"| {e.engine} | {e.batch} x {e.context_tokens:,} tokens")
+
+
+def verdict_word(fits: bool | None) -> str:
+    """FITS / DOES NOT FIT / UNKNOWN."""
+    return {True: "FITS", False: "DOES NOT FIT", None: "UNKNOWN"}[fits]
+
+
+def memory_rows(p: PerGpuMemory) -> list[list[str]]:
+    """Rows of the per-GPU memory table."""
+    rows = [
+        ["weights", gib(p.weights_bytes)],
+        ["activations (peak)", gib(p.activation_bytes)],
+        ["runtime overhead", gib(p.overhead_bytes)],
+        ["KV cache (this workload)", gib(p.kv_cache_bytes)],
+        ["free", gib(p.free_bytes) if p.free_bytes is None or p.free_bytes >= 0 else f"short by {gib(-p.free_bytes)}"],
+        ["engine budget", gib(p.budget_bytes)],
+        ["device memory", gib(p.total_bytes)],
+    ]
+    return rows
+
+
+def memory_bar(p: PerGpuMemory) -> str:
+    """Bar: # weights, a activations+overhead, k KV, . free."""
+    if p.weights_bytes is None:
+        return ""
+    parts = [(p.weights_bytes, "#"), ((p.activation_bytes or 0) + p.overhead_bytes, "a"), (p.kv_cache_bytes or 0, "k")]
+    return "[" + bar(parts, p.budget_bytes) + "]"
+
+
+def render_fit(e: FitEstimate, fmt: str) -> str:
+    """``llamasize fit``."""
+    if fmt == "json":
+        return to_json(e)
+    p = e.per_gpu
+    head = f"{fit_title(e)}\n\n{verdict_word(e.fits)}"
+    if e.fits and p.free_bytes is not None:
+        head += f" with {gib(p.free_bytes)} free per GPU ({p.headroom_fraction:.1%} of the budget)"
+    head += "\n"
+    for r in e.reasons:
+        head += f"  - {r}\n"
+    stage = f" (pipeline stage {p.pipeline_stage})" if e.pipeline_parallel_size > 1 else ""
+    mem = table(fmt, f"Per GPU{stage}", ["memory", "size"], memory_rows(p), right=(1,))
+    b = memory_bar(p)
+    lines = []
+    if b:
+        lines.append(f"{b}  # weights  a activations+overhead  k KV  . free")
+    lines.append(f"max context at batch {e.batch}: {human_tokens(e.max_context_tokens) if e.max_context_tokens is None else f'{e.max_context_tokens:,}'} tokens; "
+                 f"max concurrency at {e.context_tokens:,} tokens: {'unknown' if e.max_concurrency is None else e.max_concurrency}")
+    if e.weights_bytes is not None and e.unknown:
+        lines.append(f"whole deployment: weights at least {gib(e.weights_bytes)} (lower bound from the published total)")
+    elif e.weights_bytes is not None:
+        lines.append(f"whole deployment: weights {gib(e.weights_bytes)}, KV cache {gib(e.kv_cache_bytes)}"
+                     + (f" ({e.kv_cache_bytes_per_token:,} bytes per token at full length)" if e.kv_cache_bytes_per_token else ""))
+    for u in e.unknown:
+        lines.append(f"unknown: {u}")
+    lines.append("assumptions:")
+    for a in e.assumptions:
+        lines.append(f"  {a.name}: {a.value} [{a.source}]")
+    sep = "\n" if fmt == "markdown" else ""
+    return head + "\n" + mem + "\n" + "".join(line + "\n" + sep for line in lines)
+
+
+def _rate(v: float | None, unit: str) -> str:
+    return "n/a" if v is None else f"{v:,.1f} {unit}"
+
+
+def render_perf(e: PerfEstimate, fmt: str) -> str:
+    """``llamasize perf``."""
+    if fmt == "json":
+        return to_json(e)
+    md = fmt == "markdown"
+    ep = ", EP" if e.expert_parallel else ""
+    head = (f"{'## ' if md else ''}{e.model} on {e.gpu_count} x {e.gpu} (TP {e.tensor_parallel_size}, PP "
+            f"{e.pipeline_parallel_size}{ep}) | {e.quant} (compute {e.compute_dtype}) | KV {e.kv_cache_dtype} | "
+            f"{e.concurrency} x ({e.prompt_tokens:,} prompt + {e.output_tokens:,} output) tokens\n\n"
+            f"speed: {e.confidence} ({e.efficiency_source} efficiencies)\n\n")
+    rows = [
+        ["TTFT (prefill of one prompt)", seconds(e.ttft_s), e.prefill.bound if e.prefill and e.prefill.bound else "n/a"],
+        ["TPOT (one decode step)", seconds(e.tpot_s), e.decode.bound if e.decode and e.decode.bound else "n/a"],
+        ["tokens/s per sequence", _rate(e.tokens_per_s_per_sequence, "tok/s"), ""],
+        ["output tokens/s (deployment)", _rate(e.output_tokens_per_s, "tok/s"), ""],
+        ["input tokens/s (deployment)", _rate(e.input_tokens_per_s, "tok/s"), ""],
+        ["request latency", seconds(e.request_latency_s), ""],
+        ["requests/s", _rate(e.requests_per_s, "req/s"), ""],
+        ["tokens per GPU-hour", "n/a" if e.tokens_per_gpu_hour is None else f"{e.tokens_per_gpu_hour:,.0f}", ""],
+    ]
+    out = head + table(fmt, None, ["metric", "value", "bound"], rows, right=(1,))
+    lines = []
+    for name, ph in (("prefill", e.prefill), ("decode step", e.decode)):
+        if ph is not None:
+            lines.append(f"{name}: compute {seconds(ph.compute_s)}, memory {seconds(ph.memory_s)}, communication "
+                         f"{seconds(ph.communication_s)}; per GPU {ph.flops_per_gpu / 1e9:,.1f} GFLOP, "
+                         f"{ph.bytes_read_per_gpu / GIB:,.2f} GiB read")
+    if e.distinct_experts_per_moe_layer is not None:
+        lines.append(f"routed experts hit per MoE layer per decode step: {e.distinct_experts_per_moe_layer:.2f} "
+                     "(E x (1 - (1 - k/E)^B))")
+    if e.pipeline_parallel_size > 1:
+        lines.append(f"pipeline bubble: {e.pipeline_bubble_fraction:.0%} of stage time idle")
+    if e.capacity_requests_per_day is not None:
+        lines.append(f"capacity at full load: {e.capacity_requests_per_day:,.0f} requests/day"
+                     + (f"; {e.requests_per_day:,.0f} requests/day need {e.replicas_for_requests_per_day} replica(s)"
+                        if e.requests_per_day is not None and e.replicas_for_requests_per_day else ""))
+    for u in e.unknown:
+        lines.append(f"unknown: {u}")
+    lines.append("assumptions:")
+    lines += [f"  {a.name}: {a.value} [{a.source}]" for a in e.assumptions]
+    sep = "\n" if md else ""
+    return out + "\n" + "".join(line + "\n" + sep for line in lines)
