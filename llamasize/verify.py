@@ -4,7 +4,7 @@
    square GEMM, and the GEMM shapes a decode step of B sequences runs).
 2. The model runs (``runtime.measure.measure_model``): prefill of a prompt, decode at each batch.
 3. Predictions come from the estimator's own code for the same spec: weight bytes
-   (``memory.total_weight_bytes``), KV bytes (``memory.kv_models``), the activation peak
+   (``memory.total_weight_bytes``), KV bytes (``kv.kv_models``), the activation peak
    (``memory.activation_peak_bytes``), and the work of each phase (``perf.phase_work``: FLOPs and
    bytes read, with the routed experts hit ``E x (1 - (1 - k/E)^B)``) divided by the device's
    measured rates -- bandwidth x the speed model's default decode efficiency, and the measured

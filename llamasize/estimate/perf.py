@@ -13,7 +13,9 @@ A roofline per pipeline stage and per GPU (DESIGN.md rule 6, issue "Performance 
   global ``max`` would say).
 - **Decode step** at batch B (memory-bound): bytes read / (bandwidth x decode efficiency), where
   bytes = dense and attention weights + shared experts + lm_head + the routed experts actually hit
-  + the KV cache attended. Under uniform routing a batch of B tokens hits
+  + the KV cache attended (``traffic``: a query at position p reads ``p % K + 1`` tokens of a
+  chunked-local layer, ``min(p + 1, W)`` of a sliding one; over a generation the chunked reads
+  are the exact mean over the decode positions). Under uniform routing a batch of B tokens hits
   ``E x (1 - (1 - k/E)^B)`` distinct experts per MoE layer (k at B = 1, -> E for large B). The
   compute roof (2 x active matmul parameters x B) and TP all-reduce / EP all-to-all time are added.
 - **Communication**: ring all-reduce ``2 (n-1)/n x bytes / link + latency``, twice per layer for

@@ -19,7 +19,7 @@ are the estimator's own functions (``estimate.kv.layer_capacity``, ``first_atten
   dropped by moving the kept ones to the front (for chunked layers: at most once per chunk).
   Full-attention layers keep every token.
 
-So ``kv_bytes()`` equals ``batch x kv_models(spec, itemsize, tp=1, pp=1, layout, block=1,
+So ``kv_bytes()`` equals ``batch x kv.kv_models(spec, itemsize, tp=1, pp=1, layout, block=1,
 in_flight=cache.in_flight)[0].per_sequence(max_tokens)`` byte for byte, and the runtime's forward
 steps never exceed ``in_flight`` tokens (``model.prefill`` splits a prompt into such steps, as
 vLLM's chunked prefill does). ``in_flight`` = 0 is not possible: a step adds at least one token.
