@@ -1,10 +1,23 @@
 """Shared fixtures. The autouse fixture isolates every test from the user's environment
-(catalogue paths, cache/config dirs, colour, terminal width), as simonw/llm does."""
+(catalogue paths, cache/config dirs, colour, terminal width), as simonw/llm does.
+
+How the suite stays fast (at most 35 s on 2 cores, nothing skipped):
+
+- the CLI runs in-process (``run_cli``); a handful of tests run the installed entry point as a
+  subprocess (test_cli.py's entry-point tests, the Terraform external program, the GitHub workflow);
+- the click command typer builds from ``llamasize.cli.main.app`` is built once per session, not once
+  per call (``_memoize_click_command``);
+- the expensive runtime commands run once per session (``shared_run``): one real ``verify``
+  (``VERIFY_ARGS``, a README line) whose report the verify, schema and README tests all assert on;
+- hypothesis runs a fixed, derandomized number of examples (profile ``ci``; set
+  ``HYPOTHESIS_PROFILE=thorough`` for a long exploratory run).
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -14,18 +27,75 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The CLI pins BLAS to one thread for the runtime commands (verify, run, --gpu local) before numpy
+# is imported (llamasize.cli.main.BLAS_THREAD_VARS). In-process runs share this interpreter's numpy,
+# so pin it here, before anything imports numpy: the same setting a real `llamasize verify` gets
+# (a multi-threaded BLAS on a busy 2-core machine made one in-process verify take 40 s, not 6 s).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+assert "numpy" not in sys.modules, "numpy was imported before tests/conftest.py could pin BLAS threads"
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.register_profile("thorough", max_examples=500, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+#: The one real ``verify`` of the session: the README's `llamasize verify --tolerance 0.3 --batches
+#: 1,8,32 --format json` line, verbatim (test_readme.py checks it is still a README line).
+VERIFY_ARGS = ("verify", "--tolerance", "0.3", "--batches", "1,8,32", "--format", "json")
+#: The shared ``run``s, JSON and table: the README's two `llamasize run` lines, verbatim.
+RUN_ARGS = ("run", "--batch", "4", "--kv-layout", "hybrid", "--format", "json")
+RUN_TABLE_ARGS = ("run", "--model", "micro-moe", "--prompt-tokens", "64", "--new-tokens", "32")
+#: Commands whose result is shared by the session (``shared_run``): every other command runs anew.
+SHARED = {VERIFY_ARGS, RUN_ARGS, RUN_TABLE_ARGS}
+
+ISOLATED_UNSET = ("LLAMASIZE_SPECS_PATH", "LLAMASIZE_CATALOG_PATH", "LLAMASIZE_DEBUG", "LLAMASIZE_CALIBRATION",
+                  "GITHUB_ACTIONS")
+
+
+def _isolate(mp: pytest.MonkeyPatch, home: Path) -> None:
+    """No user catalogue dirs, a private cache/config dir under ``home``, no colour, a fixed width."""
+    for var in ISOLATED_UNSET:
+        mp.delenv(var, raising=False)
+    mp.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    mp.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    mp.setenv("NO_COLOR", "1")
+    mp.setenv("COLUMNS", "120")
+
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path):
-    """No user catalogue dirs, a private cache/config dir, no colour, a fixed terminal width."""
-    for var in ("LLAMASIZE_SPECS_PATH", "LLAMASIZE_CATALOG_PATH", "LLAMASIZE_DEBUG", "LLAMASIZE_CALIBRATION",
-                "GITHUB_ACTIONS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "120")
+    """Every test: isolated from the user's environment (``_isolate``) in its own tmp_path."""
+    _isolate(monkeypatch, tmp_path)
     yield
+
+
+def _memoize_click_command() -> None:
+    """``llamasize.cli.main.main`` asks ``typer.main.get_command(app)`` for the click command on
+    every call; building it inspects every command's signature (about 50 ms, most of an in-process
+    run). The app is fixed once imported, so build it once per app and set of registered commands
+    (a new registration builds a new one). The click command keeps no state between invocations:
+    ``main`` makes a new context each time."""
+    import typer.main
+
+    real = typer.main.get_command
+    built: dict = {}
+
+    def get_command(typer_instance):
+        key = (id(typer_instance), len(typer_instance.registered_commands), len(typer_instance.registered_groups),
+               id(typer_instance.registered_callback))
+        if key not in built:
+            built[key] = (typer_instance, real(typer_instance))  # keep the app alive: its id stays unique
+        return built[key][1]
+
+    get_command.__doc__ = real.__doc__
+    typer.main.get_command = get_command
+
+
+_memoize_click_command()
 
 
 @dataclass
@@ -64,6 +134,37 @@ def run_cli(*args: str, stdin: str | None = None) -> Result:
 def cli():
     """The in-process CLI runner."""
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def shared_run(tmp_path_factory):
+    """``shared_run(*args)``: the Result of ``llamasize ARGS`` for one of the ``SHARED`` commands,
+    run once per session (in-process, from the repository root, isolated in a session directory, so
+    ``verify`` saves its calibration under that directory's cache) and the same Result after that."""
+    home = tmp_path_factory.mktemp("shared")
+    results: dict[tuple[str, ...], Result] = {}
+
+    def run(*args: str) -> Result:
+        if args not in SHARED:
+            raise AssertionError(f"{args} is not a shared command (add it to SHARED in conftest.py)")
+        if args not in results:
+            with pytest.MonkeyPatch.context() as mp:
+                _isolate(mp, home)
+                mp.chdir(REPO)
+                results[args] = run_cli(*args)
+        return results[args]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def verified(shared_run):
+    """The session's one real ``verify`` (``VERIFY_ARGS``): (Result, its JSON report, the calibration
+    file it saved)."""
+    r = shared_run(*VERIFY_ARGS)
+    assert r.code in (0, 4), r.err
+    report = r.json()
+    return r, report, Path(report["calibration_path"])
 
 
 @pytest.fixture(scope="session")

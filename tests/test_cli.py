@@ -1,9 +1,16 @@
 """cli: every command in every format, exit codes, JSON keys, stdout/stderr discipline, determinism
-and bad input tried the way a new user would."""
+and bad input tried the way a new user would.
+
+The tests run the CLI in-process (tests/conftest.py ``run_cli``); the last section runs the installed
+entry points (the ``llamasize`` console script and ``python -m llamasize``) as subprocesses and checks
+they print exactly what the in-process run prints."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -331,3 +338,29 @@ def test_fractional_counts_are_not_called_tokens(cli, flag):
     line = one_error_line(cli("fit", *M, "--ctx", "8K", flag, "1.5"))
     assert flag in line
     assert "tokens" not in line, line
+
+
+# ----------------------------------------------------------------------- installed entry points ---
+def _installed(*argv: str) -> subprocess.CompletedProcess:
+    """A real process, as a user runs it (the environment is the test's isolated one)."""
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def test_console_script_json_command_matches_the_in_process_run(cli):
+    exe = Path(sys.executable).parent / "llamasize"  # the console script pip installed into this environment
+    args = (*FIT_OK, "--format", "json")
+    p = _installed(str(exe), *args)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["fits"] is True
+    r = cli(*args)
+    assert (p.returncode, p.stdout, p.stderr) == (r.code, r.out, r.err)
+
+
+def test_python_m_error_path_is_one_line_exit_2(cli):
+    args = ("fit", "--model", "scuot", "--gpu", "h100", "--ctx", "8K")
+    p = _installed(sys.executable, "-m", "llamasize", *args)
+    assert p.returncode == 2 and p.stdout == "" and "Traceback" not in p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llamasize: error:") and "did you mean 'llama4-scout'" in lines[0]
+    r = cli(*args)
+    assert (p.returncode, p.stdout, p.stderr) == (r.code, r.out, r.err)

@@ -4,16 +4,14 @@ command validates against it (so a renamed key or a changed type fails here)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from conftest import REPO, RUN_ARGS, SHARED
 from llamasize import SCHEMA_VERSION
 from llamasize.schema import SCHEMAS
-
-REPO = Path(__file__).resolve().parent.parent
 
 OUTPUTS = {
     "plan": ("plan", "--model", "maverick", "--quant", "int4", "--ctx", "1M", "--format", "json"),
@@ -30,7 +28,7 @@ OUTPUTS = {
     "check-passing": ("check", "examples/manifests/passing", "--format", "json", "--max-usd-per-hour", "100"),
     "tfvars": ("plan", "--model", "maverick", "--quant", "int4", "--ctx", "1M", "--format", "tfvars"),
     "detect": ("detect", "--format", "json"),
-    "run": ("run", "--prompt-tokens", "4", "--new-tokens", "3", "--format", "json"),
+    "run": RUN_ARGS,  # the session's shared run (and verify's JSON is validated in test_verify.py)
 }
 
 
@@ -56,9 +54,9 @@ def test_every_schema_is_valid_and_versioned(cli, name):
 
 
 @pytest.mark.parametrize("case", sorted(OUTPUTS))
-def test_real_output_validates(cli, monkeypatch, case):
+def test_real_output_validates(cli, shared_run, monkeypatch, case):
     monkeypatch.chdir(REPO)
-    r = cli(*OUTPUTS[case])
+    r = shared_run(*OUTPUTS[case]) if OUTPUTS[case] in SHARED else cli(*OUTPUTS[case])
     assert r.code in (0, 1, 3), r.err
     name = case.split("-")[0] if case != "check-passing" else "check"
     if case == "tfvars":

@@ -1,80 +1,72 @@
-"""verify, run, detect and --gpu local, end to end (subprocesses: a fresh interpreter pins BLAS to
-one thread, as the CLI does for real runs)."""
+"""verify, run, detect and --gpu local, end to end, in-process (tests/conftest.py pins BLAS to one
+thread before numpy is imported, as the CLI does for a real run). The measurement is the session's
+one real ``verify`` (the ``verified`` fixture, ``conftest.VERIFY_ARGS``), shared with test_readme.py
+and test_schema.py."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
+from conftest import RUN_ARGS, RUN_TABLE_ARGS, VERIFY_ARGS, run_cli
 from llamasize.estimate.calibration import DeviceCalibration, calibration_path, load_calibrations, save_calibration
 
 
-def run(*args: str, env_extra: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-    import os
-
-    env = dict(os.environ)
-    env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "llamasize", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
-
-
-@pytest.fixture(scope="module")
-def verified(tmp_path_factory):
-    """One real verify run on this machine (CPU), its calibration file and JSON report."""
-    cal = tmp_path_factory.mktemp("cal") / "calibration.json"
-    r = run("verify", "--calibration", str(cal), "--format", "json", "--steps", "6")
-    return r, cal
+def _flag(args: tuple[str, ...], name: str) -> str:
+    return args[args.index(name) + 1]
 
 
 def test_verify_exact_bytes_and_consistent_exit_code(verified):
-    r, cal = verified
-    assert r.returncode in (0, 4), r.stderr
-    report = json.loads(r.stdout)
+    r, report, _ = verified
+    assert r.code in (0, 4), r.err
+    assert report == json.loads(r.out)
     assert report["model"] == "micro-moe" and report["device"] == "cpu" and report["backend"] == "numpy"
     exact = [c for c in report["checks"] if c["kind"] == "exact"]
     assert len(exact) >= 3
     for c in exact:  # byte counts must match the estimator exactly, whatever the machine's load
         assert c["predicted"] == c["measured"] and c["passed"], c
     names = " ".join(c["name"] for c in report["checks"])
-    for needle in ("resident weight bytes", "hybrid layout", "prefill time", "decode step, batch 1",
-                   "decode step, batch 64", "routed experts hit", "peak memory"):
-        assert needle in names
+    batches = [int(b) for b in _flag(VERIFY_ARGS, "--batches").split(",")]
+    for needle in ("resident weight bytes", "hybrid layout", "prefill time", "routed experts hit", "peak memory"):
+        assert needle in names, needle
+    decode = [c["name"] for c in report["checks"] if c["name"].startswith("decode step, batch ")]
+    assert decode == [f"decode step, batch {b}" for b in batches]  # exactly the --batches asked for
+    tol = float(_flag(VERIFY_ARGS, "--tolerance"))
+    assert report["tolerance"] == tol
     assert report["passed"] == all(c["passed"] for c in report["checks"])
-    assert (r.returncode == 0) == report["passed"]
+    assert (r.code == 0) == report["passed"]
     for c in report["checks"]:
         assert c["ratio"] == pytest.approx(c["measured"] / c["predicted"])
         if c["kind"] == "tolerance":
-            assert c["passed"] == (1 / 1.5 <= c["ratio"] <= 1.5)
+            assert c["passed"] == (1 / (1 + tol) <= c["ratio"] <= 1 + tol)
     assert report["seconds"] < 60
 
 
 def test_verify_output_validates_against_its_schema(verified, cli):
     from jsonschema import Draft202012Validator
 
-    r, _ = verified
+    r, _, _ = verified
     schema = cli("schema", "verify").json()
-    errors = list(Draft202012Validator(schema).iter_errors(json.loads(r.stdout)))
+    errors = list(Draft202012Validator(schema).iter_errors(json.loads(r.out)))
     assert not errors, errors[0]
 
 
 def test_verify_saves_a_calibration(verified):
-    r, cal = verified
-    assert f"saved to {cal}" in r.stderr
+    r, _, cal = verified
+    assert f"saved to {cal}" in r.err
     entry = load_calibrations(cal, must_exist=True).devices["cpu"]
     assert entry.model == "micro-moe" and entry.runtime_dtype == "float32"
     assert 0 < entry.prefill_efficiency <= 1.5 and 0 < entry.decode_bandwidth_efficiency <= 1.5
 
 
 def test_perf_local_is_calibrated_and_differs_from_analytical(verified, tmp_path):
-    _, cal = verified
+    _, _, cal = verified
     args = ["perf", "--model", "micro-moe", "--gpu", "local", "--quant", "fp32", "--prompt-tokens", "64",
             "--output-tokens", "64", "--format", "json"]
-    c = run(*args, "--calibration", str(cal))
-    assert c.returncode == 0, c.stderr
-    calibrated = json.loads(c.stdout)
+    c = run_cli(*args, "--calibration", str(cal))
+    assert c.code == 0, c.err
+    calibrated = c.json()
     assert calibrated["confidence"] == "calibrated" and calibrated["gpu"] == "cpu"
     # the same device rates with the default efficiencies: analytical
     entry = load_calibrations(cal).devices["cpu"]
@@ -82,23 +74,33 @@ def test_perf_local_is_calibrated_and_differs_from_analytical(verified, tmp_path
     save_calibration(DeviceCalibration(**{**entry.model_dump(), "device": "not-this-device"}), plain)
     plain_cal = load_calibrations(plain)
     assert "cpu" not in plain_cal.devices
-    a = run(*args, "--calibration", str(plain))
-    analytical = json.loads(a.stdout)
+    a = run_cli(*args, "--calibration", str(plain))
+    assert a.code == 0, a.err
+    analytical = a.json()
     assert analytical["confidence"] == "analytical"
     assert analytical["tpot_s"] != calibrated["tpot_s"]
     assert analytical["efficiencies"] != calibrated["efficiencies"]
 
 
-def test_run_generates_deterministically():
-    a = run("run", "--prompt-tokens", "8", "--new-tokens", "6", "--batch", "2", "--format", "json")
-    b = run("run", "--prompt-tokens", "8", "--new-tokens", "6", "--batch", "2", "--format", "json")
-    assert a.returncode == 0, a.stderr
-    ra, rb = json.loads(a.stdout), json.loads(b.stdout)
+def test_run_generates_deterministically(shared_run):
+    small = ("run", "--prompt-tokens", "8", "--new-tokens", "6", "--batch", "2", "--format", "json")
+    a, b = run_cli(*small), run_cli(*small)  # two short runs cost less than repeating the shared one
+    assert a.code == 0, a.err
+    assert b.code == 0, b.err
+    ra, rb = a.json(), b.json()
     assert len(ra["tokens"]) == 2 and all(len(t) == 6 for t in ra["tokens"])
     assert ra["tokens"] == rb["tokens"]
     assert ra["decode_tokens_per_s"] > 0 and ra["prefill_tokens_per_s"] > 0
-    table = run("run", "--prompt-tokens", "4", "--new-tokens", "3")
-    assert "tokens/s" in table.stdout and "sequence 0" in table.stdout
+    shared = shared_run(*RUN_ARGS)  # the README's JSON run line, shared with test_readme and test_schema
+    assert shared.code == 0, shared.err
+    rs = shared.json()
+    batch = int(_flag(RUN_ARGS, "--batch"))
+    assert rs["batch"] == batch and rs["kv_layout"] == _flag(RUN_ARGS, "--kv-layout") and rs["new_tokens"] > 0
+    assert len(rs["tokens"]) == batch and all(len(t) == rs["new_tokens"] for t in rs["tokens"])
+    table = shared_run(*RUN_TABLE_ARGS)
+    assert table.code == 0, table.err
+    new = int(_flag(RUN_TABLE_ARGS, "--new-tokens"))
+    assert "tokens/s" in table.out and "sequence 0" in table.out and f"x {new} tokens" in table.out
 
 
 def test_detect_without_a_driver_reports_cpu(cli):
