@@ -61,13 +61,22 @@ def test_output_matches_the_plan(external, cli):
     ("", "no query on stdin"),
     ('{"model": "maverick", "quant": "int4", "ctx": "10M", "gpu": "l4", "max_nodes": "1"}', "nothing fits"),
 ])
-def test_errors_are_one_stderr_line_and_no_stdout(stdin, words):
-    p = terraform_runs(stdin)
-    assert p.returncode != 0
-    assert p.stdout == ""
-    lines = p.stderr.splitlines()
-    assert len(lines) == 1, p.stderr
+def test_errors_are_one_stderr_line_and_no_stdout(cli, stdin, words):
+    # In-process: the same main() the console script runs. The subprocess error path, as Terraform runs
+    # it, is covered once by test_error_path_as_terraform_runs_it below (and by tests/test_examples.py).
+    r = cli("terraform-external", stdin=stdin)
+    assert r.code != 0
+    assert r.out == ""
+    lines = r.err.splitlines()
+    assert len(lines) == 1, r.err
     assert lines[0].startswith("llamasize: error:") and words in lines[0]
+
+
+def test_error_path_as_terraform_runs_it():
+    p = terraform_runs("{not json")
+    assert p.returncode == 2 and p.stdout == ""
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llamasize: error:") and "not valid JSON" in lines[0]
 
 
 @pytest.mark.parametrize("query,words", [
