@@ -4,14 +4,21 @@ pass (``.ci/run``) really runs against the lowest versions the package claims to
 from __future__ import annotations
 
 import re
-import tomllib
 
 from conftest import REPO
 
 
+def _toml_list(text: str, key: str) -> list[str]:
+    """The strings of a one-key TOML array (``key = [ "a", "b" ]``, one or more lines); tomllib is
+    3.11+ and the package supports 3.10, so this file reads the two arrays it needs by hand."""
+    m = re.search(rf"^{re.escape(key)}\s*=\s*\[(.*?)\]", text, flags=re.S | re.M)
+    assert m, f"pyproject.toml has no '{key} = [...]'"
+    return re.findall(r'"([^"]+)"', m.group(1))
+
+
 def _lower_bounds() -> dict[str, str]:
-    meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    reqs = list(meta["dependencies"]) + list(meta["optional-dependencies"]["test"])
+    text = (REPO / "pyproject.toml").read_text()
+    reqs = _toml_list(text, "dependencies") + _toml_list(text, "test")
     out = {}
     for r in reqs:
         m = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([0-9][0-9A-Za-z.]*)", r.strip())
