@@ -7,11 +7,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from llamasize.plan.cost import (
-    PriceBasis, break_even_tokens_per_day, estimate_cost, gpu_hour_price, self_hosted_usd_per_day,
-)
+from llamasize.plan.cost import break_even_tokens_per_day, estimate_cost, self_hosted_usd_per_day
+from llamasize.plan.pricing import PriceBasis, gpu_hour_price
 from llamasize.errors import UsageError
-from llamasize.estimate.memory import Deployment
+from llamasize.estimate.deployment import Deployment
 from llamasize.estimate.perf import estimate_perf
 from llamasize.data.prices import ApiModelPrice, ApiProvider
 

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llamasize.errors import UsageError
-from llamasize.estimate.memory import (
-    Deployment, estimate_memory, kv_bytes_per_token_model, pp_partition, stage_weight_bytes,
-    total_weight_bytes, validate_layout,
-)
+from llamasize.estimate.deployment import Deployment
+from llamasize.estimate.kv import kv_bytes_per_token_model
+from llamasize.estimate.memory import estimate_memory, stage_weight_bytes, total_weight_bytes
+from llamasize.estimate.parallel import pp_partition, validate_layout
 from llamasize.estimate.params import weight_table
 
 PROPS = settings(max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

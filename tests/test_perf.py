@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from llamasize.estimate.memory import Deployment, estimate_memory
+from llamasize.estimate.deployment import Deployment
+from llamasize.estimate.memory import estimate_memory
 from llamasize.estimate.perf import (
     Efficiencies, all_to_all_s, attended_pairs, estimate_perf, expected_distinct_experts, ring_allreduce_s,
 )

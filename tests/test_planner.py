@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llamasize.errors import UsageError
-from llamasize.estimate.memory import Deployment, estimate_memory, quick_fit
+from llamasize.estimate.deployment import Deployment
+from llamasize.estimate.memory import estimate_memory, quick_fit
 from llamasize.plan.planner import PlanRequest, auto_formats, gpu_counts, layouts, plan
 from llamasize.plan.sweep import sweep
 

@@ -19,7 +19,7 @@ from llamasize.errors import UnknownIdError, UsageError
 from llamasize.estimate.engines import (DTYPES, INT4_GROUP_METHODS, KV_CACHE_DTYPES, QUANTIZATION_METHODS, SGLANG_FLAGS,
                                         VLLM_FLAGS, method_key)
 from llamasize.estimate.quant import get_format
-from llamasize.plan.cost import PriceBasis, gpu_hour_price
+from llamasize.plan.pricing import PriceBasis, gpu_hour_price
 from llamasize.units import parse_count, parse_fraction
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from llamasize.check.rule import RULES, Rule, reported, rule
 from llamasize.check.target import GpuEstimate, Resolved
 from llamasize.errors import LayoutError
-from llamasize.estimate.memory import validate_layout
+from llamasize.estimate.parallel import validate_layout
 from llamasize.estimate.quant import get_format
 from llamasize.files import MAX_MANIFEST_FILE_BYTES
 

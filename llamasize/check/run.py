@@ -33,7 +33,8 @@ from llamasize.check.rules import (DEPLOYMENT_RULES, LS012, LS013, LS100, LS101,
 from llamasize.check.target import GpuEstimate, Resolved, Target
 from llamasize.check.yamltree import parse_documents, text
 from llamasize.errors import DataError, LlamasizeError, UsageError
-from llamasize.estimate.memory import Deployment, estimate_memory
+from llamasize.estimate.deployment import Deployment
+from llamasize.estimate.memory import estimate_memory
 from llamasize.files import MAX_DATA_FILE_BYTES, MAX_MANIFEST_FILE_BYTES, pydantic_message
 
 YAML_SUFFIXES = (".yaml", ".yml")

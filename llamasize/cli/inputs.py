@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from llamasize.data.hardware import GpuSpec
     from llamasize.data.registry import Registry
     from llamasize.estimate.calibration import Efficiencies
-    from llamasize.estimate.memory import Deployment
-    from llamasize.plan.cost import PriceBasis
+    from llamasize.estimate.deployment import Deployment
+    from llamasize.plan.pricing import PriceBasis
     from llamasize.plan.planner import PlanRequest
     from llamasize.workload import Workload
 
@@ -113,7 +113,7 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
     one-line errors); ``--gpu local`` says on stderr which device it found."""
     from llamasize.cli.output import note
     from llamasize.data.registry import resolve_model
-    from llamasize.estimate.memory import Deployment
+    from llamasize.estimate.deployment import Deployment
     from llamasize.estimate.parallel import default_tensor_parallel
     from llamasize.units import GIB, parse_count, parse_fraction
 
@@ -261,7 +261,7 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
     """Prompt/output lengths (flag > workload file > default), price kind and calibration of a plan."""
     from dataclasses import replace
 
-    from llamasize.plan.cost import PRICE_KINDS, PriceBasis
+    from llamasize.plan.pricing import PRICE_KINDS, PriceBasis
     from llamasize.plan.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
     from llamasize.units import parse_count
 
@@ -320,7 +320,7 @@ def price_basis(*, price: str | None, usd_per_gpu_hour: str | None, capex_usd_pe
                 amortization_years: str | None, usd_per_kwh: str | None, pue: str | None,
                 utilization: str | None) -> PriceBasis:
     """How ``cost`` prices a GPU-hour (the catalogue's quote of a kind, your own price, or owned)."""
-    from llamasize.plan.cost import AMORTIZATION_YEARS, PriceBasis
+    from llamasize.plan.pricing import AMORTIZATION_YEARS, PriceBasis
     from llamasize.units import parse_fraction
 
     return PriceBasis(

@@ -24,9 +24,7 @@ from llamasize.errors import UsageError
 from llamasize.estimate.deployment import Assumption, DeploymentHead, ParallelLayoutFields
 from llamasize.estimate.perf import PerfEstimate
 from llamasize.plan.planner import fit_deployment, load_plan_calibration, option_perf, plan
-from llamasize.plan.pricing import (  # noqa: F401 (PRICE_KINDS, AMORTIZATION_YEARS: re-exported for the CLI)
-    AMORTIZATION_YEARS, PRICE_KINDS, SECONDS_PER_DAY, PriceBasis, gpu_hour_price, usd_per_mtok,
-)
+from llamasize.plan.pricing import SECONDS_PER_DAY, PriceBasis, gpu_hour_price, usd_per_mtok
 from llamasize.data.prices import (
     blended_usd_per_mtok, load_api_prices, prices_for_model, reference_prices, usd_for_tokens,
 )

@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
 from llamasize.estimate.deployment import Assumption, ParallelLayoutFields
-from llamasize.estimate.memory import FitEstimate, PerGpuMemory
-from llamasize.estimate.perf import PerfEstimate
+from llamasize.estimate.memory import PerGpuMemory
 
 
 class _OptionHead(BaseModel):
