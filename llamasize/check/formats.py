@@ -130,7 +130,7 @@ def render_markdown(report: CheckReport) -> str:
             count = d.gpu_count if d.gpu_count is not None else "?"
             out.append("| " + " | ".join(_md_cell(x) for x in [
                 _MD_STATUS[d.status], shown_id(d), f"`{d.file}:{d.line}`",
-                (d.model or (quote_if_needed(d.model_ref) if d.model_ref else "?")) + (f" ({d.quant})" if d.quant else ""),
+                (_model_shown(d) if (d.model or d.model_ref) else "?") + (f" ({d.quant})" if d.quant else ""),
                 f"{count} x {gpus}", f"{d.context_tokens:,}" if d.context_tokens else "-",
                 f"{d.headroom_fraction:.1%}" if d.headroom_fraction is not None else "-",
                 f"{d.price_usd_per_hour:,.2f}" if d.price_usd_per_hour is not None else "-",
@@ -159,7 +159,8 @@ def escape_property(text: str) -> str:
 def github_annotation(f: Finding) -> str:
     """``::error file=F,line=N,title=RULE name::message`` (escaped as the toolkit does, then any
     other control or bidi character escaped ``repr``-style)."""
-    props = f"file={escape_controls(escape_property(f.file))},line={f.line},title={escape_property(f'{f.rule_id} {f.rule_name}')}"
+    title = escape_property(f"{f.rule_id} {f.rule_name}")
+    props = f"file={escape_controls(escape_property(f.file))},line={f.line},title={title}"
     return f"::{_GH_COMMAND[f.severity]} {props}::{escape_controls(escape_data(f.message))}"
 
 

@@ -123,7 +123,8 @@ def count(t: Target, key: str, what: str, out: list[Issue], maximum: int = 4096)
         return None
     raw = text(loc.value)
     if raw is not None and "$" in raw:
-        out.append(LS012(loc.line, f"{what} is {quote_value(raw)}, taken from a variable llamasize cannot resolve; not checked"))
+        out.append(LS012(loc.line, f"{what} is {quote_value(raw)}, taken from a variable llamasize cannot resolve; "
+                                   "not checked"))
         return None
     try:
         return parse_count(raw if raw is not None else loc.value, what, maximum=maximum)
@@ -156,13 +157,13 @@ class Resolver:
                     out.append(LS009(t.model.line, unknown_id(e, ref)))
                 return spec, hf_name
         if "$" in ref:
-            out.append(LS012(t.model.line, f"the model {quote_value(ref)} comes from a variable llamasize cannot resolve; "
-                                           "not checked"))
+            out.append(LS012(t.model.line, f"the model {quote_value(ref)} comes from a variable llamasize cannot "
+                                           "resolve; not checked"))
             return None, None
         spec, hf_name = self.index.model(ref)
         if spec is None:
-            out.append(LS009(t.model.line, f"model {quote_value(ref)} is not in the spec registry (no model lists it in hf_names; "
-                                           "see 'llamasize models'); memory not checked"))
+            out.append(LS009(t.model.line, f"model {quote_value(ref)} is not in the spec registry (no model lists it "
+                                           "in hf_names; see 'llamasize models'); memory not checked"))
         return spec, hf_name
 
     def gpus(self, t: Target, out: list[Issue], assumptions: list[str]) -> list:
@@ -181,8 +182,9 @@ class Resolver:
             else:
                 g = self.index.gpu(GPU_LABELS[key], value)
                 if g is None:
-                    out.append(LS010(line, f"{key}={quote_if_needed(value)} matches no GPU in the catalogue (gfd_products / "
-                                           "nvml_names, instance_types, gke_accelerators; see 'llamasize gpus')"))
+                    out.append(LS010(line, f"{key}={quote_if_needed(value)} matches no GPU in the catalogue "
+                                           "(gfd_products / nvml_names, instance_types, gke_accelerators; "
+                                           "see 'llamasize gpus')"))
                     continue
             if g.id not in {x.id for x in gpus}:
                 gpus.append(g)
@@ -251,7 +253,8 @@ def quant(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
                                        f"{', '.join(sorted(QUANTIZATION_METHODS))}); memory not checked"))
             return
         if method in INT4_GROUP_METHODS:
-            assumptions.append(f"--quantization {quote_if_needed(str(loc.value))}: 4-bit group-128 weights assumed (int4)")
+            assumptions.append(f"--quantization {quote_if_needed(str(loc.value))}: 4-bit group-128 weights "
+                               "assumed (int4)")
         r.quant = q
         return
     r.quant_line = mline

@@ -28,14 +28,14 @@ from llamasize.check.extract import extract
 from llamasize.check.report import (FAIL_LEVELS, SEVERITY_RANK, CheckedDeployment, CheckOptions, CheckReport,
                                     CheckSummary, Finding, Policy)
 from llamasize.check.rule import Issue
-from llamasize.check.rules import (DEPLOYMENT_RULES, LS012, LS013, LS100, LS101, LS102, MEMORY_RULES, PRICE_RULES,
-                                   context_above_model_maximum, invalid_parallel_layout)
+from llamasize.check.rules import (DEPLOYMENT_RULES, LS012, LS013, LS100, LS101, LS102, LS103, MEMORY_RULES,
+                                   PRICE_RULES, context_above_model_maximum, invalid_parallel_layout)
 from llamasize.check.target import GpuEstimate, Resolved, Target
 from llamasize.check.yamltree import parse_documents, text
 from llamasize.errors import DataError, LlamasizeError, UsageError
 from llamasize.estimate.memory import Deployment, estimate_memory
 from llamasize.files import MAX_DATA_FILE_BYTES, MAX_MANIFEST_FILE_BYTES, pydantic_message
-from llamasize.text import escape_controls, quote_if_needed
+from llamasize.text import escape_controls, quote_if_needed, quote_value
 
 YAML_SUFFIXES = (".yaml", ".yml")
 #: File names that hold llamasize's own deployment format.
@@ -53,9 +53,13 @@ def load_policy(path: Path) -> Policy:
         raise DataError(f"{where}: cannot read: {e.strerror or e}") from None
     if len(raw) > MAX_DATA_FILE_BYTES:
         raise DataError(f"{where}: larger than the {MAX_DATA_FILE_BYTES:,}-byte limit")
-    docs, problem = parse_documents(raw)
+    duplicates: list[tuple[int, str, int]] = []
+    docs, problem = parse_documents(raw, duplicates)
     if problem is not None:
         raise DataError(escape_controls(f"{where}: line {problem.line}: {problem}"))
+    if duplicates:
+        line, key, before = duplicates[0]
+        raise DataError(f"{where}: line {line}: duplicate key {quote_value(key)} (also on line {before})")
     if len(docs) > 1:
         raise DataError(f"{where}: a policy file holds one YAML document, found {len(docs)}")
     data = docs[0] if docs else {}
@@ -283,11 +287,16 @@ def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckO
             findings.append(checker.finding(LS100(1, f"file is larger than the {MAX_MANIFEST_FILE_BYTES // 2**20} MiB "
                                                      "limit; not checked"), display))
             continue
-        docs, problem = parse_documents(data)
+        duplicates: list[tuple[int, str, int]] = []
+        docs, problem = parse_documents(data, duplicates)
         targets: list[Target] = []
         is_ls = bool(LLAMASIZE_FILE.match(path.name))
         for doc in docs:
             targets += extract(display, doc, llamasize_file=is_ls, stem=path.stem)
+        if named or targets:  # like the files' other findings: not for unrelated YAML found in a directory
+            for line, key, before in duplicates:
+                findings.append(checker.finding(LS103(line, f"duplicate key {quote_value(key)} (also on line "
+                                                            f"{before}); the last value is the one checked"), display))
         if problem is not None:
             findings.append(checker.finding((LS102 if problem.template else LS100)(problem.line, str(problem)),
                                             display))

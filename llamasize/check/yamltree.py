@@ -75,9 +75,15 @@ class _Frame:
         self.merges: list = []
 
 
-def parse_documents(data: bytes) -> tuple[list[object], UnparseableFile | None]:
+def parse_documents(data: bytes, duplicates: list[tuple[int, str, int]] | None = None
+                    ) -> tuple[list[object], UnparseableFile | None]:
     """Bytes -> documents (YMap/YList/scalars), plus the problem that stopped parsing (documents
     before a malformed one are still returned).
+
+    A mapping that repeats a key keeps the last value, as ``safe_load`` does; each repeat is added
+    to ``duplicates`` (when given) as ``(line of the repeated key, key, line of the key before)``,
+    so the caller can report it (check's LS103). Keys merged in with ``<<`` are not repeats: a key
+    written in the mapping overrides them, as YAML's merge key means.
 
     Built from the safe parser's *events* with an explicit stack, so nothing recurses: the nesting
     depth is checked as events arrive (libyaml slows down quadratically with flow nesting, so the
@@ -120,6 +126,8 @@ def parse_documents(data: bytes) -> tuple[list[object], UnparseableFile | None]:
             if f.key == "<<" and style is None:
                 f.merges.append(value)
             elif f.key is not None:
+                if f.key in f.value and duplicates is not None:
+                    duplicates.append((f.key_line, f.key, f.value.meta[f.key][0]))
                 f.value[f.key] = value  # a duplicate key: the last one wins, as in safe_load
                 f.value.meta[f.key] = (f.key_line, line, style)
             f.key, f.key_ok = None, False

@@ -52,7 +52,8 @@ def gpu_resources(container: dict, cline: int, issues: list[Issue]) -> tuple[Loc
                     if n < 0:
                         raise ValueError
                 except (TypeError, ValueError):
-                    issues.append(LS013(line, f"GPU resource {quote_if_needed(key)}: {quote_value(raw)} is not a whole number"))
+                    issues.append(LS013(line, f"GPU resource {quote_if_needed(key)}: {quote_value(raw)} is not a "
+                                              "whole number"))
                     return None, key
                 return Loc(n, line), key
     return None, None
