@@ -14,6 +14,9 @@ echoes such a value goes through this module:
   (``Deployment/llama``).
 - ``escape_controls(s)``: a whole message with any such character escaped the same way (no quotes);
   the last line of defence before a message is stored or printed.
+- ``json_escape_invisible(s)``: JSON text (written with ``ensure_ascii=False``) with those characters
+  as ``\\uXXXX`` escapes: the same data, but nothing invisible or reordering in the bytes a terminal
+  or a viewer shows.
 
 Bottom layer: imports nothing of llamasize but ``errors`` (and needs nothing of it).
 """
@@ -65,3 +68,22 @@ def is_plain(v: str, limit: int = QUOTE_LIMIT) -> bool:
 def quote_if_needed(v: str, limit: int = QUOTE_LIMIT) -> str:
     """``v`` bare when ``is_plain(v)``, else ``quote_value(v)``."""
     return v if is_plain(v, limit) else quote_value(v, limit)
+
+
+def json_escape_invisible(s: str) -> str:
+    """JSON text with every non-printable character (outside JSON's own escapes: they only occur in
+    strings) written as a ``\\uXXXX`` escape (a surrogate pair above U+FFFF). Decodes to the same
+    data; printable non-ASCII text stays as it is."""
+    if s.isprintable():
+        return s
+
+    def esc(c: str) -> str:
+        if c == "\n" or c.isprintable():  # newlines between tokens (indentation) stay
+            return c
+        n = ord(c)
+        if n > 0xFFFF:
+            n -= 0x10000
+            return f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}"
+        return f"\\u{n:04x}"
+
+    return "".join(esc(c) for c in s)

@@ -24,7 +24,7 @@ from llamasize import __version__
 from llamasize.check.report import SEVERITY_RANK, CheckedDeployment, CheckReport, Finding
 from llamasize.check.rules import rule_table
 from llamasize.render.results import to_json
-from llamasize.text import escape_controls, quote_if_needed
+from llamasize.text import escape_controls, json_escape_invisible, quote_if_needed
 
 CHECK_FORMATS = ("text", "json", "markdown", "github", "sarif", "junit")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -34,8 +34,14 @@ _STATUS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 
 def render_check(report: CheckReport, fmt: str) -> str:
     """The report in one of ``CHECK_FORMATS``."""
-    return {"text": render_text, "json": to_json, "markdown": render_markdown, "github": render_github,
+    return {"text": render_text, "json": render_json, "markdown": render_markdown, "github": render_github,
             "sarif": render_sarif, "junit": render_junit}[fmt](report)
+
+
+def render_json(report: CheckReport) -> str:
+    """The report's JSON (``to_json``): the data as it is, with invisible and bidi characters of
+    user values written as ``\\uXXXX`` escapes (``json_escape_invisible``)."""
+    return json_escape_invisible(to_json(report))
 
 
 # -------------------------------------------------------------------------------------- text ---
@@ -220,8 +226,8 @@ def sarif_document(report: CheckReport) -> dict:
 
 
 def render_sarif(report: CheckReport) -> str:
-    """SARIF 2.1.0 JSON (2-space indent, deterministic)."""
-    return json.dumps(sarif_document(report), indent=2, ensure_ascii=False) + "\n"
+    """SARIF 2.1.0 JSON (2-space indent, deterministic; invisible characters as ``\\uXXXX``)."""
+    return json_escape_invisible(json.dumps(sarif_document(report), indent=2, ensure_ascii=False)) + "\n"
 
 
 # ------------------------------------------------------------------------------------- junit ---
