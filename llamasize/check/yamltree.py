@@ -15,6 +15,7 @@ from __future__ import annotations
 import yaml
 
 from llamasize.files import MAX_MANIFEST_YAML_DEPTH, MAX_MANIFEST_YAML_NODES
+from llamasize.text import quote_value
 
 
 class YMap(dict):
@@ -168,7 +169,7 @@ def parse_documents(data: bytes, duplicates: list[tuple[int, str, int]] | None =
                 line = ev.start_mark.line + 1
                 value, size = anchors.get(ev.anchor, (None, 0))
                 if size is None:
-                    raise UnparseableFile(f"recursive YAML alias '*{ev.anchor}'; not checked", line)
+                    raise UnparseableFile(f"recursive YAML alias {quote_value('*' + ev.anchor)}; not checked", line)
                 if stack and isinstance(stack[-1].value, YMap) and not stack[-1].key_ok:
                     value = value if isinstance(value, str) else None  # an aliased key
                 attach(value, size, line, None)
