@@ -100,7 +100,12 @@ def _line_re(file: str) -> re.Pattern:
 
 def parsed(path: str, fmt: str, ids: list[str]) -> list[tuple]:
     """The findings one format shows, as (rule, line, shown deployment, message)."""
-    out = check(path, fmt).out
+    return parse_output(check(path, fmt).out, fmt, path, ids, json.loads(check(path, "json").out))
+
+
+def parse_output(out: str, fmt: str, path: str, ids: list[str], report: dict) -> list[tuple]:
+    """The findings in one format's output (of the file ``path``), as (rule, line, shown
+    deployment, message); ``ids`` are the shown ids of ``report``'s deployments, in order."""
     assert not RAW_BAD.search(out), (fmt, RAW_BAD.search(out))
     found = []
     if fmt == "text":
@@ -139,8 +144,7 @@ def parsed(path: str, fmt: str, ids: list[str]) -> list[tuple]:
                         found.append((m[3], int(m[1]), owner, m[5]))
     elif fmt == "sarif":
         doc = json.loads(out)
-        report = json.loads(check(path, "json").out)
-        shown = {d["id"]: i for d, i in zip(report["deployments"], _ids_in_order(report))}
+        shown = {d["id"]: i for d, i in zip(report["deployments"], ids)}
         for res in doc["runs"][0]["results"]:
             dep = res.get("properties", {}).get("deployment")
             found.append((res["ruleId"], res["locations"][0]["physicalLocation"]["region"]["startLine"],
