@@ -21,9 +21,10 @@ from collections import defaultdict
 from urllib.parse import quote
 
 from llamasize import __version__
-from llamasize.check.report import SEVERITY_RANK, CheckReport, Finding
+from llamasize.check.report import SEVERITY_RANK, CheckedDeployment, CheckReport, Finding
 from llamasize.check.rules import rule_table
 from llamasize.render.common import to_json
+from llamasize.text import escape_controls, json_escape_invisible, quote_if_needed
 
 CHECK_FORMATS = ("text", "json", "markdown", "github", "sarif", "junit")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -33,8 +34,14 @@ _STATUS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 
 def render_check(report: CheckReport, fmt: str) -> str:
     """The report in one of ``CHECK_FORMATS``."""
-    return {"text": render_text, "json": to_json, "markdown": render_markdown, "github": render_github,
+    return {"text": render_text, "json": render_json, "markdown": render_markdown, "github": render_github,
             "sarif": render_sarif, "junit": render_junit}[fmt](report)
+
+
+def render_json(report: CheckReport) -> str:
+    """The report's JSON (``to_json``): the data as it is, with invisible and bidi characters of
+    user values written as ``\\uXXXX`` escapes (``json_escape_invisible``)."""
+    return json_escape_invisible(to_json(report))
 
 
 # -------------------------------------------------------------------------------------- text ---
@@ -49,12 +56,29 @@ def summary_line(report: CheckReport) -> str:
             f"{s.failed} failed; {n(s.errors, 'error')}, {n(s.warnings, 'warning')}, {n(s.notes, 'note')}")
 
 
+def shown_id(d: CheckedDeployment) -> str:
+    """A deployment's ``Kind/name`` as every format shows it: the name bare when plain, else quoted
+    with control and bidi characters escaped (the ``Kind/name:`` prefix of its findings' messages)."""
+    suffix = d.id[len(d.kind) + 1 + len(d.name):]
+    return f"{d.kind}/{quote_if_needed(d.name)}{suffix}"
+
+
+def _model_shown(d: CheckedDeployment) -> str:
+    """The catalogue model, else the manifest's reference (quoted when not plain)."""
+    return d.model or (quote_if_needed(d.model_ref) if d.model_ref else "model ?")
+
+
+def _gpus_shown(d: CheckedDeployment) -> str:
+    """The catalogue GPUs, else the manifest's GPU labels (quoted when not plain)."""
+    return ",".join(d.gpus) or ",".join(quote_if_needed(g) for g in d.gpu_refs)
+
+
 def _describe(d) -> str:
     """One line about a deployment: model, quant, GPUs, layout, context, headroom, price."""
-    parts = [d.model or (d.model_ref or "model ?")]
+    parts = [_model_shown(d)]
     if d.quant:
         parts[0] += f" ({d.quant})"
-    gpus = ",".join(d.gpus) or (",".join(d.gpu_refs) or "GPU ?")
+    gpus = _gpus_shown(d) or "GPU ?"
     layout = ""
     if d.tensor_parallel_size is not None:
         layout = f" TP{d.tensor_parallel_size} PP{d.pipeline_parallel_size}"
@@ -75,13 +99,13 @@ def _describe(d) -> str:
 def render_text(report: CheckReport) -> str:
     """Compiler-style finding lines (``file:line: severity: RULE name: message``), the deployments
     with their verdicts, and a summary line."""
-    lines = [f"{f.file}:{f.line}: {f.severity}: {f.rule_id} {f.rule_name}: {f.message}" for f in report.findings]
+    lines = [_finding_text(f) for f in report.findings]
     if report.deployments:
         if lines:
             lines.append("")
         lines.append("Deployments")
         for d in report.deployments:
-            lines.append(f"  {_STATUS[d.status]}  {d.file}:{d.line}  {d.id}  {_describe(d)}")
+            lines.append(f"  {_STATUS[d.status]}  {escape_controls(d.file)}:{d.line}  {shown_id(d)}  {_describe(d)}")
     if lines:
         lines.append("")
     verdict = "FAILED" if report.failed else "OK"
@@ -91,8 +115,9 @@ def render_text(report: CheckReport) -> str:
 
 # ---------------------------------------------------------------------------------- markdown ---
 def _md_cell(text: str) -> str:
-    """Text safe inside a markdown table cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """Text safe inside a markdown table cell (control characters escaped, ``|`` and ``\\``
+    backslash-escaped)."""
+    return escape_controls(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 _MD_STATUS = {"pass": ":white_check_mark: pass", "warn": ":warning: warn", "fail": ":x: fail"}
@@ -107,11 +132,11 @@ def render_markdown(report: CheckReport) -> str:
         out += ["| status | deployment | file | model | GPUs | context | headroom | $/h |",
                 "|---|---|---|---|---|---|---|---|"]
         for d in report.deployments:
-            gpus = ",".join(d.gpus) or ",".join(d.gpu_refs) or "?"
+            gpus = _gpus_shown(d) or "?"
             count = d.gpu_count if d.gpu_count is not None else "?"
             out.append("| " + " | ".join(_md_cell(x) for x in [
-                _MD_STATUS[d.status], d.id, f"`{d.file}:{d.line}`",
-                (d.model or d.model_ref or "?") + (f" ({d.quant})" if d.quant else ""),
+                _MD_STATUS[d.status], shown_id(d), f"`{d.file}:{d.line}`",
+                (_model_shown(d) if (d.model or d.model_ref) else "?") + (f" ({d.quant})" if d.quant else ""),
                 f"{count} x {gpus}", f"{d.context_tokens:,}" if d.context_tokens else "-",
                 f"{d.headroom_fraction:.1%}" if d.headroom_fraction is not None else "-",
                 f"{d.price_usd_per_hour:,.2f}" if d.price_usd_per_hour is not None else "-",
@@ -138,9 +163,11 @@ def escape_property(text: str) -> str:
 
 
 def github_annotation(f: Finding) -> str:
-    """``::error file=F,line=N,title=RULE name::message``."""
-    props = f"file={escape_property(f.file)},line={f.line},title={escape_property(f'{f.rule_id} {f.rule_name}')}"
-    return f"::{_GH_COMMAND[f.severity]} {props}::{escape_data(f.message)}"
+    """``::error file=F,line=N,title=RULE name::message`` (escaped as the toolkit does, then any
+    other control or bidi character escaped ``repr``-style)."""
+    title = escape_property(f"{f.rule_id} {f.rule_name}")
+    props = f"file={escape_controls(escape_property(f.file))},line={f.line},title={title}"
+    return f"::{_GH_COMMAND[f.severity]} {props}::{escape_controls(escape_data(f.message))}"
 
 
 def render_github(report: CheckReport) -> str:
@@ -199,8 +226,8 @@ def sarif_document(report: CheckReport) -> dict:
 
 
 def render_sarif(report: CheckReport) -> str:
-    """SARIF 2.1.0 JSON (2-space indent, deterministic)."""
-    return json.dumps(sarif_document(report), indent=2, ensure_ascii=False) + "\n"
+    """SARIF 2.1.0 JSON (2-space indent, deterministic; invisible characters as ``\\uXXXX``)."""
+    return json_escape_invisible(json.dumps(sarif_document(report), indent=2, ensure_ascii=False)) + "\n"
 
 
 # ------------------------------------------------------------------------------------- junit ---
@@ -213,17 +240,18 @@ def _x(text: str) -> str:
 
 
 def _finding_text(f: Finding) -> str:
-    """A finding as one compiler-style line."""
-    return f"{f.file}:{f.line}: {f.severity}: {f.rule_id} {f.rule_name}: {f.message}"
+    """A finding as one compiler-style line (``file:line: severity: RULE name: message``; the file
+    and the message with control characters escaped, so a value cannot start another line)."""
+    return f"{escape_controls(f.file)}:{f.line}: {f.severity}: {f.rule_id} {f.rule_name}: {escape_controls(f.message)}"
 
 
 def render_junit(report: CheckReport) -> str:
     """JUnit XML: a testsuite per file, a testcase per deployment (and per file-level finding)."""
     threshold = SEVERITY_RANK[report.fail_on]
     by_file: dict[str, list[tuple[str, int, list[Finding]]]] = defaultdict(list)
-    for d in report.deployments:
+    for d in report.deployments:  # ids are unique within a file (``run.tell_apart``)
         fs = [f for f in report.findings if f.file == d.file and f.deployment == d.id]
-        by_file[d.file].append((d.id, d.line, fs))
+        by_file[d.file].append((shown_id(d), d.line, fs))
     for f in report.findings:
         if f.deployment is None:
             by_file[f.file].append((f"{f.rule_id} {f.rule_name}", f.line, [f]))
@@ -231,17 +259,19 @@ def render_junit(report: CheckReport) -> str:
     total = failures = 0
     for file in sorted(by_file):
         cases = sorted(by_file[file], key=lambda c: (c[1], c[0]))
-        suite = ET.SubElement(root, "testsuite", name=_x(file))
+        shown = escape_controls(file)
+        suite = ET.SubElement(root, "testsuite", name=_x(shown))
         n_fail = 0
         for name, line, fs in cases:
-            case = ET.SubElement(suite, "testcase", classname=_x(file), name=_x(f"{name} (line {line})"),
-                                 file=_x(file), line=str(line))
+            case = ET.SubElement(suite, "testcase", classname=_x(shown), name=_x(f"{name} (line {line})"),
+                                 file=_x(shown), line=str(line))
             failing = [f for f in fs if SEVERITY_RANK[f.severity] >= threshold]
             others = [f for f in fs if SEVERITY_RANK[f.severity] < threshold]
             if failing:
                 n_fail += 1
                 first = failing[0]
-                fail = ET.SubElement(case, "failure", message=_x(f"{first.rule_id} {first.rule_name}: {first.message}"),
+                fail = ET.SubElement(case, "failure",
+                                     message=_x(f"{first.rule_id} {first.rule_name}: {escape_controls(first.message)}"),
                                      type=first.rule_id)
                 fail.text = _x("\n".join(_finding_text(f) for f in failing))
             if others:

@@ -20,6 +20,7 @@ from llamasize.estimate.engines import (DTYPES, INT4_GROUP_METHODS, KV_CACHE_DTY
                                         VLLM_FLAGS, method_key)
 from llamasize.estimate.quant import get_format
 from llamasize.plan.pricing import PriceBasis, gpu_hour_price
+from llamasize.text import is_plain, quote_if_needed, quote_value
 from llamasize.units import parse_count, parse_fraction
 
 
@@ -98,6 +99,21 @@ def merge_limits(run: PolicyLimits, file: PolicyLimits | None) -> PolicyLimits:
     return PolicyLimits(max_usd_per_hour=min(budgets) if budgets else None, min_headroom=max(heads) if heads else None)
 
 
+def echoed(message: str, raw: object) -> str:
+    """A message of ``parse_count``/``parse_fraction`` (which echo ``repr(raw)``) with the value
+    shown by ``quote_value`` instead: cut at 200 characters with its length stated."""
+    return message.replace(repr(raw), quote_value(raw)) if isinstance(raw, str) else message
+
+
+def unknown_id(e: UnknownIdError, value: str) -> str:
+    """The registry's "unknown id" message (``unknown gpu 'x'; did you mean ...``), which echoes the
+    value raw in single quotes, with the value shown by ``quote_value`` when it is not plain (long,
+    or holding quotes, control or bidi characters)."""
+    if is_plain(value):
+        return str(e)
+    return str(e).replace(f"'{value}'", quote_value(value), 1)
+
+
 def count(t: Target, key: str, what: str, out: list[Issue], maximum: int = 4096) -> int | None:
     """A whole-number setting (vLLM k/K/m/M suffixes); LS013/LS012 on junk / unresolved env refs."""
     loc = t.settings.get(key)
@@ -107,12 +123,13 @@ def count(t: Target, key: str, what: str, out: list[Issue], maximum: int = 4096)
         return None
     raw = text(loc.value)
     if raw is not None and "$" in raw:
-        out.append(LS012(loc.line, f"{what} is {raw!r}, taken from a variable llamasize cannot resolve; not checked"))
+        out.append(LS012(loc.line, f"{what} is {quote_value(raw)}, taken from a variable llamasize cannot resolve; "
+                                   "not checked"))
         return None
     try:
         return parse_count(raw if raw is not None else loc.value, what, maximum=maximum)
     except UsageError as e:
-        out.append(LS013(loc.line, str(e)))
+        out.append(LS013(loc.line, echoed(str(e), raw)))
         return None
 
 
@@ -137,16 +154,16 @@ class Resolver:
             except UnknownIdError as e:
                 spec, hf_name = self.index.model(ref)
                 if spec is None:
-                    out.append(LS009(t.model.line, str(e)))
+                    out.append(LS009(t.model.line, unknown_id(e, ref)))
                 return spec, hf_name
         if "$" in ref:
-            out.append(LS012(t.model.line, f"the model {ref!r} comes from a variable llamasize cannot resolve; "
-                                           "not checked"))
+            out.append(LS012(t.model.line, f"the model {quote_value(ref)} comes from a variable llamasize cannot "
+                                           "resolve; not checked"))
             return None, None
         spec, hf_name = self.index.model(ref)
         if spec is None:
-            out.append(LS009(t.model.line, f"model {ref!r} is not in the spec registry (no model lists it in hf_names; "
-                                           "see 'llamasize models'); memory not checked"))
+            out.append(LS009(t.model.line, f"model {quote_value(ref)} is not in the spec registry (no model lists it "
+                                           "in hf_names; see 'llamasize models'); memory not checked"))
         return spec, hf_name
 
     def gpus(self, t: Target, out: list[Issue], assumptions: list[str]) -> list:
@@ -157,16 +174,17 @@ class Resolver:
                 try:
                     g = self.reg.gpu(value)
                 except UnknownIdError as e:
-                    out.append(LS010(line, str(e)))
+                    out.append(LS010(line, unknown_id(e, value)))
                     continue
             elif key == "resource":
-                out.append(LS010(line, f"{value} is a MIG slice; slices are not in the GPU catalogue"))
+                out.append(LS010(line, f"{quote_if_needed(value)} is a MIG slice; slices are not in the GPU catalogue"))
                 continue
             else:
                 g = self.index.gpu(GPU_LABELS[key], value)
                 if g is None:
-                    out.append(LS010(line, f"{key}={value} matches no GPU in the catalogue (gfd_products / "
-                                           "nvml_names, instance_types, gke_accelerators; see 'llamasize gpus')"))
+                    out.append(LS010(line, f"{key}={quote_if_needed(value)} matches no GPU in the catalogue "
+                                           "(gfd_products / nvml_names, instance_types, gke_accelerators; "
+                                           "see 'llamasize gpus')"))
                     continue
             if g.id not in {x.id for x in gpus}:
                 gpus.append(g)
@@ -223,7 +241,7 @@ def quant(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
         try:
             r.quant = get_format(str(loc.value)).id
         except UnknownIdError as e:
-            out.append(LS013(loc.line, str(e)))
+            out.append(LS013(loc.line, unknown_id(e, str(loc.value))))
         return
     if loc is not None and loc.value is not None:
         method = method_key(str(loc.value))
@@ -231,11 +249,12 @@ def quant(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
         if q is None and method == "compressed_tensors":
             q = _fp8_checkpoint(spec, r.hf_name)
         if q is None:
-            out.append(LS012(loc.line, f"--quantization {loc.value} is not modelled (known: "
+            out.append(LS012(loc.line, f"--quantization {quote_if_needed(str(loc.value))} is not modelled (known: "
                                        f"{', '.join(sorted(QUANTIZATION_METHODS))}); memory not checked"))
             return
         if method in INT4_GROUP_METHODS:
-            assumptions.append(f"--quantization {loc.value}: 4-bit group-128 weights assumed (int4)")
+            assumptions.append(f"--quantization {quote_if_needed(str(loc.value))}: 4-bit group-128 weights "
+                               "assumed (int4)")
         r.quant = q
         return
     r.quant_line = mline
@@ -253,7 +272,7 @@ def quant(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
         r.quant_line = dloc.line
         r.quant = DTYPES.get(str(dloc.value).strip().lower())
         if r.quant is None:
-            out.append(LS013(dloc.line, f"unknown --dtype {dloc.value!r}"))
+            out.append(LS013(dloc.line, f"unknown --dtype {quote_value(dloc.value)}"))
         return
     r.quant = spec.default_quant
 
@@ -268,7 +287,7 @@ def kv(r: Resolved, out: list[Issue]) -> None:
     r.kv, r.kv_line = KV_CACHE_DTYPES.get(method_key(str(loc.value))), loc.line
     if r.kv is None:
         rule = LS013 if t.native else LS012
-        out.append(rule(loc.line, f"KV-cache dtype {loc.value!r} is not modelled (known: "
+        out.append(rule(loc.line, f"KV-cache dtype {quote_value(loc.value)} is not modelled (known: "
                                   f"{', '.join(sorted(KV_CACHE_DTYPES))}); memory not checked"))
 
 
@@ -285,7 +304,7 @@ def context(r: Resolved, out: list[Issue]) -> None:
         try:
             r.batch = parse_count(str(t.batch.value), "concurrency", maximum=1_000_000)
         except UsageError as e:
-            out.append(LS013(t.batch.line, str(e)))
+            out.append(LS013(t.batch.line, echoed(str(e), str(t.batch.value))))
 
 
 def default_context(r: Resolved) -> None:
@@ -308,7 +327,7 @@ def engine_knobs(r: Resolved, out: list[Issue]) -> None:
             try:
                 knobs[key] = parse_fraction(text(loc.value), what)
             except UsageError as e:
-                out.append(LS013(loc.line, str(e)))
+                out.append(LS013(loc.line, echoed(str(e), text(loc.value))))
     if "max_num_seqs" in t.settings:
         knobs["mns"] = count(t, "max_num_seqs", "--max-num-seqs", out, maximum=1_000_000)
     if "max_num_batched_tokens" in t.settings:

@@ -228,6 +228,12 @@ LS102 = reported(
     "A file with Go-template markup ({{ ... }}) that is not valid YAML (e.g. a Helm chart template) "
     "was skipped.",
     where="where parsing stopped")
+LS103 = reported(
+    "LS103", "duplicate-key", "error",
+    "A YAML mapping repeats a key. YAML requires keys to be unique and parsers disagree on such a "
+    "file (some keep the last value, some the first, some refuse it); llamasize checked the last "
+    "value. An error, as yamllint's key-duplicates rule is by default.",
+    where="the repeated key")
 
 LS001 = does_not_fit.rule
 LS002 = context_does_not_fit.rule

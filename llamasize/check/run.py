@@ -28,14 +28,15 @@ from llamasize.check.extract import extract
 from llamasize.check.report import (FAIL_LEVELS, SEVERITY_RANK, CheckedDeployment, CheckOptions, CheckReport,
                                     CheckSummary, Finding, Policy)
 from llamasize.check.rule import Issue
-from llamasize.check.rules import (DEPLOYMENT_RULES, LS012, LS013, LS100, LS101, LS102, MEMORY_RULES, PRICE_RULES,
-                                   context_above_model_maximum, invalid_parallel_layout)
+from llamasize.check.rules import (DEPLOYMENT_RULES, LS012, LS013, LS100, LS101, LS102, LS103, MEMORY_RULES,
+                                   PRICE_RULES, context_above_model_maximum, invalid_parallel_layout)
 from llamasize.check.target import GpuEstimate, Resolved, Target
 from llamasize.check.yamltree import parse_documents, text
 from llamasize.errors import DataError, LlamasizeError, UsageError
 from llamasize.estimate.deployment import Deployment
 from llamasize.estimate.memory import estimate_memory
 from llamasize.files import MAX_DATA_FILE_BYTES, MAX_MANIFEST_FILE_BYTES, pydantic_message
+from llamasize.text import escape_controls, quote_if_needed, quote_value
 
 YAML_SUFFIXES = (".yaml", ".yml")
 #: File names that hold llamasize's own deployment format.
@@ -45,25 +46,30 @@ LLAMASIZE_FILE = re.compile(r"^(.+\.)?llamasize\.ya?ml$")
 def load_policy(path: Path) -> Policy:
     """Read a ``--policy`` YAML file (DataError, exit 2, on any problem). Parsed with the guarded
     ``parse_documents``, not libyaml's composer, which crashes on deeply nested input."""
+    where = quote_if_needed(str(path))
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_DATA_FILE_BYTES + 1)
     except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise DataError(f"{where}: cannot read: {e.strerror or e}") from None
     if len(raw) > MAX_DATA_FILE_BYTES:
-        raise DataError(f"{path}: larger than the {MAX_DATA_FILE_BYTES:,}-byte limit")
-    docs, problem = parse_documents(raw)
+        raise DataError(f"{where}: larger than the {MAX_DATA_FILE_BYTES:,}-byte limit")
+    duplicates: list[tuple[int, str, int]] = []
+    docs, problem = parse_documents(raw, duplicates)
     if problem is not None:
-        raise DataError(f"{path}: line {problem.line}: {problem}")
+        raise DataError(escape_controls(f"{where}: line {problem.line}: {problem}"))
+    if duplicates:
+        line, key, before = duplicates[0]
+        raise DataError(f"{where}: line {line}: duplicate key {quote_value(key)} (also on line {before})")
     if len(docs) > 1:
-        raise DataError(f"{path}: a policy file holds one YAML document, found {len(docs)}")
+        raise DataError(f"{where}: a policy file holds one YAML document, found {len(docs)}")
     data = docs[0] if docs else {}
     if not isinstance(data, dict):
-        raise DataError(f"{path}: a policy file must be a mapping of keys, got {type(data).__name__}")
+        raise DataError(f"{where}: a policy file must be a mapping of keys, got {type(data).__name__}")
     try:
         return Policy.model_validate(dict(data))
     except ValidationError as e:
-        raise DataError(f"{path}: {pydantic_message(e)}") from None
+        raise DataError(escape_controls(f"{where}: {pydantic_message(e)}")) from None
 
 
 def _norm_path(path: Path, cwd: Path | None) -> str:
@@ -95,11 +101,13 @@ class Checker:
 
     def finding(self, issue: Issue, file: str, t: Target | None = None) -> Finding:
         """The finding of an issue (its severity raised to error by ``--strict`` where the rule says
-        so); a deployment's findings start with its ``Kind/name``."""
+        so); a deployment's findings start with its ``Kind/name`` (the name quoted when it is not
+        plain, ``llamasize.text.quote_if_needed``). Every message passes ``escape_controls`` last, so
+        no newline, ESC or bidi character of a user value reaches any format (issue 10, R14)."""
         r = issue.rule
+        message = f"{t.shown_id}: {issue.message}" if t is not None else issue.message
         return Finding(file=file, line=issue.line, rule_id=r.id, rule_name=r.name,
-                       severity=r.severity_in(self.opt.strict),
-                       message=f"{t.id}: {issue.message}" if t is not None else issue.message,
+                       severity=r.severity_in(self.opt.strict), message=escape_controls(message),
                        deployment=t.id if t is not None else None)
 
     def estimate(self, d: Deployment):
@@ -227,10 +235,27 @@ def discover(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
         elif p.is_file():
             add(p, True)
         elif p.exists() or p.is_symlink():
-            raise UsageError(f"{raw}: not a regular file or directory")
+            raise UsageError(f"{quote_if_needed(str(raw))}: not a regular file or directory")
         else:
-            raise UsageError(f"{raw}: no such file or directory")
+            raise UsageError(f"{quote_if_needed(str(raw))}: no such file or directory")
     return out
+
+
+def tell_apart(targets: list[Target]) -> None:
+    """Give every deployment of one file a unique id: the second and later deployments with the
+    same ``Kind/name`` (two Helm ``modelSpec`` entries named ``m``) get ``#2``, ``#3``... (the first
+    free number), so each finding belongs to one deployment in every format (issue 10, item 6)."""
+    used = {t.id for t in targets}
+    seen: set[str] = set()
+    for t in targets:
+        base = t.id
+        if base in seen:
+            n = 2
+            while f"{base}#{n}" in used:
+                n += 1
+            t.suffix = f"#{n}"
+            used.add(t.id)
+        seen.add(base)
 
 
 def read_capped(path: Path) -> bytes:
@@ -256,21 +281,27 @@ def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckO
             data = read_capped(path)
         except OSError as e:
             if named:
-                raise UsageError(f"{display}: cannot read: {e.strerror or e}") from None
+                raise UsageError(f"{quote_if_needed(display)}: cannot read: {e.strerror or e}") from None
             findings.append(checker.finding(LS100(1, f"cannot read: {e.strerror or e}"), display))
             continue
         if len(data) > MAX_MANIFEST_FILE_BYTES:
             findings.append(checker.finding(LS100(1, f"file is larger than the {MAX_MANIFEST_FILE_BYTES // 2**20} MiB "
                                                      "limit; not checked"), display))
             continue
-        docs, problem = parse_documents(data)
+        duplicates: list[tuple[int, str, int]] = []
+        docs, problem = parse_documents(data, duplicates)
         targets: list[Target] = []
         is_ls = bool(LLAMASIZE_FILE.match(path.name))
         for doc in docs:
             targets += extract(display, doc, llamasize_file=is_ls, stem=path.stem)
+        if named or targets:  # like the files' other findings: not for unrelated YAML found in a directory
+            for line, key, before in duplicates:
+                findings.append(checker.finding(LS103(line, f"duplicate key {quote_value(key)} (also on line "
+                                                            f"{before}); the last value is the one checked"), display))
         if problem is not None:
             findings.append(checker.finding((LS102 if problem.template else LS100)(problem.line, str(problem)),
                                             display))
+        tell_apart(targets)
         for t in targets:
             ev = checker.evaluate(t)
             deployments.append(ev.deployment)

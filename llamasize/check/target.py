@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from llamasize.check.report import PolicyLimits
 from llamasize.check.rule import Issue
+from llamasize.text import quote_if_needed
 
 
 @dataclass
@@ -44,11 +45,20 @@ class Target:
     policy: PolicyLimits | None = None
     issues: list[Issue] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
+    #: ``#2``, ``#3``... when an earlier deployment of the same file has the same ``Kind/name``
+    #: (set by ``llamasize.check.run.tell_apart``; ids are unique within a file).
+    suffix: str = ""
 
     @property
     def id(self) -> str:
-        """``Kind/name``, how findings name the deployment."""
-        return f"{self.kind}/{self.name}"
+        """``Kind/name`` (plus ``suffix`` for a twin), how findings name the deployment."""
+        return f"{self.kind}/{self.name}{self.suffix}"
+
+    @property
+    def shown_id(self) -> str:
+        """``Kind/name`` as messages show it: the name bare when plain, else quoted with its control
+        and bidi characters escaped (``Deployment/'x\\nfile:1: error: forged'``)."""
+        return f"{self.kind}/{quote_if_needed(self.name)}{self.suffix}"
 
 
 @dataclass

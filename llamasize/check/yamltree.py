@@ -15,6 +15,7 @@ from __future__ import annotations
 import yaml
 
 from llamasize.files import MAX_MANIFEST_YAML_DEPTH, MAX_MANIFEST_YAML_NODES
+from llamasize.text import quote_value
 
 
 class YMap(dict):
@@ -75,9 +76,15 @@ class _Frame:
         self.merges: list = []
 
 
-def parse_documents(data: bytes) -> tuple[list[object], UnparseableFile | None]:
+def parse_documents(data: bytes, duplicates: list[tuple[int, str, int]] | None = None
+                    ) -> tuple[list[object], UnparseableFile | None]:
     """Bytes -> documents (YMap/YList/scalars), plus the problem that stopped parsing (documents
     before a malformed one are still returned).
+
+    A mapping that repeats a key keeps the last value, as ``safe_load`` does; each repeat is added
+    to ``duplicates`` (when given) as ``(line of the repeated key, key, line of the key before)``,
+    so the caller can report it (check's LS103). Keys merged in with ``<<`` are not repeats: a key
+    written in the mapping overrides them, as YAML's merge key means.
 
     Built from the safe parser's *events* with an explicit stack, so nothing recurses: the nesting
     depth is checked as events arrive (libyaml slows down quadratically with flow nesting, so the
@@ -120,6 +127,8 @@ def parse_documents(data: bytes) -> tuple[list[object], UnparseableFile | None]:
             if f.key == "<<" and style is None:
                 f.merges.append(value)
             elif f.key is not None:
+                if f.key in f.value and duplicates is not None:
+                    duplicates.append((f.key_line, f.key, f.value.meta[f.key][0]))
                 f.value[f.key] = value  # a duplicate key: the last one wins, as in safe_load
                 f.value.meta[f.key] = (f.key_line, line, style)
             f.key, f.key_ok = None, False
@@ -160,7 +169,7 @@ def parse_documents(data: bytes) -> tuple[list[object], UnparseableFile | None]:
                 line = ev.start_mark.line + 1
                 value, size = anchors.get(ev.anchor, (None, 0))
                 if size is None:
-                    raise UnparseableFile(f"recursive YAML alias '*{ev.anchor}'; not checked", line)
+                    raise UnparseableFile(f"recursive YAML alias {quote_value('*' + ev.anchor)}; not checked", line)
                 if stack and isinstance(stack[-1].value, YMap) and not stack[-1].key_ok:
                     value = value if isinstance(value, str) else None  # an aliased key
                 attach(value, size, line, None)

@@ -8,6 +8,7 @@ from llamasize.check.rules import LS013
 from llamasize.check.shell import script_segments
 from llamasize.check.target import Loc, Target
 from llamasize.check.yamltree import get, key_line, text
+from llamasize.text import quote_value
 
 
 _HELM_FIELDS = (("tensorParallelSize", "tp"), ("pipelineParallelSize", "pp"), ("maxModelLen", "max_model_len"),
@@ -51,7 +52,7 @@ def extract_helm(file: str, doc: dict) -> list[Target]:
             try:
                 t.gpu_count = Loc(int(str(ms["requestGPU"])), gline)
             except ValueError:
-                t.issues.append(LS013(gline, f"requestGPU: {ms['requestGPU']!r} is not a whole number"))
+                t.issues.append(LS013(gline, f"requestGPU: {quote_value(ms['requestGPU'])} is not a whole number"))
         gtype = text(ms.get("requestGPUType")) or ""
         t.gpu_types = dedupe_types(selector_terms(ms.get("nodeSelectorTerms"), line))
         if gtype.startswith("nvidia.com/mig-"):

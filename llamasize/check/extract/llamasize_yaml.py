@@ -9,6 +9,7 @@ from llamasize.check.report import ManifestFile
 from llamasize.check.rules import LS005, LS013
 from llamasize.check.target import Loc, Target
 from llamasize.check.yamltree import YList, YMap, key_line, line_of
+from llamasize.text import quote_if_needed
 
 
 def extract_llamasize(file: str, doc, stem: str) -> list[Target]:
@@ -48,7 +49,7 @@ def extract_llamasize(file: str, doc, stem: str) -> list[Target]:
                     break
             msg = "unknown key" if err["type"] == "extra_forbidden" else (
                 "required key missing" if err["type"] == "missing" else err["msg"])
-            where = ".".join(str(x) for x in loc) or "(top level)"
+            where = ".".join(quote_if_needed(str(x)) for x in loc) or "(top level)"
             issues.append(LS013(line, f"llamasize.yaml: {where}: {msg}"))
         t = Target(file=file, line=line_of(doc, 1), kind="llamasize", name=stem, engine=None, native=True)
         t.issues = issues

@@ -9,6 +9,7 @@ from llamasize.check.rules import LS013
 from llamasize.check.rule import Issue
 from llamasize.check.target import Loc, Target
 from llamasize.check.yamltree import get, key_line, line_of, text
+from llamasize.text import quote_if_needed, quote_value
 
 #: Node labels that name a GPU type -> the kind of name their values are (``resolve`` looks them up).
 GPU_LABELS = {
@@ -51,7 +52,8 @@ def gpu_resources(container: dict, cline: int, issues: list[Issue]) -> tuple[Loc
                     if n < 0:
                         raise ValueError
                 except (TypeError, ValueError):
-                    issues.append(LS013(line, f"GPU resource {key}: {raw!r} is not a whole number"))
+                    issues.append(LS013(line, f"GPU resource {quote_if_needed(key)}: {quote_value(raw)} is not a "
+                                              "whole number"))
                     return None, key
                 return Loc(n, line), key
     return None, None
