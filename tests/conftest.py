@@ -73,29 +73,6 @@ def isolated_env(monkeypatch, tmp_path):
     yield
 
 
-def _memoize_click_command() -> None:
-    """``llamasize.cli.main.main`` asks ``typer.main.get_command(app)`` for the click command on
-    every call; building it inspects every command's signature (about 50 ms, most of an in-process
-    run). The app is fixed once imported, so build it once per app and set of registered commands
-    (a new registration builds a new one). The click command keeps no state between invocations:
-    ``main`` makes a new context each time."""
-    import typer.main
-
-    real = typer.main.get_command
-    built: dict = {}
-
-    def get_command(typer_instance):
-        key = (id(typer_instance), len(typer_instance.registered_commands), len(typer_instance.registered_groups),
-               id(typer_instance.registered_callback))
-        if key not in built:
-            built[key] = (typer_instance, real(typer_instance))  # keep the app alive: its id stays unique
-        return built[key][1]
-
-    get_command.__doc__ = real.__doc__
-    typer.main.get_command = get_command
-
-
-_memoize_click_command()
 
 
 @dataclass

@@ -11,6 +11,7 @@ Results go to stdout; warnings, notes and errors to stderr. Every error is one l
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -61,12 +62,18 @@ def _group() -> None:
     """Deployment planner and hardware sizing calculator for Llama 4 and other dense and MoE LLMs."""
 
 
+@functools.lru_cache(maxsize=None)
+def _click_command(name: str | None):
+    """The click command of ``llamasize NAME`` (a group holding only that command), or of the whole
+    app for ``None``; built once per process (inspecting the signatures is most of an in-process
+    run's cost, and the click command keeps no state between invocations)."""
+    return typer.main.get_command(make_app([name]) if name is not None else app)
+
+
 def _command_for(argv: list[str]):
     """The click command to run: for ``llamasize NAME ...`` a group holding only that command
     (start-up: the other commands' parameters are never built), else the whole app."""
-    if argv and argv[0] in COMMANDS:
-        return typer.main.get_command(make_app([argv[0]]))
-    return typer.main.get_command(app)
+    return _click_command(argv[0] if argv and argv[0] in COMMANDS else None)
 
 
 app = make_app()

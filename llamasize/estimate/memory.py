@@ -141,8 +141,10 @@ def stage_weight_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
     return tuple(out)
 
 
+@lru_cache(maxsize=4096)
 def total_weight_bytes(spec: ModelSpec, quant: str, include_vision: bool = True) -> int:
-    """Bytes of the whole model under a format (unsharded)."""
+    """Bytes of the whole model under a format (unsharded); cached like ``stage_tensors`` (the planner
+    asks for it once per candidate)."""
     fmt = get_format(quant)
     return sum(fmt.rule(spec, t).nbytes(t.shape) for t in weight_table(spec)
                if include_vision or t.component != "vision")
