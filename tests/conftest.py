@@ -150,3 +150,18 @@ def registry():
     from llamasize.data.registry import load_registry
 
     return load_registry()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Keep every test that uses the session's shared runtime results (``shared_run``, ``verified``) on
+    one pytest-xdist worker (``--dist loadgroup`` in pyproject.toml), so the one real ``verify`` and the
+    README ``run`` lines happen once per session, not once per worker. That group is the longest serial
+    stretch of the suite, so it is collected first: the scheduler hands it out before the rest, and the
+    other worker takes the remaining tests meanwhile."""
+    shared = []
+    for item in items:
+        if {"shared_run", "verified"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("shared-runtime"))
+            shared.append(item)
+    chosen = set(shared)
+    items[:] = shared + [item for item in items if item not in chosen]
