@@ -13,6 +13,9 @@ import re
 from llamasize.errors import UsageError
 
 _SUFFIX = {"k": 10**3, "m": 10**6, "g": 10**9, "K": 2**10, "M": 2**20, "G": 2**30}
+#: Longest number text accepted (counts, fractions): nothing llamasize sizes needs more than a few
+#: digits, and Python's int() refuses more than 4,300 digits with an error of its own.
+MAX_NUMBER_CHARS = 40
 _NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kmgKMG]?)\s*$")
 
 #: Anything larger is treated as a typo rather than a request (2**40 tokens ~ 1.1e12).
@@ -55,6 +58,8 @@ def parse_count(text: str | int, what: str = "value", *, minimum: int = 1, maxim
     if isinstance(text, int):
         value = text
     else:
+        if len(str(text)) > MAX_NUMBER_CHARS:  # before int(): Python refuses > 4,300 digits with ValueError
+            raise UsageError(f"{what} must be a whole number, got a {len(str(text)):,}-character value")
         m = _NUMBER.match(str(text))
         if not m:
             raise UsageError(
@@ -82,6 +87,8 @@ def parse_count(text: str | int, what: str = "value", *, minimum: int = 1, maxim
 def parse_fraction(text: str | float, what: str, *, low: float = 0.0, high: float = 1.0,
                    low_inclusive: bool = False) -> float:
     """Parse a float in (low, high] (or [low, high]); rejects NaN, infinities and junk."""
+    if isinstance(text, str) and len(text) > MAX_NUMBER_CHARS:
+        raise UsageError(f"{what} must be a number, got a {len(text):,}-character value")
     try:
         value = float(text)
     except (TypeError, ValueError):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llamasize.errors import UsageError
+from llamasize.units import parse_fraction
 
 if TYPE_CHECKING:
     from llamasize.data.hardware import GpuSpec
@@ -55,6 +56,25 @@ WORKLOAD_KEYS_USED = {
 
 
 # -------------------------------------------------------------------------------------- basics ---
+#: Smallest efficiency or utilisation accepted: below 1 % a figure is a typo, and it divides every
+#: time or price (1e-300 made prices of 1e298 $ and infinite times).
+MIN_FRACTION = 0.01
+
+
+def fraction_flag(text: str, what: str) -> float:
+    """An efficiency or utilisation flag: a finite number in [0.01, 1]."""
+    return parse_fraction(text, what, low=MIN_FRACTION, low_inclusive=True)
+
+
+def seed(value: int | None) -> int:
+    """``--seed``: a whole number from 0 to 2**64 - 1 (numpy's PCG64 takes no negative seed)."""
+    if value is None:
+        return DEFAULT_SEED
+    if not 0 <= value < 2 ** 64:
+        raise UsageError(f"--seed must be a whole number from 0 to 2**64 - 1, got {value}")
+    return value
+
+
 def pick(flag, file_value=None, default=None):
     """A flag wins over the workload file, which wins over the default."""
     if flag is not None:
@@ -184,8 +204,8 @@ def efficiencies(gpu_id: str, calibration: Path | None, prefill_efficiency: str 
     if prefill_efficiency is not None or decode_efficiency is not None:
         eff = replace(
             eff, source="override",
-            prefill=eff.prefill if prefill_efficiency is None else parse_fraction(prefill_efficiency, "--prefill-efficiency"),
-            decode_bandwidth=eff.decode_bandwidth if decode_efficiency is None else parse_fraction(decode_efficiency, "--decode-efficiency"),
+            prefill=eff.prefill if prefill_efficiency is None else fraction_flag(prefill_efficiency, "--prefill-efficiency"),
+            decode_bandwidth=eff.decode_bandwidth if decode_efficiency is None else fraction_flag(decode_efficiency, "--decode-efficiency"),
         )
     return eff
 
@@ -330,7 +350,7 @@ def price_basis(*, price: str | None, usd_per_gpu_hour: str | None, capex_usd_pe
         amortization_years=AMORTIZATION_YEARS if amortization_years is None else parse_fraction(amortization_years, "--amortization-years", high=50),
         usd_per_kwh=None if usd_per_kwh is None else parse_fraction(usd_per_kwh, "--usd-per-kwh", high=100),
         pue=1.0 if pue is None else parse_fraction(pue, "--pue", low=1.0, high=5.0, low_inclusive=True),
-        utilization=1.0 if utilization is None else parse_fraction(utilization, "--utilization"),
+        utilization=1.0 if utilization is None else fraction_flag(utilization, "--utilization"),
     )
 
 

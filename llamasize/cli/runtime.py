@@ -84,7 +84,7 @@ def verify_cmd(
     with _Bar() as bar:
         report = run_verify(spec, reg, device=inputs.pick(device, default=inputs.DEFAULT_DEVICE), tolerance=tol,
                             batch_sizes=bs, prompt_tokens=prompt, decode_steps=decode_steps,
-                            seed=inputs.pick(seed, default=inputs.DEFAULT_SEED), progress=bar)
+                            seed=inputs.seed(seed), progress=bar)
     if report.backend_reason:
         note(report.backend_reason)
     if report.scaled_note:
@@ -115,7 +115,7 @@ def run_cmd(
                                                  kv_layout=kv_layout)
     result = run_generation(spec, prompt_tokens=prompt, new_tokens=new, batch=b,
                             device=inputs.pick(device, default=inputs.DEFAULT_DEVICE), layout=layout,
-                            seed=inputs.pick(seed, default=inputs.DEFAULT_SEED))
+                            seed=inputs.seed(seed))
     if result.backend_reason:
         note(result.backend_reason)
     if result.scaled_note:

@@ -31,11 +31,14 @@ class DeviceCalibration(BaseModel):
 
     device: str
     device_name: str
-    prefill_efficiency: float = Field(gt=0, le=1.5)
-    decode_bandwidth_efficiency: float = Field(gt=0, le=1.5)
+    #: At least 0.01, as the flags (below that a measured efficiency is a broken measurement).
+    prefill_efficiency: float = Field(ge=0.01, le=1.5)
+    decode_bandwidth_efficiency: float = Field(ge=0.01, le=1.5)
     #: Device peaks measured by the microbenchmarks (copy bandwidth, matmul rate in the runtime dtype).
-    measured_bandwidth_bytes_per_s: float = Field(gt=0)
-    measured_flops_per_s: float = Field(gt=0)
+    #: Positive and finite; at least 1 MB/s and 1 MFLOP/s (any real device is far above; 1e-300 made
+    #: TTFT infinite).
+    measured_bandwidth_bytes_per_s: float = Field(ge=1e6, allow_inf_nan=False)
+    measured_flops_per_s: float = Field(ge=1e6, allow_inf_nan=False)
     runtime_dtype: str
     model: str
     llamasize_version: str

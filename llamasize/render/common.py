@@ -21,10 +21,11 @@ FORMATS_BASIC = ("table", "json", "markdown")
 
 
 def to_json(obj) -> str:
-    """Deterministic JSON: pydantic models dumped, keys in model order, 2-space indent."""
+    """Deterministic JSON: pydantic models dumped, keys in model order, 2-space indent. NaN and
+    infinities are refused (``allow_nan=False``): they are not JSON, and reaching here would be a bug."""
     if isinstance(obj, BaseModel):
         obj = obj.model_dump(mode="json")
-    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def console(buf: io.StringIO):

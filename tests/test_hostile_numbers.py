@@ -1,0 +1,90 @@
+"""Issue 10 (hostile input), the numbers part done so far: absurd lengths, denormal efficiencies and
+utilisations, negative seeds, non-finite calibration rates and NaN in JSON are one-line exit-2 errors
+(or refused), never an internal error or invalid JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from conftest import run_cli
+
+FIT = ("fit", "--model", "scout", "--gpu", "h100", "--quant", "int4_mixed", "--ctx", "8K")
+PERF = ("perf", "--model", "scout", "--gpu", "h100", "--quant", "int4_mixed")
+
+
+def one_error(r) -> str:
+    assert r.code == 2, (r.code, r.err)
+    assert r.out == ""
+    errors = [line for line in r.err.splitlines() if line.startswith("llamasize: error: ")]
+    assert len(errors) == 1, r.err  # notes may precede it; exactly one error line
+    return errors[0]
+
+
+@pytest.mark.parametrize("args", [
+    (*FIT, "--batch", "9" * 4301),                       # R1: Python's 4,300-digit int() limit
+    ("fit", "--model", "scout", "--gpu", "h100", "--ctx", "9" * 5000),
+    (*PERF, "--prefill-efficiency", "0." + "1" * 5000),
+])
+def test_absurdly_long_numbers_are_one_line_errors(args):
+    line = one_error(run_cli(*args))
+    assert "-character value" in line and len(line) < 300
+
+
+@pytest.mark.parametrize("args", [
+    (*PERF, "--prefill-efficiency", "5e-324"),           # R11: denormals made Infinity in the JSON
+    (*PERF, "--decode-efficiency", "1e-300"),
+    (*PERF, "--prefill-efficiency", "0.009"),
+    ("cost", "--model", "scout", "--gpu", "h100", "--utilization", "5e-324"),   # R10: OverflowError
+    ("cost", "--model", "scout", "--gpu", "h100", "--utilization", "1e-300"),   # R11: $7.8e298 per 1M
+])
+def test_efficiencies_and_utilisation_below_one_percent_are_refused(args):
+    assert "[0.01, 1]" in one_error(run_cli(*args))
+
+
+def test_one_percent_is_accepted_and_the_json_is_finite():
+    r = run_cli(*PERF, "--prefill-efficiency", "0.01", "--decode-efficiency", "0.01", "--format", "json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c} in the output"))
+    assert math.isfinite(data["tpot_s"]) and data["tpot_s"] > 0
+
+
+@pytest.mark.parametrize("cmd", ["run", "verify"])
+def test_negative_seed_is_a_usage_error(cmd):                # R9: numpy ValueError -> exit 70
+    assert "--seed" in one_error(run_cli(cmd, "--seed", "-1"))
+
+
+@pytest.mark.parametrize("field,value", [
+    ("measured_bandwidth_bytes_per_s", 1e-300),           # R12: TTFT inf with exit 0
+    ("measured_flops_per_s", 1e-300),
+    ("prefill_efficiency", 1e-300),
+])
+def test_calibration_rates_out_of_range_are_malformed(tmp_path, field, value):
+    entry = {"device": "cpu", "device_name": "x", "prefill_efficiency": 0.5, "decode_bandwidth_efficiency": 0.5,
+             "measured_bandwidth_bytes_per_s": 1e10, "measured_flops_per_s": 1e11, "runtime_dtype": "float32",
+             "model": "micro-moe", "llamasize_version": "0"}
+    entry[field] = value
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps({"schema_version": "1", "devices": {"cpu": entry}}))
+    line = one_error(run_cli(*PERF, "--calibration", str(path)))
+    assert "calibration" in line and field in line
+
+
+def test_calibration_infinity_is_malformed(tmp_path):
+    text = ('{"schema_version": "1", "devices": {"cpu": {"device": "cpu", "device_name": "x", '
+            '"prefill_efficiency": 0.5, "decode_bandwidth_efficiency": 0.5, '
+            '"measured_bandwidth_bytes_per_s": Infinity, "measured_flops_per_s": 1e11, '
+            '"runtime_dtype": "float32", "model": "micro-moe", "llamasize_version": "0"}}}')
+    path = tmp_path / "cal.json"
+    path.write_text(text)
+    line = one_error(run_cli(*PERF, "--calibration", str(path)))
+    assert "measured_bandwidth_bytes_per_s" in line
+
+
+def test_to_json_refuses_nan():
+    from llamasize.render.common import to_json
+
+    with pytest.raises(ValueError):
+        to_json({"x": float("nan")})
