@@ -8,6 +8,10 @@ pydantic model per file. Failures are one-line ``DataError``s that name the file
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import stat
 from pathlib import Path
 from typing import TypeVar
 
@@ -63,20 +67,86 @@ def pydantic_message(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def read_text_file(path: Path, what: str = "file", limit: int = MAX_DATA_FILE_BYTES) -> str:
-    """A small UTF-8 text file's contents; DataError (one line, naming the file) when it cannot be
-    read, is larger than ``limit`` bytes or is not UTF-8."""
+#: Deepest JSON nesting accepted (config.json and calibration files nest a few levels; Python's
+#: parser raises RecursionError, not a decode error, somewhere past 900).
+MAX_JSON_DEPTH = 64
+#: Longest number literal accepted in JSON (Python's int() refuses more than 4,300 digits).
+MAX_JSON_NUMBER_CHARS = 40
+_BRACKETS = re.compile(r"[\[\]{}]")
+_STRINGS = re.compile(r'"(?:\\.|[^"\\])*"')
+
+
+def read_bytes_capped(path: Path, what: str = "file", limit: int = MAX_DATA_FILE_BYTES) -> bytes:
+    """At most ``limit`` bytes of a regular file; DataError (one line, naming the file) otherwise.
+
+    FIFOs, devices, sockets and directories are refused by name before anything is opened (a FIFO
+    would block, ``/dev/zero`` never ends, and ``st_size`` is 0 for both), and the read itself stops
+    at ``limit + 1`` bytes, so a file that grows or lies about its size cannot exhaust memory."""
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise DataError(f"{path}: {what} is {size:,} bytes, larger than the {limit:,}-byte limit")
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f"{path}: {what} is {_file_kind(st.st_mode)}, not a regular file")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # replaced between stat and open
+                raise DataError(f"{path}: {what} is not a regular file")
+            raw = fh.read(limit + 1)
+    except (OSError, ValueError) as e:  # ValueError: an embedded NUL in the name
+        raise DataError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    if len(raw) > limit:
+        raise DataError(f"{path}: {what} is larger than the {limit:,}-byte limit")
+    return raw
+
+
+def _file_kind(mode: int) -> str:
+    """A file type in words (for the refusal of anything but a regular file)."""
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_text_file(path: Path, what: str = "file", limit: int = MAX_DATA_FILE_BYTES) -> str:
+    """A small UTF-8 text file's contents (``read_bytes_capped``, then UTF-8); DataError otherwise."""
+    raw = read_bytes_capped(path, what, limit)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text file") from None
+
+
+def _json_number(text: str) -> str:
+    if len(text) > MAX_JSON_NUMBER_CHARS:
+        raise ValueError(f"a {len(text):,}-character number (at most {MAX_JSON_NUMBER_CHARS})")
+    return text
+
+
+def parse_json(text: str, where: str) -> object:
+    """JSON with limits: nesting at most ``MAX_JSON_DEPTH`` deep, number literals at most
+    ``MAX_JSON_NUMBER_CHARS`` characters, and no NaN or infinity. ``where`` starts the one-line
+    DataError (e.g. the file name)."""
+    depth = deepest = 0
+    for ch in _BRACKETS.findall(_STRINGS.sub("", text)):
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    if deepest > MAX_JSON_DEPTH:
+        raise DataError(f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep")
+
+    def constant(name: str):
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        return json.loads(text, parse_int=lambda s: int(_json_number(s)),
+                          parse_float=lambda s: float(_json_number(s)), parse_constant=constant)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except (ValueError, RecursionError) as e:
+        raise DataError(f"{where}: malformed JSON: {e}") from None
 
 
 def read_yaml_file(path: Path) -> object:

@@ -80,7 +80,7 @@ def test_calibration_infinity_is_malformed(tmp_path):
     path = tmp_path / "cal.json"
     path.write_text(text)
     line = one_error(run_cli(*PERF, "--calibration", str(path)))
-    assert "measured_bandwidth_bytes_per_s" in line
+    assert "Infinity is not a JSON number" in line  # refused by the guarded JSON reader itself
 
 
 def test_to_json_refuses_nan():
@@ -88,3 +88,45 @@ def test_to_json_refuses_nan():
 
     with pytest.raises(ValueError):
         to_json({"x": float("nan")})
+
+
+# ---- the guarded reader (issue 10 R2, R4, R5), for config.json, calibration, workload and policy files
+def test_deep_json_is_a_one_line_error(tmp_path):               # R2: RecursionError -> exit 70
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    assert "nested more than" in one_error(run_cli("params", str(deep)))
+    assert "nested more than" in one_error(run_cli(*PERF, "--calibration", str(deep)))
+    line = one_error(run_cli("terraform-external", stdin="[" * 100_000))
+    assert "not valid JSON" in line
+
+
+def test_huge_json_number_is_a_one_line_error(tmp_path):        # R1 through config.json
+    cfg = tmp_path / "config.json"
+    cfg.write_text('{"model_type": "llama", "hidden_size": ' + "9" * 4301 + "}")
+    assert "4,301-character number" in one_error(run_cli("params", str(cfg)))
+    line = one_error(run_cli("terraform-external", stdin='{"model": "scout", "ctx": ' + "9" * 4301 + "}"))
+    assert "not valid JSON" in line
+
+
+@pytest.mark.parametrize("make", ["fifo", "dev_zero", "directory"])
+def test_only_regular_files_are_read(tmp_path, make):           # R4 /dev/zero, R5 FIFOs (would block)
+    import os
+
+    if make == "fifo":
+        path = tmp_path / "p.json"
+        os.mkfifo(path)
+        kind = "FIFO"
+    elif make == "dev_zero":
+        path = "/dev/zero"
+        kind = "character device"
+    else:
+        path = tmp_path / "d.json"
+        path.mkdir()
+        kind = "directory"
+    for args in (("plan", "--model", "scout", "--ctx", "8K", "--workload", str(path)),
+                 (*PERF, "--calibration", str(path)),
+                 ("check", str(tmp_path / "x.yaml"), "--policy", str(path))):
+        if args[0] == "check":
+            (tmp_path / "x.yaml").write_text("kind: ConfigMap\n")
+        line = one_error(run_cli(*args))
+        assert kind in line or "not a regular file" in line, (args, line)

@@ -139,4 +139,4 @@ def test_malformed_calibration_is_a_one_line_error(cli, tmp_path):
     bad = tmp_path / "c.json"
     bad.write_text("{not json")
     r = cli("perf", "-m", "scout", "-g", "h100", "-q", "int4", "--calibration", str(bad))
-    assert r.code == 2 and "malformed calibration" in r.err
+    assert r.code == 2 and "calibration file: malformed JSON" in r.err and str(bad) in r.err and len(r.err.splitlines()) == 1

@@ -15,8 +15,10 @@ Pipeline (the core never prints; ``llamasize.check.formats`` renders the report)
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -35,7 +37,7 @@ from llamasize.check.yamltree import parse_documents, text
 from llamasize.errors import DataError, LlamasizeError, UsageError
 from llamasize.estimate.deployment import Deployment
 from llamasize.estimate.memory import estimate_memory
-from llamasize.files import MAX_DATA_FILE_BYTES, MAX_MANIFEST_FILE_BYTES, pydantic_message
+from llamasize.files import MAX_DATA_FILE_BYTES, MAX_MANIFEST_FILE_BYTES, pydantic_message, read_bytes_capped
 from llamasize.text import escape_controls, quote_if_needed, quote_value
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -48,12 +50,9 @@ def load_policy(path: Path) -> Policy:
     ``parse_documents``, not libyaml's composer, which crashes on deeply nested input."""
     where = quote_if_needed(str(path))
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_DATA_FILE_BYTES + 1)
-    except OSError as e:
-        raise DataError(f"{where}: cannot read: {e.strerror or e}") from None
-    if len(raw) > MAX_DATA_FILE_BYTES:
-        raise DataError(f"{where}: larger than the {MAX_DATA_FILE_BYTES:,}-byte limit")
+        raw = read_bytes_capped(Path(path), "policy file", MAX_DATA_FILE_BYTES)
+    except DataError as e:
+        raise DataError(escape_controls(str(e))) from None
     duplicates: list[tuple[int, str, int]] = []
     docs, problem = parse_documents(raw, duplicates)
     if problem is not None:
@@ -259,8 +258,13 @@ def tell_apart(targets: list[Target]) -> None:
 
 
 def read_capped(path: Path) -> bytes:
-    """At most ``MAX_MANIFEST_FILE_BYTES + 1`` bytes of a file (OSError propagates)."""
-    with open(path, "rb") as fh:
+    """At most ``MAX_MANIFEST_FILE_BYTES + 1`` bytes of a regular file (OSError propagates; a FIFO,
+    device or socket is an OSError too, so a named pipe never blocks the run)."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
         return fh.read(MAX_MANIFEST_FILE_BYTES + 1)
 
 

@@ -198,7 +198,6 @@ def efficiencies(gpu_id: str, calibration: Path | None, prefill_efficiency: str 
     from dataclasses import replace
 
     from llamasize.estimate.calibration import efficiencies_for
-    from llamasize.units import parse_fraction
 
     eff = efficiencies_for(gpu_id, calibration)
     if prefill_efficiency is not None or decode_efficiency is not None:

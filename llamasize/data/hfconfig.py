@@ -10,14 +10,13 @@ not read.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from llamasize.errors import DataError
-from llamasize.files import pydantic_message, read_text_file
+from llamasize.files import parse_json, pydantic_message, read_text_file
 from llamasize.data.spec import ModelSpec
 from llamasize.units import TORCH_DTYPES
 
@@ -28,11 +27,7 @@ _SUPPORTED = {"llama4", "llama4_text", "llama", "mistral", "mixtral", "qwen2", "
 def _read_json(path: Path) -> dict:
     if path.is_dir():
         path = path / "config.json"
-    text = read_text_file(path, "config.json")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    data = parse_json(read_text_file(path, "config.json"), str(path))
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import DataError
 from llamasize.estimate.perf import Efficiencies
-from llamasize.files import pydantic_message, read_text_file
+from llamasize.files import parse_json, pydantic_message, read_text_file
 
 CALIBRATION_ENV = "LLAMASIZE_CALIBRATION"
 
@@ -70,10 +70,7 @@ def load_calibrations(path: Path, *, must_exist: bool = False) -> CalibrationFil
         if must_exist:
             raise DataError(f"{path}: calibration file not found (run 'llamasize verify' first)")
         return CalibrationFile()
-    try:
-        data = json.loads(read_text_file(path, "calibration file"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: malformed calibration JSON at line {e.lineno}: {e.msg}") from None
+    data = parse_json(read_text_file(path, "calibration file"), f"{path}: calibration file")
     try:
         return CalibrationFile.model_validate(data)
     except ValidationError as e:

@@ -105,6 +105,8 @@ def parse_query(text: str) -> dict[str, str]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise UsageError(f"the query on stdin is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+    except (ValueError, RecursionError) as e:  # nested too deep, or a number of more than 4,300 digits
+        raise UsageError(f"the query on stdin is not valid JSON: {type(e).__name__}: {str(e)[:200]}") from None
     if not isinstance(data, dict):
         raise UsageError(f"the query on stdin must be a JSON object of strings, got a JSON {_json_type(data)}")
     out: dict[str, str] = {}
