@@ -19,12 +19,20 @@ class ExitCode(IntEnum):
     VERIFY_FAILED = 4
     #: A bug in llamasize itself (a traceback is shown with ``--debug``).
     INTERNAL = 70
+    #: The report could not be written to stdout (disk full, I/O error; sysexits' EX_IOERR).
+    OUTPUT = 74
 
 
 class LlamasizeError(Exception):
     """Base class of errors with a user-facing one-line message and an exit code."""
 
     exit_code: ExitCode = ExitCode.USAGE
+
+
+class OutputError(LlamasizeError):
+    """Writing the report to stdout failed (other than the reader closing the pipe)."""
+
+    exit_code = ExitCode.OUTPUT
 
 
 class UsageError(LlamasizeError):

@@ -130,3 +130,20 @@ def test_only_regular_files_are_read(tmp_path, make):           # R4 /dev/zero, 
             (tmp_path / "x.yaml").write_text("kind: ConfigMap\n")
         line = one_error(run_cli(*args))
         assert kind in line or "not a regular file" in line, (args, line)
+
+
+# ---- stdout write errors (issue 10 R7): one line on stderr and exit 74, never 70 or 120
+@pytest.mark.parametrize("args", [["models"], ["plan", "--model", "scout", "--ctx", "8K", "--format", "json"]])
+def test_disk_full_stdout_is_one_line_exit_74(args):
+    import os
+    import subprocess
+    import sys
+
+    if not os.path.exists("/dev/full"):
+        pytest.fail("this test needs /dev/full (Linux)")
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "llamasize", *args], stdout=full, stderr=subprocess.PIPE,
+                           text=True, timeout=60)
+    assert p.returncode == 74, p.stderr
+    lines = p.stderr.splitlines()
+    assert lines == ["llamasize: error: cannot write the report to stdout: No space left on device"], p.stderr

@@ -126,9 +126,8 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         sys.stderr.write(f"llamasize: error: {e}\n")
         code = e.exit_code
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    except BrokenPipeError:  # the reader closed the pipe (``| head``): end quietly, as a pipe expects
+        _silence_stdout()
         code = ExitCode.OK
     except Exception as e:  # noqa: BLE001 - the one place that maps crashes to an exit code
         if _is_usage_error(e):
@@ -148,4 +147,23 @@ def main(argv: list[str] | None = None) -> None:
                 traceback.print_exc()
             sys.stderr.write(f"llamasize: internal error: {type(e).__name__}: {e} (run with --debug for a traceback)\n")
             code = ExitCode.INTERNAL
+    try:  # flush now: a failure at interpreter exit would print "Exception ignored" and exit 120
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    except OSError as e:
+        sys.stderr.write(f"llamasize: error: cannot write the report to stdout: {e.strerror or e}\n")
+        _silence_stdout()
+        code = ExitCode.OUTPUT
+    if code == ExitCode.OUTPUT:
+        _silence_stdout()  # what is still buffered cannot be written either
     sys.exit(int(code))
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so nothing is written (or fails) again at interpreter exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced by a non-file object (tests)
+        pass

@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import sys
 
-from llamasize.errors import ExitCode, LlamasizeError
+from llamasize.errors import ExitCode, LlamasizeError, OutputError
 
 
 def out(text: str) -> None:
-    """The report, on stdout."""
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    """The report, on stdout. A closed pipe (``| head``) propagates as BrokenPipeError, which the
+    error funnel ends quietly; any other write error (disk full) is an OutputError (exit 74)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise OutputError(f"cannot write the report to stdout: {e.strerror or e}") from None
 
 
 def warn(message: str) -> None:
