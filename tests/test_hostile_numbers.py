@@ -147,3 +147,9 @@ def test_disk_full_stdout_is_one_line_exit_74(args):
     assert p.returncode == 74, p.stderr
     lines = p.stderr.splitlines()
     assert lines == ["llamasize: error: cannot write the report to stdout: No space left on device"], p.stderr
+
+
+@pytest.mark.parametrize("cmd", [("plan", "--model", "scout", "--ctx", "8K"),
+                                 ("sweep", "--model", "scout", "--ctx", "8K")])
+def test_plan_and_sweep_refuse_the_same_bad_layouts(cmd):       # R13: sweep exited 0
+    assert "unknown layout mode 'bogus'" in one_error(run_cli(*cmd, "--layouts", "bogus"))

@@ -399,9 +399,9 @@ def _suggest(req: PlanRequest, gpus: list[GpuSpec], left_out: list[GpuSpec], ove
     return out
 
 
-def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None = None) -> PlanResult:
-    """Search, rank and explain (see the module docstring). ``calibrations``: the loaded
-    calibration file (else ``req.calibration`` is read, once for the whole plan)."""
+def validate_request(req: PlanRequest) -> None:
+    """UsageError for a request no search can run (every enum and bound of ``PlanRequest``); ``plan``
+    and ``sweep`` both call it, so neither accepts a value the other refuses."""
     if req.objective not in OBJECTIVES:
         raise UsageError(f"unknown objective '{req.objective}' (choices: {', '.join(OBJECTIVES)})")
     if req.quant != "auto" and req.quant not in FORMATS:
@@ -414,6 +414,12 @@ def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None =
         raise UsageError(f"--max-gpus must be at least 1, got {req.max_gpus}")
     if req.layout_mode not in LAYOUT_MODES:
         raise UsageError(f"unknown layout mode '{req.layout_mode}' (choices: {', '.join(LAYOUT_MODES)})")
+
+
+def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None = None) -> PlanResult:
+    """Search, rank and explain (see the module docstring). ``calibrations``: the loaded
+    calibration file (else ``req.calibration`` is read, once for the whole plan)."""
+    validate_request(req)
     gpus, left_out = select_gpus(req, reg)
     cals = calibrations if calibrations is not None else load_plan_calibration(req)
     node_note = f"up to {req.max_nodes} node(s) (--max-nodes)"

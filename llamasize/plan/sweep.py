@@ -14,7 +14,7 @@ from llamasize import SCHEMA_VERSION
 from llamasize.data.registry import Registry
 from llamasize.errors import UsageError
 from llamasize.estimate.quant import resolve_kv_dtype
-from llamasize.plan.planner import DEFAULT_MAX_NODES, PlanRequest, price_for, search, select_gpus
+from llamasize.plan.planner import DEFAULT_MAX_NODES, PlanRequest, price_for, search, select_gpus, validate_request
 
 
 class SweepCell(BaseModel):
@@ -65,6 +65,7 @@ def sweep(req: PlanRequest, contexts: list[int], reg: Registry) -> SweepResult:
         raise UsageError("--ctx needs at least one context length")
     max_nodes = req.max_nodes or DEFAULT_MAX_NODES
     req = replace(req, objective="gpus", max_nodes=max_nodes)
+    validate_request(req)
     gpus, _ = select_gpus(req, reg)
     rows = []
     for gpu in gpus:
