@@ -153,3 +153,19 @@ def test_disk_full_stdout_is_one_line_exit_74(args):
                                  ("sweep", "--model", "scout", "--ctx", "8K")])
 def test_plan_and_sweep_refuse_the_same_bad_layouts(cmd):       # R13: sweep exited 0
     assert "unknown layout mode 'bogus'" in one_error(run_cli(*cmd, "--layouts", "bogus"))
+
+
+# ---- file-system errors about paths the user named (issue 10 R3, R8): one line, exit 2, path quoted
+def test_long_model_id_and_cache_path_are_one_line_errors(monkeypatch):
+    line = one_error(run_cli("fit", "--model", "x" * 300, "--gpu", "h100", "--ctx", "8K"))
+    assert "(300 characters)" in line and len(line) < 400
+    monkeypatch.setenv("XDG_CACHE_HOME", "y" * 5000)
+    line = one_error(run_cli(*PERF))
+    assert "(5,0" in line and len(line) < 400
+
+
+def test_symlink_loop_in_a_catalogue_dir_is_one_line_error(tmp_path):
+    (tmp_path / "la").symlink_to(tmp_path / "lb")
+    (tmp_path / "lb").symlink_to(tmp_path / "la")
+    line = one_error(run_cli("models", "--catalog-dir", str(tmp_path / "la")))
+    assert "symlink loop" in line or "Too many levels of symbolic links" in line

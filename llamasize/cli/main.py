@@ -129,6 +129,13 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:  # the reader closed the pipe (``| head``): end quietly, as a pipe expects
         _silence_stdout()
         code = ExitCode.OK
+    except (OSError, RuntimeError) as e:
+        message = _path_problem(e)
+        if message is None:
+            code = _internal(e, debug)
+        else:
+            sys.stderr.write(f"llamasize: error: {message}\n")
+            code = ExitCode.USAGE
     except Exception as e:  # noqa: BLE001 - the one place that maps crashes to an exit code
         if _is_usage_error(e):
             if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:
@@ -141,12 +148,7 @@ def main(argv: list[str] | None = None) -> None:
                 sys.stderr.write(f"llamasize: error: {e.format_message()}{hint}\n")
                 code = ExitCode.USAGE
         else:
-            if debug:
-                import traceback
-
-                traceback.print_exc()
-            sys.stderr.write(f"llamasize: internal error: {type(e).__name__}: {e} (run with --debug for a traceback)\n")
-            code = ExitCode.INTERNAL
+            code = _internal(e, debug)
     try:  # flush now: a failure at interpreter exit would print "Exception ignored" and exit 120
         sys.stdout.flush()
     except BrokenPipeError:
@@ -158,6 +160,29 @@ def main(argv: list[str] | None = None) -> None:
     if code == ExitCode.OUTPUT:
         _silence_stdout()  # what is still buffered cannot be written either
     sys.exit(int(code))
+
+
+def _internal(e: BaseException, debug: bool) -> int:
+    """Report a bug in llamasize: one line (a traceback with --debug); exit 70."""
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    sys.stderr.write(f"llamasize: internal error: {type(e).__name__}: {e} (run with --debug for a traceback)\n")
+    return ExitCode.INTERNAL
+
+
+def _path_problem(e: BaseException) -> str | None:
+    """The one-line message of a file-system error about a path the user named (a name too long,
+    a symlink loop, a path through a file, no permission), or None for anything else (a bug).
+    The path is quoted with control characters escaped and cut at 200 characters."""
+    from llamasize.text import quote_value
+
+    if isinstance(e, OSError) and e.filename is not None:
+        return f"{quote_value(str(e.filename))}: {e.strerror or e}"
+    if isinstance(e, RuntimeError) and str(e).startswith("Symlink loop from "):
+        return f"{quote_value(str(e)[len('Symlink loop from '):].strip(chr(39)))}: symlink loop"
+    return None
 
 
 def _silence_stdout() -> None:
