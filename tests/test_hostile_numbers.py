@@ -159,7 +159,7 @@ def test_plan_and_sweep_refuse_the_same_bad_layouts(cmd):       # R13: sweep exi
 def test_long_model_id_and_cache_path_are_one_line_errors(monkeypatch):
     line = one_error(run_cli("fit", "--model", "x" * 300, "--gpu", "h100", "--ctx", "8K"))
     assert "(300 characters)" in line and len(line) < 400
-    monkeypatch.setenv("XDG_CACHE_HOME", "y" * 5000)
+    monkeypatch.setenv("XDG_CACHE_HOME", "/" + "y" * 5000)  # absolute, so it is used, and too long
     line = one_error(run_cli(*PERF))
     assert "(5,0" in line and len(line) < 400
 
@@ -169,3 +169,66 @@ def test_symlink_loop_in_a_catalogue_dir_is_one_line_error(tmp_path):
     (tmp_path / "lb").symlink_to(tmp_path / "la")
     line = one_error(run_cli("models", "--catalog-dir", str(tmp_path / "la")))
     assert "symlink loop" in line or "Too many levels of symbolic links" in line
+
+
+# ---- verify's calibration writes (issue 10 R6 and item 4)
+def _no_measurement(monkeypatch):
+    import llamasize.verify
+
+    def refuse(*a, **k):
+        raise AssertionError("verify measured although the calibration location is unusable")
+
+    monkeypatch.setattr(llamasize.verify, "run_verify", refuse)
+
+
+@pytest.mark.parametrize("setup", ["cache_is_a_file", "home_empty", "home_relative", "xdg_relative"])
+def test_unusable_calibration_location_fails_before_measuring(monkeypatch, tmp_path, setup):
+    _no_measurement(monkeypatch)
+    if setup == "cache_is_a_file":
+        f = tmp_path / "f"
+        f.write_text("x")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(f))
+        words = "is not a directory"
+    else:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+        if setup == "home_empty":
+            monkeypatch.setenv("HOME", "")
+            words = "HOME is empty"
+        elif setup == "home_relative":
+            monkeypatch.setenv("HOME", "rel/home")
+            words = "HOME is relative"
+        else:
+            monkeypatch.setenv("XDG_CACHE_HOME", "rel/cache")
+            words = "XDG_CACHE_HOME must be an absolute path"
+    assert words in one_error(run_cli("verify"))
+    assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "f").is_dir()
+
+
+def test_estimates_without_a_cache_location_use_the_defaults(monkeypatch):
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", "")
+    r = run_cli(*PERF, "--format", "json")
+    assert r.code == 0, r.err
+    assert not any(a["name"].endswith("efficiency") and "calibrated" in a["value"] for a in r.json()["assumptions"])
+
+
+def test_a_failed_save_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import os
+
+    from llamasize.errors import DataError
+    from llamasize.estimate.calibration import DeviceCalibration, save_calibration
+
+    entry = DeviceCalibration(device="cpu", device_name="x", prefill_efficiency=0.5, decode_bandwidth_efficiency=0.5,
+                              measured_bandwidth_bytes_per_s=1e10, measured_flops_per_s=1e11,
+                              runtime_dtype="float32", model="micro-moe", llamasize_version="0")
+    target = tmp_path / "cal.json"
+    save_calibration(entry, target)  # works
+    assert target.is_file() and [p.name for p in tmp_path.iterdir()] == ["cal.json"]
+
+    def broken_replace(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(DataError, match="cannot save the calibration: No space left on device"):
+        save_calibration(entry, target)
+    assert [p.name for p in tmp_path.iterdir()] == ["cal.json"]  # the unique temp file was removed

@@ -72,7 +72,7 @@ def verify_cmd(
     """Run the micro-MoE model on this device and check the estimator against it. Exit 0 when every
     check is within tolerance, 4 when not; saves the measured efficiencies as a calibration."""
     from llamasize.data.registry import resolve_model
-    from llamasize.estimate.calibration import calibration_path, save_calibration
+    from llamasize.estimate.calibration import calibration_path, check_writable, save_calibration
     from llamasize.render.runtime import render_verify
     from llamasize.verify import run_verify
 
@@ -81,6 +81,9 @@ def verify_cmd(
     spec = resolve_model(reg, inputs.pick(model, default=inputs.RUNTIME_MODEL))
     tol, bs, prompt, decode_steps = inputs.verify_settings(tolerance=tolerance, batches=batches,
                                                            prompt_tokens=prompt_tokens, steps=steps)
+    target = None if no_save else calibration_path(calibration, writing=True)
+    if target is not None:
+        check_writable(target)  # before measuring: a bad location fails now, not after the run
     with _Bar() as bar:
         report = run_verify(spec, reg, device=inputs.pick(device, default=inputs.DEFAULT_DEVICE), tolerance=tol,
                             batch_sizes=bs, prompt_tokens=prompt, decode_steps=decode_steps,
@@ -92,7 +95,7 @@ def verify_cmd(
     for b, why in sorted(report.skipped_batches.items()):
         warn(f"batch {b} skipped: {why}")
     if not no_save:
-        path = save_calibration(report.calibration, calibration_path(calibration))
+        path = save_calibration(report.calibration, target)
         report = report.model_copy(update={"calibration_path": str(path)})
         sys.stderr.write(f"llamasize: calibration for '{report.device}' saved to {path}\n")
     out(render_verify(report, fmt))

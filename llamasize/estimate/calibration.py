@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,6 +21,7 @@ from llamasize import SCHEMA_VERSION
 from llamasize.errors import DataError
 from llamasize.estimate.perf import Efficiencies
 from llamasize.files import parse_json, pydantic_message, read_text_file
+from llamasize.text import quote_value
 
 CALIBRATION_ENV = "LLAMASIZE_CALIBRATION"
 
@@ -53,19 +55,58 @@ class CalibrationFile(BaseModel):
     devices: dict[str, DeviceCalibration] = {}
 
 
-def calibration_path(explicit: Path | None = None) -> Path:
-    """Where the calibration file lives (see the module docstring)."""
+def calibration_path(explicit: Path | None = None, *, writing: bool = False) -> Path | None:
+    """Where the calibration file lives (see the module docstring). With no usable default location
+    (``XDG_CACHE_HOME`` relative, ``HOME`` empty or relative): a DataError when ``writing`` (``verify``),
+    else None: there is no calibration to read, and estimates use the default efficiencies."""
+    try:
+        return _calibration_path(explicit)
+    except DataError:
+        if writing:
+            raise
+        return None
+
+
+def _calibration_path(explicit: Path | None) -> Path:
     if explicit is not None:
         return Path(explicit)
     env = os.environ.get(CALIBRATION_ENV)
     if env:
         return Path(env)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "llamasize" / "calibration.json"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        if not os.path.isabs(xdg):
+            raise DataError(f"XDG_CACHE_HOME must be an absolute path (the XDG rule), got {quote_value(xdg)}; "
+                            "set it, or name the file with --calibration")
+        return Path(xdg) / "llamasize" / "calibration.json"
+    home = os.environ.get("HOME", "")
+    if not home or not os.path.isabs(home):
+        raise DataError(f"HOME is {'empty' if not home else 'relative: ' + quote_value(home)}, so there is no "
+                        "cache directory for the calibration; set XDG_CACHE_HOME or name the file with --calibration")
+    return Path(home) / ".cache" / "llamasize" / "calibration.json"
 
 
-def load_calibrations(path: Path, *, must_exist: bool = False) -> CalibrationFile:
-    """Read a calibration file; an absent file is empty unless ``must_exist``."""
+def check_writable(path: Path) -> None:
+    """DataError unless a calibration can be written at ``path``: an existing ``path`` must be a regular
+    file, and its nearest existing ancestor a writable directory (checked before ``verify`` measures,
+    so a bad location fails in a moment, not after the measurement)."""
+    if path.exists() and not path.is_file():
+        raise DataError(f"{quote_value(str(path))}: the calibration location is not a regular file")
+    ancestor = path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise DataError(f"{quote_value(str(ancestor))} is not a directory: cannot write the calibration "
+                        f"{quote_value(str(path))} (set XDG_CACHE_HOME or --calibration)")
+    if not os.access(ancestor, os.W_OK):
+        raise DataError(f"{quote_value(str(ancestor))} is not writable: cannot write the calibration "
+                        f"{quote_value(str(path))} (set XDG_CACHE_HOME or --calibration, or use --no-save)")
+
+
+def load_calibrations(path: Path | None, *, must_exist: bool = False) -> CalibrationFile:
+    """Read a calibration file; an absent file (or no location, None) is empty unless ``must_exist``."""
+    if path is None:
+        return CalibrationFile()
     if not path.exists():
         if must_exist:
             raise DataError(f"{path}: calibration file not found (run 'llamasize verify' first)")
@@ -83,10 +124,19 @@ def save_calibration(entry: DeviceCalibration, path: Path) -> Path:
     devices = dict(current.devices)
     devices[entry.device] = entry
     out = CalibrationFile(devices=dict(sorted(devices.items())))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(out.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    text = json.dumps(out.model_dump(mode="json"), indent=2, allow_nan=False) + "\n"
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A unique temporary file beside the target (two verify runs never share one), renamed over it.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise DataError(f"{quote_value(str(path))}: cannot save the calibration: {e.strerror or e}") from None
     return path
 
 
