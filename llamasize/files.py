@@ -98,6 +98,33 @@ def read_bytes_capped(path: Path, what: str = "file", limit: int = MAX_DATA_FILE
     return raw
 
 
+def check_new_file(path: Path, force: bool = False) -> None:
+    """DataError unless ``write_new_file(path, ..., force)`` may write there: a symlink is never
+    written through, an existing file only with ``force``, and anything but a regular file never
+    (checked before the work that produces the content, so a refusal costs nothing)."""
+    if os.path.islink(path):
+        raise DataError(f"{path}: is a symbolic link; llamasize does not write through links (name the target)")
+    if os.path.lexists(path):
+        if not os.path.isfile(path):
+            raise DataError(f"{path}: exists and is not a regular file")
+        if not force:
+            raise DataError(f"{path}: exists; pass --force to overwrite it")
+
+
+def write_new_file(path: Path, text: str, force: bool = False) -> None:
+    """Write ``text`` (UTF-8) to ``path``, refusing what ``check_new_file`` refuses; the file is opened
+    with O_NOFOLLOW (and O_EXCL unless ``force``), so a link or file that appears meanwhile is not
+    followed or clobbered. DataError, one line, on any failure."""
+    check_new_file(path, force)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as e:
+        raise DataError(f"{path}: cannot write: {e.strerror or e}") from None
+
+
 def _file_kind(mode: int) -> str:
     """A file type in words (for the refusal of anything but a regular file)."""
     for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),

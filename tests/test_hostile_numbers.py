@@ -232,3 +232,26 @@ def test_a_failed_save_leaves_no_temporary_file(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="cannot save the calibration: No space left on device"):
         save_calibration(entry, target)
     assert [p.name for p in tmp_path.iterdir()] == ["cal.json"]  # the unique temp file was removed
+
+
+# ---- --svg writes (issue 10 item 4)
+COST = ("cost", "--model", "scout", "--gpu", "h100")
+
+
+def test_svg_refuses_to_overwrite_without_force(tmp_path):
+    svg = tmp_path / "c.svg"
+    assert run_cli(*COST, "--svg", str(svg)).code == 0 and "<svg " in svg.read_text()
+    svg.write_text("keep me")
+    assert "--force" in one_error(run_cli(*COST, "--svg", str(svg)))
+    assert svg.read_text() == "keep me"
+    assert run_cli(*COST, "--svg", str(svg), "--force").code == 0 and "<svg " in svg.read_text()
+
+
+def test_svg_never_writes_through_a_symlink(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    link = tmp_path / "c.svg"
+    link.symlink_to(victim)
+    for extra in ((), ("--force",)):
+        assert "symbolic link" in one_error(run_cli(*COST, "--svg", str(link), *extra))
+    assert victim.read_text() == "precious"

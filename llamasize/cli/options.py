@@ -79,7 +79,8 @@ Pue = Annotated[Optional[str], typer.Option("--pue", help="--price owned: power 
 Utilization = Annotated[Optional[str], typer.Option("--utilization", help="Fraction of the day serving at full throughput (default 1.0).")]
 CostOptions = Annotated[Optional[int], typer.Option("--options", min=1, max=20, help="How many self-hosted options to compare (default 3).")]
 AllReferences = Annotated[bool, typer.Option("--all-references", help="Compare with every frontier reference API, not only GPT-4o and Claude Sonnet.")]
-Svg = Annotated[Optional[Path], typer.Option("--svg", help="Also write the cost-vs-volume chart to this SVG file.")]
+Svg = Annotated[Optional[Path], typer.Option("--svg", help="Also write the cost-vs-volume chart to this SVG file (a new file; never through a symlink).")]
+Force = Annotated[bool, typer.Option("--force", help="Let --svg overwrite an existing file.")]
 
 # ------------------------------------------------------------------------------------- search ---
 GpuTypes = Annotated[Optional[List[str]], typer.Option("--gpu", "-g", help="GPU types to search (comma-separated or repeated; default: the whole catalogue).")]

@@ -15,7 +15,7 @@ from llamasize.cli.options import (
     AllReferences, Alternatives, AmortizationYears, Batch, Budget, Calibration, CapexUsdPerGpu, CatalogDir,
     Concurrency, Contexts, CostOptions, Ctx, Debug, Emit, Engine, ExcludeGpu, Format, GpuMemoryUtilization,
     GpuTypes, Headroom, KvDtype, KvLayout, Layouts, Mau, MaxGpus, MaxNodes, MemFractionStatic, ModelName,
-    Objective, OutputTokens, Price, PromptTokens, Pue, Quant, SpecsDir, Svg, TextOnly, TokensPerDay, UsdPerGpuHour,
+    Objective, OutputTokens, Price, PromptTokens, Pue, Quant, SpecsDir, Svg, Force, TextOnly, TokensPerDay, UsdPerGpuHour,
     UsdPerKwh, Utilization, Workload,
 )
 from llamasize.cli.output import out, raise_no_fit, warn
@@ -130,7 +130,7 @@ def cost_cmd(
     engine: Engine = None, kv_dtype: KvDtype = None, price: Price = None, usd_per_gpu_hour: UsdPerGpuHour = None,
     capex_usd_per_gpu: CapexUsdPerGpu = None, amortization_years: AmortizationYears = None,
     usd_per_kwh: UsdPerKwh = None, pue: Pue = None, utilization: Utilization = None, options: CostOptions = None,
-    all_references: AllReferences = False, svg: Svg = None, workload: Workload = None,
+    all_references: AllReferences = False, svg: Svg = None, force: Force = False, workload: Workload = None,
     calibration: Calibration = None, fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
     debug: Debug = False,
 ) -> None:
@@ -139,7 +139,11 @@ def cost_cmd(
 
     from llamasize.plan.cost import compare_costs
 
+    from llamasize.files import check_new_file, write_new_file
+
     fmt = inputs.output_format(fmt)
+    if svg is not None:
+        check_new_file(svg, force)  # before the search: a refusal costs nothing
     w = inputs.workload(workload)
     p, o, conc, tpd = inputs.cost_shape(w, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
                                         concurrency=concurrency, tokens_per_day=tokens_per_day)
@@ -167,10 +171,7 @@ def cost_cmd(
     if svg is not None:
         from llamasize.render.cost import cost_chart_svg
 
-        try:
-            svg.write_text(cost_chart_svg(report), encoding="utf-8")
-        except OSError as e:
-            raise UsageError(f"cannot write {svg}: {e.strerror or e}") from None
+        write_new_file(svg, cost_chart_svg(report), force)
         sys.stderr.write(f"llamasize: wrote {svg}\n")
     if fmt == "json":
         from llamasize.render.common import to_json
