@@ -75,11 +75,7 @@ def fit_cmd(
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                           overhead_gib=overhead_gib, text_only=text_only)
     e = estimate_memory(d)
-    for w in e.warnings:
-        warn(w)
-    quant_note = inputs.default_quant_note(quant, d)
-    if quant_note:
-        note(quant_note)
+    _warn_and_note(e.warnings, quant, d)
     if fmt == "json":
         from llamasize.render.common import to_json
 
@@ -116,11 +112,7 @@ def perf_cmd(
     conc, rpd = inputs.perf_load(concurrency, requests_per_day, d.batch)
     eff = inputs.efficiencies(d.gpu.id, calibration, prefill_efficiency, decode_efficiency)
     e = estimate_perf(d, prompt_tokens=p, output_tokens=o, concurrency=conc, eff=eff, requests_per_day=rpd)
-    for w in e.warnings:
-        warn(w)
-    quant_note = inputs.default_quant_note(quant, d)
-    if quant_note:
-        note(quant_note)
+    _warn_and_note(e.warnings, quant, d)
     if fmt == "json":
         from llamasize.render.common import to_json
 
@@ -129,3 +121,12 @@ def perf_cmd(
     from llamasize.render.estimate import render_perf
 
     out(render_perf(e, fmt))
+
+
+def _warn_and_note(warnings: list[str], quant: str | None, d) -> None:
+    """The estimate's warnings, then the note on the default weight format, on stderr."""
+    for w in warnings:
+        warn(w)
+    quant_note = inputs.default_quant_note(quant, d)
+    if quant_note:
+        note(quant_note)
