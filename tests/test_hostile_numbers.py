@@ -255,3 +255,24 @@ def test_svg_never_writes_through_a_symlink(tmp_path):
     for extra in ((), ("--force",)):
         assert "symbolic link" in one_error(run_cli(*COST, "--svg", str(link), *extra))
     assert victim.read_text() == "precious"
+
+
+# ---- the CLI's own messages cannot be forged (issue 10 R14, outside check)
+@pytest.mark.parametrize("value", ["int4\nllamasize: error: forged", "int4\x1b[31mred", "in\u202et4", "int4\rforged"])
+def test_error_lines_escape_control_and_bidi_characters(value):
+    r = run_cli(*FIT[:-2], "--ctx", "8K", "--quant", value)
+    line = one_error(r)
+    assert r.err.count("\n") == 1 and "\x1b" not in r.err and "\u202e" not in r.err and "\r" not in r.err
+    assert repr(value)[1:-1] in line  # shown escaped, repr-style
+
+
+def test_a_huge_echoed_value_is_cut_with_its_length():
+    line = one_error(run_cli(*FIT[:-2], "--ctx", "8K", "--quant", "q" * 8000))
+    assert len(line) < 1200 and "message cut:" in line and "characters)" in line
+
+
+def test_warning_lines_escape_what_they_quote(tmp_path):
+    w = tmp_path / "w.yaml"
+    w.write_text('model: scout\nctx: 8K\n"bad\\nllamasize: error: forged": 1\n')
+    r = run_cli("plan", "--model", "scout", "--ctx", "8K", "--workload", str(w), "--format", "json")
+    assert not any(line.startswith("llamasize: error: forged") for line in r.err.splitlines()), r.err

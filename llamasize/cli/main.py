@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
             import traceback
 
             traceback.print_exc()
-        sys.stderr.write(f"llamasize: error: {e}\n")
+        _error_line(str(e))
         code = e.exit_code
     except BrokenPipeError:  # the reader closed the pipe (``| head``): end quietly, as a pipe expects
         _silence_stdout()
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         if message is None:
             code = _internal(e, debug)
         else:
-            sys.stderr.write(f"llamasize: error: {message}\n")
+            _error_line(message)
             code = ExitCode.USAGE
     except Exception as e:  # noqa: BLE001 - the one place that maps crashes to an exit code
         if _is_usage_error(e):
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
                 ctx = getattr(e, "ctx", None)
                 sub = ctx.info_name if ctx is not None and ctx.parent is not None else None
                 hint = f" (see 'llamasize {sub} --help')" if sub else " (see 'llamasize --help')"
-                sys.stderr.write(f"llamasize: error: {e.format_message()}{hint}\n")
+                _error_line(f"{e.format_message()}{hint}")
                 code = ExitCode.USAGE
         else:
             code = _internal(e, debug)
@@ -162,13 +162,33 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(int(code))
 
 
+#: Longest error message printed; past it the message is cut and its length stated (a value the
+#: user gave may be echoed inside it, and an 8,000-character value should not fill the terminal).
+MAX_ERROR_CHARS = 1000
+
+
+def _error_line(message: str) -> None:
+    """Write ``llamasize: error: MESSAGE`` as exactly one line: every control, line-break and bidi
+    character escaped ``repr``-style (a newline in a value the user gave cannot forge a second
+    ``llamasize: error:`` line, nor an escape sequence reach the terminal), cut at MAX_ERROR_CHARS."""
+    from llamasize.text import escape_controls
+
+    text = escape_controls(message)
+    if len(text) > MAX_ERROR_CHARS:
+        text = f"{text[:MAX_ERROR_CHARS]}… (message cut: {len(text):,} characters)"
+    sys.stderr.write(f"llamasize: error: {text}\n")
+
+
 def _internal(e: BaseException, debug: bool) -> int:
     """Report a bug in llamasize: one line (a traceback with --debug); exit 70."""
     if debug:
         import traceback
 
         traceback.print_exc()
-    sys.stderr.write(f"llamasize: internal error: {type(e).__name__}: {e} (run with --debug for a traceback)\n")
+    from llamasize.text import escape_controls
+
+    detail = escape_controls(f"{type(e).__name__}: {e}")[:MAX_ERROR_CHARS]
+    sys.stderr.write(f"llamasize: internal error: {detail} (run with --debug for a traceback)\n")
     return ExitCode.INTERNAL
 
 

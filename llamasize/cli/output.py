@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 from llamasize.errors import ExitCode, LlamasizeError, OutputError
+from llamasize.text import escape_controls
 
 
 def out(text: str) -> None:
@@ -22,13 +23,13 @@ def out(text: str) -> None:
 
 
 def warn(message: str) -> None:
-    """One warning line on stderr."""
-    sys.stderr.write(f"llamasize: warning: {message}\n")
+    """One warning line on stderr (control and bidi characters escaped: one line, whatever it quotes)."""
+    sys.stderr.write(f"llamasize: warning: {escape_controls(message)}\n")
 
 
 def note(message: str) -> None:
-    """One note line on stderr."""
-    sys.stderr.write(f"llamasize: note: {message}\n")
+    """One note line on stderr (escaped like ``warn``)."""
+    sys.stderr.write(f"llamasize: note: {escape_controls(message)}\n")
 
 
 class NoFitError(LlamasizeError):
