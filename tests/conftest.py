@@ -152,16 +152,28 @@ def registry():
     return load_registry()
 
 
+#: The test files that use the session's shared runtime results (``shared_run``, ``verified``): the one
+#: real ``verify`` and the README ``run`` lines. Under pytest-xdist they all run on one worker, so that
+#: work happens once per session, not once per worker.
+SHARED_RUNTIME_FILES = ("tests/test_readme.py", "tests/test_verify.py", "tests/test_schema.py")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Keep every test that uses the session's shared runtime results (``shared_run``, ``verified``) on
-    one pytest-xdist worker (``--dist loadgroup`` in pyproject.toml), so the one real ``verify`` and the
-    README ``run`` lines happen once per session, not once per worker. That group is the longest serial
-    stretch of the suite, so it is collected first: the scheduler hands it out before the rest, and the
-    other worker takes the remaining tests meanwhile."""
-    shared = []
-    for item in items:
-        if {"shared_run", "verified"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("shared-runtime"))
-            shared.append(item)
-    chosen = set(shared)
-    items[:] = shared + [item for item in items if item not in chosen]
+    """Collect the shared-runtime files first: they are the suite's longest serial stretch, so the
+    scheduler hands them to one worker at the start while the other worker takes the rest."""
+    first = [item for item in items if item.nodeid.startswith(SHARED_RUNTIME_FILES)]
+    chosen = set(first)
+    items[:] = first + [item for item in items if item not in chosen]
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scope scheduling with one scope for the shared-runtime files and one per test
+    elsewhere. (xdist's own ``--dist loadgroup`` marks tests by rewriting ``item._nodeid``, which
+    pytest 9 no longer reads, so its groups are silently ignored there; this works on both.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedRuntimeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "shared-runtime" if nodeid.startswith(SHARED_RUNTIME_FILES) else nodeid
+
+    return SharedRuntimeScheduling(config, log)
