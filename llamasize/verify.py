@@ -272,7 +272,8 @@ def local_device_spec(registry: Registry, calibration_file: Path | None = None) 
             raise UsageError(f"detected GPU '{g.name}' is not in the catalogue; add it (see the README) or pass --gpu")
         return registry.gpu(g.catalog_id), f"--gpu local: detected {g.name} ({g.catalog_id})"
     cpu = detect_cpu()
-    cal = load_calibrations(calibration_path(calibration_file)).devices.get("cpu")
+    cal = load_calibrations(calibration_path(calibration_file),
+                            must_exist=calibration_file is not None).devices.get("cpu")
     if cal is not None:
         spec = cpu_device_spec(cpu.model_name, cpu.memory_total_bytes or 1, cal.measured_bandwidth_bytes_per_s,
                                cal.measured_flops_per_s, f"llamasize verify ({cal.model}, {cal.runtime_dtype})")

@@ -276,3 +276,9 @@ def test_warning_lines_escape_what_they_quote(tmp_path):
     w.write_text('model: scout\nctx: 8K\n"bad\\nllamasize: error: forged": 1\n')
     r = run_cli("plan", "--model", "scout", "--ctx", "8K", "--workload", str(w), "--format", "json")
     assert not any(line.startswith("llamasize: error: forged") for line in r.err.splitlines()), r.err
+
+
+@pytest.mark.parametrize("cmd", [PERF, ("plan", "--model", "scout", "--ctx", "8K"), ("cost", "--model", "scout", "--gpu", "h100")])
+def test_a_named_calibration_file_that_does_not_exist_is_an_error(cmd, tmp_path):
+    line = one_error(run_cli(*cmd, "--calibration", str(tmp_path / "typo.json")))
+    assert "calibration file not found" in line and "typo.json" in line

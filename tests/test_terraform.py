@@ -100,6 +100,7 @@ def test_nothing_fits_is_exit_3(cli):
 
 
 def test_every_plan_key_is_accepted(cli, tmp_path):
+    (tmp_path / "none.json").write_text('{"schema_version": "1", "devices": {}}')  # a named file must exist
     query = {"model": "scout", "quant": "int4_mixed", "ctx": "8K", "batch": "2", "gpu": "h100,h200",
              "exclude_gpu": "h200", "max_gpus": "8", "max_nodes": "1", "budget": "100", "engine": "vllm",
              "kv_layout": "auto", "kv_dtype": "auto", "headroom": "0.05", "objective": "cost", "mau": "1000",

@@ -142,8 +142,9 @@ def save_calibration(entry: DeviceCalibration, path: Path) -> Path:
 
 def efficiencies_for(device_id: str, path: Path | None = None) -> Efficiencies:
     """Calibrated efficiencies for a device when the file has them, else the defaults (reads the
-    file; a caller that needs many devices loads it once and uses ``efficiencies_from``)."""
-    return efficiencies_from(load_calibrations(calibration_path(path)), device_id)
+    file; a caller that needs many devices loads it once and uses ``efficiencies_from``). A file the
+    user named (``path``) must exist: a typo is an error, not a silent fall-back to the defaults."""
+    return efficiencies_from(load_calibrations(calibration_path(path), must_exist=path is not None), device_id)
 
 
 def efficiencies_from(calibrations: CalibrationFile, device_id: str) -> Efficiencies:

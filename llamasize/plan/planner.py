@@ -173,7 +173,7 @@ def price_for(gpu: GpuSpec, n: int, basis=None) -> tuple[float | None, str | Non
 def load_plan_calibration(req: "PlanRequest") -> CalibrationFile:
     """The calibration file a plan looks efficiencies up in (``req.calibration``, else the
     default location), read once per plan and passed to every candidate's speed estimate."""
-    return load_calibrations(calibration_path(req.calibration))
+    return load_calibrations(calibration_path(req.calibration), must_exist=req.calibration is not None)
 
 
 def option_perf(req: "PlanRequest", d: Deployment, calibrations: CalibrationFile | None = None) -> PerfEstimate:
