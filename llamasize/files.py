@@ -8,6 +8,7 @@ pydantic model per file. Failures are one-line ``DataError``s that name the file
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from llamasize.errors import DataError
+from llamasize.units import MAX_NUMBER_CHARS
 
 #: Files larger than this are refused before parsing (a spec or catalogue entry is a few KB).
 MAX_DATA_FILE_BYTES = 1_000_000
@@ -70,27 +72,38 @@ def pydantic_message(err: ValidationError) -> str:
 #: Deepest JSON nesting accepted (config.json and calibration files nest a few levels; Python's
 #: parser raises RecursionError, not a decode error, somewhere past 900).
 MAX_JSON_DEPTH = 64
-#: Longest number literal accepted in JSON (Python's int() refuses more than 4,300 digits).
-MAX_JSON_NUMBER_CHARS = 40
 _BRACKETS = re.compile(r"[\[\]{}]")
 _STRINGS = re.compile(r'"(?:\\.|[^"\\])*"')
 
 
-def read_bytes_capped(path: Path, what: str = "file", limit: int = MAX_DATA_FILE_BYTES) -> bytes:
-    """At most ``limit`` bytes of a regular file; DataError (one line, naming the file) otherwise.
+class NotRegularFileError(OSError):
+    """A path that names a FIFO, device, socket or directory where a regular file is read."""
 
-    FIFOs, devices, sockets and directories are refused by name before anything is opened (a FIFO
-    would block, ``/dev/zero`` never ends, and ``st_size`` is 0 for both), and the read itself stops
-    at ``limit + 1`` bytes, so a file that grows or lies about its size cannot exhaust memory."""
+
+def open_regular_file(path: Path):
+    """``path`` opened for binary reading, only if it is a regular file: FIFOs, devices, sockets and
+    directories are refused by name before anything is opened (a FIFO would block, ``/dev/zero``
+    never ends, and ``st_size`` is 0 for both), opened non-blocking and checked again after the open
+    (in case it was replaced meanwhile). NotRegularFileError or OSError otherwise."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFileError(errno.EINVAL, f"{_file_kind(st.st_mode)}, not a regular file")
+    fh = os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb")
+    if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+        fh.close()
+        raise NotRegularFileError(errno.EINVAL, "not a regular file")
+    return fh
+
+
+def read_bytes_capped(path: Path, what: str = "file", limit: int = MAX_DATA_FILE_BYTES) -> bytes:
+    """At most ``limit`` bytes of a regular file (``open_regular_file``); DataError (one line, naming
+    the file) otherwise. The read stops at ``limit + 1`` bytes, so a file that grows or lies about
+    its size cannot exhaust memory."""
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise DataError(f"{path}: {what} is {_file_kind(st.st_mode)}, not a regular file")
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # replaced between stat and open
-                raise DataError(f"{path}: {what} is not a regular file")
+        with open_regular_file(path) as fh:
             raw = fh.read(limit + 1)
+    except NotRegularFileError as e:
+        raise DataError(f"{path}: {what} is {e.strerror}") from None
     except (OSError, ValueError) as e:  # ValueError: an embedded NUL in the name
         raise DataError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
     if len(raw) > limit:
@@ -145,14 +158,14 @@ def read_text_file(path: Path, what: str = "file", limit: int = MAX_DATA_FILE_BY
 
 
 def _json_number(text: str) -> str:
-    if len(text) > MAX_JSON_NUMBER_CHARS:
-        raise ValueError(f"a {len(text):,}-character number (at most {MAX_JSON_NUMBER_CHARS})")
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a {len(text):,}-character number (at most {MAX_NUMBER_CHARS})")
     return text
 
 
 def parse_json(text: str, where: str) -> object:
     """JSON with limits: nesting at most ``MAX_JSON_DEPTH`` deep, number literals at most
-    ``MAX_JSON_NUMBER_CHARS`` characters, and no NaN or infinity. ``where`` starts the one-line
+    ``MAX_NUMBER_CHARS`` characters, and no NaN or infinity. ``where`` starts the one-line
     DataError (e.g. the file name)."""
     depth = deepest = 0
     for ch in _BRACKETS.findall(_STRINGS.sub("", text)):

@@ -15,10 +15,8 @@ Pipeline (the core never prints; ``llamasize.check.formats`` renders the report)
 
 from __future__ import annotations
 
-import errno
 import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -37,7 +35,7 @@ from llamasize.check.yamltree import parse_documents, text
 from llamasize.errors import DataError, LlamasizeError, UsageError
 from llamasize.estimate.deployment import Deployment
 from llamasize.estimate.memory import estimate_memory
-from llamasize.files import MAX_DATA_FILE_BYTES, MAX_MANIFEST_FILE_BYTES, pydantic_message, read_bytes_capped
+from llamasize.files import MAX_DATA_FILE_BYTES, MAX_MANIFEST_FILE_BYTES, open_regular_file, pydantic_message, read_bytes_capped
 from llamasize.text import escape_controls, quote_if_needed, quote_value
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -259,12 +257,8 @@ def tell_apart(targets: list[Target]) -> None:
 
 def read_capped(path: Path) -> bytes:
     """At most ``MAX_MANIFEST_FILE_BYTES + 1`` bytes of a regular file (OSError propagates; a FIFO,
-    device or socket is an OSError too, so a named pipe never blocks the run)."""
-    st = os.stat(path)
-    if not stat.S_ISREG(st.st_mode):
-        raise OSError(errno.EINVAL, "not a regular file")
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as fh:
+    device or socket is one too, ``files.open_regular_file``, so a named pipe never blocks the run)."""
+    with open_regular_file(path) as fh:
         return fh.read(MAX_MANIFEST_FILE_BYTES + 1)
 
 

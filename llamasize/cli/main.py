@@ -19,6 +19,7 @@ import typer
 
 from llamasize.cli import estimate_cmds, infra, plan_cmds, runtime
 from llamasize.errors import ExitCode, LlamasizeError
+from llamasize.text import escape_controls
 
 #: Command name -> function, in the order ``llamasize --help`` lists them.
 COMMANDS = {
@@ -149,16 +150,17 @@ def main(argv: list[str] | None = None) -> None:
                 code = ExitCode.USAGE
         else:
             code = _internal(e, debug)
-    try:  # flush now: a failure at interpreter exit would print "Exception ignored" and exit 120
-        sys.stdout.flush()
-    except BrokenPipeError:
+    if code == ExitCode.OUTPUT:  # already reported; what is still buffered cannot be written either
         _silence_stdout()
-    except OSError as e:
-        sys.stderr.write(f"llamasize: error: cannot write the report to stdout: {e.strerror or e}\n")
-        _silence_stdout()
-        code = ExitCode.OUTPUT
-    if code == ExitCode.OUTPUT:
-        _silence_stdout()  # what is still buffered cannot be written either
+    else:
+        try:  # flush now: a failure at interpreter exit would print "Exception ignored" and exit 120
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+        except OSError as e:
+            _error_line(f"cannot write the report to stdout: {e.strerror or e}")
+            _silence_stdout()
+            code = ExitCode.OUTPUT
     sys.exit(int(code))
 
 
@@ -171,8 +173,6 @@ def _error_line(message: str) -> None:
     """Write ``llamasize: error: MESSAGE`` as exactly one line: every control, line-break and bidi
     character escaped ``repr``-style (a newline in a value the user gave cannot forge a second
     ``llamasize: error:`` line, nor an escape sequence reach the terminal), cut at MAX_ERROR_CHARS."""
-    from llamasize.text import escape_controls
-
     text = escape_controls(message)
     if len(text) > MAX_ERROR_CHARS:
         text = f"{text[:MAX_ERROR_CHARS]}… (message cut: {len(text):,} characters)"
@@ -185,8 +185,6 @@ def _internal(e: BaseException, debug: bool) -> int:
         import traceback
 
         traceback.print_exc()
-    from llamasize.text import escape_controls
-
     detail = escape_controls(f"{type(e).__name__}: {e}")[:MAX_ERROR_CHARS]
     sys.stderr.write(f"llamasize: internal error: {detail} (run with --debug for a traceback)\n")
     return ExitCode.INTERNAL
