@@ -19,7 +19,7 @@ from typing import Iterable
 from llamasize.errors import DataError, UnknownIdError
 from llamasize.files import bundled_dir, load_dir
 from llamasize.data.hardware import GpuSpec
-from llamasize.data.hfconfig import load_hf_config
+from llamasize.data.local import load_local_model
 from llamasize.data.spec import ModelSpec
 
 SPECS_ENV = "LLAMASIZE_SPECS_PATH"
@@ -135,5 +135,5 @@ def resolve_model(registry: Registry, name: str) -> ModelSpec:
     """``--model`` value -> spec: a registry id/alias, or a path to a Hugging Face config.json."""
     looks_like_path = name.endswith(".json") or os.sep in name or (os.altsep and os.altsep in name)
     if looks_like_path or (Path(name).is_file() and name.lower() not in registry._models.names):
-        return load_hf_config(Path(name))
+        return load_local_model(Path(name))
     return registry.model(name)

@@ -228,8 +228,10 @@ class ParamBreakdown(BaseModel):
 
     schema_version: str = SCHEMA_VERSION
     model: str
-    #: exact = derived from the architecture; published = only the owner's (rounded) total is known.
-    confidence: Literal["exact", "published"]
+    #: exact = derived from a mapped architecture; exact (checkpoint) = summed from the checkpoint's
+    #: own tensor metadata; published = only the owner's (rounded) total is known; approximate =
+    #: an unmapped architecture counted as a Llama-style decoder (the assumption is in ``warnings``).
+    confidence: Literal["exact", "exact (checkpoint)", "published", "approximate"]
     total_params: int | None
     active_params: int | None
     #: Active parameters that do matmul work per token (active minus the input-embedding lookup).
