@@ -128,9 +128,10 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
                quant: str | None, kv_dtype: str | None, ctx: int, batch: str | None, engine: str | None,
                kv_layout: str | None, gpu_memory_utilization: str | None, mem_fraction_static: str | None,
                max_num_batched_tokens: str | None, max_num_seqs: str | None, overhead_gib: str | None,
-               text_only: bool) -> Deployment:
+               text_only: bool, calibration: Path | None = None) -> Deployment:
     """The Deployment of the deployment flags of ``fit`` and ``perf`` (every value validated,
-    one-line errors); ``--gpu local`` says on stderr which device it found."""
+    one-line errors); ``--gpu local`` says on stderr which device it found (on a CPU, with the rates
+    of the ``calibration`` file: perf's --calibration, else the default location)."""
     from llamasize.cli.output import note
     from llamasize.data.registry import resolve_model
     from llamasize.estimate.deployment import Deployment
@@ -138,7 +139,7 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
     from llamasize.units import GIB, parse_count, parse_fraction
 
     spec = resolve_model(reg, model)
-    g, gpu_note = resolve_gpu(reg, gpu)
+    g, gpu_note = resolve_gpu(reg, gpu, calibration)
     if gpu_note:
         note(gpu_note)
     n = parse_count(pick(gpus, default="1"), "--gpus", maximum=4096)
@@ -192,14 +193,14 @@ def perf_load(concurrency: str | None, requests_per_day: str | None, batch: int)
     return conc, rpd
 
 
-def efficiencies(gpu_id: str, calibration: Path | None, prefill_efficiency: str | None,
+def efficiencies(gpu: GpuSpec, calibration: Path | None, prefill_efficiency: str | None,
                  decode_efficiency: str | None) -> Efficiencies:
     """Calibrated efficiencies for the device, with per-run overrides on top."""
     from dataclasses import replace
 
     from llamasize.estimate.calibration import efficiencies_for
 
-    eff = efficiencies_for(gpu_id, calibration)
+    eff = efficiencies_for(gpu, calibration)
     if prefill_efficiency is not None or decode_efficiency is not None:
         eff = replace(
             eff, source="override",

@@ -185,7 +185,7 @@ def option_perf(req: "PlanRequest", d: Deployment, calibrations: CalibrationFile
     prompt = min(req.prompt_tokens, max(1, req.context_tokens - 1))
     output = max(1, min(req.output_tokens, req.context_tokens - prompt))
     return estimate_perf(d, prompt_tokens=prompt, output_tokens=output, concurrency=req.batch,
-                         eff=efficiencies_from(calibrations, d.gpu.id))
+                         eff=efficiencies_from(calibrations, d.gpu))
 
 
 def _usd_per_mtok(price_per_hour: float | None, perf) -> float | None:
