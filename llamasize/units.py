@@ -16,7 +16,9 @@ _SUFFIX = {"k": 10**3, "m": 10**6, "g": 10**9, "K": 2**10, "M": 2**20, "G": 2**3
 #: Longest number text accepted (counts, fractions): nothing llamasize sizes needs more than a few
 #: digits, and Python's int() refuses more than 4,300 digits with an error of its own.
 MAX_NUMBER_CHARS = 40
-_NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kmgKMG]?)\s*$")
+#: Blanks around the number are trimmed; blanks inside it (``8 K``, ``1 000``) are refused: a shell
+#: quoting slip, not a number.
+_NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)([kmgKMG]?)\s*$")
 
 #: Anything larger is treated as a typo rather than a request (2**40 tokens ~ 1.1e12).
 MAX_TOKENS = 2**40
@@ -102,7 +104,7 @@ def parse_fraction(text: str | float, what: str, *, low: float = 0.0, high: floa
     return value
 
 
-_AMOUNT = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([kKmMbBgGtT]?)\s*$")
+_AMOUNT = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)([kKmMbBgGtT]?)\s*$")
 _DECIMAL = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 
 
