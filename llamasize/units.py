@@ -11,6 +11,7 @@ import math
 import re
 
 from llamasize.errors import UsageError
+from llamasize.text import quote_value
 
 _SUFFIX = {"k": 10**3, "m": 10**6, "g": 10**9, "K": 2**10, "M": 2**20, "G": 2**30}
 #: Longest number text accepted (counts, fractions): nothing llamasize sizes needs more than a few
@@ -56,7 +57,7 @@ def parse_count(text: str | int, what: str = "value", *, minimum: int = 1, maxim
     Raises UsageError with a one-line message for anything else.
     """
     if isinstance(text, bool):
-        raise UsageError(f"{what} must be a whole number, got {text!r}")
+        raise UsageError(f"{what} must be a whole number, got {quote_value(text)}")
     if isinstance(text, int):
         value = text
     else:
@@ -75,7 +76,7 @@ def parse_count(text: str | int, what: str = "value", *, minimum: int = 1, maxim
             num = int(whole + frac) * mult
             den = 10 ** len(frac)
             if num % den:
-                raise UsageError(f"{what} {text!r} is not a whole number")
+                raise UsageError(f"{what} {quote_value(text)} is not a whole number")
             value = num // den
         else:
             value = int(digits) * mult
@@ -94,9 +95,9 @@ def parse_fraction(text: str | float, what: str, *, low: float = 0.0, high: floa
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise UsageError(f"{what} must be a number, got {text!r}") from None
+        raise UsageError(f"{what} must be a number, got {quote_value(text)}") from None
     if math.isnan(value) or math.isinf(value):
-        raise UsageError(f"{what} must be a finite number, got {text!r}")
+        raise UsageError(f"{what} must be a finite number, got {quote_value(text)}")
     ok_low = value >= low if low_inclusive else value > low
     if not ok_low or value > high:
         bracket = "[" if low_inclusive else "("
@@ -120,10 +121,10 @@ def parse_amount(text: str | float, what: str, *, maximum: float = 1e16) -> floa
         m = _AMOUNT.match(str(text))
         if not m:
             raise UsageError(f"{what} must be a positive number with an optional K/M/B/T suffix (e.g. 50M, 2e9), "
-                             f"got {text!r}")
+                             f"got {quote_value(text)}")
         value = float(m.group(1).replace("_", "").replace(",", "")) * _DECIMAL[m.group(2).lower()]
     if math.isnan(value) or math.isinf(value) or value <= 0:
-        raise UsageError(f"{what} must be a positive finite number, got {text!r}")
+        raise UsageError(f"{what} must be a positive finite number, got {quote_value(text)}")
     if value > maximum:
         raise UsageError(f"{what} {value:,.0f} is absurdly large (limit {maximum:,.0f})")
     return value

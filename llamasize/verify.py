@@ -144,7 +144,7 @@ def _device(backend, registry: Registry, bw: float, peak: float) -> tuple[str, G
         for g in registry.gpus:
             if backend.device_name in g.nvml_names:
                 return g.id, g
-        raise UsageError(f"GPU '{backend.device_name}' is not in the catalogue: add it (see 'Adding a model or a "
+        raise UsageError(f"GPU {quote_value(backend.device_name)} is not in the catalogue: add it (see 'Adding a model or a "
                          "GPU' in the README) so its datasheet figures can be calibrated")
     cpu = detect_cpu()
     return "cpu", cpu_device_spec(cpu.model_name, cpu.memory_total_bytes or 1, bw, peak,
@@ -270,7 +270,7 @@ def local_device_spec(registry: Registry, calibration_file: Path | None = None) 
     if found.gpus:
         g = found.gpus[0]
         if g.catalog_id is None:
-            raise UsageError(f"detected GPU '{g.name}' is not in the catalogue; add it (see the README) or pass --gpu")
+            raise UsageError(f"detected GPU {quote_value(g.name)} is not in the catalogue; add it (see the README) or pass --gpu")
         return registry.gpu(g.catalog_id), f"--gpu local: detected {g.name} ({g.catalog_id})"
     cpu = detect_cpu()
     cal = load_calibrations(calibration_path(calibration_file),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from llamasize.errors import UsageError
 from llamasize.units import parse_fraction
+from llamasize.text import quote_value
 
 if TYPE_CHECKING:
     from llamasize.data.hardware import GpuSpec
@@ -88,7 +89,7 @@ def output_format(fmt: str | None, allowed: tuple[str, ...] = FORMATS_BASIC) -> 
     """``--format`` checked against the command's formats (default: table)."""
     f = (fmt or DEFAULT_FORMAT).strip().lower()
     if f not in allowed:
-        raise UsageError(f"unknown format '{fmt}' (choices: {', '.join(allowed)})")
+        raise UsageError(f"unknown format {quote_value(fmt)} (choices: {', '.join(allowed)})")
     return f
 
 
@@ -288,7 +289,7 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
     price = pick(price, default=DEFAULT_PRICE)
     kind = price.strip().lower().replace("-", "_")
     if kind not in PRICE_KINDS or kind == "owned":
-        raise UsageError(f"unknown --price '{price}' for plan (choices: on_demand, spot, reserved, capacity_block; "
+        raise UsageError(f"unknown --price {quote_value(price)} for plan (choices: on_demand, spot, reserved, capacity_block; "
                          "owned hardware is priced by 'llamasize cost')")
     return replace(
         req,
@@ -304,7 +305,7 @@ def emit_target(emit: str | None) -> str | None:
         return None
     target = emit.strip().lower()
     if target not in ("vllm", "sglang"):
-        raise UsageError(f"unknown --emit target '{emit}' (choices: vllm, sglang)")
+        raise UsageError(f"unknown --emit target {quote_value(emit)} (choices: vllm, sglang)")
     return target
 
 
@@ -388,7 +389,7 @@ def check_format(fmt: str | None, github_actions: bool) -> str:
     f = fmt.strip().lower()
     f = "text" if f == "table" else f
     if f not in CHECK_FORMATS:
-        raise UsageError(f"unknown format '{fmt}' (choices: {', '.join(CHECK_FORMATS)})")
+        raise UsageError(f"unknown format {quote_value(fmt)} (choices: {', '.join(CHECK_FORMATS)})")
     return f
 
 
@@ -406,7 +407,7 @@ def check_options(*, policy: Path | None, max_usd_per_hour: str | None, min_head
         parse_fraction(min_headroom, "--min-headroom", low=0, high=0.99, low_inclusive=True)
     level = (fail_on or pol.fail_on or "error").strip().lower()
     if level not in ("error", "warning"):
-        raise UsageError(f"unknown --fail-on '{fail_on}' (choices: error, warning)")
+        raise UsageError(f"unknown --fail-on {quote_value(fail_on)} (choices: error, warning)")
     return CheckOptions(policy=PolicyLimits(max_usd_per_hour=budget, min_headroom=head), fail_on=level,
                         strict=bool(pol.strict if strict is None else strict), default_gpu=default_gpu)
 
@@ -433,7 +434,7 @@ def run_settings(*, prompt_tokens: str | None, new_tokens: str | None, batch: st
 
     layout = pick(kv_layout, default="full").strip().lower()
     if layout not in ("full", "hybrid"):
-        raise UsageError(f"unknown --kv-layout '{kv_layout}' (choices: full, hybrid)")
+        raise UsageError(f"unknown --kv-layout {quote_value(kv_layout)} (choices: full, hybrid)")
     return (parse_count(pick(prompt_tokens, default="32"), "--prompt-tokens", maximum=65536),
             parse_count(pick(new_tokens, default="32"), "--new-tokens", maximum=65536),
             parse_count(pick(batch, default="1"), "--batch", maximum=4096), layout)

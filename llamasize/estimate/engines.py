@@ -23,6 +23,7 @@ from llamasize.errors import UnknownIdError, UsageError
 from llamasize.data.hardware import GpuSpec
 
 from llamasize.units import GIB, MIB
+from llamasize.text import quote_value
 
 #: vLLM's default ``--gpu-memory-utilization`` (vllm/config/cache.py, vLLM 0.33.0).
 VLLM_GPU_MEMORY_UTILIZATION = 0.92
@@ -67,7 +68,7 @@ def check_engine(name: str) -> str:
     """Validate an ``--engine`` value."""
     key = name.strip().lower()
     if key not in ENGINES:
-        raise UnknownIdError(f"unknown engine '{name}' (choices: {', '.join(ENGINES)})")
+        raise UnknownIdError(f"unknown engine {quote_value(name)} (choices: {', '.join(ENGINES)})")
     return key
 
 

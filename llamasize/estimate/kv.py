@@ -31,6 +31,7 @@ from functools import lru_cache
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.parallel import pp_partition
+from llamasize.text import quote_value
 
 KV_LAYOUTS = ("auto", "full", "hybrid")
 
@@ -125,7 +126,7 @@ def resolve_kv_layout(kv_layout: str, engine: str, spec: ModelSpec) -> tuple[str
     ``full``. generic: ``full`` (the reference implementations keep full-length KV).
     """
     if kv_layout not in KV_LAYOUTS:
-        raise UsageError(f"unknown KV layout '{kv_layout}' (choices: {', '.join(KV_LAYOUTS)})")
+        raise UsageError(f"unknown KV layout {quote_value(kv_layout)} (choices: {', '.join(KV_LAYOUTS)})")
     if kv_layout != "auto":
         return kv_layout, "as given"
     try:

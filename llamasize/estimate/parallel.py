@@ -15,6 +15,7 @@ from __future__ import annotations
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import LayoutError
 from llamasize.estimate.params import Tensor
+from llamasize.text import quote_value
 
 
 def tp_problem(spec: ModelSpec, tp: int) -> str | None:
@@ -86,7 +87,7 @@ def shard_shape(t: Tensor, spec: ModelSpec, tp: int, ep: bool) -> tuple[int, ...
         return (s[0], c(s[1]), s[2]) if p == "expert_column" else (s[0], s[1], c(s[2]))
     if p == "flat":
         return (c(s[0]),)
-    raise ValueError(f"unknown parallel kind {p!r}")
+    raise ValueError(f"unknown parallel kind {quote_value(p)}")
 
 
 def default_tensor_parallel(gpu_count: int, pipeline_parallel_size: int) -> int:

@@ -33,6 +33,7 @@ from llamasize.errors import UnknownIdError
 from llamasize.estimate.params import Tensor
 from llamasize.data.spec import ModelSpec
 from llamasize.units import SHORT_DTYPE, dtype_bytes
+from llamasize.text import quote_value
 
 import difflib
 
@@ -327,7 +328,7 @@ def _lookup(name: str, choices, kind: str) -> str:
         return key
     close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise UnknownIdError(f"unknown {kind} '{name}'{hint} (choices: {', '.join(choices)})")
+    raise UnknownIdError(f"unknown {kind} {quote_value(name)}{hint} (choices: {', '.join(choices)})")
 
 
 def get_format(name: str) -> QuantFormat:

@@ -33,6 +33,7 @@ from llamasize.estimate.perf import PerfEstimate, estimate_perf
 from llamasize.estimate.quant import FORMATS, get_format
 from llamasize.plan.pricing import PriceBasis, gpu_hour_price, usd_per_mtok
 from llamasize.plan.results import LicenseNote, PlanOption, PlanRequestSummary, PlanResult, Rejection
+from llamasize.text import quote_value
 
 OBJECTIVES = ("cost", "gpus", "headroom", "cost-per-token", "throughput")
 PERF_OBJECTIVES = ("cost-per-token", "throughput")
@@ -403,7 +404,7 @@ def validate_request(req: PlanRequest) -> None:
     """UsageError for a request no search can run (every enum and bound of ``PlanRequest``); ``plan``
     and ``sweep`` both call it, so neither accepts a value the other refuses."""
     if req.objective not in OBJECTIVES:
-        raise UsageError(f"unknown objective '{req.objective}' (choices: {', '.join(OBJECTIVES)})")
+        raise UsageError(f"unknown objective {quote_value(req.objective)} (choices: {', '.join(OBJECTIVES)})")
     if req.quant != "auto" and req.quant not in FORMATS:
         get_format(req.quant)  # raises with a suggestion
     if not 0 <= req.headroom < 1:
@@ -413,7 +414,7 @@ def validate_request(req: PlanRequest) -> None:
     if req.max_gpus is not None and req.max_gpus < 1:
         raise UsageError(f"--max-gpus must be at least 1, got {req.max_gpus}")
     if req.layout_mode not in LAYOUT_MODES:
-        raise UsageError(f"unknown layout mode '{req.layout_mode}' (choices: {', '.join(LAYOUT_MODES)})")
+        raise UsageError(f"unknown layout mode {quote_value(req.layout_mode)} (choices: {', '.join(LAYOUT_MODES)})")
 
 
 def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None = None) -> PlanResult:

@@ -17,6 +17,7 @@ from llamasize.errors import UsageError
 from llamasize.estimate.params import count_params
 from llamasize.data.spec import ModelSpec
 from llamasize.units import TORCH_DTYPES, dtype_bytes
+from llamasize.text import quote_value
 
 
 
@@ -87,7 +88,7 @@ def scaled_spec(spec: ModelSpec, budget_bytes: int, *, dtype: str = "float32", m
     widths scale with it. Raises ``UsageError`` when even the smallest width does not fit.
     """
     if dtype not in TORCH_DTYPES:
-        raise UsageError(f"unknown runtime dtype '{dtype}' (choices: {', '.join(TORCH_DTYPES)})")
+        raise UsageError(f"unknown runtime dtype {quote_value(dtype)} (choices: {', '.join(TORCH_DTYPES)})")
     torch_dtype, nbytes = dtype, dtype_bytes(dtype)  # runtime dtypes are torch names (units.DTYPE_BYTES)
     spec.need("scaling the model", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
     period = pattern_period(spec)
