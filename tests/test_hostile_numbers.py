@@ -204,6 +204,25 @@ def test_unusable_calibration_location_fails_before_measuring(monkeypatch, tmp_p
     assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "f").is_dir()
 
 
+@pytest.mark.parametrize("home", ["/proc", "/sys"])
+def test_a_cache_under_a_pseudo_filesystem_fails_before_measuring(monkeypatch, home):
+    """HOME=/proc: the permission bits say writable to root, so the location is probed by creating
+    the directory and a file as the save will (issue 10 R6)."""
+    _no_measurement(monkeypatch)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", home)
+    line = one_error(run_cli("verify"))
+    assert "calibration" in line and home in line
+
+
+def test_the_writability_probe_leaves_nothing_behind(tmp_path):
+    from llamasize.estimate.calibration import check_writable
+
+    target = tmp_path / "a" / "b" / "cal.json"
+    check_writable(target)
+    assert target.parent.is_dir() and list(target.parent.iterdir()) == []
+
+
 def test_estimates_without_a_cache_location_use_the_defaults(monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", "")
