@@ -10,6 +10,8 @@ Rules (DESIGN.md "Modeling rules" 3-5, facts/serving.md 2.1):
   width over TP, or whole experts over EP (vLLM: EP size = TP size). Pipeline stages follow vLLM's
   ``get_pp_indices`` (layers split evenly, the remainder to the stages before the last); the
   embedding and vision tower sit on the first stage, the final norm and lm_head on the last.
+  Per-stage bytes come from ``shards`` (layers of identical shape and storage counted once, so
+  the cost does not grow with the layer count).
 - **KV cache**: the one KV formula of ``estimate.kv`` (bytes per token per layer, the hybrid
   capacity of windowed layers), per stage, tokens allocated in blocks (vLLM 16).
 - **Activations**: an analytical peak of the engine's profile run (see ``activation_peak_bytes``).
@@ -31,8 +33,8 @@ from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.deployment import Assumption, Deployment, ParallelLayoutFields
 from llamasize.estimate.engines import EngineBudget, check_engine, engine_budget, vllm_batch_defaults
 from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
-from llamasize.estimate.parallel import pp_partition, shard_shape, validate_layout
-from llamasize.estimate.params import Tensor, weight_table
+from llamasize.estimate.parallel import pp_partition, validate_layout
+from llamasize.estimate.shards import stage_weight_bytes, total_weight_bytes
 from llamasize.estimate.quant import QuantFormat, check_kv_dtype, get_format, kv_dtype_bytes, resolve_kv_dtype
 from llamasize.units import GIB
 
@@ -109,47 +111,6 @@ class FitEstimate(ParallelLayoutFields, _FitHead):
     unknown: list[str]
 
 
-@lru_cache(maxsize=4096)
-def stage_tensors(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tuple[tuple[int, Tensor, tuple, int], ...]:
-    """Every tensor with the pipeline stage that holds it, the shard one GPU of that stage holds,
-    and the shard's bytes under the format: ``(stage, tensor, shard_shape, nbytes)``. The embedding
-    and vision tower sit on the first stage, the final norm and lm_head on the last."""
-    fmt = get_format(quant)
-    stages = pp_partition(spec.need("the pipeline split", "num_hidden_layers"), pp)
-    stage_of = {layer: k for k, layers in enumerate(stages) for layer in layers}
-    out = []
-    for t in weight_table(spec):
-        if t.layer is not None:
-            k = stage_of[t.layer]
-        elif t.component in ("embedding", "vision"):
-            k = 0
-        else:  # final norm, lm_head
-            k = pp - 1
-        shape = shard_shape(t, spec, tp, ep)
-        out.append((k, t, shape, fmt.rule(spec, t).nbytes(shape)))
-    return tuple(out)
-
-
-@lru_cache(maxsize=4096)
-def stage_weight_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
-                       include_vision: bool) -> tuple[int, ...]:
-    """Weight bytes on one GPU of each pipeline stage (exact for the format's layout)."""
-    out = [0] * pp
-    for k, t, _, nbytes in stage_tensors(spec, quant, tp, pp, ep):
-        if include_vision or t.component != "vision":
-            out[k] += nbytes
-    return tuple(out)
-
-
-@lru_cache(maxsize=4096)
-def total_weight_bytes(spec: ModelSpec, quant: str, include_vision: bool = True) -> int:
-    """Bytes of the whole model under a format (unsharded); cached like ``stage_tensors`` (the planner
-    asks for it once per candidate)."""
-    fmt = get_format(quant)
-    return sum(fmt.rule(spec, t).nbytes(t.shape) for t in weight_table(spec)
-               if include_vision or t.component != "vision")
-
-
 # --------------------------------------------------------------------------------- activations --
 def activation_peak_bytes(spec: ModelSpec, tp: int, tokens: int, seqs: int, act_bytes: int = 2) -> int:
     """Analytical activation peak of one forward pass over ``tokens`` tokens plus the sampler.
@@ -197,6 +158,11 @@ class Settings:
     nodes: int
 
 
+#: ``kv.resolve_kv_layout`` reads every layer's type: cached per (layout, engine, spec), the planner
+#: resolves thousands of candidates of one spec.
+_kv_layout = lru_cache(maxsize=1024)(resolve_kv_layout)
+
+
 def resolve(d: Deployment) -> Settings:
     """Validate a deployment and fill in every default (UsageError on impossible input)."""
     spec, gpu = d.model, d.gpu
@@ -218,7 +184,7 @@ def resolve(d: Deployment) -> Settings:
     default_seqs, default_tokens = vllm_batch_defaults(gpu)
     if engine == "generic":
         default_seqs, default_tokens = GENERIC_MAX_SEQS, GENERIC_PREFILL_CHUNK
-    layout, layout_reason = resolve_kv_layout(d.kv_layout, engine, spec)
+    layout, layout_reason = _kv_layout(d.kv_layout, engine, spec)
     return Settings(
         tp=tp, pp=pp, ep=d.expert_parallel, fmt=fmt, kv_dtype_in=kv_dtype_in,
         kv_dtype=resolve_kv_dtype(kv_dtype_in, spec), kv_bytes=kv_dtype_bytes(kv_dtype_in, spec),
