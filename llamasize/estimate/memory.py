@@ -21,7 +21,7 @@ Rules (DESIGN.md "Modeling rules" 3-5, facts/serving.md 2.1):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
 
@@ -31,7 +31,10 @@ from llamasize import SCHEMA_VERSION
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.deployment import Assumption, Deployment, ParallelLayoutFields
-from llamasize.estimate.engines import EngineBudget, check_engine, engine_budget, vllm_batch_defaults
+from llamasize.estimate.engines import (
+    SGLANG_LARGE_GPU_GIB, VLLM_BATCH_TIERS, EngineBudget, check_engine, engine_budget, is_a100, sglang_reserved_bytes,
+    vllm_batch_defaults, vllm_batch_defaults_at,
+)
 from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
 from llamasize.estimate.parallel import pp_partition, validate_layout
 from llamasize.estimate.shards import stage_weight_bytes, total_weight_bytes
@@ -422,3 +425,92 @@ def _estimate_unknown(d: Deployment, s: Settings, common, err: UnknownValueError
                     "fits": "unknown" if fits is None else "lower bound"},
         unknown=unknown, **common,
     )
+
+
+# ------------------------------------------------------------------------------- budget steps ---
+#: A GPU within this fraction of an engine's memory threshold sits "next to" the step.
+STEP_PROXIMITY = 0.10
+
+
+def _max_context(d: Deployment) -> tuple[int, Settings, MemoryCore]:
+    """Max context at the deployment's batch, with its settings and memory core."""
+    s = resolve(d)
+    core = memory_core(d, s)
+    return core.max_context(d.batch), s, core
+
+
+def _vllm_tier_notes(d: Deployment, ctx: int, core: MemoryCore) -> list[str]:
+    """vLLM's default batch shape steps up at 70 GiB (not A100) and 160 GiB of device memory: the
+    profile run then reserves a larger activation peak, so just above a step a GPU holds less KV
+    than just below it (``engines.VLLM_BATCH_TIERS``)."""
+    if d.max_num_seqs or d.max_num_batched_tokens:
+        return []
+    gpu, out = d.gpu, []
+    mem_gib = gpu.memory_bytes / GIB
+    for gib, with_a100, _, _ in VLLM_BATCH_TIERS:
+        if (is_a100(gpu) and not with_a100) or abs(mem_gib - gib) > STEP_PROXIMITY * gib:
+            continue
+        above = mem_gib >= gib
+        here = vllm_batch_defaults(gpu)
+        there = vllm_batch_defaults_at(gib - 1e-9 if above else gib, is_a100(gpu))
+        other_ctx, _, other = _max_context(replace(d, max_num_seqs=there[0], max_num_batched_tokens=there[1]))
+        if other.activation == core.activation:
+            continue
+        side = "above" if above else "below"
+        kv_here, kv_there = (min(c.capacity(k) for k in range(len(c.kvms))) / GIB for c in (core, other))
+        context = (f"max context {ctx:,} vs {other_ctx:,} tokens" if other_ctx != ctx else
+                   f"max context {ctx:,} tokens either way (the model's limit or the request)")
+        out.append(
+            f"next to a vLLM profile step: {gpu.id} has {mem_gib:.1f} GiB, {abs(mem_gib - gib) / gib:.0%} {side} the "
+            f"{gib} GiB step of vLLM's default batch shape ({here[0]:,} sequences x {here[1]:,} batched tokens here, "
+            f"{there[0]:,} x {there[1]:,} on the other side; EngineArgs.get_batch_defaults, facts/serving.md 2.1): "
+            f"activation peak {core.activation / GIB:.2f} GiB here vs {other.activation / GIB:.2f} GiB, KV capacity "
+            f"{kv_here:.2f} vs {kv_there:.2f} GiB per GPU, {context}; --max-num-seqs / --max-num-batched-tokens fix "
+            "the shape")
+    return out
+
+
+def _sglang_notes(d: Deployment, s: Settings, ctx: int, bigger: Deployment | None) -> list[str]:
+    """SGLang's automatic reserve (``engines.sglang_reserved_bytes``) steps up at 60 GiB of device
+    memory and grows with tp x pp, so a bigger GPU or more GPUs can hold less."""
+    if d.mem_fraction_static is not None:
+        return []
+    gpu, out = d.gpu, []
+    total, mem_gib, gib = gpu.memory_bytes, gpu.memory_bytes / GIB, SGLANG_LARGE_GPU_GIB
+    cps = d.max_num_batched_tokens
+    if abs(mem_gib - gib) <= STEP_PROXIMITY * gib:
+        here, _ = sglang_reserved_bytes(total, s.tp, s.pp, cps)
+        there, _ = sglang_reserved_bytes(gib * GIB + (-1 if mem_gib > gib else 1), s.tp, s.pp, cps)
+        out.append(
+            f"next to SGLang's {gib} GiB step: {gpu.id} has {mem_gib:.1f} GiB; at or above the step SGLang's automatic "
+            f"reserve assumes chunked prefill 8,192 (assumed threshold) and is at least 10 GiB (facts/serving.md 2.3): "
+            f"{here / GIB:.1f} GiB per GPU here, {there / GIB:.1f} GiB on the other side of the step")
+    if bigger is not None and bigger.engine == d.engine:
+        try:
+            big_ctx, big_s, _ = _max_context(bigger)
+        except UnknownValueError:
+            return out
+        if big_ctx < ctx:
+            out.append(
+                f"more GPUs hold less here: SGLang's automatic reserve grows by tp x pp / 8 GiB per GPU "
+                f"(facts/serving.md 2.3): {d.gpu_count} GPUs ({s.tp} x {s.pp}) reserve "
+                f"{s.budget.overhead_bytes / GIB:.1f} GiB per GPU and hold {ctx:,} tokens at batch {d.batch}; "
+                f"{bigger.gpu_count} GPUs ({big_s.tp} x {big_s.pp}) would reserve "
+                f"{big_s.budget.overhead_bytes / GIB:.1f} GiB and hold {big_ctx:,}")
+    return out
+
+
+def budget_step_notes(d: Deployment, bigger: Deployment | None = None) -> list[str]:
+    """Notes for a deployment that sits next to a step of its engine's budget (issue 10 item 7):
+    vLLM's profile tiers (70 / 160 GiB of GPU memory) and SGLang's reserve (a 60 GiB step, and
+    growth with tp x pp, checked against ``bigger``, the next larger deployment the search would
+    try). Each note names the step, its source and the numbers on both sides; [] otherwise."""
+    try:
+        ctx, s, core = _max_context(d)
+    except UnknownValueError:
+        return []
+    if s.budget.engine == "vllm":
+        return _vllm_tier_notes(d, ctx, core)
+    if s.budget.engine == "sglang":
+        return _sglang_notes(d, s, ctx, bigger)
+    return []
