@@ -97,9 +97,7 @@ def _deep(registry, layers: int):
 
 
 def _clear():
-    for f in (shards._layer_tensors, shards.format_layout, shards.stage_tensor_groups, shards.stage_weight_bytes,
-              shards.total_weight_bytes):
-        f.cache_clear()
+    shards.cache_clear()
 
 
 def _counting(monkeypatch):

@@ -147,3 +147,9 @@ def total_weight_bytes(spec: ModelSpec, quant: str, include_vision: bool = True)
     layers = sum(len(c.layers) * sum(st.nbytes(t.shape) for t, st in zip(c.tensors, c.storages))
                  for c in lay.classes)
     return layers + sum(st.nbytes(t.shape) for t, st in lay.other if include_vision or t.component != "vision")
+
+
+def cache_clear() -> None:
+    """Forget every cached layout (benchmarks time cold runs; tests count the work done)."""
+    for f in (_layer_tensors, format_layout, stage_tensor_groups, stage_weight_bytes, total_weight_bytes):
+        f.cache_clear()
