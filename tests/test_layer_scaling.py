@@ -156,3 +156,20 @@ def test_per_candidate_work_does_not_grow_with_the_layer_count(registry, monkeyp
         counts[layers] = calls["shard_shape"]
     assert counts[61] == counts[1220] > 0
     _clear()
+
+
+def test_fit_reasons_agree_with_the_full_estimate(registry):
+    """The planner explains rejections with ``fit_reasons`` (no per-layer lists): same verdict,
+    reasons and headroom as ``estimate_memory``, fitting or not, known architecture or not."""
+    from llamasize.estimate.memory import estimate_memory, fit_reasons
+
+    seen = set()
+    for model in ("scout", "maverick", "deepseek-v3", "behemoth"):
+        for gpu in ("l4", "h100", "b200"):
+            for n, ctx in ((1, 8192), (8, 2**20), (8, 10 * 2**20)):
+                d = Deployment(model=registry.model(model), gpu=registry.gpu(gpu), gpu_count=n, quant="int4",
+                               context_tokens=ctx)
+                e = estimate_memory(d)
+                assert fit_reasons(d) == (e.fits, e.reasons, e.per_gpu.headroom_fraction), (model, gpu, n, ctx)
+                seen.add(e.fits)
+    assert seen == {True, False, None}

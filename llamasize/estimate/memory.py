@@ -343,7 +343,23 @@ def estimate_memory(d: Deployment) -> FitEstimate:
     return _estimate_known(d, s, core, common)
 
 
-def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> FitEstimate:
+@dataclass(frozen=True)
+class _Verdict:
+    """The verdict of a deployment with a known architecture: the binding stage's numbers, max
+    context and concurrency, and why it does not fit (empty when it fits)."""
+
+    free: int
+    stage: int
+    capacity: int
+    kv_need: int
+    max_ctx: int
+    max_conc: int
+    reasons: list[str]
+    kinds: list[FailureKind]
+
+
+def _verdict(d: Deployment, s: Settings, core: MemoryCore) -> _Verdict:
+    """Binding stage, limits and failure reasons: the arithmetic behind ``estimate_memory``."""
     spec, b = d.model, s.budget
     free, k, capacity, kv_need = core.binding_stage(d.context_tokens, d.batch)
     max_ctx = core.max_context(d.batch)
@@ -370,6 +386,27 @@ def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> Fit
             f"{capacity / GIB:.1f} GiB left after weights, activations and overhead "
             f"(max context at this batch: {max_ctx:,}; max concurrency at this context: {max_conc})"
         )
+    return _Verdict(free, k, capacity, kv_need, max_ctx, max_conc, reasons, kinds)
+
+
+def fit_reasons(d: Deployment) -> tuple[bool | None, list[str], float | None]:
+    """``(fits, reasons, headroom fraction)`` of ``estimate_memory(d)`` without building the whole
+    estimate (the planner explains thousands of rejections; the estimate lists every layer)."""
+    s = resolve(d)
+    try:
+        core = memory_core(d, s)
+    except UnknownValueError:
+        e = estimate_memory(d)
+        return e.fits, e.reasons, e.per_gpu.headroom_fraction
+    v = _verdict(d, s, core)
+    return not v.reasons, v.reasons, round(v.free / s.budget.budget_bytes, 6)
+
+
+def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> FitEstimate:
+    spec, b = d.model, s.budget
+    v = _verdict(d, s, core)
+    free, k, capacity, kv_need, max_ctx, max_conc = v.free, v.stage, v.capacity, v.kv_need, v.max_ctx, v.max_conc
+    w, act, reasons, kinds = core.weights[k], core.activation, v.reasons, v.kinds
     per_gpu = PerGpuMemory(
         total_bytes=b.total_bytes, budget_bytes=b.budget_bytes, weights_bytes=w, kv_cache_bytes=kv_need,
         activation_bytes=act, overhead_bytes=b.overhead_bytes, kv_capacity_bytes=capacity, free_bytes=free,

@@ -27,7 +27,7 @@ from llamasize.data.spec import ModelSpec
 from llamasize.errors import UsageError
 from llamasize.estimate.calibration import CalibrationFile, calibration_path, efficiencies_from, load_calibrations
 from llamasize.estimate.deployment import Assumption, Deployment
-from llamasize.estimate.memory import FitEstimate, budget_step_notes, estimate_memory, quick_fit
+from llamasize.estimate.memory import FitEstimate, budget_step_notes, estimate_memory, fit_reasons, quick_fit
 from llamasize.estimate.parallel import tp_problem
 from llamasize.estimate.perf import PerfEstimate, estimate_perf
 from llamasize.estimate.quant import FORMATS, get_format
@@ -306,10 +306,10 @@ def search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_node
                     best.append(found)
                 elif last_fail is not None and not any(c.deployment.gpu.id == gpu.id and c.deployment.quant == quant
                                                        for c in best):
-                    e = estimate_memory(last_fail)
-                    reason = "; ".join(e.reasons) or "headroom below the required fraction"
-                    if e.fits and req.headroom:
-                        reason = (f"free memory {e.per_gpu.headroom_fraction:.1%} of the budget is below the required "
+                    fits, reasons, headroom_fraction = fit_reasons(last_fail)
+                    reason = "; ".join(reasons) or "headroom below the required fraction"
+                    if fits and req.headroom:
+                        reason = (f"free memory {headroom_fraction:.1%} of the budget is below the required "
                                   f"headroom {req.headroom:.0%}")
                     rejected.append(Rejection(gpu=gpu.id, gpu_count=last_fail.gpu_count, quant=quant,
                                               kind="does_not_fit", reason=reason))
