@@ -25,8 +25,9 @@ and the runtime's ``KVCache`` (``runtime.kv_cache``), so all of them count the s
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UnknownValueError, UsageError
@@ -154,12 +155,18 @@ class KvModel:
     caps: tuple[int | None, ...]
     block: int
 
+    @cached_property
+    def cap_counts(self) -> tuple[tuple[int | None, int], ...]:
+        """``caps`` as ``(cap, layers with it)`` pairs, so ``per_sequence`` costs the number of
+        distinct caps, not of layers (a 10,000-layer config stays fast)."""
+        return tuple(Counter(self.caps).items())
+
     def per_sequence(self, tokens: int) -> int:
-        """Bytes one sequence of ``tokens`` tokens needs on this GPU (block-rounded)."""
+        """Bytes one sequence of ``tokens`` tokens needs on this GPU (block-rounded, per layer)."""
         total_tokens = 0
-        for cap in self.caps:
+        for cap, layers in self.cap_counts:
             n = tokens if cap is None else min(tokens, cap)
-            total_tokens += -(-n // self.block) * self.block
+            total_tokens += layers * (-(-n // self.block) * self.block)
         return total_tokens * self.bytes_per_token_layer
 
     def max_tokens(self, capacity: int, batch: int, limit: int) -> int:
@@ -182,8 +189,9 @@ def kv_models(spec: ModelSpec, kv_bytes: int, tp: int, pp: int, layout: str, blo
     """One ``KvModel`` per pipeline stage (caps from ``layer_token_cap``)."""
     types = spec.resolved_layer_types()
     per_layer = kv_bytes_per_token_layer(spec, kv_bytes, tp)
+    cap_of = {t: layer_token_cap(spec, t, layout, in_flight) for t in set(types)}
     return tuple(
-        KvModel(per_layer, tuple(layer_token_cap(spec, types[i], layout, in_flight) for i in layers), block)
+        KvModel(per_layer, tuple(cap_of[types[i]] for i in layers), block)
         for layers in pp_partition(spec.num_hidden_layers, pp)
     )
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from llamasize.data.spec import ModelSpec
 from llamasize.estimate.kv import attended_tokens_sum, decode_kv_tokens, kv_bytes_per_token_layer
-from llamasize.estimate.memory import stage_tensors
+from llamasize.estimate.shards import stage_tensor_groups
 from llamasize.estimate.parallel import pp_partition
 from llamasize.estimate.params import weight_table
 
@@ -57,11 +57,12 @@ class StageWeights:
 
 @lru_cache(maxsize=2048)
 def stage_weights(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tuple[StageWeights, ...]:
-    """Weight traffic per stage, from ``memory.stage_tensors`` (the vision tower is left out: it
-    does not run per token)."""
+    """Weight traffic per stage, from ``shards.stage_tensor_groups`` (``n`` layers of the stage hold
+    each grouped tensor; the vision tower is left out: it does not run per token)."""
     acc = [[0, 0, 0, 0, 0, 0] for _ in range(pp)]
-    for k, t, shape, nbytes in stage_tensors(spec, quant, tp, pp, ep):
-        numel = math.prod(shape)
+    for k, t, shape, nbytes, n in stage_tensor_groups(spec, quant, tp, pp, ep):
+        numel = math.prod(shape) * n
+        nbytes *= n
         if t.component == "vision":
             continue
         if t.component == "embedding":
