@@ -661,3 +661,10 @@ def test_unmapped_vision_config_is_noted(tmp_path):
     spec = load_hf_config(write(tmp_path, "vlm", cfg))
     assert spec.vision_config is None
     assert any("vision_config of model_type 'some_vlm' is not counted" in n for n in spec.notes)
+
+
+def test_tp_must_divide_the_gated_deltanet_heads(tmp_path):
+    from llamasize.estimate.parallel import tp_problem
+    spec = load_hf_config(write(tmp_path, "q3n-32h", {**QWEN3_NEXT_80B, "num_attention_heads": 32}))
+    assert tp_problem(spec, 16) is None
+    assert tp_problem(spec, 32) == "linear_num_key_heads (16) is not divisible by tensor_parallel_size (32)"

@@ -64,7 +64,8 @@ def linear_state_bytes_layer(spec: ModelSpec, tp: int) -> int:
     ``LinearAttentionLayer``): the conv state ``(conv_dim, K)`` with ``conv_dim = 2*nk*dk +
     nv*dv`` in the activation dtype (``torch_dtype``), and the recurrent state ``(nv, dk, dv)``
     in float32 (the gated delta rule runs and returns its state in float32). Heads split over TP
-    (conv channels and value heads divided by ``tp``, at least one head's worth per GPU).
+    (conv channels and value heads divided by ``tp``; ``parallel.tp_problem`` requires TP to divide
+    the heads).
     vLLM's own layout may differ by a column of conv state; not modelled."""
     nk, nv = spec.linear_num_key_heads, spec.linear_num_value_heads
     dk, dv, k = spec.linear_key_head_dim, spec.linear_value_head_dim, spec.linear_conv_kernel_dim

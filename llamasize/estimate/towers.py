@@ -25,6 +25,18 @@ def _vit_layer(d: int, f: int) -> int:
     return 4 * d + 4 * (d * d + d) + _linear(d, f, True) + _linear(f, d, True)
 
 
+def _qwen_merger(d: int, m2: int, out: int, norm: int) -> int:
+    """The Qwen VL patch merger: a norm of ``norm`` parameters on the width ``d``, then
+    ``Linear(d m^2, d m^2)`` and ``Linear(d m^2, out)``, both with biases."""
+    return norm + _linear(d * m2, d * m2, True) + _linear(d * m2, out, True)
+
+
+def _conv_patch(v: VisionConfig, temporal: int, bias: bool) -> int:
+    """A patch-embedding convolution ``C*T*P*P*d`` (+ ``d`` with a bias); ``temporal`` = T (1 for 2-D)."""
+    d = v.hidden_size
+    return v.num_channels * temporal * v.patch_size**2 * d + (d if bias else 0)
+
+
 def llama4_params(v: VisionConfig, text_hidden: int) -> int:
     """Llama 4 vision tower (encoder + pixel-shuffle adapter + projector), facts/models.md 1.4:
     per encoder layer ``_vit_layer``; class embedding ``d``, positional embedding
@@ -34,7 +46,7 @@ def llama4_params(v: VisionConfig, text_hidden: int) -> int:
     (+ 20,971,520 projector) for Llama 4 Scout / Maverick."""
     d, f = v.hidden_size, v.intermediate_size
     positions = (v.image_size // v.patch_size) ** 2 + 1
-    encoder = v.num_hidden_layers * _vit_layer(d, f) + d + positions * d + v.patch_size**2 * v.num_channels * d + 4 * d
+    encoder = v.num_hidden_layers * _vit_layer(d, f) + d + positions * d + _conv_patch(v, 1, False) + 4 * d
     shuffled = round(d / (v.pixel_shuffle_ratio**2))
     adapter = shuffled * v.projector_input_dim + v.projector_input_dim * v.projector_output_dim
     return encoder + adapter + v.vision_output_dim * text_hidden
@@ -47,9 +59,8 @@ def qwen2_vl_params(v: VisionConfig) -> int:
     ``PatchMerger``: LayerNorm ``ln_q`` ``2d``, ``Linear(d m^2, d m^2)`` and ``Linear(d m^2, out)``
     with biases."""
     d, f, m2 = v.hidden_size, v.intermediate_size, v.spatial_merge_size**2
-    patch = v.num_channels * v.temporal_patch_size * v.patch_size**2 * d
-    merger = 2 * d + _linear(d * m2, d * m2, True) + _linear(d * m2, v.out_hidden_size, True)
-    return patch + v.num_hidden_layers * _vit_layer(d, f) + merger
+    merger = _qwen_merger(d, m2, v.out_hidden_size, 2 * d)
+    return _conv_patch(v, v.temporal_patch_size, False) + v.num_hidden_layers * _vit_layer(d, f) + merger
 
 
 def qwen2_5_vl_params(v: VisionConfig) -> int:
@@ -58,10 +69,9 @@ def qwen2_5_vl_params(v: VisionConfig) -> int:
     ``3(d^2 + d)``, proj ``d^2 + d``, gated MLP with biases (gate, up ``dF + F`` each, down
     ``Fd + d``); ``Qwen2_5_VLPatchMerger``: RMSNorm ``ln_q`` ``d`` and the two merger linears."""
     d, f, m2 = v.hidden_size, v.intermediate_size, v.spatial_merge_size**2
-    patch = v.num_channels * v.temporal_patch_size * v.patch_size**2 * d
     block = 2 * d + 4 * (d * d + d) + 2 * _linear(d, f, True) + _linear(f, d, True)
-    merger = d + _linear(d * m2, d * m2, True) + _linear(d * m2, v.out_hidden_size, True)
-    return patch + v.num_hidden_layers * block + merger
+    merger = _qwen_merger(d, m2, v.out_hidden_size, d)
+    return _conv_patch(v, v.temporal_patch_size, False) + v.num_hidden_layers * block + merger
 
 
 def qwen3_5_params(v: VisionConfig) -> int:
@@ -71,9 +81,9 @@ def qwen3_5_params(v: VisionConfig) -> int:
     ``Qwen3_5MoeVisionPatchMerger`` (no post-shuffle norm): LayerNorm ``2d`` and the two merger
     linears."""
     d, f, m2 = v.hidden_size, v.intermediate_size, v.spatial_merge_size**2
-    patch = v.num_channels * v.temporal_patch_size * v.patch_size**2 * d + d
-    merger = 2 * d + _linear(d * m2, d * m2, True) + _linear(d * m2, v.out_hidden_size, True)
-    return patch + v.num_position_embeddings * d + v.num_hidden_layers * _vit_layer(d, f) + merger
+    merger = _qwen_merger(d, m2, v.out_hidden_size, 2 * d)
+    return (_conv_patch(v, v.temporal_patch_size, True) + v.num_position_embeddings * d
+            + v.num_hidden_layers * _vit_layer(d, f) + merger)
 
 
 def siglip_gemma3_params(v: VisionConfig) -> int:
@@ -84,7 +94,7 @@ def siglip_gemma3_params(v: VisionConfig) -> int:
     ``3d^2 + 3d + d^2 + d``, LayerNorm ``2d``, MLP); projector ``mm_input_projection_weight``
     ``d x th`` and ``mm_soft_emb_norm`` RMSNorm ``d`` (average pooling holds nothing)."""
     d, f = v.hidden_size, v.intermediate_size
-    patch = v.num_channels * v.patch_size**2 * d + d
+    patch = _conv_patch(v, 1, True)
     positions = (v.image_size // v.patch_size) ** 2 * d
     head = (d + 4 * (d * d + d) + 2 * d + _linear(d, f, True) + _linear(f, d, True)) if v.vision_use_head else 0
     projector = d * v.out_hidden_size + d
@@ -99,7 +109,7 @@ def pixtral_mistral3_params(v: VisionConfig) -> int:
     ``d m^2 x d`` (no bias), ``linear_1`` ``d*nfl x th`` and ``linear_2`` ``th x th`` (biases iff
     ``multimodal_projector_bias``)."""
     d, f, m2, th = v.hidden_size, v.intermediate_size, v.spatial_merge_size**2, v.out_hidden_size
-    encoder = v.num_channels * v.patch_size**2 * d + d + v.num_hidden_layers * (2 * d + 4 * d * d + 3 * d * f)
+    encoder = _conv_patch(v, 1, False) + d + v.num_hidden_layers * (2 * d + 4 * d * d + 3 * d * f)
     bias = v.multimodal_projector_bias
     projector = d + d * m2 * d + _linear(d * v.num_feature_layers, th, bias) + _linear(th, th, bias)
     return encoder + projector
