@@ -668,3 +668,18 @@ def test_tp_must_divide_the_gated_deltanet_heads(tmp_path):
     spec = load_hf_config(write(tmp_path, "q3n-32h", {**QWEN3_NEXT_80B, "num_attention_heads": 32}))
     assert tp_problem(spec, 16) is None
     assert tp_problem(spec, 32) == "linear_num_key_heads (16) is not divisible by tensor_parallel_size (32)"
+
+
+def test_mtp_draft_is_said_in_fit_and_perf(cli):
+    fit = cli("fit", "--model", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--ctx", "8K", "--format", "json")
+    perf = cli("perf", "--model", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--format", "json")
+    for r, name in ((fit, "mtp_layers"), (perf, "speculative_decoding")):
+        assert r.code in (0, 3), r.err
+        a = {x["name"]: x for x in r.json()["assumptions"]}
+        assert "1 MTP layer(s)" in a[name]["value"]
+
+
+def test_qwen2_vl_sliding_window_follows_max_window_layers(tmp_path):
+    cfg = {**QWEN2_VL_7B, "use_sliding_window": True, "max_window_layers": 20, "sliding_window": 4096}
+    spec = load_hf_config(write(tmp_path, "qwen2vl-swa", cfg))
+    assert spec.resolved_layer_types() == ["full_attention"] * 20 + ["sliding_attention"] * 8

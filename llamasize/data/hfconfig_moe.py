@@ -141,6 +141,18 @@ def _hybrid(mt: str, c: dict) -> dict:
     return out
 
 
+def _qwen_vl_text(c: dict) -> dict:
+    """Qwen2VLAttention / Qwen2_5_VLAttention: biases on q, k, v (not o). configuration_qwen2_vl.py:
+    with ``use_sliding_window`` (default False) layer i slides iff i >= ``max_window_layers``."""
+    out = {"intermediate_size": c.get("intermediate_size"), "attention_qkv_bias": True, "sliding_window": None}
+    n = c.get("num_hidden_layers")
+    if c.get("use_sliding_window") and c.get("sliding_window") and isinstance(n, int):
+        first = c.get("max_window_layers", 80)
+        out["sliding_window"] = c["sliding_window"]
+        out["layer_types"] = ["sliding_attention" if i >= first else "full_attention" for i in range(n)]
+    return out
+
+
 def family_fields(mt: str, c: dict, outer: dict) -> dict:
     """Spec fields for a text ``model_type`` in ``MOE_TYPES`` from its (text) config ``c``."""
     del outer  # the wrappers' extras are read by tower_fields
@@ -157,9 +169,8 @@ def family_fields(mt: str, c: dict, outer: dict) -> dict:
         return _deepseek(mt, c)
     if mt in _HYBRID:
         return _hybrid(mt, c)
-    if mt in _QWEN_VL_TEXT:  # Qwen2VLAttention / Qwen2_5_VLAttention: biases on q, k, v (not o)
-        return {"intermediate_size": c.get("intermediate_size"), "attention_qkv_bias": True,
-                "sliding_window": c.get("sliding_window") if c.get("use_sliding_window") else None}
+    if mt in _QWEN_VL_TEXT:
+        return _qwen_vl_text(c)
     # gpt_oss
     return {"moe_intermediate_size": c.get("intermediate_size"), "num_local_experts": c.get("num_local_experts"),
             "num_experts_per_tok": c.get("num_experts_per_tok") or c.get("experts_per_token"),
