@@ -683,3 +683,16 @@ def test_qwen2_vl_sliding_window_follows_max_window_layers(tmp_path):
     cfg = {**QWEN2_VL_7B, "use_sliding_window": True, "max_window_layers": 20, "sliding_window": 4096}
     spec = load_hf_config(write(tmp_path, "qwen2vl-swa", cfg))
     assert spec.resolved_layer_types() == ["full_attention"] * 20 + ["sliding_attention"] * 8
+
+
+def test_deepseek_v2_236b(tmp_path):
+    """deepseek-ai/DeepSeek-V2 numbers as in inference/configs/config_236B.json of deepseek-ai/DeepSeek-V3
+    (dim 5120, inter_dim 12288, moe_inter_dim 1536, 60 layers, 1 dense, 128 heads, 160 routed / 2 shared /
+    6 active, q_lora_rank 1536, kv_lora_rank 512, nope 128, rope 64, v 128, vocab 102400), in HF keys."""
+    cfg = {**DEEPSEEK_V2_LITE, "hidden_size": 5120, "intermediate_size": 12288, "moe_intermediate_size": 1536,
+           "num_hidden_layers": 60, "num_attention_heads": 128, "num_key_value_heads": 128, "n_routed_experts": 160,
+           "n_shared_experts": 2, "num_experts_per_tok": 6, "q_lora_rank": 1536, "topk_method": "group_limited_greedy"}
+    b = count_params(load_hf_config(write(tmp_path, "DeepSeek-V2", cfg)))
+    assert b.total_params == numel(sd_decoder_frame(cfg, lambda i, p: sd_deepseek_layer(cfg, i, p, False)))
+    assert abs(b.total_params - 236e9) / 236e9 < 0.005  # "236B total" (DeepSeek-V2 README)
+    assert abs(b.active_params - 21e9) / 21e9 < 0.05  # "21B activated"
