@@ -3,8 +3,9 @@
 Each family names its fields differently; this module maps them onto the registry's conventions
 (see ``spec``): Llama 4 (``llama4`` multimodal wrapper with ``text_config``/``vision_config``, or
 ``llama4_text``), Llama/Mistral-style dense models, Mixtral, Qwen2/Qwen3 (dense and MoE),
-DeepSeek-V2/V3 (MLA) and gpt-oss (MoE, MLA, hybrid and multimodal families: ``hfconfig_moe``). Other ``model_type`` values are read as a Llama-style decoder and
-the spec says so in its notes. Keys the estimator does not need (tokenizer ids, dropout, ...) are
+DeepSeek-V2/V3 (MLA) and gpt-oss; the MoE, MLA, hybrid and multimodal families (and every vision
+tower) are mapped in ``hfconfig_moe``. Other ``model_type`` values are read as a Llama-style decoder
+and the spec says so in its notes. Keys the estimator does not need (tokenizer ids, dropout, ...) are
 not read.
 """
 

@@ -202,7 +202,8 @@ def _vision_qwen(kind: str, v: dict, text_hidden: int) -> dict:
     in_channels 3, patch_size 14 (Qwen3.5: 16), spatial_merge_size 2, temporal_patch_size 2."""
     common = {"model_type": kind, "num_attention_heads": v.get("num_heads", 16),
               "num_channels": v.get("in_channels", v.get("in_chans", 3)),
-              "temporal_patch_size": v.get("temporal_patch_size", 2), "spatial_merge_size": v.get("spatial_merge_size", 2)}
+              "temporal_patch_size": v.get("temporal_patch_size", 2),
+              "spatial_merge_size": v.get("spatial_merge_size", 2)}
     if kind == "qwen2_vl":
         d = v.get("embed_dim", 1280)
         ratio = v.get("mlp_ratio", 4)
@@ -211,7 +212,8 @@ def _vision_qwen(kind: str, v: dict, text_hidden: int) -> dict:
         return common | {"hidden_size": d, "intermediate_size": int(d * ratio), "num_hidden_layers": v.get("depth", 32),
                          "patch_size": v.get("patch_size", 14), "out_hidden_size": v.get("hidden_size", 3584)}
     if kind == "qwen2_5_vl":
-        return common | {"hidden_size": v.get("hidden_size", 3584), "intermediate_size": v.get("intermediate_size", 3420),
+        return common | {"hidden_size": v.get("hidden_size", 3584),
+                         "intermediate_size": v.get("intermediate_size", 3420),
                          "num_hidden_layers": v.get("depth", 32), "patch_size": v.get("patch_size", 14),
                          "out_hidden_size": v.get("out_hidden_size", 3584)}
     return common | {"hidden_size": v.get("hidden_size", 1152), "intermediate_size": v.get("intermediate_size", 4304),

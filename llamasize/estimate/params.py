@@ -290,8 +290,8 @@ def count_params(s: ModelSpec) -> ParamBreakdown:
     visit, i.e. ``total_text - (E - k) x params_per_expert x n_moe_layers``; the vision tower is
     excluded (it runs once per image, not per token), and so are MTP layers (component ``mtp``:
     in ``total_params`` and ``text_params`` as checkpoint weights, but a draft, not the main model;
-    ``deviation_from_published`` compares ``total - mtp`` with the published main-model figure). The input embedding is counted in
-    ``active_params`` (the published convention: Scout 17,172,894,720) and left out of
+    ``deviation_from_published`` compares ``total - mtp`` with the published main-model figure).
+    The input embedding is counted in ``active_params`` (the published convention: Scout 17,172,894,720) and left out of
     ``active_compute_params`` (a lookup, not a matmul; DESIGN.md rule 2).
     """
     pub = s.published_params
