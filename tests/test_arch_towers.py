@@ -631,10 +631,14 @@ def test_mistral3_pixtral_tower_and_mistral_text(tmp_path):
     assert b.total_params == HUB_TOTALS["Mistral-Small-3.1-24B-Instruct-2503"]
 
 
-def test_llama4_tower_kept(tmp_path):
-    from tests.test_hfconfig import llama4_config  # the Scout config written there (facts/models.md 1.1)
-    b = count_params(load_hf_config(write(tmp_path, "scout", llama4_config())))
-    assert b.components["vision"] == 871_932_416 and b.total_params == 108_641_793_536
+@pytest.mark.parametrize("name, kwargs, total", [
+    ("Llama-4-Scout-17B-16E-Instruct", {}, 108_641_793_536),
+    ("Llama-4-Maverick-17B-128E-Instruct", {"experts": 128, "step": 2, "max_pos": 1_048_576}, 401_583_781_376),
+])
+def test_llama4_tower_kept(tmp_path, name, kwargs, total):
+    from tests.test_hfconfig import llama4_config  # the configs written there (facts/models.md 1.1 / 1.2)
+    b = count_params(load_hf_config(write(tmp_path, name, llama4_config(**kwargs))))
+    assert b.components["vision"] == 871_932_416 and b.total_params == total  # published, exact
 
 
 # ------------------------------------------------------------------------------ bad input ---
