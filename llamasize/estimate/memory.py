@@ -302,6 +302,11 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
         Assumption(name="vision_tower", value="loaded" if d.include_vision else "excluded (--text-only)",
                    source="--text-only"),
     ]
+    if d.model.num_nextn_predict_layers:
+        out.append(Assumption(
+            name="mtp_layers", value=f"{d.model.num_nextn_predict_layers} MTP layer(s) in the checkpoint, not loaded",
+            source="served without speculative decoding; vLLM loads them only as the draft of "
+                   "--speculative-config method deepseek_mtp (not modelled)"))
     if b.fraction_name:
         given = d.gpu_memory_utilization is not None or d.mem_fraction_static is not None
         out.append(Assumption(name=b.fraction_name, value=f"{b.fraction:g}",

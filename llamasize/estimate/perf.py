@@ -237,6 +237,10 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
     )
     assumptions = _assumptions(eff, dtype, prompt_tokens, output_tokens, b, s.layout, s.fmt.compute_scope,
                                base_dtype(gpu))
+    if spec.num_nextn_predict_layers:
+        assumptions.append(Assumption(
+            name="speculative_decoding", value=f"none: the checkpoint's {spec.num_nextn_predict_layers} MTP layer(s) "
+            "could serve as a draft (vLLM --speculative-config method deepseek_mtp)", source="not modelled"))
     try:
         if core is None:
             spec.need("the speed estimate", "hidden_size", "num_hidden_layers", "num_attention_heads",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from llamasize.data.spec import ModelSpec
-from llamasize.estimate.kv import attended_tokens_sum, decode_kv_tokens, kv_bytes_per_token_layer
+from llamasize.estimate.kv import attended_tokens_sum, decode_kv_tokens, kv_bytes_per_token_layer, linear_state_bytes
 from llamasize.estimate.shards import stage_tensor_groups
 from llamasize.estimate.parallel import pp_partition
 from llamasize.estimate.params import weight_table
@@ -152,10 +152,11 @@ class DecodeSpan:
 def kv_read_per_sequence(spec: ModelSpec, kv_bytes: int, tp: int, layers, span: DecodeSpan) -> int | float:
     """KV bytes one sequence's decode step reads on one GPU over ``layers``, averaged over the
     span: attended tokens x ``kv.kv_bytes_per_token_layer`` (exact integer when no layer is
-    chunked-local)."""
+    chunked-local), plus the fixed state of linear-attention layers (``kv.linear_state_bytes``),
+    read once per step."""
     per = kv_bytes_per_token_layer(spec, kv_bytes, tp)
     types = spec.resolved_layer_types()
-    whole, chunked = 0, 0.0
+    whole, chunked = linear_state_bytes(spec, layers, tp), 0.0
     for i in layers:
         a = span.attended(spec, types[i])
         if isinstance(a, int):
@@ -167,6 +168,8 @@ def kv_read_per_sequence(spec: ModelSpec, kv_bytes: int, tp: int, layers, span: 
 
 def decode_kv_bytes(spec: ModelSpec, kv_bytes: int, batch: int, pos: int, tp: int = 1) -> int:
     """KV bytes a decode step of ``batch`` sequences at position ``pos`` reads on one GPU over
-    every layer (exact): ``batch x bytes per token per layer x kv.decode_kv_tokens``."""
+    every layer (exact): ``batch x (bytes per token per layer x kv.decode_kv_tokens + the
+    linear-attention state)``."""
     layers = range(spec.num_hidden_layers)
-    return batch * kv_bytes_per_token_layer(spec, kv_bytes, tp) * decode_kv_tokens(spec, layers, pos)
+    per = kv_bytes_per_token_layer(spec, kv_bytes, tp)
+    return batch * (per * decode_kv_tokens(spec, layers, pos) + linear_state_bytes(spec, layers, tp))
