@@ -419,3 +419,43 @@ def test_check_strict_says_the_verdict_rests_on_an_approximation(cli, tmp_path):
         assert findings[0]["severity"] == severity
         assert "rests on that approximation" in findings[0]["message"]
     assert strict.code != 0
+
+
+def test_gemma3_wrapper_text_config_takes_the_configuration_defaults(tmp_path):
+    """google/gemma-3-4b-it's text_config lists only what differs from Gemma3TextConfig (no heads, head_dim,
+    vocab_size): the configuration class's defaults fill them, as transformers does. The vision tower is not
+    counted here, so the count is approximate."""
+    text = {"model_type": "gemma3_text", "hidden_size": 2560, "intermediate_size": 10240, "num_hidden_layers": 34,
+            "sliding_window": 1024}
+    wrapper = {"model_type": "gemma3", "text_config": text, "vision_config": {"model_type": "siglip_vision_model"}}
+    s = load_hf_config(write(tmp_path / "g34", wrapper))
+    assert (s.num_attention_heads, s.num_key_value_heads, s.head_dim, s.vocab_size) == (8, 4, 256, 262_208)
+    assert any("configuration defaults" in n for n in s.notes)
+    full = {**text, "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 262_208}
+    b = count_params(s)
+    assert b.text_params == llama_family(full, norms=4, qk_norm=2 * 256, tie=True)
+    assert b.confidence == "approximate" or b.vision_params
+
+
+@pytest.mark.parametrize("config, needle", [
+    ({**FALCON_7B, "num_attention_heads": 0}, "num_attention_heads must be a positive integer, got 0"),
+    ({**FALCON_7B, "hidden_size": "4544"}, "hidden_size must be a positive integer, got '4544'"),
+    ({**QWEN_7B, "intermediate_size": 2.5}, "intermediate_size must be a positive integer"),
+    ({**COMMAND_R7B, "sliding_window_pattern": "4"}, "sliding_window_pattern must be a positive integer"),
+    ({**GEMMA2_9B, "num_hidden_layers": 10**12}, "num_hidden_layers"),
+])
+def test_bad_family_values_are_one_line_errors(cli, tmp_path, config, needle):
+    r = cli("params", str(write(tmp_path / "bad", config)))
+    assert r.code == 2
+    assert r.err.count("\n") == 1 and needle in r.err and "Traceback" not in r.err
+
+
+def test_unmapped_sweep_cost_terraform_warn_on_stderr(cli, tmp_path):
+    p = str(write(tmp_path / "acme", UNMAPPED))
+    runs = [cli("sweep", "--model", p, "--ctx", "8K", "--gpu", "h100-sxm", "--format", "json"),
+            cli("cost", "--model", p, "--tokens-per-day", "1e8", "--gpu", "h100-sxm", "--format", "json"),
+            cli("terraform-external", stdin=json.dumps({"model": p, "ctx": "8K", "gpu": "h100-sxm"}))]
+    for r in runs:
+        assert r.code == 0, r.err
+        assert r.err.count("'acme_decoder' has no mapping") == 1, r.err
+    assert any("'acme_decoder' has no mapping" in w for w in runs[1].json()["warnings"])

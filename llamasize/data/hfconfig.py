@@ -26,6 +26,14 @@ _MOE_FAMILIES = {"llama4", "llama4_text", "mixtral", "qwen2_moe", "qwen3_moe", "
                  "gpt_oss"}
 
 
+def _whole(c: dict, key: str) -> int:
+    """``c[key]`` as a positive integer (a family formula divides or multiplies by it), else DataError."""
+    v = c[key]
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise DataError(f"{key} must be a positive integer, got {quote_value(v)}")
+    return v
+
+
 def _layer_pattern(c: dict, period: int) -> list[str]:
     """transformers' default ``layer_types`` for Gemma 2 / Gemma 3 / Cohere 2: layer ``i`` is
     sliding unless ``(i + 1) % period == 0`` (``sliding_window_pattern``, an older config key)."""
@@ -51,7 +59,7 @@ def _qwen_v1(c: dict) -> dict:
     bias; ``c_proj`` and the MLP have one unless ``no_bias``; the MLP's ``w1``/``w2``/``c_proj``
     are ``intermediate_size // 2`` wide; heads are ``kv_channels`` wide; MHA."""
     biased = not c.get("no_bias", True)
-    return {"intermediate_size": c["intermediate_size"] // 2, "head_dim": c.get("kv_channels"),
+    return {"intermediate_size": _whole(c, "intermediate_size") // 2, "head_dim": c.get("kv_channels"),
             "num_key_value_heads": c["num_attention_heads"], "attention_qkv_bias": True,
             "attention_bias": biased, "mlp_bias": biased, "rms_norm_eps": c.get("layer_norm_epsilon"),
             "rope_theta": c.get("rotary_emb_base")}
@@ -79,13 +87,13 @@ def _falcon(c: dict) -> dict:
     (new_decoder_architecture), 1 (multi_query) or nh; ``bias`` on every linear; a plain GELU MLP of
     ``ffn_hidden_size`` (default 4h); LayerNorms with bias: 2 per layer (ln_attn + ln_mlp, or
     input + post-attention without parallel_attn), 1 for a parallel block; ALiBi or RoPE."""
-    nh, new = c["num_attention_heads"], bool(c.get("new_decoder_architecture", False))
-    nkv = c.get("num_kv_heads") or nh if new else (1 if c.get("multi_query", True) else nh)
+    h, nh, new = _whole(c, "hidden_size"), _whole(c, "num_attention_heads"), bool(c.get("new_decoder_architecture"))
+    nkv = (c.get("num_kv_heads") or nh) if new else (1 if c.get("multi_query", True) else nh)
     n_ln = c.get("num_ln_in_parallel_attn") or (2 if new else None)
     norms = 2 if (not c.get("parallel_attn", True) or n_ln == 2) else 1
     bias = bool(c.get("bias", False))
-    return {"num_key_value_heads": nkv, "head_dim": c["hidden_size"] // nh, "attention_bias": bias,
-            "mlp_bias": bias, "ffn_kind": "plain", "intermediate_size": c.get("ffn_hidden_size") or 4 * c["hidden_size"],
+    return {"num_key_value_heads": nkv, "head_dim": h // nh, "attention_bias": bias,
+            "mlp_bias": bias, "ffn_kind": "plain", "intermediate_size": c.get("ffn_hidden_size") or 4 * h,
             "norm_kind": "layernorm", "norms_per_layer": norms, "rms_norm_eps": c.get("layer_norm_epsilon"),
             "position_encoding": "alibi" if c.get("alibi") else "rope"}
 
@@ -95,7 +103,7 @@ def _bloom(c: dict) -> dict:
     with biases, LayerNorms with bias (2 per layer + ``word_embeddings_layernorm`` + ``ln_f``),
     ALiBi (no position weights), MHA."""
     return {"num_key_value_heads": c["num_attention_heads"], "attention_bias": True, "mlp_bias": True,
-            "ffn_kind": "plain", "intermediate_size": 4 * c["hidden_size"], "norm_kind": "layernorm",
+            "ffn_kind": "plain", "intermediate_size": 4 * _whole(c, "hidden_size"), "norm_kind": "layernorm",
             "embedding_norm": True, "position_encoding": "alibi", "rms_norm_eps": c.get("layer_norm_epsilon")}
 
 
@@ -108,7 +116,8 @@ def _cohere(c: dict) -> dict:
 
 def _cohere2(c: dict) -> dict:  # modeling_cohere2: as Cohere without qk norms; 3 sliding : 1 full
     return {**_attention_bias_only(c), "norm_kind": "layernorm_nobias", "norms_per_layer": 1,
-            "head_dim": c["hidden_size"] // c["num_attention_heads"], "rms_norm_eps": c.get("layer_norm_eps"),
+            "head_dim": _whole(c, "hidden_size") // _whole(c, "num_attention_heads"),
+            "rms_norm_eps": c.get("layer_norm_eps"),
             "sliding_window": c.get("sliding_window", 4096),
             "layer_types": c.get("layer_types") or _layer_pattern(c, 4)}
 
@@ -137,6 +146,14 @@ DENSE_FAMILIES = {
     "cohere": (True, _cohere),
     "cohere2": (True, _cohere2),
     "olmo2": (False, _olmo2),
+}
+#: Body defaults of a configuration class, for configs that omit them: Gemma 3's multimodal
+#: wrappers ship a ``text_config`` with only the keys that differ (transformers
+#: ``configuration_gemma3.py`` ``Gemma3TextConfig``).
+_CONFIG_DEFAULTS = {
+    "gemma3_text": {"vocab_size": 262_208, "hidden_size": 2304, "intermediate_size": 9216, "num_hidden_layers": 26,
+                    "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
+                    "max_position_embeddings": 131_072, "sliding_window": 4096},
 }
 #: Older BLOOM / Falcon (RefinedWeb) configs name the body n_embed / n_layer / n_head.
 _BODY_ALIASES = {"hidden_size": "n_embed", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head"}
@@ -251,6 +268,11 @@ def load_hf_config(path: Path) -> ModelSpec:
     mt_outer = str(outer.get("model_type", "")).strip()
     c = outer.get("text_config") if isinstance(outer.get("text_config"), dict) else outer
     mt = str(c.get("model_type", mt_outer) or mt_outer)
+    if mt in _CONFIG_DEFAULTS:
+        omitted = sorted(k for k in _CONFIG_DEFAULTS[mt] if c.get(k) is None and k not in c)
+        c = {**{k: _CONFIG_DEFAULTS[mt][k] for k in omitted}, **c}
+    else:
+        omitted = []
     if mt in ("bloom", "falcon"):
         c = {**{k: c[alias] for k, alias in _BODY_ALIASES.items() if c.get(k) is None and alias in c}, **c}
         c = {k: v for k, v in c.items() if v is not None}
@@ -261,6 +283,8 @@ def load_hf_config(path: Path) -> ModelSpec:
     given = Path(path)
     name_hint = outer.get("_name_or_path") or (given.resolve().name if given.is_dir() else given.resolve().parent.name)
     notes = [f"read from {path}"]
+    if omitted:
+        notes.append(f"keys the config omits take the {mt} configuration defaults: {', '.join(omitted)}")
     assumptions = []
     if mt not in SUPPORTED_MODEL_TYPES:
         assumptions.append(f"model_type {quote_value(mt)} has no mapping in llamasize; counted as a Llama-style "
@@ -302,7 +326,7 @@ def load_hf_config(path: Path) -> ModelSpec:
         raise DataError(f"{path}: {e}") from None
     except KeyError as e:
         raise DataError(f"{path}: config.json lacks {e.args[0]}") from None
-    except (TypeError, ValueError, AttributeError, ZeroDivisionError) as e:
+    except (TypeError, ValueError, AttributeError) as e:
         raise DataError(f"{path}: a config.json value has the wrong type ({e})") from None
     if isinstance(outer.get("vision_config"), dict) and "vision_config" not in fields:
         assumptions.append(f"the vision tower of model_type {quote_value(mt_outer)} (vision_config) is not counted")
