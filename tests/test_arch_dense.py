@@ -459,3 +459,14 @@ def test_unmapped_sweep_cost_terraform_warn_on_stderr(cli, tmp_path):
         assert r.code == 0, r.err
         assert r.err.count("'acme_decoder' has no mapping") == 1, r.err
     assert any("'acme_decoder' has no mapping" in w for w in runs[1].json()["warnings"])
+
+
+def test_gemma2_pattern_is_fixed_and_gemma3_reads_its_key(tmp_path):
+    """Gemma2Config has no sliding_window_pattern (every other layer slides); Gemma3TextConfig and
+    Cohere2Config read it (defaults 6 and 4)."""
+    g2 = load_hf_config(write(tmp_path / "g2", {**GEMMA2_9B, "sliding_window_pattern": 3})).resolved_layer_types()
+    assert g2.count("full_attention") == 21
+    g3 = {k: v for k, v in GEMMA3_1B.items() if k != "sliding_window_pattern"}
+    assert load_hf_config(write(tmp_path / "g3", g3)).resolved_layer_types().count("full_attention") == 4
+    g3_2 = load_hf_config(write(tmp_path / "g32", {**GEMMA3_1B, "sliding_window_pattern": 2})).resolved_layer_types()
+    assert g3_2.count("full_attention") == 13

@@ -34,10 +34,11 @@ def _whole(c: dict, key: str) -> int:
     return v
 
 
-def _layer_pattern(c: dict, period: int) -> list[str]:
+def _layer_pattern(c: dict, period: int, *, configurable: bool = True) -> list[str] | None:
     """transformers' default ``layer_types`` for Gemma 2 / Gemma 3 / Cohere 2: layer ``i`` is
-    sliding unless ``(i + 1) % period == 0`` (``sliding_window_pattern``, an older config key)."""
-    n, p = c["num_hidden_layers"], c.get("sliding_window_pattern", period)
+    sliding unless ``(i + 1) % p == 0``, with ``p`` the config's ``sliding_window_pattern`` (an
+    older key; default ``period``: Gemma 3 6, Cohere 2 4) or a fixed ``period`` (Gemma 2: 2)."""
+    n, p = c["num_hidden_layers"], c.get("sliding_window_pattern") if configurable else None
     p = period if p is None else p
     if not isinstance(p, int) or isinstance(p, bool) or p < 1:
         raise DataError(f"sliding_window_pattern must be a positive integer, got {quote_value(p)}")
@@ -71,11 +72,12 @@ def _gemma(c: dict) -> dict:  # modeling_gemma: GeGLU (gated), head_dim default 
 
 def _gemma2(c: dict) -> dict:  # modeling_gemma2: + pre/post feedforward norms; every other layer sliding
     return {**_gemma(c), "norms_per_layer": 4, "sliding_window": c.get("sliding_window", 4096),
-            "layer_types": c.get("layer_types") or _layer_pattern(c, 2)}
+            "layer_types": c.get("layer_types") or _layer_pattern(c, 2, configurable=False)}
 
 
 def _gemma3_text(c: dict) -> dict:  # modeling_gemma3: + q_norm/k_norm (head_dim); 5 sliding : 1 full
-    return {**_gemma2(c), "qk_norm": "rms_weighted", "layer_types": c.get("layer_types") or _layer_pattern(c, 6)}
+    return {**_gemma(c), "norms_per_layer": 4, "sliding_window": c.get("sliding_window", 4096),
+            "qk_norm": "rms_weighted", "layer_types": c.get("layer_types") or _layer_pattern(c, 6)}
 
 
 def _phi3(c: dict) -> dict:  # modeling_phi3: fused qkv_proj / gate_up_proj, no biases
