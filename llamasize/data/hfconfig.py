@@ -97,7 +97,8 @@ def _falcon(c: dict) -> dict:
     return {"num_key_value_heads": nkv, "head_dim": h // nh, "attention_bias": bias,
             "mlp_bias": bias, "ffn_kind": "plain", "intermediate_size": c.get("ffn_hidden_size") or 4 * h,
             "norm_kind": "layernorm", "norms_per_layer": norms, "rms_norm_eps": c.get("layer_norm_epsilon"),
-            "position_encoding": "alibi" if c.get("alibi") else "rope"}
+            "position_encoding": "alibi" if c.get("alibi") else "rope",
+            "max_position_embeddings": c.get("max_position_embeddings", 2048)}  # FalconConfig default
 
 
 def _bloom(c: dict) -> dict:
@@ -106,7 +107,13 @@ def _bloom(c: dict) -> dict:
     ALiBi (no position weights), MHA."""
     return {"num_key_value_heads": c["num_attention_heads"], "attention_bias": True, "mlp_bias": True,
             "ffn_kind": "plain", "intermediate_size": 4 * _whole(c, "hidden_size"), "norm_kind": "layernorm",
-            "embedding_norm": True, "position_encoding": "alibi", "rms_norm_eps": c.get("layer_norm_epsilon")}
+            "embedding_norm": True, "position_encoding": "alibi", "rms_norm_eps": c.get("layer_norm_epsilon"),
+            "max_position_embeddings": c.get("seq_length") or BLOOM_DEFAULT_CONTEXT}
+
+
+#: BloomConfig has no position limit (ALiBi); vLLM's ``_get_and_verify_max_len`` takes the context
+#: from ``seq_length`` (2048 in the BLOOM configs) and otherwise defaults to 2048 tokens.
+BLOOM_DEFAULT_CONTEXT = 2048
 
 
 def _cohere(c: dict) -> dict:
