@@ -512,3 +512,14 @@ def test_bloom_and_falcon_have_a_context_limit(cli, tmp_path):
             "--format", "json")
     assert r.code == 0, r.err
     assert r.json()["fits"] is True and r.json()["weights_bytes"] == 2 * 559_214_592
+
+
+def test_qwen_sliding_window_only_above_max_window_layers(tmp_path):
+    """Qwen2Config / Qwen3Config: with use_sliding_window, layers i >= max_window_layers slide; without it the
+    sliding_window key (131072 in Qwen2.5-7B) is not used."""
+    assert set(load_hf_config(write(tmp_path / "q", QWEN25_7B)).resolved_layer_types()) == {"full_attention"}
+    on = {**QWEN25_7B, "use_sliding_window": True, "sliding_window": 4096, "max_window_layers": 20}
+    types = load_hf_config(write(tmp_path / "q2", on)).resolved_layer_types()
+    assert types == ["full_attention"] * 20 + ["sliding_attention"] * 8
+    q3 = load_hf_config(write(tmp_path / "q3", {**QWEN3_8B, "use_sliding_window": True, "sliding_window": 4096}))
+    assert q3.resolved_layer_types() == ["full_attention"] * 28 + ["sliding_attention"] * 8

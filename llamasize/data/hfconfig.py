@@ -66,6 +66,20 @@ def _qwen_v1(c: dict) -> dict:
             "rope_theta": c.get("rotary_emb_base")}
 
 
+def _qwen_windows(c: dict) -> dict:
+    """configuration_qwen2.py / configuration_qwen3.py: ``sliding_window`` only with
+    ``use_sliding_window``, and then only on layers ``i >= max_window_layers`` (default 28);
+    an explicit ``layer_types`` wins."""
+    window = c.get("sliding_window", 4096) if c.get("use_sliding_window", False) else None
+    types = c.get("layer_types")
+    if types is None and window is not None:
+        first, n = c.get("max_window_layers", 28), _whole(c, "num_hidden_layers")
+        if not isinstance(first, int) or isinstance(first, bool) or first < 0:
+            raise DataError(f"max_window_layers must be a non-negative integer, got {quote_value(first)}")
+        types = ["sliding_attention" if i >= first else "full_attention" for i in range(min(n, 10_001))]
+    return {"sliding_window": window, "layer_types": types}
+
+
 def _gemma(c: dict) -> dict:  # modeling_gemma: GeGLU (gated), head_dim default 256
     return {**_attention_bias_only(c), "head_dim": c.get("head_dim", 256)}
 
@@ -143,8 +157,8 @@ DENSE_FAMILIES = {
     "llama": (False, _llama),
     "granite": (False, _llama),  # embedding/attention/residual multipliers and logits_scaling: no weights
     "mistral": (False, lambda c: {}),  # modeling_mistral: no bias keys
-    "qwen2": (False, lambda c: {"attention_qkv_bias": True}),  # Qwen2Attention: q, k, v biases (not o)
-    "qwen3": (False, lambda c: {**_attention_bias_only(c), "qk_norm": "rms_weighted"}),
+    "qwen2": (False, lambda c: {"attention_qkv_bias": True, **_qwen_windows(c)}),  # q, k, v biases (not o)
+    "qwen3": (False, lambda c: {**_attention_bias_only(c), "qk_norm": "rms_weighted", **_qwen_windows(c)}),
     "qwen": (False, _qwen_v1),
     "gemma": (True, _gemma),
     "gemma2": (True, _gemma2),
