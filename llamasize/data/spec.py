@@ -172,9 +172,10 @@ class ModelSpec(Frozen):
     attention_qkv_bias: bool = False
     #: gpt-oss: one learned attention-sink logit per head per layer.
     attention_sinks: bool = False
-    #: Llama 4: weightless L2 norm of q and k on RoPE layers ("l2"); Qwen3: RMSNorm with a
-    #: head_dim weight on every layer ("rms_weighted").
-    qk_norm: Literal["l2", "rms_weighted"] | None = None
+    #: Llama 4: weightless L2 norm of q and k on RoPE layers ("l2"); Qwen3, Gemma 3: RMSNorm with a
+    #: head_dim weight on every layer ("rms_weighted"); OLMo 2, Cohere ``use_qk_norm``: one weight
+    #: over all heads, ``nh*hd`` for q and ``nkv*hd`` for k ("full_width").
+    qk_norm: Literal["l2", "rms_weighted", "full_width"] | None = None
 
     # --- feed-forward ---------------------------------------------------------------------------
     intermediate_size: int | None = Bounded(10_000_000)
@@ -233,6 +234,26 @@ class ModelSpec(Frozen):
                                  f"linear_num_key_heads ({self.linear_num_key_heads})")
         return self
     # ---- end of the towers block ---------------------------------------------------------------
+
+    # --- dense-decoder layout (issue 11 item 4, dense families; hfconfig maps each family) --------
+    # Defaults are Llama's, so registry specs do not set them. Sources: the transformers modeling
+    # files named in hfconfig's family table.
+    #: Every norm's weights: "rms" = RMSNorm weight ``h``; "layernorm" = LayerNorm weight + bias
+    #: ``2h`` (Falcon, BLOOM); "layernorm_nobias" = LayerNorm weight only ``h`` (Cohere).
+    norm_kind: Literal["rms", "layernorm", "layernorm_nobias"] = "rms"
+    #: Norms per decoder layer: 2 = before attention and before the FFN (Llama) or after each
+    #: (OLMo 2); 1 = one input norm shared by the parallel attention + FFN (Cohere, Falcon-7B);
+    #: 4 = pre and post norms around both (Gemma 2, Gemma 3).
+    norms_per_layer: Literal[1, 2, 4] = 2
+    #: "gated" = gate, up, down (SwiGLU / GeGLU); "plain" = up, down (the GELU MLP of Falcon, BLOOM).
+    ffn_kind: Literal["gated", "plain"] = "gated"
+    #: BLOOM: a norm right after the token embedding (``word_embeddings_layernorm``).
+    embedding_norm: bool = False
+    #: How positions enter attention; none of them has weights (ALiBi: BLOOM; none: NoPE models).
+    position_encoding: Literal["rope", "alibi", "none"] = "rope"
+    #: Set when the architecture was read by analogy (a model_type with no mapping and no
+    #: checkpoint metadata): what was assumed. Counts from such a spec are "approximate", never exact.
+    architecture_assumption: str | None = None
 
     # --- extras ----------------------------------------------------------------------------------
     vision_config: VisionConfig | None = None

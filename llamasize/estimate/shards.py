@@ -104,7 +104,7 @@ def format_layout(spec: ModelSpec, quant: str) -> FormatLayout:
 def _stage_of_other(t: Tensor, pp: int) -> int:
     """Stage of a tensor outside the layers: the embedding and vision tower on the first stage,
     the final norm and lm_head on the last."""
-    return 0 if t.component in ("embedding", "vision") else pp - 1
+    return 0 if t.component in ("embedding", "vision") or t.name.startswith("embed_layernorm") else pp - 1
 
 
 @lru_cache(maxsize=4096)
