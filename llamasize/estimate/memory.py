@@ -130,10 +130,45 @@ def stage_tensors(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tu
     return tuple(out)
 
 
+def uses_checkpoint_bytes(spec: ModelSpec, quant: str) -> bool:
+    """Whether weight bytes come from the checkpoint's own tensors: the spec was read from a
+    checkpoint (``ModelSpec.checkpoint``) and the deployment serves it in its own format
+    (``quant`` is ``spec.default_quant``). Any other format is a re-quantization, sized by its rule."""
+    return spec.checkpoint is not None and quant == spec.default_quant
+
+
+def _checkpoint_stage_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
+                            include_vision: bool) -> tuple[int, ...]:
+    """The checkpoint's exact bytes per component, split over pipeline stages and GPUs as the
+    architecture's weight table splits that component under the format: stage ``k`` holds
+    ``ceil(B_c x table_bytes(k, c) / table_bytes(c))`` of component ``c`` (one GPU's shard). A component
+    the table does not have (``other``; a vision tower the config does not describe; an untied
+    lm_head the config calls tied) is split like the whole table. Totals exact, the split derived."""
+    fmt = get_format(quant)
+    stage = [dict.fromkeys(spec.checkpoint.components, 0) for _ in range(pp)]
+    whole = dict.fromkeys(spec.checkpoint.components, 0)
+    for k, t, _, nbytes in stage_tensors(spec, quant, tp, pp, ep):
+        stage[k][t.component] = stage[k].get(t.component, 0) + nbytes
+    for t in weight_table(spec):
+        whole[t.component] = whole.get(t.component, 0) + fmt.rule(spec, t).nbytes(t.shape)
+    stage_all, whole_all = [sum(x.values()) for x in stage], sum(whole.values())
+    out = [0] * pp
+    for c, part in spec.checkpoint.components.items():
+        if not part.bytes or (c == "vision" and not include_vision):
+            continue
+        for k in range(pp):
+            num, den = (stage[k][c], whole[c]) if whole[c] else (stage_all[k], whole_all)
+            out[k] += -(-part.bytes * num // den)
+    return tuple(out)
+
+
 @lru_cache(maxsize=4096)
 def stage_weight_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
                        include_vision: bool) -> tuple[int, ...]:
-    """Weight bytes on one GPU of each pipeline stage (exact for the format's layout)."""
+    """Weight bytes on one GPU of each pipeline stage (exact for the format's layout; from the
+    checkpoint's own tensors when ``uses_checkpoint_bytes``)."""
+    if uses_checkpoint_bytes(spec, quant):
+        return _checkpoint_stage_bytes(spec, quant, tp, pp, ep, include_vision)
     out = [0] * pp
     for k, t, _, nbytes in stage_tensors(spec, quant, tp, pp, ep):
         if include_vision or t.component != "vision":
@@ -144,7 +179,11 @@ def stage_weight_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
 @lru_cache(maxsize=4096)
 def total_weight_bytes(spec: ModelSpec, quant: str, include_vision: bool = True) -> int:
     """Bytes of the whole model under a format (unsharded); cached like ``stage_tensors`` (the planner
-    asks for it once per candidate)."""
+    asks for it once per candidate). A checkpoint served in its own format: the sum of its tensors'
+    bytes (exact), without the vision tower's when ``include_vision`` is false."""
+    if uses_checkpoint_bytes(spec, quant):
+        ck = spec.checkpoint
+        return ck.total_bytes - (0 if include_vision else ck.components["vision"].bytes)
     fmt = get_format(quant)
     return sum(fmt.rule(spec, t).nbytes(t.shape) for t in weight_table(spec)
                if include_vision or t.component != "vision")
@@ -412,7 +451,8 @@ def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> Fit
         weights_bytes=total_weight_bytes(spec, s.fmt.id, d.include_vision),
         kv_cache_bytes=core.kv_total(d.context_tokens, d.batch),
         kv_cache_bytes_per_token=kv_bytes_per_token_model(spec, s.kv_bytes), per_gpu=per_gpu,
-        confidence={"weights_bytes": "exact" if s.fmt.accuracy == "exact" else "approximate",
+        confidence={"weights_bytes": "exact (checkpoint)" if uses_checkpoint_bytes(spec, s.fmt.id)
+                    else "exact" if s.fmt.accuracy == "exact" else "approximate",
                     "kv_cache_bytes": "exact", "activation_bytes": "analytical", "overhead_bytes": "assumed",
                     "fits": "analytical"},
         unknown=[], **common,
