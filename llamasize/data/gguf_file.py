@@ -55,6 +55,8 @@ def _reader(path: Path):
     from gguf import GGUFReader  # imported here: numpy + gguf cost ~0.2 s and only .gguf paths need them
 
     head, size = read_head(path, "a GGUF file", 8)
+    if not size:
+        raise DataError(f"{path}: empty file, not a GGUF file")
     if head[:4] != _MAGIC:
         raise DataError(f"{path}: not a GGUF file (bad magic {head[:4]!r}, expected {_MAGIC!r})")
     if len(head) < 8:
@@ -68,7 +70,7 @@ def _reader(path: Path):
         raise DataError(f"{path}: cannot read: {e.strerror or e}") from None
     except ValueError as e:  # bad version, unknown tensor/value type, data past the end (reshape)
         text = str(e)
-        m = re.search(r"(-?\d+) is not a valid GGMLQuantizationType", text)
+        m = re.search(r"(-?\d+)\)? is not a valid GGMLQuantizationType", text)
         if m:
             raise DataError(f"{path}: unknown GGUF tensor type {m.group(1)} (this gguf package knows "
                             "the types of llama.cpp's ggml.h)") from None

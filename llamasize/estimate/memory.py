@@ -331,7 +331,7 @@ def quick_fit(d: Deployment, headroom: float = 0.0) -> tuple[bool | None, int | 
 
 def _warnings(d: Deployment, s: Settings) -> list[str]:
     g, spec, fmt = d.gpu, d.model, s.fmt
-    out = []
+    out = list(spec.checkpoint.warnings) if spec.checkpoint else []
     if fmt.needs_native == "fp8" and not g.native.fp8:
         out.append(f"{g.id} has no native FP8: {fmt.id} runs weight-only (weights stay FP8, e.g. Marlin W8A16) "
                    "with BF16 matmuls")
