@@ -143,7 +143,7 @@ def _arch_fields(arch: str, reader, names: set[str], tensors, notes: list[str]) 
     if vocab is None:
         emb = next((t for t in tensors if t.name == "token_embd.weight"), None)
         toks = _value(reader, "tokenizer.ggml.tokens")
-        vocab = emb.shape[-1] if emb is not None and len(emb.shape) == 2 else (len(toks) if toks else None)
+        vocab = emb.shape[0] if emb is not None and len(emb.shape) == 2 else (len(toks) if toks else None)
     heads = _uniform(a("attention.head_count"), "attention.head_count", notes)
     out = {
         "hidden_size": _uniform(a("embedding_length"), "embedding_length", notes), "num_hidden_layers": n,
@@ -186,6 +186,7 @@ def load_gguf(path: Path, *, name_hint: str | None = None) -> ModelSpec:
     """A spec from a ``.gguf`` file: architecture from its keys, ``checkpoint`` from its tensors."""
     path = Path(path)
     reader = _reader(path)
+    # GGUF lists dims fastest-first (ne[0] = row length); reversed, a shape reads as PyTorch (rows, cols)
     tensors = [CheckpointTensor(t.name, t.tensor_type.name, tuple(int(d) for d in reversed(t.shape.tolist())),
                                 int(t.n_bytes), int(t.n_elements), component_of(t.name), "weight", True, path.name)
                for t in reader.tensors]
@@ -199,9 +200,10 @@ def load_gguf(path: Path, *, name_hint: str | None = None) -> ModelSpec:
         raise DataError(f"{path}: {e}") from None
     except (TypeError, ValueError) as e:
         raise DataError(f"{path}: a GGUF architecture key has the wrong type ({e})") from None
+    warnings = []
     if arch not in MAPPED:
-        notes.append(f"GGUF architecture {arch!r} has no specific mapping; read as a Llama-style decoder "
-                     "(KV cache and speed approximate; parameters and bytes exact from the tensors)")
+        warnings.append(f"GGUF architecture {arch!r} has no specific mapping; read as a Llama-style decoder "
+                        "(KV cache and speed approximate; parameters and bytes exact from the tensors)")
     missing = [k for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size") if not fields.get(k)]
     if missing:
         raise DataError(f"{path}: GGUF file lacks {', '.join(f'{arch}.{k}' for k in missing)}")
@@ -211,7 +213,7 @@ def load_gguf(path: Path, *, name_hint: str | None = None) -> ModelSpec:
                      "the speed model assumes 16-bit compute")
     title = name_hint or _value(reader, "general.name") or path.stem
     stem = re.sub(r"[^a-z0-9._-]+", "-", f"gguf-{path.stem}".lower()).strip("-._") or "gguf-model"
-    summary = summarize(tensors, "gguf", path, [path.name])
+    summary = summarize(tensors, "gguf", path, [path.name], warnings=warnings)
     fields.update(id=stem, name=f"{title} (GGUF)", family=MAPPED.get(arch, arch), model_type=MAPPED.get(arch, arch),
                   release_status="released", source=f"local GGUF file: {path}", notes=notes + summary.warnings,
                   torch_dtype="float16", checkpoint_quant=quant if quant not in (None, "fp16") else None,
