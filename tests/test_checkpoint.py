@@ -16,7 +16,7 @@ import pytest
 
 from llamasize.data.checkpoint import CHECKPOINT_COMPONENTS, component_of
 from llamasize.data.local import load_local_model
-from llamasize.estimate.memory import stage_weight_bytes, total_weight_bytes
+from llamasize.estimate.memory import stage_tensors, stage_weight_bytes, total_weight_bytes
 from llamasize.estimate.params import COMPONENTS, count_params
 
 #: Bits per element, written out here (not imported) so the expectation is independent.
@@ -131,9 +131,13 @@ def test_pipeline_split_of_checkpoint_bytes_covers_the_total(tmp_path):
     spec = load_local_model(checkpoint_dir(tmp_path, cfg, tensors))
     _, nbytes = sums(tensors)
     assert total_weight_bytes(spec, "bf16") == nbytes
+    slack = len(tensors) + 4 * len(CHECKPOINT_COMPONENTS)  # one floor per tensor, one ceiling per part
     for pp in (1, 2, 4):
         stages = stage_weight_bytes(spec, "bf16", 1, pp, False, True)
-        assert 0 <= sum(stages) - nbytes <= pp * len(CHECKPOINT_COMPONENTS)
+        assert abs(sum(stages) - nbytes) <= slack
+    # decode traffic reads the same scaled shards: without the "other" tensor they sum to the rest
+    traffic = sum(n for _, _, _, n in stage_tensors(spec, "bf16", 1, 1, False))
+    assert abs(traffic - (nbytes - 64 * 4)) <= len(tensors)
     tp2 = stage_weight_bytes(spec, "bf16", 2, 1, False, True)[0]
     assert nbytes // 2 < tp2 < nbytes  # norms are replicated, the rest split
 
@@ -369,3 +373,18 @@ def test_mxfp4_blocks_and_scales(cli, tmp_path):
     assert b["components"]["routed_experts"] == routed
     assert b["total_params"] == sums(tensors)[0] + routed
     assert b["checkpoint"]["components"]["routed_experts"]["bytes"] == sums(extra)[1]
+
+
+def test_packed_checkpoint_bytes_drive_memory_and_traffic(tmp_path):
+    """A GPTQ checkpoint served as it ships: its bytes (a quarter of BF16's for the linears), not the
+    16-bit table's, are what memory budgets and what decode reads, component by component."""
+    tensors, _ = _quantized(lambda p, o, i: gptq(p, o, i))
+    spec = load_local_model(checkpoint_dir(tmp_path, LLAMA_CFG | {"quantization_config": {"bits": 4}}, tensors))
+    quant = spec.default_quant
+    nbytes = sums(tensors)[1]
+    assert total_weight_bytes(spec, quant) == nbytes < sums(llama_tensors())[1] // 2
+    for pp in (1, 2):
+        assert abs(sum(stage_weight_bytes(spec, quant, 1, pp, False, True)) - nbytes) <= len(tensors)
+    attn = spec.checkpoint.components["attention"].bytes
+    read = sum(n for _, t, _, n in stage_tensors(spec, quant, 1, 1, False) if t.component == "attention")
+    assert abs(read - attn) <= len(tensors)

@@ -138,7 +138,8 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 
 def _packed_params(name: str, dtype: str, shape: tuple[int, ...], bits_of: dict[str, int],
-                   siblings: dict[str, tuple[str, tuple[int, ...]]], hints: QuantHints) -> tuple[int, bool] | None:
+                   siblings: dict[str, tuple[str, tuple[int, ...]]], quant_state: set[str],
+                   hints: QuantHints) -> tuple[int, bool] | None:
     """(parameters, exact) of a packed weight, or None for a plain tensor (module docstring rules)."""
     stem, _, last = name.rpartition(".")
     n = _numel(shape)
@@ -168,7 +169,7 @@ def _packed_params(name: str, dtype: str, shape: tuple[int, ...], bits_of: dict[
     if last.endswith("_blocks") and dtype == "U8":
         return n * 2, True
     if last == "weight":
-        if sib("weight.absmax") or any(k.startswith(f"{name}.quant_state.") for k in siblings):
+        if sib("weight.absmax") or name in quant_state:
             return n * bits_of[dtype] // 4, True
         if dtype == "U8" and sib("weight_scale_2"):
             return n * 2, True
@@ -187,12 +188,14 @@ def classify(raw: list[tuple[str, str, tuple[int, ...], int, str]], bits_of: dic
              hints: QuantHints = QuantHints()) -> list[CheckpointTensor]:
     """Tensors ``(name, dtype, shape, nbytes, file)`` with their component, role and parameters."""
     siblings = {name: (dtype, shape) for name, dtype, shape, _, _ in raw}
+    # bitsandbytes 4-bit: ``<weight>.quant_state.bitsandbytes__nf4`` marks ``<weight>`` as packed
+    quant_state = {name.partition(".quant_state.")[0] for name in siblings if ".quant_state." in name}
     out = []
     for name, dtype, shape, nbytes, file in raw:
         last = name.rpartition(".")[2]
         side = (last in _SIDE_NAMES or ".quant_state." in name or (last.endswith("_scales") and dtype == "U8")
                 or (last == "biases" and f"{name[:-len('biases')]}scales" in siblings))
-        params, exact = (0, True) if side else (_packed_params(name, dtype, shape, bits_of, siblings, hints)
+        params, exact = (0, True) if side else (_packed_params(name, dtype, shape, bits_of, siblings, quant_state, hints)
                                                 or (_numel(shape), True))
         out.append(CheckpointTensor(name, dtype, shape, nbytes, params, component_of(name),
                                     "quant" if side else "weight", exact, file))

@@ -109,12 +109,38 @@ class FitEstimate(ParallelLayoutFields, _FitHead):
     unknown: list[str]
 
 
+def uses_checkpoint_bytes(spec: ModelSpec, quant: str) -> bool:
+    """Whether weight bytes come from the checkpoint's own tensors: the spec was read from a
+    checkpoint (``ModelSpec.checkpoint``) and the deployment serves it in its own format
+    (``quant`` is ``spec.default_quant``). Any other format is a re-quantization, sized by its rule."""
+    return spec.checkpoint is not None and quant == spec.default_quant
+
+
+@lru_cache(maxsize=256)
+def _checkpoint_ratios(spec: ModelSpec, quant: str) -> dict[str, tuple[int, int]]:
+    """Component -> (the checkpoint's exact bytes, the weight table's bytes under the format), for
+    the components the table has, when ``uses_checkpoint_bytes``; else empty."""
+    if not uses_checkpoint_bytes(spec, quant):
+        return {}
+    fmt = get_format(quant)
+    table: dict[str, int] = {}
+    for t in weight_table(spec):
+        table[t.component] = table.get(t.component, 0) + fmt.rule(spec, t).nbytes(t.shape)
+    return {c: (spec.checkpoint.components[c].bytes if c in spec.checkpoint.components else 0, n)
+            for c, n in table.items() if n}
+
+
 @lru_cache(maxsize=4096)
 def stage_tensors(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tuple[tuple[int, Tensor, tuple, int], ...]:
     """Every tensor with the pipeline stage that holds it, the shard one GPU of that stage holds,
     and the shard's bytes under the format: ``(stage, tensor, shard_shape, nbytes)``. The embedding
-    and vision tower sit on the first stage, the final norm and lm_head on the last."""
+    and vision tower sit on the first stage, the final norm and lm_head on the last.
+
+    A checkpoint served in its own format (``uses_checkpoint_bytes``): each shard's bytes are scaled
+    by its component's ``checkpoint bytes / table bytes`` (floored), so memory and decode traffic
+    rest on the checkpoint's exact bytes, split as the architecture splits them (derived)."""
     fmt = get_format(quant)
+    ratios = _checkpoint_ratios(spec, quant)
     stages = pp_partition(spec.need("the pipeline split", "num_hidden_layers"), pp)
     stage_of = {layer: k for k, layers in enumerate(stages) for layer in layers}
     out = []
@@ -126,39 +152,34 @@ def stage_tensors(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tu
         else:  # final norm, lm_head
             k = pp - 1
         shape = shard_shape(t, spec, tp, ep)
-        out.append((k, t, shape, fmt.rule(spec, t).nbytes(shape)))
+        nbytes = fmt.rule(spec, t).nbytes(shape)
+        if t.component in ratios:
+            ck, table = ratios[t.component]
+            nbytes = nbytes * ck // table
+        out.append((k, t, shape, nbytes))
     return tuple(out)
-
-
-def uses_checkpoint_bytes(spec: ModelSpec, quant: str) -> bool:
-    """Whether weight bytes come from the checkpoint's own tensors: the spec was read from a
-    checkpoint (``ModelSpec.checkpoint``) and the deployment serves it in its own format
-    (``quant`` is ``spec.default_quant``). Any other format is a re-quantization, sized by its rule."""
-    return spec.checkpoint is not None and quant == spec.default_quant
 
 
 def _checkpoint_stage_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
                             include_vision: bool) -> tuple[int, ...]:
-    """The checkpoint's exact bytes per component, split over pipeline stages and GPUs as the
-    architecture's weight table splits that component under the format: stage ``k`` holds
-    ``ceil(B_c x table_bytes(k, c) / table_bytes(c))`` of component ``c`` (one GPU's shard). A component
-    the table does not have (``other``; a vision tower the config does not describe; an untied
-    lm_head the config calls tied) is split like the whole table. Totals exact, the split derived."""
+    """One GPU's bytes per stage for a checkpoint in its own format: the scaled shards of
+    ``stage_tensors``, plus the components the weight table does not have (``other``; a vision
+    tower the config does not describe; an lm_head the config calls tied), spread like the whole
+    table: stage ``k`` gets ``ceil(B x table bytes of k / table bytes)``. Totals exact, split derived."""
     fmt = get_format(quant)
-    stage = [dict.fromkeys(spec.checkpoint.components, 0) for _ in range(pp)]
-    whole = dict.fromkeys(spec.checkpoint.components, 0)
-    for k, t, _, nbytes in stage_tensors(spec, quant, tp, pp, ep):
-        stage[k][t.component] = stage[k].get(t.component, 0) + nbytes
-    for t in weight_table(spec):
-        whole[t.component] = whole.get(t.component, 0) + fmt.rule(spec, t).nbytes(t.shape)
-    stage_all, whole_all = [sum(x.values()) for x in stage], sum(whole.values())
+    ratios = _checkpoint_ratios(spec, quant)
     out = [0] * pp
+    table_stage = [0] * pp
+    for k, t, shape, nbytes in stage_tensors(spec, quant, tp, pp, ep):
+        table_stage[k] += fmt.rule(spec, t).nbytes(shape)
+        if include_vision or t.component != "vision":
+            out[k] += nbytes
+    table_all = sum(fmt.rule(spec, t).nbytes(t.shape) for t in weight_table(spec))
     for c, part in spec.checkpoint.components.items():
-        if not part.bytes or (c == "vision" and not include_vision):
+        if c in ratios or not part.bytes or (c == "vision" and not include_vision):
             continue
         for k in range(pp):
-            num, den = (stage[k][c], whole[c]) if whole[c] else (stage_all[k], whole_all)
-            out[k] += -(-part.bytes * num // den)
+            out[k] += -(-part.bytes * table_stage[k] // table_all)
     return tuple(out)
 
 
