@@ -116,7 +116,9 @@ def render_fit(e: FitEstimate, fmt: str) -> str:
     if e.weights_bytes is not None and e.unknown:
         lines.append(f"whole deployment: weights at least {gib(e.weights_bytes)} (lower bound from the published total)")
     elif e.weights_bytes is not None:
-        lines.append(f"whole deployment: weights {gib(e.weights_bytes)}, KV cache {gib(e.kv_cache_bytes)}"
+        label = e.confidence.get("weights_bytes", "")
+        exact_ck = f" = {e.weights_bytes:,} bytes, exact (checkpoint)" if label == "exact (checkpoint)" else ""
+        lines.append(f"whole deployment: weights {gib(e.weights_bytes)}{exact_ck}, KV cache {gib(e.kv_cache_bytes)}"
                      + (f" ({e.kv_cache_bytes_per_token:,} bytes per token at full length)" if e.kv_cache_bytes_per_token else ""))
     for u in e.unknown:
         lines.append(f"unknown: {u}")
