@@ -389,3 +389,40 @@ def test_packed_checkpoint_bytes_drive_memory_and_traffic(tmp_path):
     attn = spec.checkpoint.components["attention"].bytes
     read = sum(n for _, t, _, n in stage_tensors(spec, quant, 1, 1, False) if t.component == "attention")
     assert abs(read - attn) <= len(tensors)
+
+
+# ----------------------------------------------------------------- real sizes, headers only ---
+LLAMA31_8B_CFG = {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
+                  "num_key_value_heads": 8, "head_dim": 128, "intermediate_size": 14336, "vocab_size": 128256,
+                  "max_position_embeddings": 131072, "tie_word_embeddings": False, "torch_dtype": "bfloat16"}
+
+
+def test_llama31_8b_sized_checkpoint_matches_the_published_count(cli, tmp_path):
+    """Real Llama 3.1 8B shapes in four sparse shards (16 GB declared, no data on disk): the header
+    reader never touches the data, and the count is the published 8,030,261,248
+    (facts/models.md, the HF safetensors count) to the parameter."""
+    tensors = llama_tensors(LLAMA31_8B_CFG)
+    d = checkpoint_dir(tmp_path, LLAMA31_8B_CFG, tensors, shards=4)
+    b = cli("params", str(d), "--format", "json").json()
+    assert b["total_params"] == 8_030_261_248 == sums(tensors)[0]
+    assert b["checkpoint"]["total_bytes"] == 2 * 8_030_261_248
+    fit = cli("fit", "--model", str(d), "--gpu", "h100", "--ctx", "8k", "--format", "json").json()
+    assert fit["weights_bytes"] == 2 * 8_030_261_248
+
+
+def test_hf_cache_snapshot_with_symlinked_shards(cli, tmp_path):
+    """A Hugging Face cache snapshot links each file to ../../blobs/<hash>; a dangling link is a
+    shard the index lists but the cache does not hold."""
+    src = checkpoint_dir(tmp_path, LLAMA_CFG, llama_tensors(), shards=2)
+    repo = tmp_path / "models--org--tiny"
+    blobs, snap = repo / "blobs", repo / "snapshots" / "abc123"
+    blobs.mkdir(parents=True)
+    snap.mkdir(parents=True)
+    for k, f in enumerate(sorted(src.iterdir())):
+        f.rename(blobs / f"blob{k}")
+        (snap / f.name).symlink_to(Path("../../blobs") / f"blob{k}")
+    b = cli("params", str(snap), "--format", "json").json()
+    assert b["confidence"] == "exact (checkpoint)" and b["total_params"] == sums(llama_tensors())[0]
+    (blobs / "blob1").unlink()  # the first shard (sorted: config.json, model-00001, ...)
+    r = cli("params", str(snap))
+    assert r.code == 2 and "model-00001-of-00002.safetensors" in r.err and "missing" in r.err
