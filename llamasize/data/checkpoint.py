@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from llamasize.data.safetensors_header import DTYPE_BITS, INDEX_NAME, read_index, read_shard
@@ -72,8 +73,18 @@ _SIDE_NAMES = frozenset({
 })
 
 
+_INDEX_SEGMENT = re.compile(r"\.\d+(?=\.|$)")
+
+
 def component_of(name: str) -> str:
-    """The component a tensor name belongs to (``_PATTERNS``, first match), else ``other``."""
+    """The component a tensor name belongs to (``_PATTERNS``, first match), else ``other``. Layer
+    and expert numbers do not decide it, so names are looked up with them set to 0 (one match per
+    distinct name shape: a 128-expert model has tens, not tens of thousands)."""
+    return _component(_INDEX_SEGMENT.sub(".0", name))
+
+
+@lru_cache(maxsize=4096)
+def _component(name: str) -> str:
     for comp, pat in _PATTERNS:
         if pat.search(name):
             return comp
