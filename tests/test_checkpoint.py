@@ -426,3 +426,11 @@ def test_hf_cache_snapshot_with_symlinked_shards(cli, tmp_path):
     (blobs / "blob1").unlink()  # the first shard (sorted: config.json, model-00001, ...)
     r = cli("params", str(snap))
     assert r.code == 2 and "model-00001-of-00002.safetensors" in r.err and "missing" in r.err
+
+
+def test_a_shard_or_the_index_names_its_directory(cli, tmp_path):
+    d = checkpoint_dir(tmp_path, LLAMA_CFG, llama_tensors(), shards=2)
+    total = sums(llama_tensors())[0]
+    for name in ("model-00001-of-00002.safetensors", "model.safetensors.index.json"):
+        b = cli("params", str(d / name), "--format", "json").json()
+        assert b["total_params"] == total and len(b["checkpoint"]["files"]) == 2

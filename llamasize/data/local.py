@@ -12,7 +12,8 @@ are tried.
   ``config.json`` (a cache snapshot that fetched the config alone) is counted by architecture;
 - a directory without ``config.json`` but with exactly one ``.gguf`` file: that file;
 - a ``config.json`` file: the architecture only (the shards beside it are not read; name the
-  directory for them).
+  directory for them);
+- a ``*.safetensors`` shard or the shard index: the directory holding it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from llamasize.data.checkpoint import has_safetensors, read_safetensors_dir
 from llamasize.data.gguf_file import load_gguf
 from llamasize.data.hfconfig import load_hf_config
+from llamasize.data.safetensors_header import INDEX_NAME
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import DataError
 from llamasize.files import parse_json, read_text_file
@@ -38,6 +40,8 @@ def load_local_model(path: Path, *, name_hint: str | None = None) -> ModelSpec:
     under, e.g. from the HF cache) names the spec when given; otherwise the config's
     ``_name_or_path``, the directory or the file name does."""
     path = Path(path)
+    if path.is_file() and (path.suffix == ".safetensors" or path.name == INDEX_NAME):
+        path = path.parent  # a shard or the index names its checkpoint directory
     if path.suffix.lower() == ".gguf" and not path.is_dir():
         return load_gguf(path, name_hint=name_hint)
     if path.is_dir() and not (path / "config.json").exists():
