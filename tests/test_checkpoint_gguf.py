@@ -149,3 +149,37 @@ def test_gguf_default_format(tmp_path, file_type, quant):
     """general.file_type names the format; without it the dominant tensor type does (Q4_K here)."""
     spec = load_local_model(write_gguf(tmp_path / "m.gguf", file_type=file_type))
     assert spec.default_quant == quant
+
+
+def test_gguf_deepseek2_mla_keys(tmp_path):
+    """deepseek2 (DeepSeek-V2/V3 in llama.cpp): the MLA ranks, the leading dense blocks and the shared
+    expert map onto the spec; the KV cache stores kv_lora_rank + rope dims once per layer."""
+    w = GGUFWriter(str(tmp_path / "ds.gguf"), "deepseek2")
+    w.add_block_count(3)
+    w.add_embedding_length(64)
+    w.add_feed_forward_length(128)
+    w.add_head_count(4)
+    w.add_head_count_kv(4)
+    w.add_context_length(4096)
+    w.add_vocab_size(100)
+    w.add_q_lora_rank(32)
+    w.add_kv_lora_rank(16)
+    w.add_rope_dimension_count(8)
+    w.add_key_length(24)  # nope + rope
+    w.add_value_length(16)
+    w.add_expert_count(4)
+    w.add_expert_used_count(2)
+    w.add_expert_feed_forward_length(32)
+    w.add_expert_shared_count(1)
+    w.add_leading_dense_block_count(1)
+    w.add_tensor("token_embd.weight", np.zeros((100, 64), np.float16))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    spec = load_local_model(tmp_path / "ds.gguf")
+    assert spec.model_type == "deepseek_v3" and spec.is_mla
+    assert (spec.q_lora_rank, spec.kv_lora_rank, spec.qk_rope_head_dim, spec.qk_nope_head_dim, spec.v_head_dim) == \
+        (32, 16, 8, 16, 16)
+    assert spec.moe_layer_ids() == [1, 2] and spec.n_shared_experts == 1
+    assert kv_bytes_per_token_model(spec, 2) == (16 + 8) * 2 * 3
