@@ -28,6 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from llamasize import SCHEMA_VERSION
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UnknownValueError, UsageError
+from llamasize.estimate.checkpoint import (
+    checkpoint_ratios, checkpoint_stage_bytes, checkpoint_total_bytes, uses_checkpoint_bytes,
+)
 from llamasize.estimate.deployment import Assumption, Deployment, ParallelLayoutFields
 from llamasize.estimate.engines import EngineBudget, check_engine, engine_budget, vllm_batch_defaults
 from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
@@ -109,27 +112,6 @@ class FitEstimate(ParallelLayoutFields, _FitHead):
     unknown: list[str]
 
 
-def uses_checkpoint_bytes(spec: ModelSpec, quant: str) -> bool:
-    """Whether weight bytes come from the checkpoint's own tensors: the spec was read from a
-    checkpoint (``ModelSpec.checkpoint``) and the deployment serves it in its own format
-    (``quant`` is ``spec.default_quant``). Any other format is a re-quantization, sized by its rule."""
-    return spec.checkpoint is not None and quant == spec.default_quant
-
-
-@lru_cache(maxsize=256)
-def _checkpoint_ratios(spec: ModelSpec, quant: str) -> dict[str, tuple[int, int]]:
-    """Component -> (the checkpoint's exact bytes, the weight table's bytes under the format), for
-    the components the table has, when ``uses_checkpoint_bytes``; else empty."""
-    if not uses_checkpoint_bytes(spec, quant):
-        return {}
-    fmt = get_format(quant)
-    table: dict[str, int] = {}
-    for t in weight_table(spec):
-        table[t.component] = table.get(t.component, 0) + fmt.rule(spec, t).nbytes(t.shape)
-    return {c: (spec.checkpoint.components[c].bytes if c in spec.checkpoint.components else 0, n)
-            for c, n in table.items() if n}
-
-
 @lru_cache(maxsize=4096)
 def stage_tensors(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tuple[tuple[int, Tensor, tuple, int], ...]:
     """Every tensor with the pipeline stage that holds it, the shard one GPU of that stage holds,
@@ -140,7 +122,7 @@ def stage_tensors(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tu
     by its component's ``checkpoint bytes / table bytes`` (floored), so memory and decode traffic
     rest on the checkpoint's exact bytes, split as the architecture splits them (derived)."""
     fmt = get_format(quant)
-    ratios = _checkpoint_ratios(spec, quant)
+    ratios = checkpoint_ratios(spec, quant)
     stages = pp_partition(spec.need("the pipeline split", "num_hidden_layers"), pp)
     stage_of = {layer: k for k, layers in enumerate(stages) for layer in layers}
     out = []
@@ -160,36 +142,13 @@ def stage_tensors(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tu
     return tuple(out)
 
 
-def _checkpoint_stage_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
-                            include_vision: bool) -> tuple[int, ...]:
-    """One GPU's bytes per stage for a checkpoint in its own format: the scaled shards of
-    ``stage_tensors``, plus the components the weight table does not have (``other``; a vision
-    tower the config does not describe; an lm_head the config calls tied), spread like the whole
-    table: stage ``k`` gets ``ceil(B x table bytes of k / table bytes)``. Totals exact, split derived."""
-    fmt = get_format(quant)
-    ratios = _checkpoint_ratios(spec, quant)
-    out = [0] * pp
-    table_stage = [0] * pp
-    for k, t, shape, nbytes in stage_tensors(spec, quant, tp, pp, ep):
-        table_stage[k] += fmt.rule(spec, t).nbytes(shape)
-        if include_vision or t.component != "vision":
-            out[k] += nbytes
-    table_all = sum(fmt.rule(spec, t).nbytes(t.shape) for t in weight_table(spec))
-    for c, part in spec.checkpoint.components.items():
-        if c in ratios or not part.bytes or (c == "vision" and not include_vision):
-            continue
-        for k in range(pp):
-            out[k] += -(-part.bytes * table_stage[k] // table_all)
-    return tuple(out)
-
-
 @lru_cache(maxsize=4096)
 def stage_weight_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
                        include_vision: bool) -> tuple[int, ...]:
     """Weight bytes on one GPU of each pipeline stage (exact for the format's layout; from the
     checkpoint's own tensors when ``uses_checkpoint_bytes``)."""
     if uses_checkpoint_bytes(spec, quant):
-        return _checkpoint_stage_bytes(spec, quant, tp, pp, ep, include_vision)
+        return checkpoint_stage_bytes(spec, quant, stage_tensors(spec, quant, tp, pp, ep), pp, include_vision)
     out = [0] * pp
     for k, t, _, nbytes in stage_tensors(spec, quant, tp, pp, ep):
         if include_vision or t.component != "vision":
@@ -203,8 +162,7 @@ def total_weight_bytes(spec: ModelSpec, quant: str, include_vision: bool = True)
     asks for it once per candidate). A checkpoint served in its own format: the sum of its tensors'
     bytes (exact), without the vision tower's when ``include_vision`` is false."""
     if uses_checkpoint_bytes(spec, quant):
-        ck = spec.checkpoint
-        return ck.total_bytes - (0 if include_vision else ck.components["vision"].bytes)
+        return checkpoint_total_bytes(spec, include_vision)
     fmt = get_format(quant)
     return sum(fmt.rule(spec, t).nbytes(t.shape) for t in weight_table(spec)
                if include_vision or t.component != "vision")
