@@ -150,3 +150,15 @@ def test_gguf_that_is_a_directory_or_fifo(cli, tmp_path):
     fifo = tmp_path / "pipe.gguf"
     os.mkfifo(fifo)
     assert_one_line_error(cli("params", str(fifo)), "pipe.gguf", "not a regular file")
+
+
+def test_gguf_forged_array_length_is_refused_quickly(cli, tmp_path):
+    """A metadata array claiming 2**60 elements: gguf's reader would loop over them past the end of
+    the file; the length is checked against the bytes left first."""
+    p = tmp_path / "forged.gguf"
+    key = b"general.forged"
+    p.write_bytes(b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little") + (1).to_bytes(8, "little")
+                  + len(key).to_bytes(8, "little") + key + (9).to_bytes(4, "little")  # ARRAY
+                  + (8).to_bytes(4, "little") + (2**60).to_bytes(8, "little")  # of 2**60 strings
+                  + b"\0" * 64)
+    assert_one_line_error(cli("params", str(p)), "forged.gguf", "runs past the end")

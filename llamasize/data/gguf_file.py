@@ -50,6 +50,58 @@ _TENSOR_TYPE = {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "Q8_0": "q8_0", "Q
 _MAGIC = b"GGUF"
 
 
+#: Bytes per GGUF metadata scalar (gguf ``GGUFValueType``: 0-7 and 10-12; 8 = string, 9 = array).
+_SCALAR_BYTES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def _precheck(path: Path, fh, size: int) -> None:
+    """Walk the GGUF metadata section checking every length against the bytes left, before
+    ``GGUFReader`` builds it: the reader loops over an array's declared element count even past the
+    end of the file (an empty view per element, no error), so a forged count of 2**60 would hang
+    it. Headers only (the file is memory-mapped, pages are read on demand)."""
+    import mmap
+
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        order = "<" if int.from_bytes(m[4:8], "little") & 0xFFFF else ">"
+        pos = 8
+
+        def take(n: int) -> int:
+            nonlocal pos
+            if n < 0 or pos + n > size:
+                raise DataError(f"{path}: truncated or malformed GGUF file (a length at byte {pos:,} runs past "
+                                f"the end, {size:,} bytes)")
+            pos += n
+            return pos - n
+
+        def u(n: int) -> int:
+            return int.from_bytes(m[take(n):pos], "little" if order == "<" else "big")
+
+        def value(vtype: int, depth: int = 0) -> None:
+            if vtype in _SCALAR_BYTES:
+                take(_SCALAR_BYTES[vtype])
+            elif vtype == 8:
+                take(u(8))
+            elif vtype == 9 and depth < 4:
+                itype, count = u(4), u(8)
+                if itype in _SCALAR_BYTES:
+                    take(count * _SCALAR_BYTES[itype])
+                    return
+                if count * 8 > size - pos:  # every string or array element takes 8 bytes at least
+                    take(count * 8)
+                for _ in range(count):
+                    value(itype, depth + 1)
+            else:
+                raise DataError(f"{path}: malformed GGUF file (metadata value type {vtype} at byte {pos:,})")
+
+        tensors, kvs = u(8), u(8)
+        if tensors * 24 > size or kvs * 12 > size:  # a tensor info takes >= 24 bytes, a key/value >= 12
+            raise DataError(f"{path}: truncated or malformed GGUF file ({tensors:,} tensors and {kvs:,} keys "
+                            f"declared in {size:,} bytes)")
+        for _ in range(kvs):
+            take(u(8))
+            value(u(4))
+
+
 def _reader(path: Path):
     """``GGUFReader`` over the opened regular file, with the package's errors as one-line DataErrors."""
     from gguf import GGUFReader  # imported here: numpy + gguf cost ~0.2 s and only .gguf paths need them
@@ -63,6 +115,7 @@ def _reader(path: Path):
         raise DataError(f"{path}: truncated GGUF file ({size} bytes)")
     try:
         with open_regular_file(path) as fh:
+            _precheck(path, fh, size)
             reader = GGUFReader(fh)
     except NotRegularFileError as e:
         raise DataError(f"{path}: a GGUF file is {e.strerror}") from None
