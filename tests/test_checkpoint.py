@@ -279,7 +279,7 @@ def gptq(prefix, out_, in_, bits=4, group=128, g_idx=True):
     return t
 
 
-@pytest.mark.parametrize("bits", [4, 8])
+@pytest.mark.parametrize("bits", [3, 4, 8])
 def test_gptq_parameters_are_the_unpacked_weights(cli, tmp_path, bits):
     tensors, unpacked = _quantized(lambda p, o, i: gptq(p, o, i, bits=bits))
     cfg = LLAMA_CFG | {"quantization_config": {"quant_method": "gptq", "bits": 3}}  # shapes win over a wrong config

@@ -36,6 +36,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from math import prod
 from pathlib import Path
 
 from llamasize.data.safetensors_header import DTYPE_BITS, INDEX_NAME, read_index, read_shard
@@ -141,25 +142,18 @@ def quant_hints(config: dict | None) -> QuantHints:
     return QuantHints(bits, group if type(group) is int and group > 0 else None)
 
 
-def _numel(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def _packed_params(name: str, dtype: str, shape: tuple[int, ...], bits_of: dict[str, int],
                    siblings: dict[str, tuple[str, tuple[int, ...]]], quant_state: set[str],
                    hints: QuantHints) -> tuple[int, bool] | None:
     """(parameters, exact) of a packed weight, or None for a plain tensor (module docstring rules)."""
     stem, _, last = name.rpartition(".")
-    n = _numel(shape)
+    n = prod(shape)
 
     def sib(suffix: str):
         return siblings.get(f"{stem}.{suffix}" if stem else suffix)
 
     def int32_packed(bits: int | None) -> tuple[int, bool]:
-        if bits and 32 % bits == 0:
+        if bits and (n * 32) % bits == 0:  # 3-bit GPTQ packs across int32 boundaries: still n x 32 / 3
             return n * 32 // bits, True
         return n * 8, False  # assumed 4 bits
 
@@ -207,7 +201,7 @@ def classify(raw: list[tuple[str, str, tuple[int, ...], int, str]], bits_of: dic
         side = (last in _SIDE_NAMES or ".quant_state." in name or (last.endswith("_scales") and dtype == "U8")
                 or (last == "biases" and f"{name[:-len('biases')]}scales" in siblings))
         params, exact = (0, True) if side else (_packed_params(name, dtype, shape, bits_of, siblings, quant_state, hints)
-                                                or (_numel(shape), True))
+                                                or (prod(shape), True))
         out.append(CheckpointTensor(name, dtype, shape, nbytes, params, component_of(name),
                                     "quant" if side else "weight", exact, file))
     return out

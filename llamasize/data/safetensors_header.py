@@ -22,6 +22,7 @@ tensors' bytes) is only a cross-check, reported when it disagrees.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import prod
 from pathlib import Path
 
 from llamasize.errors import DataError
@@ -65,13 +66,6 @@ class Shard:
     metadata: dict[str, str]
 
 
-def _numel(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def _tensor(path: Path, name: str, info: object) -> tuple[int, int, HeaderTensor]:
     """One header entry validated: (begin, end, tensor)."""
     where = f"{path}: tensor {quote_value(name)}"
@@ -87,7 +81,7 @@ def _tensor(path: Path, name: str, info: object) -> tuple[int, int, HeaderTensor
             or not all(type(o) is int and o >= 0 for o in offsets) or offsets[1] < offsets[0]):
         raise DataError(f"{where}: data_offsets must be [begin, end] with 0 <= begin <= end, "
                         f"got {quote_value(offsets)}")
-    bits = _numel(tuple(shape)) * DTYPE_BITS[dtype]
+    bits = prod(tuple(shape)) * DTYPE_BITS[dtype]
     if bits % 8:
         raise DataError(f"{where}: {bits:,} bits of {dtype} do not fill whole bytes")
     begin, end = offsets
