@@ -434,3 +434,12 @@ def test_a_shard_or_the_index_names_its_directory(cli, tmp_path):
     for name in ("model-00001-of-00002.safetensors", "model.safetensors.index.json"):
         b = cli("params", str(d / name), "--format", "json").json()
         assert b["total_params"] == total and len(b["checkpoint"]["files"]) == 2
+
+
+def test_mistral_consolidated_copy_is_not_counted_twice(cli, tmp_path):
+    tensors = llama_tensors()
+    d = checkpoint_dir(tmp_path, LLAMA_CFG, tensors)
+    write_shard(d / "consolidated.safetensors", {"layers.0.attention.wq.weight": ("BF16", [256, 256])})
+    r = cli("params", str(d), "--format", "json")
+    assert r.json()["total_params"] == sums(tensors)[0]
+    assert "consolidated.safetensors not counted" in r.err

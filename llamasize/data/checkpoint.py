@@ -250,7 +250,8 @@ def read_safetensors_dir(directory: Path, config: dict | None = None) -> tuple[l
                                                                             CheckpointSummary]:
     """Every tensor of a safetensors checkpoint directory and its summary. With an index, exactly the
     shards it names are read (each must exist: a missing one is an error naming it; every tensor it
-    maps must be in its shard); without one, every ``*.safetensors`` file. Headers only."""
+    maps must be in its shard); without one, every ``*.safetensors`` file (but Mistral's
+    ``consolidated*.safetensors`` beside Hugging Face shards, a second copy). Headers only."""
     directory = Path(directory)
     index_path = directory / INDEX_NAME
     present = sorted(p.name for p in directory.glob("*.safetensors"))
@@ -271,6 +272,13 @@ def read_safetensors_dir(directory: Path, config: dict | None = None) -> tuple[l
                          f"{', '.join(quote_value(e) for e in extra[:3])}{' ...' if len(extra) > 3 else ''}")
     else:
         names = present
+        mistral = [n for n in present if n.startswith("consolidated")]
+        if mistral and len(mistral) < len(present):
+            # Mistral repos ship consolidated*.safetensors (mistral-inference names) beside the HF shards:
+            # the same weights twice; the HF shards are what config.json describes
+            names = [n for n in present if n not in mistral]
+            notes.append(f"{', '.join(mistral)} not counted: the same weights in Mistral's own layout "
+                         "beside the Hugging Face shards")
     if not names:
         raise DataError(f"{directory}: no *.safetensors shards to read")
     raw: list[tuple[str, str, tuple[int, ...], int, str]] = []
