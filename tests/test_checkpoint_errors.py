@@ -162,3 +162,18 @@ def test_gguf_forged_array_length_is_refused_quickly(cli, tmp_path):
                   + (8).to_bytes(4, "little") + (2**60).to_bytes(8, "little")  # of 2**60 strings
                   + b"\0" * 64)
     assert_one_line_error(cli("params", str(p)), "forged.gguf", "runs past the end")
+
+
+def test_gguf_without_the_architecture_keys(cli, tmp_path):
+    import numpy as np
+    from gguf import GGUFWriter
+
+    w = GGUFWriter(str(tmp_path / "bare.gguf"), "llama")
+    w.add_embedding_length(64)
+    w.add_tensor("token_embd.weight", np.zeros((10, 64), np.float16))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    assert_one_line_error(cli("params", str(tmp_path / "bare.gguf")), "bare.gguf",
+                          "lacks llama.block_count, llama.attention.head_count")

@@ -187,7 +187,8 @@ def _layer_types(arch: str, a, n: int, window: int | None) -> list[str] | None:
 
 
 def _arch_fields(arch: str, reader, names: set[str], tensors, notes: list[str]) -> dict:
-    """ModelSpec architecture fields from ``<arch>.*`` keys and the tensors present."""
+    """ModelSpec architecture fields from ``<arch>.*`` keys and the tensors present; what had to be
+    assumed (a per-layer value collapsed to its maximum) goes to ``notes`` (the summary's warnings)."""
     def a(key: str):
         return _value(reader, f"{arch}.{key}")
 
@@ -235,6 +236,36 @@ def _arch_fields(arch: str, reader, names: set[str], tensors, notes: list[str]) 
     return out
 
 
+def _spec_fields(path: Path, reader, tensors: list[CheckpointTensor], name_hint: str | None) -> dict:
+    """Every ModelSpec field of a GGUF file: identity, architecture, default format, the summary."""
+    arch = _value(reader, "general.architecture")
+    if not isinstance(arch, str) or not arch:
+        raise DataError("GGUF file has no general.architecture")
+    notes = [f"read from {path}: parameters and weight bytes from the GGUF tensor infos ({len(tensors):,} tensors)"]
+    warnings: list[str] = []
+    fields = _arch_fields(arch, reader, {t.name for t in tensors}, tensors, warnings)
+    if arch not in MAPPED:
+        warnings.append(f"GGUF architecture {arch!r} has no specific mapping; read as a Llama-style decoder "
+                        "(KV cache and speed approximate; parameters and bytes exact from the tensors)")
+    keys = {"hidden_size": "embedding_length", "num_hidden_layers": "block_count",
+            "num_attention_heads": "attention.head_count", "vocab_size": "vocab_size (or a token_embd tensor)"}
+    missing = [f"{arch}.{key}" for field, key in keys.items() if not fields.get(field)]
+    if missing:
+        raise DataError(f"GGUF file lacks {', '.join(missing)}")
+    quant = _format_of(reader, tensors)
+    if quant is None:
+        warnings.append("the file's tensor types have no llamasize format; weight bytes are the file's, "
+                        "the speed model assumes 16-bit compute")
+    title = name_hint or _value(reader, "general.name") or path.stem
+    stem = re.sub(r"[^a-z0-9._-]+", "-", f"gguf-{path.stem}".lower()).strip("-._") or "gguf-model"
+    summary = summarize(tensors, "gguf", path, [path.name], warnings=warnings)
+    fields.update(id=stem, name=f"{title} (GGUF)", family=MAPPED.get(arch, arch), model_type=MAPPED.get(arch, arch),
+                  release_status="released", source=f"local GGUF file: {path}", notes=notes + summary.warnings,
+                  torch_dtype="float16", checkpoint_quant=quant if quant not in (None, "fp16") else None,
+                  checkpoint=summary)
+    return fields
+
+
 def load_gguf(path: Path, *, name_hint: str | None = None) -> ModelSpec:
     """A spec from a ``.gguf`` file: architecture from its keys, ``checkpoint`` from its tensors."""
     path = Path(path)
@@ -243,34 +274,12 @@ def load_gguf(path: Path, *, name_hint: str | None = None) -> ModelSpec:
     tensors = [CheckpointTensor(t.name, t.tensor_type.name, tuple(int(d) for d in reversed(t.shape.tolist())),
                                 int(t.n_bytes), int(t.n_elements), component_of(t.name), "weight", True, path.name)
                for t in reader.tensors]
-    arch = _value(reader, "general.architecture")
-    if not isinstance(arch, str) or not arch:
-        raise DataError(f"{path}: GGUF file has no general.architecture")
-    notes = [f"read from {path}: parameters and weight bytes from the GGUF tensor infos ({len(tensors):,} tensors)"]
     try:
-        fields = _arch_fields(arch, reader, {t.name for t in tensors}, tensors, notes)
+        fields = _spec_fields(path, reader, tensors, name_hint)
     except DataError as e:
-        raise DataError(f"{path}: {e}") from None
+        raise DataError(str(e) if str(e).startswith(str(path)) else f"{path}: {e}") from None
     except (TypeError, ValueError) as e:
         raise DataError(f"{path}: a GGUF architecture key has the wrong type ({e})") from None
-    warnings = []
-    if arch not in MAPPED:
-        warnings.append(f"GGUF architecture {arch!r} has no specific mapping; read as a Llama-style decoder "
-                        "(KV cache and speed approximate; parameters and bytes exact from the tensors)")
-    missing = [k for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size") if not fields.get(k)]
-    if missing:
-        raise DataError(f"{path}: GGUF file lacks {', '.join(f'{arch}.{k}' for k in missing)}")
-    quant = _format_of(reader, tensors)
-    if quant is None:
-        notes.append("the file's tensor types have no llamasize format; weight bytes are the file's, "
-                     "the speed model assumes 16-bit compute")
-    title = name_hint or _value(reader, "general.name") or path.stem
-    stem = re.sub(r"[^a-z0-9._-]+", "-", f"gguf-{path.stem}".lower()).strip("-._") or "gguf-model"
-    summary = summarize(tensors, "gguf", path, [path.name], warnings=warnings)
-    fields.update(id=stem, name=f"{title} (GGUF)", family=MAPPED.get(arch, arch), model_type=MAPPED.get(arch, arch),
-                  release_status="released", source=f"local GGUF file: {path}", notes=notes + summary.warnings,
-                  torch_dtype="float16", checkpoint_quant=quant if quant not in (None, "fp16") else None,
-                  checkpoint=summary)
     try:
         return ModelSpec.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as e:
