@@ -183,3 +183,19 @@ def test_gguf_deepseek2_mla_keys(tmp_path):
         (32, 16, 8, 16, 16)
     assert spec.moe_layer_ids() == [1, 2] and spec.n_shared_experts == 1
     assert kv_bytes_per_token_model(spec, 2) == (16 + 8) * 2 * 3
+
+
+@pytest.mark.parametrize("model", ["examples/checkpoints/tiny-llama", "examples/checkpoints/tiny-llama-f16.gguf"])
+def test_checkpoint_params_output_validates_against_its_schema(cli, monkeypatch, model):
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    from conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    schema = json.loads(cli("schema", "params").out)
+    doc = cli("params", model, "--format", "json").json()
+    assert doc["checkpoint"]["total_bytes"] > 0
+    errors = list(Draft202012Validator(schema).iter_errors(doc))
+    assert not errors, errors[0]
