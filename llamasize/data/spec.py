@@ -136,6 +136,38 @@ class VisionConfig(Frozen):
 # ---- end of the towers block (ModelSpec's MoE / hybrid fields are in the block marked "towers") ---
 
 
+# --- checkpoint metadata (data/checkpoint.py, data/gguf_file.py) ----------------------------------
+class CheckpointPart(Frozen):
+    """Parameters, bytes and tensor count of one part of a checkpoint (a component or a dtype)."""
+
+    params: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+    tensors: int = Field(ge=0)
+
+
+class CheckpointSummary(Frozen):
+    """What a checkpoint's own tensor metadata says (safetensors headers or GGUF tensor infos):
+    exact bytes and parameters per component (``estimate.params.COMPONENTS`` plus ``other``, what
+    no name pattern claims), per dtype, and the files read. Built by ``data.checkpoint``."""
+
+    format: Literal["safetensors", "gguf"]
+    path: str
+    files: list[str]
+    tensor_count: int = Field(ge=0)
+    total_params: int = Field(ge=0)
+    #: Sum of the tensors' bytes (data only: headers excluded), exact.
+    total_bytes: int = Field(ge=0)
+    components: dict[str, CheckpointPart]
+    #: Keyed by the file's own dtype names (safetensors ``BF16``, GGUF ``Q4_K``).
+    dtypes: dict[str, CheckpointPart]
+    #: Components whose parameter count rests on an assumed packing (their bytes stay exact);
+    #: empty when every count is exact.
+    approximate: list[str] = []
+    #: ``metadata.total_size`` of the shard index, when it states one (a cross-check).
+    index_total_size: int | None = None
+    warnings: list[str] = []
+
+
 class ModelSpec(Frozen):
     """One model of the registry. See the module docstring for field-name conventions."""
 
@@ -259,6 +291,9 @@ class ModelSpec(Frozen):
     vision_config: VisionConfig | None = None
     published_params: PublishedParams | None = None
     license: License | None = None
+    #: The checkpoint's own tensor metadata, when the model was read from a checkpoint directory or
+    #: a ``.gguf`` file: parameters and weight bytes in its own format are then exact (checkpoint).
+    checkpoint: CheckpointSummary | None = None
 
     def __hash__(self) -> int:  # lists make the generated hash fail; equality still compares all fields
         return hash((self.id, self.name))

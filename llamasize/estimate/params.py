@@ -40,11 +40,11 @@ from functools import lru_cache
 from math import prod
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UnknownValueError
-from llamasize.data.spec import ModelSpec
+from llamasize.data.spec import CheckpointSummary, ModelSpec
 from llamasize.estimate.towers import vision_params
 
 Component = Literal[
@@ -323,6 +323,17 @@ class ParamBreakdown(BaseModel):
     #: Assumptions the counts rest on (an unmapped architecture read by analogy); also on stderr.
     warnings: list[str] = []
 
+    #: The checkpoint's own metadata (files, per-component params and bytes, dtypes, warnings) when
+    #: the counts come from it; the key is left out of the JSON otherwise.
+    checkpoint: CheckpointSummary | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_checkpoint(self, handler):
+        data = handler(self)
+        if isinstance(data, dict) and data.get("checkpoint", 0) is None:
+            del data["checkpoint"]
+        return data
+
 
 def architecture_warnings(s: ModelSpec) -> list[str]:
     """The warning every estimate of ``s`` carries when its architecture was read by analogy
@@ -361,6 +372,8 @@ def count_params(s: ModelSpec) -> ParamBreakdown:
         num_experts=s.num_local_experts,
         experts_per_token=s.num_experts_per_tok,
     )
+    if s.checkpoint is not None:
+        return _checkpoint_breakdown(s, common)
     try:
         table = weight_table(s)
     except UnknownValueError as e:
@@ -394,4 +407,39 @@ def count_params(s: ModelSpec) -> ParamBreakdown:
         components=comps, num_layers=s.num_hidden_layers, moe_layers=moe_ids,
         params_per_expert=per_expert, deviation_from_published=deviation, warnings=architecture_warnings(s),
         **common,
+    )
+
+
+def _checkpoint_breakdown(s: ModelSpec, common: dict) -> ParamBreakdown:
+    """Counts summed from the checkpoint's own tensors (``data.checkpoint``): per component as its
+    name patterns assign them (``other``: what none claims), total = their sum. Active per token as in
+    ``count_params``, with the routed experts taken from the checkpoint: ``text - routed x (E - k) / E``
+    (every expert the same size). ``exact (checkpoint)``, or ``approximate`` when a packed weight's
+    bit width was assumed (``CheckpointSummary.approximate``)."""
+    ck = s.checkpoint
+    comps = {c: p.params for c, p in ck.components.items()}
+    total = ck.total_params
+    vision = comps.get("vision", 0)
+    text = total - vision
+    routed = comps.get("routed_experts", 0)
+    active, per_expert = text, None
+    moe_ids = s.moe_layer_ids() if s.num_hidden_layers else None
+    e, k = s.num_local_experts, s.num_experts_per_tok
+    unknown: list[str] = []
+    if s.is_moe and routed:
+        if e and k and moe_ids is not None:
+            active = text - routed * (e - k) // e
+            if moe_ids and routed % (e * len(moe_ids)) == 0:
+                per_expert = routed // (e * len(moe_ids))
+        else:
+            active = None
+            unknown.append("active parameters: the expert count or experts per token is unknown")
+    pub = s.published_params
+    deviation = (total - pub.total) / pub.total if pub else None
+    return ParamBreakdown(
+        confidence="approximate" if ck.approximate else "exact (checkpoint)", total_params=total,
+        active_params=active, active_compute_params=None if active is None else active - comps.get("embedding", 0),
+        text_params=text, vision_params=vision, components=comps, num_layers=s.num_hidden_layers,
+        moe_layers=moe_ids, params_per_expert=per_expert, deviation_from_published=deviation, unknown=unknown,
+        checkpoint=ck, **common,
     )
