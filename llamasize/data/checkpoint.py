@@ -46,7 +46,9 @@ from llamasize.text import quote_value
 
 #: Component names, in ``estimate.params.COMPONENTS`` order, plus ``other`` (tests keep them equal).
 CHECKPOINT_COMPONENTS = ("embedding", "lm_head", "attention", "norms", "router", "routed_experts",
-                         "shared_experts", "dense_ffn", "vision", "other")
+                         "shared_experts", "dense_ffn", "vision", "mtp", "other")
+#: A decoder layer's index in an HF tensor name (``model.layers.61.eh_proj.weight``).
+_LAYER_INDEX = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 
 # First match wins. HF names (``model.layers.3.self_attn.q_proj.weight``) and GGUF names
 # (``blk.3.attn_q.weight``, llama.cpp ``gguf-py/gguf/constants.py`` TENSOR_NAMES).
@@ -189,9 +191,22 @@ def _packed_params(name: str, dtype: str, shape: tuple[int, ...], bits_of: dict[
     return None
 
 
+def mtp_first_layer(config: dict | None) -> int | None:
+    """The first layer index of DeepSeek-V3's multi-token-prediction layers in the checkpoint
+    (``num_hidden_layers``: the MTP layers follow the decoder layers, README_WEIGHTS.md of
+    deepseek-ai/DeepSeek-V3), or None when the config declares none."""
+    c = config.get("text_config", config) if isinstance(config, dict) else None
+    if not isinstance(c, dict):
+        return None
+    n, mtp = c.get("num_hidden_layers"), c.get("num_nextn_predict_layers")
+    ok = all(type(v) is int for v in (n, mtp))
+    return n if ok and mtp > 0 else None
+
+
 def classify(raw: list[tuple[str, str, tuple[int, ...], int, str]], bits_of: dict[str, int],
-             hints: QuantHints = QuantHints()) -> list[CheckpointTensor]:
-    """Tensors ``(name, dtype, shape, nbytes, file)`` with their component, role and parameters."""
+             hints: QuantHints = QuantHints(), mtp_from: int | None = None) -> list[CheckpointTensor]:
+    """Tensors ``(name, dtype, shape, nbytes, file)`` with their component, role and parameters;
+    tensors of layers at or past ``mtp_from`` (``mtp_first_layer``) are component ``mtp``."""
     siblings = {name: (dtype, shape) for name, dtype, shape, _, _ in raw}
     # bitsandbytes 4-bit: ``<weight>.quant_state.bitsandbytes__nf4`` marks ``<weight>`` as packed
     quant_state = {name.partition(".quant_state.")[0] for name in siblings if ".quant_state." in name}
@@ -202,7 +217,12 @@ def classify(raw: list[tuple[str, str, tuple[int, ...], int, str]], bits_of: dic
                 or (last == "biases" and f"{name[:-len('biases')]}scales" in siblings))
         params, exact = (0, True) if side else (_packed_params(name, dtype, shape, bits_of, siblings, quant_state, hints)
                                                 or (prod(shape), True))
-        out.append(CheckpointTensor(name, dtype, shape, nbytes, params, component_of(name),
+        comp = component_of(name)
+        if mtp_from is not None:
+            m = _LAYER_INDEX.search(name)
+            if m and int(m.group(1)) >= mtp_from:
+                comp = "mtp"
+        out.append(CheckpointTensor(name, dtype, shape, nbytes, params, comp,
                                     "quant" if side else "weight", exact, file))
     return out
 
@@ -298,7 +318,7 @@ def read_safetensors_dir(directory: Path, config: dict | None = None) -> tuple[l
         unmapped = len(seen) - len(index.weight_map)
         if unmapped:
             notes.append(f"{unmapped:,} tensor(s) in the shards are not in {INDEX_NAME}'s weight_map (counted)")
-    tensors = classify(raw, DTYPE_BITS, quant_hints(config))
+    tensors = classify(raw, DTYPE_BITS, quant_hints(config), mtp_first_layer(config))
     summary = summarize(tensors, "safetensors", directory, names,
                         index.total_size if index is not None else None, notes)
     return tensors, summary
