@@ -22,6 +22,7 @@ from llamasize.units import parse_fraction
 if TYPE_CHECKING:
     from llamasize.data.hardware import GpuSpec
     from llamasize.data.registry import Registry
+    from llamasize.data.spec import ModelSpec
     from llamasize.estimate.calibration import Efficiencies
     from llamasize.estimate.deployment import Deployment
     from llamasize.plan.pricing import PriceBasis
@@ -113,6 +114,18 @@ def unused_workload_keys(w: Workload, command: str) -> list[str]:
     return sorted(w.model_fields_set - WORKLOAD_KEYS_USED[command])
 
 
+def model_spec(reg: Registry, name: str) -> ModelSpec:
+    """The spec a ``--model`` value names, by the one resolution order (``data.resolve``); what the
+    resolution has to tell (a revision that was not read) goes to stderr."""
+    from llamasize.cli.output import note
+    from llamasize.data.resolve import resolve
+
+    r = resolve(reg, name)
+    for line in r.notes:
+        note(line)
+    return r.spec
+
+
 # ---------------------------------------------------------------------------- one deployment ---
 def resolve_gpu(reg: Registry, name: str, calibration=None) -> tuple[GpuSpec, str | None]:
     """(GPU, note): a catalogue GPU by id/alias, or ``local``: the detected GPU, else this CPU as a
@@ -132,12 +145,11 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
     """The Deployment of the deployment flags of ``fit`` and ``perf`` (every value validated,
     one-line errors); ``--gpu local`` says on stderr which device it found."""
     from llamasize.cli.output import note
-    from llamasize.data.registry import resolve_model
     from llamasize.estimate.deployment import Deployment
     from llamasize.estimate.parallel import default_tensor_parallel
     from llamasize.units import GIB, parse_count, parse_fraction
 
-    spec = resolve_model(reg, model)
+    spec = model_spec(reg, model)
     g, gpu_note = resolve_gpu(reg, gpu)
     if gpu_note:
         note(gpu_note)
@@ -214,7 +226,6 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
                  kv_dtype, headroom, objective, mau, gpu_memory_utilization, mem_fraction_static, text_only,
                  layouts, alternatives, workload_file, specs_dir, catalog_dir) -> tuple[PlanRequest, Registry, Workload]:
     """Merge flags and the workload file into a PlanRequest (flags win)."""
-    from llamasize.data.registry import resolve_model
     from llamasize.estimate.engines import check_engine
     from llamasize.estimate.quant import check_kv_dtype, get_format
     from llamasize.plan.planner import DEFAULT_HEADROOM, PlanRequest
@@ -226,7 +237,7 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
     model_name = pick(model, w.model)
     if model_name is None:
         raise UsageError("--model is required (or 'model:' in the --workload file)")
-    spec = resolve_model(reg, model_name)
+    spec = model_spec(reg, model_name)
     q = pick(quant, w.quant, "auto").strip().lower().replace("-", "_")
     if q != "auto":
         q = get_format(q).id
