@@ -162,12 +162,19 @@ class Resolution:
 
 
 def with_format(m: HfMatch) -> ModelSpec:
-    """The spec of a matched repository: a quantized one makes its format the checkpoint's."""
-    return m.spec.model_copy(update={"checkpoint_quant": m.quant}) if m.quant else m.spec
+    """The spec of a matched repository: a quantized one makes its format the checkpoint's, and one
+    published under another license (``hf_other_license``) has no license rather than the spec's."""
+    update: dict = {"checkpoint_quant": m.quant} if m.quant else {}
+    if m.hf_name in m.spec.hf_other_license:
+        update["license"] = None
+    return m.spec.model_copy(update=update) if update else m.spec
 
 
 def _listed(m: HfMatch, ref: HfReference, notes: tuple[str, ...]) -> Resolution:
     """The Resolution of a registry repository (a revision given is not read: say so)."""
+    if m.hf_name in m.spec.hf_other_license and m.spec.license is not None:
+        notes += (f"{m.hf_name}'s weights have another license than {m.spec.id}'s ({m.spec.license.name}); "
+                  "no license is shown: read the repository's own",)
     if ref.revision:
         notes += (f"revision {quote_value(ref.revision)} not read: {m.hf_name} is in the registry as {m.spec.id}, "
                   "whose architecture does not change between revisions",)

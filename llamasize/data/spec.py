@@ -108,6 +108,9 @@ class ModelSpec(Frozen):
     #: its weights ship in (an id of ``estimate.quant``; tests/test_resolve.py checks each). Naming one
     #: resolves to this spec with that format as its default (``checkpoint_quant``).
     hf_quantized: dict[str, str] = {}
+    #: Repositories above whose weights are published under another license than ``license``
+    #: (DeepSeek-R1: MIT): naming one resolves with no license rather than a wrong one, and says so.
+    hf_other_license: list[str] = []
     family: str
     model_type: str
     release_status: Literal["released", "preview", "announced", "unreleased", "test"]
@@ -201,6 +204,9 @@ class ModelSpec(Frozen):
         twice = {n.lower() for n in self.hf_names} & {n.lower() for n in self.hf_quantized}
         if twice:
             raise ValueError(f"{sorted(twice)[0]} is in both hf_names and hf_quantized; a repository ships in one format")
+        stray = [n for n in self.hf_other_license if n not in self.hf_repos()]
+        if stray:
+            raise ValueError(f"hf_other_license: {stray[0]} is not in hf_names or hf_quantized")
         nh, nkv = self.num_attention_heads, self.num_key_value_heads
         if nh and nkv and nh % nkv:
             raise ValueError(f"num_attention_heads ({nh}) is not divisible by num_key_value_heads ({nkv})")
