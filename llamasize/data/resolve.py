@@ -79,12 +79,12 @@ def parse_reference(ref: str) -> HfReference:
             r = r.split("://", 1)[1]
             r = r.split("/", 1)[1] if "/" in r else ""
     revision = None
+    head, at, rev = r.partition("@")
+    if at and "/" in head:  # org/name@revision (a revision may hold "/": refs/pr/1)
+        r, revision = head, rev
     parts = [p for p in r.split("/") if p]
     if hub and len(parts) >= 4 and parts[2] in ("tree", "blob", "resolve"):  # huggingface.co/org/name/tree/rev
         parts, revision = parts[:2], "/".join(parts[3:])
-    if parts and "@" in parts[-1]:
-        last, _, rev = parts[-1].partition("@")
-        parts[-1], revision = last, rev or None
     if not parts:
         return HfReference((), None, None, revision)
     last = parts[-1]
