@@ -285,8 +285,8 @@ def test_snapshot_without_config(cli, hub):
 # ------------------------------------------------------------------------- what was tried ---
 def test_unknown_repo_says_what_was_tried(cli, hub):
     r = cli("params", "example-org/Nothing-Here")
-    one_error_line(r, "unknown model 'example-org/Nothing-Here'", "ids and aliases", "hf_names", str(hub),
-                   "no models--example-org--Nothing-Here", "local file or directory")
+    one_error_line(r, "unknown model 'example-org/Nothing-Here'", "ids and aliases", "hf_names", "HF cache " + str(hub),
+                   "no models--example-org--Nothing-Here", "local paths (none)")
 
 
 def test_unknown_repo_suggests_the_closest(cli):
@@ -294,7 +294,7 @@ def test_unknown_repo_suggests_the_closest(cli):
 
 
 def test_unknown_name_suggests_a_registry_id(cli):
-    one_error_line(cli("params", "scuot"), "did you mean 'llama4-scout'", "not the Hugging Face cache")
+    one_error_line(cli("params", "scuot"), "did you mean 'llama4-scout'", "not the HF cache")
 
 
 def test_other_org_with_a_listed_repository_name_is_said(cli):

@@ -226,14 +226,14 @@ def _miss(registry, index: HfIndex, name: str, ref: HfReference, cached: CacheLo
     if hint is None and "/" in name:
         repo = index.suggestion(ref.candidates[0] if ref.candidates else name)
         hint = f"'{repo}'" if repo else None
-    tried = ["the registry's ids and aliases" if ids else "not the registry's ids (an engine reads repository names)",
-             f"the hf_names of its {len(registry.models)} specs"]
+    tried = ["registry ids and aliases" if ids else "no registry ids (an engine reads repository names)",
+             f"the hf_names of {len(registry.models)} specs"]
     if cached is not None:
-        tried.append(f"the Hugging Face cache {cached.cache} ({cached.reason})")
+        tried.append(f"the HF cache {cached.cache} ({cached.reason})")
     elif paths:
-        tried.append("not the Hugging Face cache (not an org/name repository id)")
+        tried.append("not the HF cache (no org/name)")
     if paths:
-        tried.append("a local file or directory (none)")
+        tried.append("local paths (none)")
     did = f"; did you mean {hint}?" if hint else ""
     return f"unknown model {quote_value(name)}{did} (tried: {', '.join(tried)}; see 'llamasize models')"
 
