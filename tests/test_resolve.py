@@ -90,20 +90,13 @@ def commands(model: str) -> list[tuple[tuple[str, ...], str | None]]:
 
 
 def _check_manifest(tmp_path: Path, model: str) -> Path:
+    """A one-GPU vLLM Deployment serving ``model`` (test_check's template)."""
+    from test_check import DEPLOYMENT
+
     p = tmp_path / "m" / "deploy.yaml"
     p.parent.mkdir(exist_ok=True)
-    p.write_text(f"""apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: m}}
-spec:
-  template:
-    spec:
-      nodeSelector: {{nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}}
-      containers:
-        - name: vllm
-          command: ["vllm", "serve", "{model}", "--max-model-len", "4096"]
-          resources: {{limits: {{nvidia.com/gpu: 1}}}}
-""")
+    p.write_text(DEPLOYMENT.format(body=f"""          command: ["vllm", "serve", "{model}", "--max-model-len", "4096"]
+          resources: {{limits: {{nvidia.com/gpu: 1}}}}"""))
     return p
 
 
@@ -134,6 +127,16 @@ def test_check_takes_registry_and_cached_ids(cli, hub, tmp_path):
         assert not [f for f in rep["findings"] if f["rule"] == "LS009"], rep["findings"]
         models = [d["model"] for d in rep["deployments"]]
         assert models and (models[0] == spec_id if spec_id else models[0].startswith("config-")), models
+
+
+def test_runtime_commands_resolve_the_same_way(cli, hub):
+    """run takes a cached id (the tiny config runs in a second); verify's --model goes through the same
+    resolution, so a miss is the same one-line error before anything is measured."""
+    r = cli("run", "--model", REPO_ID, "--prompt-tokens", "8", "--new-tokens", "2", "-f", "json")
+    assert r.code == 0, r.err
+    assert r.json()["model"].startswith("config-")
+    for args in (("run",), ("verify", "--no-save")):
+        one_error_line(cli(*args, "--model", "example-org/Nothing-Here"), "no models--example-org--Nothing-Here")
 
 
 def test_params_of_a_cached_config_is_counted_from_it(cli, hub):
