@@ -421,3 +421,18 @@ def test_red_hat_fp8_repo_weights_match_vllms_log(cli, gpus, logged_gib):
     assert r.code in (0, 3), r.err
     per_gpu_gib = r.json()["per_gpu"]["weights_bytes"] / 2**30
     assert abs(per_gpu_gib / logged_gib - 1) < 0.005, per_gpu_gib
+
+
+def test_plan_of_a_quantized_repo_searches_and_serves_it(cli):
+    """plan's default is every format; naming a quantized repository makes it that format, served from
+    that repository. fp8, which the engine makes on load, is served from the release checkpoint."""
+    r = cli("plan", "--model", "nvidia/Llama-3.3-70B-Instruct-FP4", "--ctx", "8K", "--gpu", "b200", "-f", "json")
+    assert r.code == 0, r.err
+    d = r.json()
+    assert d["recommendation"]["quant"] == "nvfp4" and d["hf_model"] == "nvidia/Llama-3.3-70B-Instruct-FP4"
+    assert "ships in nvfp4" in r.err
+    r = cli("plan", "--model", "RedHatAI/Meta-Llama-3.1-8B-quantized.w8a8", "--ctx", "8K", "--gpu", "h100",
+            "--emit", "vllm")
+    assert "vllm serve RedHatAI/Meta-Llama-3.1-8B-quantized.w8a8 " in r.out + r.err
+    r = cli("plan", "--model", "nvidia/Llama-3.1-8B-Instruct-FP8", "--ctx", "8K", "--gpu", "h100", "--emit", "vllm")
+    assert "vllm serve meta-llama/Llama-3.1-8B-Instruct " in r.out + r.err and "--quantization fp8" in r.out + r.err

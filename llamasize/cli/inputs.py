@@ -22,6 +22,7 @@ from llamasize.units import parse_fraction
 if TYPE_CHECKING:
     from llamasize.data.hardware import GpuSpec
     from llamasize.data.registry import Registry
+    from llamasize.data.resolve import Resolution
     from llamasize.data.spec import ModelSpec
     from llamasize.estimate.calibration import Efficiencies
     from llamasize.estimate.deployment import Deployment
@@ -114,16 +115,21 @@ def unused_workload_keys(w: Workload, command: str) -> list[str]:
     return sorted(w.model_fields_set - WORKLOAD_KEYS_USED[command])
 
 
-def model_spec(reg: Registry, name: str) -> ModelSpec:
-    """The spec a ``--model`` value names, by the one resolution order (``data.resolve``); what the
-    resolution has to tell (a revision that was not read) goes to stderr."""
+def model_resolution(reg: Registry, name: str) -> Resolution:
+    """What a ``--model`` value names, by the one resolution order (``data.resolve``); what the
+    resolution has to tell (a revision that was not read, ...) goes to stderr."""
     from llamasize.cli.output import note
     from llamasize.data.resolve import resolve
 
     r = resolve(reg, name)
     for line in r.notes:
         note(line)
-    return r.spec
+    return r
+
+
+def model_spec(reg: Registry, name: str) -> ModelSpec:
+    """The spec a ``--model`` value names (``model_resolution``)."""
+    return model_resolution(reg, name).spec
 
 
 # ---------------------------------------------------------------------------- one deployment ---
@@ -237,8 +243,13 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
     model_name = pick(model, w.model)
     if model_name is None:
         raise UsageError("--model is required (or 'model:' in the --workload file)")
-    spec = model_spec(reg, model_name)
-    q = pick(quant, w.quant, "auto").strip().lower().replace("-", "_")
+    res = model_resolution(reg, model_name)
+    spec = res.spec
+    if pick(quant, w.quant) is None and res.quant:  # a quantized repository: its format, not every format
+        from llamasize.cli.output import note
+
+        note(f"--quant not given: {res.hf_name} ships in {res.quant}, the format searched")
+    q = pick(quant, w.quant, res.quant or "auto").strip().lower().replace("-", "_")
     if q != "auto":
         q = get_format(q).id
     kv = pick(kv_dtype, w.kv_dtype, "auto").strip().lower()

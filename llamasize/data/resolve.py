@@ -164,7 +164,10 @@ class Resolution:
 def with_format(m: HfMatch) -> ModelSpec:
     """The spec of a matched repository: a quantized one makes its format the checkpoint's, and one
     published under another license (``hf_other_license``) has no license rather than the spec's."""
-    update: dict = {"checkpoint_quant": m.quant} if m.quant else {}
+    update: dict = {}
+    if m.quant:  # its format is the checkpoint's, and it is the repository served in it (``serving_repo``)
+        rest = {k: v for k, v in m.spec.hf_quantized.items() if k != m.hf_name}
+        update = {"checkpoint_quant": m.quant, "hf_quantized": {m.hf_name: m.quant, **rest}}
     if m.hf_name in m.spec.hf_other_license:
         update["license"] = None
     return m.spec.model_copy(update=update) if update else m.spec

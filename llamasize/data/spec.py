@@ -16,7 +16,7 @@ outputs say "unknown" instead of guessing.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Collection, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -281,12 +281,13 @@ class ModelSpec(Frozen):
         n = self.need("the MoE layer pattern", "num_hidden_layers")
         return [i for i in range(n) if self.is_moe_layer(i)]
 
-    def serving_repo(self, quant: str) -> str:
-        """The Hugging Face repository to serve in ``quant``: for ``fp8_mixed`` the published checkpoint
-        in that format (``hf_quantized``; Meta's Maverick FP8) when the registry lists one, else the
-        first of ``hf_names``, else the spec id. Other formats are served from the release checkpoint
-        (an engine quantizes fp8 on load; int4/nvfp4 checkpoints are named in the launch notes)."""
-        if quant == "fp8_mixed":
+    def serving_repo(self, quant: str, made_on_load: Collection[str] = ()) -> str:
+        """The Hugging Face repository to serve in ``quant``: a published checkpoint in that format
+        (``hf_quantized``, the one the user named first: ``data.resolve``) when the registry lists one,
+        else the first of ``hf_names``, else the spec id. Formats the engine makes from the release
+        checkpoint on load (``made_on_load``: ``estimate.engines.ONLINE_QUANTIZATION``, passed by the
+        callers) are served from the release checkpoint."""
+        if quant not in made_on_load:
             for name, fmt in self.hf_quantized.items():
                 if fmt == quant:
                     return name
