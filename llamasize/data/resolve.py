@@ -5,20 +5,21 @@
 1. a registry id or alias (``scout``, ``llama3.1-70b``; case-insensitive);
 2. a Hugging Face repository the registry lists (``hf_names``, and ``hf_quantized``: a quantized
    repository selects its format, which becomes the spec's default), matched case-insensitively:
-   ``org/name``, ``org/name@revision``, ``hf://org/name``, ``https://huggingface.co/org/name``, a
-   storage URI or path ending in ``org/name`` or ``org--name`` / ``models--org--name``, or a bare
-   repository name that only one model lists;
+   ``org/name``, ``org/name@revision``, ``hf://org/name``, ``https://huggingface.co/org/name[/tree/rev]``,
+   a storage URI or path ending in ``org/name``, ``org--name`` or ``models--org--name``;
 3. the local Hugging Face cache (``hfcache``; offline, never the network) for an ``org/name[@revision]``
    that no spec lists: its snapshot directory, read by ``local.load_local_model``;
-4. a local directory, ``config.json`` file or ``.gguf`` file (``local.load_local_model``).
+4. a repository name (without the org) that only one spec lists -- a mirror under another org, a
+   storage path ``pvc://weights/NAME`` -- with a note saying so;
+5. a local directory, ``config.json`` file or ``.gguf`` file (``local.load_local_model``).
 
 A name that *looks like a path* -- it starts with ``/``, ``./``, ``../`` or ``~``, or ends in
-``.json`` or ``.gguf`` -- is read as a path (step 4) and nothing else, so ``./scout`` is the
+``.json`` or ``.gguf`` -- is read as a path (step 5) and nothing else, so ``./scout`` is the
 directory even though ``scout`` is a registry alias. A name that does not look like one is a registry
 name first: a directory called ``scout`` in the working directory is read only as ``./scout``.
 
 ``check`` resolves references written for another machine (a container's ``/models/...``), so it
-passes ``paths=False``: steps 1-3 only, a path-like reference matched by its tail (step 2).
+passes ``paths=False``: no step 5, and a path-like reference is matched by its tail (step 2).
 When nothing matches: UnknownIdError, one line, saying what was tried.
 """
 
