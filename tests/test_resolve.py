@@ -436,3 +436,29 @@ def test_plan_of_a_quantized_repo_searches_and_serves_it(cli):
     assert "vllm serve RedHatAI/Meta-Llama-3.1-8B-quantized.w8a8 " in r.out + r.err
     r = cli("plan", "--model", "nvidia/Llama-3.1-8B-Instruct-FP8", "--ctx", "8K", "--gpu", "h100", "--emit", "vllm")
     assert "vllm serve meta-llama/Llama-3.1-8B-Instruct " in r.out + r.err and "--quantization fp8" in r.out + r.err
+
+
+NAME_PARTS = ["meta-llama", "Llama-3.1-8B-Instruct", "example-org", "Tiny-Llama", "hf://", "s3://b/", "models--",
+              "--", "/", "./", "~", "@", "@main", "..", ".json", ".gguf", "\x00", "\u202e", " ", "scout", "tree", ":"]
+
+
+@pytest.mark.parametrize("paths", [True, False])
+def test_any_name_resolves_or_is_a_one_line_error(registry, hub, tmp_path, monkeypatch, paths):
+    """Whatever the name, resolve returns a spec or raises llamasize's own UsageError (which the CLI
+    funnel prints as one escaped line): never another exception, so never a traceback."""
+    from hypothesis import given, strategies as st
+
+    from llamasize.data.resolve import resolve
+    from llamasize.errors import UsageError
+
+    monkeypatch.chdir(tmp_path)
+
+    @given(st.lists(st.sampled_from(NAME_PARTS) | st.text(max_size=8), max_size=6).map("".join))
+    def prop(name):
+        try:
+            r = resolve(registry, name, paths=paths)
+        except UsageError:
+            return
+        assert r.spec.id
+
+    prop()
