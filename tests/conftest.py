@@ -53,7 +53,7 @@ RUN_TABLE_ARGS = ("run", "--model", "micro-moe", "--prompt-tokens", "64", "--new
 SHARED = {VERIFY_ARGS, RUN_ARGS, RUN_TABLE_ARGS}
 
 ISOLATED_UNSET = ("LLAMASIZE_SPECS_PATH", "LLAMASIZE_CATALOG_PATH", "LLAMASIZE_DEBUG", "LLAMASIZE_CALIBRATION",
-                  "GITHUB_ACTIONS")
+                  "GITHUB_ACTIONS", "HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
 
 
 def _isolate(mp: pytest.MonkeyPatch, home: Path) -> None:

@@ -15,7 +15,8 @@ from llamasize.check.rule import Issue
 from llamasize.check.rules import LS009, LS010, LS012, LS013
 from llamasize.check.target import Resolved, Target
 from llamasize.check.yamltree import text
-from llamasize.errors import UnknownIdError, UsageError
+from llamasize.data.resolve import HfIndex, parse_reference, resolve, with_format
+from llamasize.errors import DataError, UnknownIdError, UsageError
 from llamasize.estimate.engines import (DTYPES, INT4_GROUP_METHODS, KV_CACHE_DTYPES, QUANTIZATION_METHODS, SGLANG_FLAGS,
                                         VLLM_FLAGS, method_key)
 from llamasize.estimate.quant import get_format
@@ -25,20 +26,12 @@ from llamasize.units import parse_count, parse_fraction
 
 
 class CatalogIndex:
-    """Registry lookups for manifests: HF names -> models, node labels -> GPUs (built once)."""
+    """Registry lookups for manifests: repository ids -> models (``data.resolve.HfIndex``, the one
+    table every command uses), node labels -> GPUs (built once)."""
 
     def __init__(self, reg) -> None:
         self.reg = reg
-        self.hf: dict[str, object] = {}
-        self.hf_exact: dict[str, str] = {}
-        base: dict[str, list] = {}
-        for spec in reg.models:
-            for name in spec.hf_names:
-                self.hf[name.lower()] = spec
-                self.hf_exact[name.lower()] = name
-                base.setdefault(name.split("/")[-1].lower(), []).append(spec)
-        #: repository names (without the org) that belong to exactly one model
-        self.hf_base = {k: v[0] for k, v in base.items() if len({s.id for s in v}) == 1}
+        self.hf = HfIndex(reg)
         self.gpu_labels: dict[tuple[str, str], object] = {}
         for g in reg.gpus:
             for v in g.gfd_products:
@@ -52,38 +45,10 @@ class CatalogIndex:
 
     def model(self, ref: str):
         """Registry spec for a model reference (HF name, ``hf://``, ``s3://.../org--name``, local
-        path ending in ``org/name``), plus the HF name it matched; (None, None) when unknown."""
-        r = ref.strip().rstrip("/")
-        for prefix in ("hf://", "huggingface://", "https://huggingface.co/", "http://huggingface.co/",
-                       "huggingface.co/", "hf.co/"):
-            if r.lower().startswith(prefix):
-                r = r[len(prefix):]
-                break
-        else:
-            if "://" in r:
-                r = r.split("://", 1)[1]
-                r = r.split("/", 1)[1] if "/" in r else r  # drop the bucket / host
-        parts = [p for p in r.split("/") if p]
-        if not parts:
-            return None, None
-        last = parts[-1]
-        if last.lower().startswith("models--"):
-            last = last[len("models--"):]
-        candidates = [r]
-        if len(parts) >= 2:
-            candidates.append("/".join(parts[-2:]))
-        if "--" in last:
-            candidates.append(last.replace("--", "/", 1))
-        for c in candidates:
-            spec = self.hf.get(c.lower())
-            if spec is not None:
-                return spec, self.hf_exact[c.lower()]
-        spec = self.hf_base.get(last.lower())
-        if spec is not None:
-            for name in spec.hf_names:
-                if name.split("/")[-1].lower() == last.lower():
-                    return spec, name
-        return None, None
+        path ending in ``org/name``; ``data.resolve.parse_reference``), plus the HF name it matched;
+        (None, None) when no spec lists it. The spec carries a quantized repository's format."""
+        m = self.hf.match(parse_reference(ref))
+        return (with_format(m), m.hf_name) if m is not None else (None, None)
 
     def gpu(self, kind: str, value: str):
         """The catalogue GPU a node label value names (None when unknown)."""
@@ -142,29 +107,32 @@ class Resolver:
         self.default_gpu = reg.gpu(default_gpu) if default_gpu else None
 
     def model(self, t: Target, out: list[Issue]):
-        """The registry spec of the target's model (and the HF name it matched), or (None, None)."""
+        """The spec of the target's model (and the HF name it matched), or (None, None): the one
+        resolution order of every command (``data.resolve``) without local paths, which name files
+        on the serving machine (a path-like reference is matched by its tail)."""
         if t.model is None or not text(t.model.value):
             out.append(LS009(t.line, "no model found (no positional model, --model, storageUri, modelURL or "
                                      "spec.model.uri)"))
             return None, None
         ref = text(t.model.value)
-        if t.native:
-            try:
-                return self.reg.model(ref), None
-            except UnknownIdError as e:
-                spec, hf_name = self.index.model(ref)
-                if spec is None:
-                    out.append(LS009(t.model.line, unknown_id(e, ref)))
-                return spec, hf_name
-        if "$" in ref:
+        if "$" in ref and not t.native:
             out.append(LS012(t.model.line, f"the model {quote_value(ref)} comes from a variable llamasize cannot "
                                            "resolve; not checked"))
             return None, None
-        spec, hf_name = self.index.model(ref)
-        if spec is None:
-            out.append(LS009(t.model.line, f"model {quote_value(ref)} is not in the spec registry (no model lists it "
-                                           "in hf_names; see 'llamasize models'); memory not checked"))
-        return spec, hf_name
+        try:
+            r = resolve(self.reg, ref, paths=False, ids=t.native, index=self.index.hf)
+        except UnknownIdError as e:
+            if t.native:
+                out.append(LS009(t.model.line, unknown_id(e, ref)))
+            else:
+                cache = " nor in the local Hugging Face cache" if parse_reference(ref).repo_id else ""
+                out.append(LS009(t.model.line, f"model {quote_value(ref)} is not in the spec registry (no model lists "
+                                               f"it in hf_names){cache} (see 'llamasize models'); memory not checked"))
+            return None, None
+        except DataError as e:  # an unreadable cache, a revision not cached, a bad config.json in a snapshot
+            out.append(LS009(t.model.line, f"{e}; memory not checked"))
+            return None, None
+        return r.spec, r.hf_name
 
     def gpus(self, t: Target, out: list[Issue], assumptions: list[str]) -> list:
         """Catalogue GPUs the pods may land on (each is checked)."""
@@ -220,11 +188,13 @@ def layout(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
         r.dp = 1
 
 
-def _fp8_checkpoint(spec, hf_name: str | None) -> str | None:
-    """The format of a published ``...-FP8`` checkpoint (Meta's fp8_mixed for Llama 4 MoE), else None."""
-    if hf_name and hf_name.upper().endswith("-FP8"):
-        return "fp8_mixed" if spec.family == "llama4" and spec.is_moe else "fp8"
-    return None
+#: How a quantized checkpoint's format is named in an assumption ("... is an FP8 checkpoint").
+_FORMAT_WORDS = {"fp8": "FP8", "fp8_mixed": "FP8", "nvfp4": "NVFP4", "mxfp4": "MXFP4", "int4": "INT4", "int8": "INT8"}
+
+
+def _checkpoint_format(spec, hf_name: str | None) -> str | None:
+    """The format of the quantized repository a reference matched (``ModelSpec.hf_quantized``), else None."""
+    return spec.hf_quantized.get(hf_name) if hf_name else None
 
 
 def quant(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
@@ -247,7 +217,7 @@ def quant(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
         method = method_key(str(loc.value))
         q = QUANTIZATION_METHODS.get(method)
         if q is None and method == "compressed_tensors":
-            q = _fp8_checkpoint(spec, r.hf_name)
+            q = _checkpoint_format(spec, r.hf_name)
         if q is None:
             out.append(LS012(loc.line, f"--quantization {quote_if_needed(str(loc.value))} is not modelled (known: "
                                        f"{', '.join(sorted(QUANTIZATION_METHODS))}); memory not checked"))
@@ -258,9 +228,9 @@ def quant(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
         r.quant = q
         return
     r.quant_line = mline
-    q = _fp8_checkpoint(spec, r.hf_name)
+    q = _checkpoint_format(spec, r.hf_name)
     if q is not None:
-        assumptions.append(f"{r.hf_name} is an FP8 checkpoint: {q} weights")
+        assumptions.append(f"{r.hf_name} is an {_FORMAT_WORDS.get(q, q)} checkpoint: {q} weights")
         r.quant = q
         return
     if spec.checkpoint_quant:  # the checkpoint's own format (``ModelSpec.default_quant``, as ``fit``)

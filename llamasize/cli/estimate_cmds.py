@@ -40,11 +40,10 @@ def gpus_cmd(fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: Catalo
 def params_cmd(model: ModelArg, fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
                debug: Debug = False) -> None:
     """Parameter breakdown of a model: per component, total and active per token."""
-    from llamasize.data.registry import resolve_model
     from llamasize.estimate.params import count_params
 
     fmt = inputs.output_format(fmt)
-    b = count_params(resolve_model(inputs.registry(specs_dir, catalog_dir), model))
+    b = count_params(inputs.model_spec(inputs.registry(specs_dir, catalog_dir), model))
     for message in b.warnings:
         warn(message)
     for w in b.checkpoint.warnings if b.checkpoint else []:

@@ -23,6 +23,8 @@ from llamasize.text import quote_value
 if TYPE_CHECKING:
     from llamasize.data.hardware import GpuSpec
     from llamasize.data.registry import Registry
+    from llamasize.data.resolve import Resolution
+    from llamasize.data.spec import ModelSpec
     from llamasize.estimate.calibration import Efficiencies
     from llamasize.estimate.deployment import Deployment
     from llamasize.plan.pricing import PriceBasis
@@ -114,6 +116,23 @@ def unused_workload_keys(w: Workload, command: str) -> list[str]:
     return sorted(w.model_fields_set - WORKLOAD_KEYS_USED[command])
 
 
+def model_resolution(reg: Registry, name: str) -> Resolution:
+    """What a ``--model`` value names, by the one resolution order (``data.resolve``); what the
+    resolution has to tell (a revision that was not read, ...) goes to stderr."""
+    from llamasize.cli.output import note
+    from llamasize.data.resolve import resolve
+
+    r = resolve(reg, name)
+    for line in r.notes:
+        note(line)
+    return r
+
+
+def model_spec(reg: Registry, name: str) -> ModelSpec:
+    """The spec a ``--model`` value names (``model_resolution``)."""
+    return model_resolution(reg, name).spec
+
+
 # ---------------------------------------------------------------------------- one deployment ---
 def resolve_gpu(reg: Registry, name: str, calibration=None) -> tuple[GpuSpec, str | None]:
     """(GPU, note): a catalogue GPU by id/alias, or ``local``: the detected GPU, else this CPU as a
@@ -134,12 +153,11 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
     one-line errors); ``--gpu local`` says on stderr which device it found (on a CPU, with the rates
     of the ``calibration`` file: perf's --calibration, else the default location)."""
     from llamasize.cli.output import note
-    from llamasize.data.registry import resolve_model
     from llamasize.estimate.deployment import Deployment
     from llamasize.estimate.parallel import default_tensor_parallel
     from llamasize.units import GIB, parse_count, parse_fraction
 
-    spec = resolve_model(reg, model)
+    spec = model_spec(reg, model)
     g, gpu_note = resolve_gpu(reg, gpu, calibration)
     if gpu_note:
         note(gpu_note)
@@ -216,7 +234,6 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
                  kv_dtype, headroom, objective, mau, gpu_memory_utilization, mem_fraction_static, text_only,
                  layouts, alternatives, workload_file, specs_dir, catalog_dir) -> tuple[PlanRequest, Registry, Workload]:
     """Merge flags and the workload file into a PlanRequest (flags win)."""
-    from llamasize.data.registry import resolve_model
     from llamasize.estimate.engines import check_engine
     from llamasize.estimate.quant import check_kv_dtype, get_format
     from llamasize.plan.planner import DEFAULT_HEADROOM, PlanRequest
@@ -228,8 +245,13 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
     model_name = pick(model, w.model)
     if model_name is None:
         raise UsageError("--model is required (or 'model:' in the --workload file)")
-    spec = resolve_model(reg, model_name)
-    q = pick(quant, w.quant, "auto").strip().lower().replace("-", "_")
+    res = model_resolution(reg, model_name)
+    spec = res.spec
+    if pick(quant, w.quant) is None and res.quant:  # a quantized repository: its format, not every format
+        from llamasize.cli.output import note
+
+        note(f"--quant not given: {res.hf_name} ships in {res.quant}, the format searched")
+    q = pick(quant, w.quant, res.quant or "auto").strip().lower().replace("-", "_")
     if q != "auto":
         q = get_format(q).id
     kv = pick(kv_dtype, w.kv_dtype, "auto").strip().lower()

@@ -41,8 +41,8 @@ Workload = Annotated[Optional[Path], typer.Option("--workload", "-w", help="YAML
 Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="Calibration file written by 'llamasize verify' (default: the user cache).")]
 
 # --------------------------------------------------------------------------------- deployment ---
-ModelName = Annotated[Optional[str], typer.Option("--model", "-m", callback=_required, help="Model id, alias, or path to a Hugging Face config.json (verify and run: default micro-moe).")]
-ModelArg = Annotated[Optional[str], typer.Argument(callback=_required, help="Model id, alias, or path to a Hugging Face config.json.")]
+ModelName = Annotated[Optional[str], typer.Option("--model", "-m", callback=_required, help="Model: a registry id or alias; a Hugging Face repo id (org/name[@revision], hf://...) the registry lists, else one in the local HF cache ($HF_HUB_CACHE, $HF_HOME/hub; offline); or a path to a checkpoint directory, config.json or .gguf file ('./x' for a path named like an id). verify and run: default micro-moe.")]
+ModelArg = Annotated[Optional[str], typer.Argument(callback=_required, help="Model: a registry id or alias; a Hugging Face repo id (org/name[@revision]) the registry lists, else one in the local HF cache (offline); or a path to a checkpoint directory, config.json or .gguf file.")]
 Gpu = Annotated[Optional[str], typer.Option("--gpu", "-g", callback=_required, help="GPU id or alias (see 'llamasize gpus'), or 'local': the detected GPU, else this CPU.")]
 Gpus = Annotated[Optional[str], typer.Option("--gpus", "-n", help="Number of GPUs in the deployment (default 1).")]
 Tp = Annotated[Optional[str], typer.Option("--tp", help="Tensor-parallel size (default: --gpus / --pp).")]

@@ -71,14 +71,13 @@ def verify_cmd(
 ) -> None:
     """Run the micro-MoE model on this device and check the estimator against it. Exit 0 when every
     check is within tolerance, 4 when not; saves the measured efficiencies as a calibration."""
-    from llamasize.data.registry import resolve_model
     from llamasize.estimate.calibration import calibration_path, check_writable, save_calibration
     from llamasize.render.runtime import render_verify
     from llamasize.verify import run_verify
 
     fmt = inputs.output_format(fmt)
     reg = inputs.registry(specs_dir, catalog_dir)
-    spec = resolve_model(reg, inputs.pick(model, default=inputs.RUNTIME_MODEL))
+    spec = inputs.model_spec(reg, inputs.pick(model, default=inputs.RUNTIME_MODEL))
     tol, bs, prompt, decode_steps = inputs.verify_settings(tolerance=tolerance, batches=batches,
                                                            prompt_tokens=prompt_tokens, steps=steps)
     target = None if no_save else calibration_path(calibration, writing=True)
@@ -108,12 +107,11 @@ def run_cmd(
     specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
 ) -> None:
     """Generate tokens with the runtime (greedy) and print the throughput."""
-    from llamasize.data.registry import resolve_model
     from llamasize.render.runtime import render_run
     from llamasize.runtime.generate import run_generation
 
     fmt = inputs.output_format(fmt)
-    spec = resolve_model(inputs.registry(specs_dir, catalog_dir), inputs.pick(model, default=inputs.RUNTIME_MODEL))
+    spec = inputs.model_spec(inputs.registry(specs_dir, catalog_dir), inputs.pick(model, default=inputs.RUNTIME_MODEL))
     prompt, new, b, layout = inputs.run_settings(prompt_tokens=prompt_tokens, new_tokens=new_tokens, batch=batch,
                                                  kv_layout=kv_layout)
     result = run_generation(spec, prompt_tokens=prompt, new_tokens=new, batch=b,

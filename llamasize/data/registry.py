@@ -19,7 +19,6 @@ from typing import Iterable
 from llamasize.errors import DataError, UnknownIdError
 from llamasize.files import bundled_dir, load_dir
 from llamasize.data.hardware import GpuSpec
-from llamasize.data.local import load_local_model
 from llamasize.data.spec import ModelSpec
 from llamasize.text import quote_value
 
@@ -87,8 +86,13 @@ class Registry:
         return [self._gpus.entries[k] for k in sorted(self._gpus.entries)]
 
     def model(self, name: str) -> ModelSpec:
-        """A model by id or alias (a path to a config.json is handled by ``resolve_model``)."""
+        """A model by id or alias (every other name a user may give -- a Hugging Face repository, a
+        cached one, a path -- is resolved by ``data.resolve``)."""
         return self._models.find(name, "model")
+
+    def model_names(self) -> dict[str, str]:
+        """Every lower-cased model id and alias -> its id."""
+        return self._models.names
 
     def gpu(self, name: str) -> GpuSpec:
         """A GPU by id, alias, or the exact device name NVML reports."""
@@ -130,11 +134,3 @@ def load_registry(spec_dirs: Iterable[str | Path] | None = None,
                   catalog_dirs: Iterable[str | Path] | None = None) -> Registry:
     """Load (once per set of directories) the bundled data merged with the user's directories."""
     return _load(_dirs(spec_dirs, SPECS_ENV, "model_specs"), _dirs(catalog_dirs, CATALOG_ENV, "hardware_catalog"))
-
-
-def resolve_model(registry: Registry, name: str) -> ModelSpec:
-    """``--model`` value -> spec: a registry id/alias, or a path to a Hugging Face config.json."""
-    looks_like_path = name.endswith(".json") or os.sep in name or (os.altsep and os.altsep in name)
-    if looks_like_path or (Path(name).is_file() and name.lower() not in registry._models.names):
-        return load_local_model(Path(name))
-    return registry.model(name)

@@ -16,7 +16,7 @@ outputs say "unknown" instead of guessing.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Collection, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -175,8 +175,17 @@ class ModelSpec(Frozen):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     name: str
     aliases: list[str] = []
-    #: Hugging Face repository ids that resolve to this spec (used by ``check``).
+    # --- Hugging Face repositories (``data/resolve``: --model and check's model references) -------
+    #: Repository ids that resolve to this spec and ship in its checkpoint format (``default_quant``):
+    #: the release described, its base/Instruct siblings and same-architecture variants.
     hf_names: list[str] = []
+    #: Repository ids of this architecture published quantized: repo id -> the llamasize weight format
+    #: its weights ship in (an id of ``estimate.quant``; tests/test_resolve.py checks each). Naming one
+    #: resolves to this spec with that format as its default (``checkpoint_quant``).
+    hf_quantized: dict[str, str] = {}
+    #: Repositories above whose weights are published under another license than ``license``
+    #: (DeepSeek-R1: MIT): naming one resolves with no license rather than a wrong one, and says so.
+    hf_other_license: list[str] = []
     family: str
     model_type: str
     release_status: Literal["released", "preview", "announced", "unreleased", "test"]
@@ -307,8 +316,22 @@ class ModelSpec(Frozen):
                 raise ValueError("entries must be non-empty strings")
         return v
 
+    @field_validator("hf_quantized")
+    @classmethod
+    def _repo_ids(cls, v: dict[str, str]) -> dict[str, str]:
+        for repo, fmt in v.items():
+            if "/" not in repo.strip() or not fmt.strip():
+                raise ValueError(f"entries must map an 'org/name' repository id to a format, got {repo!r}: {fmt!r}")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> "ModelSpec":
+        twice = {n.lower() for n in self.hf_names} & {n.lower() for n in self.hf_quantized}
+        if twice:
+            raise ValueError(f"{sorted(twice)[0]} is in both hf_names and hf_quantized; a repository ships in one format")
+        stray = [n for n in self.hf_other_license if n not in self.hf_repos()]
+        if stray:
+            raise ValueError(f"hf_other_license: {stray[0]} is not in hf_names or hf_quantized")
         nh, nkv = self.num_attention_heads, self.num_key_value_heads
         if nh and nkv and nh % nkv:
             raise ValueError(f"num_attention_heads ({nh}) is not divisible by num_key_value_heads ({nkv})")
@@ -386,14 +409,21 @@ class ModelSpec(Frozen):
         n = self.need("the MoE layer pattern", "num_hidden_layers")
         return [i for i in range(n) if self.is_moe_layer(i)]
 
-    def serving_repo(self, quant: str) -> str:
-        """The Hugging Face repository to serve in ``quant``: the published FP8 checkpoint for
-        ``fp8_mixed`` when the registry lists one, else the first listed name, else the spec id."""
-        if quant == "fp8_mixed":
-            for name in self.hf_names:
-                if name.upper().endswith("-FP8"):
+    def serving_repo(self, quant: str, made_on_load: Collection[str] = ()) -> str:
+        """The Hugging Face repository to serve in ``quant``: a published checkpoint in that format
+        (``hf_quantized``, the one the user named first: ``data.resolve``) when the registry lists one,
+        else the first of ``hf_names``, else the spec id. Formats the engine makes from the release
+        checkpoint on load (``made_on_load``: ``estimate.engines.ONLINE_QUANTIZATION``, passed by the
+        callers) are served from the release checkpoint."""
+        if quant not in made_on_load:
+            for name, fmt in self.hf_quantized.items():
+                if fmt == quant:
                     return name
         return self.hf_names[0] if self.hf_names else self.id
+
+    def hf_repos(self) -> list[str]:
+        """Every repository id that resolves to this spec: ``hf_names``, then ``hf_quantized``."""
+        return [*self.hf_names, *self.hf_quantized]
 
     def is_nope_layer(self, i: int) -> bool:
         """Whether layer ``i`` (0-based) is a Llama 4 global NoPE layer -- the one NoPE rule (Meta

@@ -47,8 +47,9 @@ class LaunchCommand:
 
 
 def model_repo(spec: ModelSpec, quant: str) -> str:
-    """The Hugging Face repository to serve (``ModelSpec.serving_repo``)."""
-    return spec.serving_repo(quant)
+    """The Hugging Face repository to serve (``ModelSpec.serving_repo``; fp8 is made on load from the
+    release checkpoint, ``--quantization fp8``)."""
+    return spec.serving_repo(quant, ONLINE_QUANTIZATION)
 
 
 def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], list[str]]:

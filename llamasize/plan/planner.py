@@ -27,6 +27,7 @@ from llamasize.data.spec import ModelSpec
 from llamasize.errors import UsageError
 from llamasize.estimate.calibration import CalibrationFile, calibration_path, efficiencies_from, load_calibrations
 from llamasize.estimate.deployment import Assumption, Deployment
+from llamasize.estimate.engines import ONLINE_QUANTIZATION
 from llamasize.estimate.memory import FitEstimate, budget_step_notes, estimate_memory, fit_reasons, quick_fit
 from llamasize.estimate.parallel import tp_problem
 from llamasize.estimate.perf import PerfEstimate, estimate_perf
@@ -497,7 +498,8 @@ def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None =
     ]
     return PlanResult(
         model=req.model.id, model_name=req.model.name,
-        hf_model=req.model.serving_repo(recommendation.quant) if recommendation and req.model.hf_names else None,
+        hf_model=req.model.serving_repo(recommendation.quant, ONLINE_QUANTIZATION)
+        if recommendation and req.model.hf_repos() else None,
         request=request, recommendation=recommendation,
         alternatives=options[1:], rejected=_dedupe(rejected), suggestions=suggestions, license=lic,
         license_warnings=lic_warn, assumptions=assumptions, candidates_evaluated=res.evaluated,

@@ -107,8 +107,9 @@ def scaled_spec(spec: ModelSpec, budget_bytes: int, *, dtype: str = "float32", m
     heads = kv_heads * group
     base = dict(spec.model_dump())
     base.update(id=f"{spec.id}-{id_suffix}", name=f"{spec.name} (scaled for the runtime)", aliases=[],
-                hf_names=[], release_status="test", torch_dtype=torch_dtype, published_params=None,
-                vision_config=None, license=None, num_nextn_predict_layers=0,  # the runtime runs no MTP draft
+                hf_names=[], hf_quantized={}, hf_other_license=[], release_status="test", torch_dtype=torch_dtype,
+                published_params=None, vision_config=None, license=None,
+                num_nextn_predict_layers=0,  # the runtime runs no MTP draft
                 release_note=f"scaled from {spec.id} to fit {budget_bytes:,} bytes of {dtype} weights",
                 source=f"llamasize.runtime.scaling.scaled_spec({spec.id})")
     step = 8
