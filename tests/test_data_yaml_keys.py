@@ -31,24 +31,15 @@ def test_merge_keys_may_be_overridden(tmp_path):
 
 
 def test_spec_with_a_key_twice_is_refused_by_the_cli(cli, tmp_path):
-    src = (tmp_path / "specs")
+    src = tmp_path / "specs"
     src.mkdir()
-    from llamasize.files import bundled_dir
-
-    text = (bundled_dir("model_specs") / "llama3.1-8b.yaml").read_text()
-    text = text.replace("id: llama3.1-8b", "id: my-8b", 1) + "\nhidden_size: 4096\n"
-    # a copy with a new id and names (the bundled ids and aliases must stay unique) and hidden_size twice
-    import yaml
-
-    data = yaml.safe_load(text.replace("\nhidden_size: 4096\n", "\n"))
-    text = text.replace(f"name: {data['name']}", "name: My 8B", 1)
-    for field in ("aliases", "hf_names"):
-        text = "\n".join(line for line in text.splitlines() if not line.startswith(f"{field}:")) + "\n"
-    text += "hidden_size: 4096\n"
-    (src / "my.yaml").write_text(text)
+    (src / "my.yaml").write_text(
+        "id: my-8b\nname: My 8B\nfamily: llama\nmodel_type: llama\nrelease_status: test\n"
+        "source: a test\nhidden_size: 4096\nnum_hidden_layers: 32\nhidden_size: 8192\n")
     r = cli("models", "--specs-dir", str(src))
     assert r.code == 2 and r.out == ""
     assert r.err.count("llamasize: error:") == 1 and "duplicate key 'hidden_size'" in r.err and "my.yaml" in r.err
+    assert "line 9" in r.err and "line 7" in r.err
 
 
 def test_workload_with_a_key_twice_is_refused(cli, tmp_path):
