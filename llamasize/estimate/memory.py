@@ -314,7 +314,7 @@ def _warnings(d: Deployment, s: Settings) -> list[str]:
         out.append(f"{spec.num_local_experts} experts do not divide evenly over {s.tp} GPUs; "
                    "the busiest GPU holds the extra expert")
     if fmt.accuracy != "exact":
-        out.append(f"{fmt.id}: per-tensor type mix approximates llama.cpp's rules")
+        out.append(f"{fmt.id}: {fmt.accuracy_note}")
     return out + list(s.budget.notes)
 
 
