@@ -160,6 +160,16 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
     return d
 
 
+def warn_on_the_fly(spec, quant: str | None) -> None:
+    """Warn on stderr when --quant contradicts the checkpoint's own quantized format."""
+    from llamasize.cli.output import warn
+    from llamasize.estimate.quant import on_the_fly
+
+    message = on_the_fly(spec, quant)
+    if message:
+        warn(message)
+
+
 def default_quant_note(quant: str | None, d: Deployment) -> str | None:
     """What to say on stderr when --quant was not given: the format that was assumed."""
     return f"--quant not given: {d.model.id}'s checkpoint format, {d.quant}" if quant is None else None
@@ -227,9 +237,12 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
     if model_name is None:
         raise UsageError("--model is required (or 'model:' in the --workload file)")
     spec = resolve_model(reg, model_name)
-    q = pick(quant, w.quant, "auto").strip().lower().replace("-", "_")
+    from llamasize.estimate.quant import checkpoint_default
+
+    q = pick(quant, w.quant, checkpoint_default(spec) or "auto").strip().lower().replace("-", "_")
     if q != "auto":
         q = get_format(q).id
+    warn_on_the_fly(spec, pick(quant, w.quant))
     kv = pick(kv_dtype, w.kv_dtype, "auto").strip().lower()
     if kv != "any":
         kv = check_kv_dtype(kv)

@@ -294,3 +294,25 @@ def check_kv_dtype(name: str) -> str:
 def weight_bytes(spec: ModelSpec, fmt: QuantFormat, tensors) -> int:
     """Total bytes of the given tensors (full, unsharded shapes) under ``fmt``."""
     return sum(fmt.rule(spec, t).nbytes(t.shape) for t in tensors)
+
+
+def checkpoint_default(spec: ModelSpec) -> str | None:
+    """The format ``plan``/``sweep``/``cost`` search when --quant is not given, for a checkpoint read
+    with its own quantization config (its format id); None = their usual ``auto`` search."""
+    ck = spec.checkpoint_quant
+    if ck and (spec.quantization is not None or ck.startswith("unknown-quant-")):
+        return ck
+    return None
+
+
+def on_the_fly(spec: ModelSpec, quant: str | None) -> str | None:
+    """The warning for a --quant that contradicts the checkpoint's own quantized format (None when
+    it agrees, when no --quant was given, or when the checkpoint is plain 16/32-bit)."""
+    ck = spec.checkpoint_quant
+    if not ck or quant is None or quant.strip().lower() == "auto":
+        return None
+    given = get_format(quant).id
+    if given == get_format(ck).id:
+        return None
+    return (f"--quant {given} contradicts {spec.id}'s checkpoint format {ck}: this is an on-the-fly quantization "
+            f"from {ck} to {given} (the weights are sized as {given}; the engine must convert them at load)")
