@@ -355,7 +355,7 @@ def _compressed_tensors(q: dict, where: str, dtype: str) -> QuantScheme:
     else:
         where_s = f"g{group}" if group else strategy
         fid = f"ct-w{bits}a{a_bits or 16}-{where_s}" + ("" if sym else "-asym") + ("-static" if static else "") \
-            + ("" if packed or bits == 8 else "-unpacked")
+            + ("" if packed else "-unpacked")
         compute = "int8" if a_bits == 8 else "bf16"
     if _scale_bits(dtype) == 32 and not (kind == "float" and bits == 4):
         fid += "-s32"
