@@ -381,6 +381,9 @@ def test_mlx_quantizes_embeddings_and_overrides(tmp_path):
         want += mlx_tensors(out, inp, 8 if name == over else 4, 64)
     assert got == want
     assert total_weight_bytes(spec, "bf16") > 3.3 * got  # the 3.6x when the config was ignored
+    # newer mlx-lm also copies it to quantization_config (no quant_method): the same scheme
+    both = checkpoint(tmp_path / "both", {**LLAMA32_1B, "quantization_config": q}, q, key="quantization")
+    assert estimate(both) == (load_hf_config(both), got)
 
 
 # ----------------------------------------------------------------------- names, errors, CLI ----
@@ -421,12 +424,12 @@ def test_contradicting_quant_warns(tmp_path, cli):
 def test_unknown_method_is_a_note_and_approximate(tmp_path, cli):
     d = checkpoint(tmp_path, LLAMA2_7B, {"quant_method": "hqq", "nbits": 4})
     spec = load_hf_config(d)
-    assert spec.checkpoint_quant == "unknown-quant-fp16"
+    assert spec.checkpoint_quant == "unknown-quant-hqq-fp16"
     assert any("'hqq'" in n and "not modelled" in n for n in spec.notes)
     r = cli("fit", "--model", str(d), "--gpu", "h100", "--ctx", "4K", "-f", "json")
     assert r.code == 0, r.err
     assert r.json()["confidence"]["weights_bytes"] == "approximate"
-    assert "warning: unknown-quant-fp16: the checkpoint's quantization method is not modelled" in r.err
+    assert "warning: unknown-quant-hqq-fp16: the checkpoint's quantization method 'hqq' is not modelled" in r.err
 
 
 @pytest.mark.parametrize("q,needle", [

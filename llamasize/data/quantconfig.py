@@ -459,8 +459,8 @@ def find_quantization_config(config: dict, directory: Path | None) -> tuple[dict
             q = config[key]
             if not isinstance(q, dict):
                 raise DataError(f"config.json: {key} must be an object, got {quote_value(q)}")
-            if key == "quantization" and "quant_method" not in q:
-                q = {**q, "quant_method": "mlx"}
+            if "quant_method" not in q and isinstance(config.get("quantization"), dict):
+                q = {**q, "quant_method": "mlx"}  # mlx-lm writes both keys, without a quant_method
             return q, f"config.json {key}"
     if directory is not None:
         mo = _side_file(directory, "hf_quant_config.json")
@@ -481,9 +481,7 @@ def parse_quantization(q: dict, where: str, torch_dtype: str) -> QuantScheme | s
     method = q.get("quant_method")
     if not isinstance(method, str) or not method.strip():
         raise _err(where, "quant_method", method, "a method name")
-    key = method.strip().lower().replace("_", "-") if method.strip().lower() == "compressed_tensors" else method.strip().lower()
-    if key in ("modelopt_fp4", "modelopt-fp4"):
-        key, q = "modelopt", {**q, "quant_algo": q.get("quant_algo", "NVFP4")}
+    key = method.strip().lower()
     parser = _PARSERS.get(key)
     if parser is None:
         return method.strip()
@@ -560,8 +558,10 @@ def _ct_from_id(fid: str, torch_dtype: str) -> QuantScheme | None:
 def checkpoint_quant_fields(config: dict, path: Path, torch_dtype: str, notes: list[str]) -> dict:
     """The spec fields a checkpoint's quantization config sets (``hfconfig.load_hf_config``'s hook):
     ``checkpoint_quant`` (the format id every command defaults to) and ``quantization`` (the parsed
-    scheme), with a note. An unmodelled ``quant_method`` gives ``unknown-quant-<dtype>`` (sized from
+    scheme), with a note. An unmodelled ``quant_method`` gives ``unknown-quant-<method>-<dtype>`` (sized from
     ``torch_dtype``, labelled approximate) and a note saying so; a malformed one is a DataError."""
+    import re
+
     from llamasize.units import SHORT_DTYPE
 
     directory = path if path.is_dir() else path.parent
@@ -573,6 +573,7 @@ def checkpoint_quant_fields(config: dict, path: Path, torch_dtype: str, notes: l
         short = SHORT_DTYPE[torch_dtype]
         notes.append(f"quantization method {quote_value(scheme)} ({where}) is not modelled: weights sized as "
                      f"{short} from torch_dtype, labelled approximate")
-        return {"checkpoint_quant": f"unknown-quant-{short}", "notes": notes}
+        tag = re.sub(r"[^a-z0-9_.]+", "_", scheme.lower())[:40].strip("_.") or "method"
+        return {"checkpoint_quant": f"unknown-quant-{tag}-{short}", "notes": notes}
     notes.append(f"checkpoint format {scheme.format_id} ({scheme.description}) from {where}")
     return {"checkpoint_quant": scheme.format_id, "quantization": scheme, "notes": notes}

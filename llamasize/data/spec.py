@@ -264,8 +264,8 @@ class ModelSpec(Frozen):
 
     def serving_repo(self, quant: str) -> str:
         """The Hugging Face repository to serve in ``quant``: the published FP8 checkpoint for
-        ``fp8_mixed`` when the registry lists one, else the first listed name, else the spec id."""
-        if quant == "fp8_mixed":
+        ``fp8_mixed`` / ``fp8_experts`` when the registry lists one, else the first listed name, else the spec id."""
+        if quant in ("fp8_mixed", "fp8_experts"):
             for name in self.hf_names:
                 if name.upper().endswith("-FP8"):
                     return name

@@ -174,24 +174,25 @@ def scheme_format(scheme: QuantScheme) -> QuantFormat:
     )
 
 
-def unknown_format(short_dtype: str) -> QuantFormat:
+def unknown_format(method: str, short_dtype: str) -> QuantFormat:
     """A checkpoint whose quantization method is not modelled: every tensor in ``torch_dtype`` (an
     upper bound for a quantized checkpoint), labelled approximate."""
     storage = {"bf16": BF16, "fp16": FP16, "fp32": FP32}[short_dtype]
     return QuantFormat(
-        f"{UNKNOWN_PREFIX}{short_dtype}", f"a quantization method llamasize does not model, sized as {short_dtype}",
+        f"{UNKNOWN_PREFIX}{method}-{short_dtype}", f"{method}: a quantization method llamasize does not model",
         lambda spec, t: storage, "unknown (not modelled)", "everything sized in the checkpoint dtype", None,
         short_dtype, accuracy="approximate",
-        accuracy_note=f"the checkpoint's quantization method is not modelled: weights sized as {short_dtype} "
-                      "from torch_dtype (an upper bound)",
+        accuracy_note=f"the checkpoint's quantization method '{method}' is not modelled: weights sized as "
+                      f"{short_dtype} from torch_dtype (an upper bound)",
     )
 
 
 @lru_cache(maxsize=256)
 def format_from_id(fid: str) -> QuantFormat | None:
     """A checkpoint format by its parametrised id (``gptq-w4-g128-actorder``, ``bnb-nf4-dq``,
-    ``ct-fp8-channel``, ``mlx-4bit-g64``, ``unknown-quant-bf16`` ...), else None."""
-    if fid.startswith(UNKNOWN_PREFIX) and fid[len(UNKNOWN_PREFIX):] in ("bf16", "fp16", "fp32"):
-        return unknown_format(fid[len(UNKNOWN_PREFIX):])
+    ``ct-fp8-channel``, ``mlx-4bit-g64``, ``unknown-quant-hqq-bf16`` ...), else None."""
+    m = re.fullmatch(rf"{UNKNOWN_PREFIX}([a-z0-9_.]+)-(bf16|fp16|fp32)", fid)
+    if m:
+        return unknown_format(m[1], m[2])
     scheme = scheme_from_format_id(fid)
     return None if scheme is None else scheme_format(scheme)

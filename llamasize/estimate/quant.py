@@ -29,7 +29,7 @@ from functools import lru_cache
 from typing import Callable
 
 from llamasize.errors import UnknownIdError
-from llamasize.estimate.ckptquant import format_from_id
+from llamasize.estimate.ckptquant import UNKNOWN_PREFIX, format_from_id
 from llamasize.estimate.params import Tensor
 from llamasize.estimate.storage import BF16, FP16, FP32, ComputeDtype, QuantFormat, Storage, half as _half
 from llamasize.data.spec import ModelSpec
@@ -283,7 +283,11 @@ def get_format(name: str) -> QuantFormat:
     parametrised = format_from_id(name.strip().lower().replace("_", "-"))
     if parametrised is not None and name.strip().lower().replace("-", "_") not in FORMATS:
         return parametrised
-    return FORMATS[_lookup(name, FORMATS, "quantization format")]
+    try:
+        return FORMATS[_lookup(name, FORMATS, "quantization format")]
+    except UnknownIdError as e:
+        raise UnknownIdError(f"{str(e).removesuffix(')')}; or a checkpoint format id such as gptq-w4-g128, "
+                             "awq-w4-g128, bnb-nf4-dq, ct-fp8-channel, fp8-block128x128, mlx-4bit-g64)") from None
 
 
 def check_kv_dtype(name: str) -> str:
@@ -300,7 +304,7 @@ def checkpoint_default(spec: ModelSpec) -> str | None:
     """The format ``plan``/``sweep``/``cost`` search when --quant is not given, for a checkpoint read
     with its own quantization config (its format id); None = their usual ``auto`` search."""
     ck = spec.checkpoint_quant
-    if ck and (spec.quantization is not None or ck.startswith("unknown-quant-")):
+    if ck and (spec.quantization is not None or ck.startswith(UNKNOWN_PREFIX)):
         return ck
     return None
 

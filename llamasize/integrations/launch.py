@@ -63,7 +63,7 @@ def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], l
     if quant in ONLINE_QUANTIZATION:
         return [flags.quantization, ONLINE_QUANTIZATION[quant]], ["FP8 weights are quantized from the BF16 "
                                                                   "checkpoint at load time"]
-    if quant == "fp8_mixed":
+    if quant in ("fp8_mixed", "fp8_experts"):
         repo = model_repo(spec, quant)
         if repo.upper().endswith("-FP8"):
             return [], [f"{repo} is Meta's FP8 checkpoint; the engine reads its scheme from the checkpoint"]
