@@ -449,3 +449,18 @@ def test_malformed_quantization_config_is_one_line_exit_2(tmp_path, cli, q, need
     assert r.code == 2
     assert needle in r.err
     assert r.err.count("\n") == 1 and r.err.startswith("llamasize: error: ") and "Traceback" not in r.err
+
+
+def test_ct_several_config_groups_is_approximate(tmp_path, cli):
+    # mixed-precision recipes write one config group per scheme (e.g. W4A16 experts + FP8 attention); one
+    # scheme is modelled, so the size says it is approximate instead of failing
+    w4 = {"dynamic": False, "group_size": 128, "num_bits": 4, "strategy": "group", "symmetric": True, "type": "int"}
+    q = ct_config(w4, None, "pack-quantized")
+    q["config_groups"]["group_1"] = {"targets": ["re:.*self_attn.*"], "weights": FP8_W, "input_activations": FP8_A}
+    d = checkpoint(tmp_path, LLAMA31_8B, q)
+    spec = load_hf_config(d)
+    assert spec.quantization.accuracy == "approximate" and spec.checkpoint_quant == "ct-w4a16-g128-mixed"
+    assert get_format(spec.checkpoint_quant).accuracy == "approximate"
+    r = cli("fit", "--model", str(d), "--gpu", "h100", "--ctx", "4K", "-f", "json")
+    assert r.code == 0 and r.json()["confidence"]["weights_bytes"] == "approximate"
+    assert "warning: ct-w4a16-g128-mixed: the checkpoint mixes schemes" in r.err

@@ -55,6 +55,7 @@ Layouts, each from the code that writes the checkpoint (``ref`` = transformers 5
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -63,6 +64,7 @@ from pydantic import BaseModel, ConfigDict
 from llamasize.errors import DataError
 from llamasize.files import parse_json, read_text_file
 from llamasize.text import quote_value
+from llamasize.units import SHORT_DTYPE
 
 
 class _Frozen(BaseModel):
@@ -329,12 +331,14 @@ def _compressed_tensors(q: dict, where: str, dtype: str) -> QuantScheme:
     groups = q.get("config_groups")
     if not isinstance(groups, dict) or not groups:
         raise _err(where, "config_groups", groups, "a non-empty object")
-    if len(groups) > 1:
-        raise DataError(f"{where}: quantization_config has {len(groups)} config_groups; only one scheme per "
-                        "checkpoint is modelled")
-    (name, grp), = groups.items()
+    name, grp = next(iter(groups.items()))
     if not isinstance(grp, dict):
         raise _err(where, f"config_groups.{name}", grp, "an object")
+    notes = []
+    targets = grp.get("targets", ["Linear"])
+    if len(groups) > 1 or targets != ["Linear"]:
+        notes.append(f"config group {name!r} (targets {targets}) sized for every linear layer; "
+                     f"{len(groups)} config group(s) in all")
     kind, bits, strategy, group, block, sym = _ct_args(grp.get("weights"), where)
     acts = grp.get("input_activations")
     if acts is not None and not isinstance(acts, dict):
@@ -359,14 +363,16 @@ def _compressed_tensors(q: dict, where: str, dtype: str) -> QuantScheme:
         compute = "int8" if a_bits == 8 else "bf16"
     if _scale_bits(dtype) == 32 and not (kind == "float" and bits == 4):
         fid += "-s32"
+    if notes:  # several schemes or narrower targets: sized as this one everywhere
+        fid += "-mixed"
     ignore = _names(q, "ignore", where) or ()
-    notes = []
     if q.get("kv_cache_scheme"):
         notes.append("kv_cache_scheme: k/v scales per attention layer (a few bytes) not counted")
     return QuantScheme(method="compressed-tensors", format_id=fid, description=f"compressed-tensors {layout.text}",
                        layout=layout, scope="linear", ignore=ignore, match="compressed-tensors",
-                       compute_dtype=compute, needs_native="fp4" if compute == "fp4" else ("fp8" if compute == "fp8" else None),
-                       notes=tuple(notes))
+                       compute_dtype=compute, needs_native=compute if compute in ("fp4", "fp8") else None,
+                       notes=tuple(notes), accuracy="approximate" if notes and notes[0].startswith("config group")
+                       else "exact")
 
 
 def _fbgemm(q: dict, where: str, dtype: str) -> QuantScheme:
@@ -494,8 +500,6 @@ def parse_quantization(q: dict, where: str, torch_dtype: str) -> QuantScheme | s
 def scheme_from_format_id(fid: str, torch_dtype: str = "bfloat16") -> QuantScheme | None:
     """The scheme a ``format_id`` stands for with its method's default skip list, or None when the
     name is not a parametrised format. The inverse of the parsers' naming."""
-    import re
-
     m = re.fullmatch(r"gptq-w(\d)-g(\d+|ch)(-actorder)?", fid)
     if m:
         return _gptq({"bits": int(m[1]), "group_size": -1 if m[2] == "ch" else int(m[2]), "desc_act": bool(m[3])},
@@ -522,8 +526,11 @@ def scheme_from_format_id(fid: str, torch_dtype: str = "bfloat16") -> QuantSchem
 
 
 def _ct_from_id(fid: str, torch_dtype: str) -> QuantScheme | None:
-    import re
-
+    if fid.endswith("-mixed"):
+        scheme = _ct_from_id(fid.removesuffix("-mixed"), torch_dtype)
+        note = "the checkpoint mixes schemes or targets some layers only: sized as this scheme for every linear layer"
+        return None if scheme is None else scheme.model_copy(update={
+            "format_id": fid, "accuracy": "approximate", "notes": (note, *scheme.notes)})
     s32 = fid.endswith("-s32")
     base = fid.removesuffix("-s32")
     dtype = "float32" if s32 else ("bfloat16" if torch_dtype == "float32" else torch_dtype)
@@ -560,10 +567,6 @@ def checkpoint_quant_fields(config: dict, path: Path, torch_dtype: str, notes: l
     ``checkpoint_quant`` (the format id every command defaults to) and ``quantization`` (the parsed
     scheme), with a note. An unmodelled ``quant_method`` gives ``unknown-quant-<method>-<dtype>`` (sized from
     ``torch_dtype``, labelled approximate) and a note saying so; a malformed one is a DataError."""
-    import re
-
-    from llamasize.units import SHORT_DTYPE
-
     directory = path if path.is_dir() else path.parent
     q, where = find_quantization_config(config, directory)
     if q is None:
