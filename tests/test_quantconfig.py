@@ -321,13 +321,14 @@ def test_finegrained_fp8_exact(tmp_path):
 def test_modelopt_hf_quant_config(tmp_path, algo):
     # nvidia/Llama-3.1-8B-Instruct-FP8 and nvidia/Llama-3.3-70B-Instruct-FP4 hf_quant_config.json (8B shape here)
     side = {"producer": {"name": "modelopt", "version": "0.23.0"},
-            "quantization": {"quant_algo": algo, "kv_cache_quant_algo": "FP8", "exclude_modules": ["lm_head"],
+            "quantization": {"quant_algo": algo, "kv_cache_quant_algo": "FP8",
+                             "exclude_modules": ["lm_head", "model.layers.0.self_attn*"],
                              **({"group_size": 16} if algo == "NVFP4" else {})}}
     spec, got = estimate(checkpoint(tmp_path, LLAMA31_8B, None, hf_quant_config=side))
     assert spec.checkpoint_quant == f"modelopt-{algo.lower()}"
     want = llama_rest(LLAMA31_8B, "bf16")
     for name, out, inp in llama_linears(LLAMA31_8B):
-        if name == "lm_head":
+        if name == "lm_head" or name.startswith("model.layers.0.self_attn."):
             want += nbytes((out, inp), "bf16")
         elif algo == "FP8":  # weight, weight_scale (), input_scale ()
             want += nbytes((out, inp), "fp8") + 2 * B["fp32"]

@@ -109,7 +109,7 @@ class QuantScheme(_Frozen):
     scope: Literal["linear", "blocks", "mlx", "experts"]
     #: Modules kept unquantized and how the list matches module names.
     ignore: tuple[str, ...] = ()
-    match: Literal["transformers", "compressed-tensors"] = "transformers"
+    match: Literal["transformers", "compressed-tensors", "modelopt"] = "transformers"
     overrides: tuple[ModuleOverride, ...] = ()
     #: The matmul dtype with native support, and the native format the GPU needs (fp8 / fp4).
     compute_dtype: str = "bf16"
@@ -404,7 +404,7 @@ def _modelopt(q: dict, where: str, dtype: str) -> QuantScheme:
     fp4 = algo == "NVFP4"
     return QuantScheme(method="modelopt", format_id="modelopt-nvfp4" if fp4 else "modelopt-fp8",
                        description=f"NVIDIA ModelOpt {algo}", layout=_MODELOPT_NVFP4 if fp4 else _MODELOPT_FP8,
-                       scope="linear", ignore=DEFAULT_SKIP if skip is None else skip,
+                       scope="linear", ignore=DEFAULT_SKIP if skip is None else skip, match="modelopt",
                        compute_dtype="fp4" if fp4 else "fp8", needs_native="fp4" if fp4 else "fp8",
                        notes=("k_scale/v_scale of an FP8 KV cache (8 bytes a layer) not counted",))
 

@@ -16,11 +16,13 @@ block in the weight table and keeps the checkpoint dtype. Skip lists match the H
 names of each tensor (``hf_module_names``): transformers' rule for ``modules_to_not_convert`` /
 ``llm_int8_skip_modules`` (``quantizers/quantizers_utils.py`` ``should_convert_module``: a prefix
 ending at a module boundary, a regex with the same boundary, or a suffix) and compressed-tensors'
-for ``ignore`` (exact name, or ``re.match`` after ``re:``).
+for ``ignore`` (exact name, or ``re.match`` after ``re:``); ModelOpt's ``exclude_modules`` are shell
+wildcards (``fnmatch``).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from fractions import Fraction
 from functools import lru_cache
@@ -127,9 +129,15 @@ def _ct_match(name: str, target: str) -> bool:
     return target == name
 
 
+def _modelopt_match(name: str, pattern: str) -> bool:
+    """ModelOpt ``exclude_modules``: shell-style wildcards (``model.layers.*.self_attn*``,
+    ``*mlp.gate``) matched with ``fnmatch`` against the module or any module it is inside."""
+    return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name, pattern + ".*") or name.endswith("." + pattern)
+
+
 def is_skipped(scheme: QuantScheme, names: tuple[str, ...]) -> bool:
     """Whether the scheme's skip list keeps a module (any of its names) unquantized."""
-    test = _ct_match if scheme.match == "compressed-tensors" else _transformers_skip
+    test = {"compressed-tensors": _ct_match, "modelopt": _modelopt_match}.get(scheme.match, _transformers_skip)
     return any(test(n, p) for n in names for p in scheme.ignore)
 
 
