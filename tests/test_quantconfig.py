@@ -465,3 +465,23 @@ def test_ct_several_config_groups_is_approximate(tmp_path, cli):
     r = cli("fit", "--model", str(d), "--gpu", "h100", "--ctx", "4K", "-f", "json")
     assert r.code == 0 and r.json()["confidence"]["weights_bytes"] == "approximate"
     assert "warning: ct-w4a16-g128-mixed: the checkpoint mixes schemes" in r.err
+
+
+def test_ct_fp8_moe_experts_one_scale_per_expert_row(tmp_path):
+    # RedHatAI/Qwen3-30B-A3B-FP8-dynamic style: every expert is its own Linear with its own channel scales;
+    # the router (mlp.gate) is ignored by a re: pattern and stays BF16
+    base = {"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "hidden_size": 2048,
+            "intermediate_size": 6144, "moe_intermediate_size": 768, "num_hidden_layers": 48, "num_attention_heads": 32,
+            "num_key_value_heads": 4, "head_dim": 128, "num_experts": 128, "num_experts_per_tok": 8,
+            "decoder_sparse_step": 1, "mlp_only_layers": [], "vocab_size": 151936, "tie_word_embeddings": False,
+            "max_position_embeddings": 40960, "rms_norm_eps": 1e-06, "torch_dtype": "bfloat16"}
+    spec, got = estimate(checkpoint(tmp_path, base, ct_config(FP8_W, FP8_A, "float-quantized", ["lm_head", "re:.*mlp.gate$"])))
+    h, e, fe = 2048, 128, 768
+
+    def fp8(out, inp):
+        return nbytes((out, inp), "fp8") + nbytes((out, 1), "bf16")
+
+    attention = fp8(32 * 128, h) + 2 * fp8(4 * 128, h) + fp8(h, 32 * 128) + 2 * nbytes((128,), "bf16")
+    layer = attention + 2 * nbytes((h,), "bf16") + nbytes((e, h), "bf16") + e * (2 * fp8(fe, h) + fp8(h, fe))
+    want = 48 * layer + nbytes((h,), "bf16") + 2 * nbytes((151936, h), "bf16")
+    assert got == want
