@@ -420,6 +420,9 @@ def test_contradicting_quant_warns(tmp_path, cli):
     assert "--quantization fp8" in r.out and "on-the-fly quantization from gptq-w4-g128 to fp8" in r.err
     r = cli("plan", "--model", str(d), "--gpu", "h100", "--ctx", "4K", "--emit", "vllm")
     assert r.code == 0 and "--quantization" not in r.out and "reads its quantization_config (gptq" in r.err
+    r = cli("plan", "--model", str(d), "--gpu", "h100", "--ctx", "4K", "-f", "json")
+    assert r.code == 0 and r.json()["request"]["quant"] == "gptq-w4-g128"  # the checkpoint's format, not the auto search
+    assert r.json()["recommendation"]["quant"] == "gptq-w4-g128"
 
 
 def test_unknown_method_is_a_note_and_approximate(tmp_path, cli):

@@ -226,7 +226,7 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
     """Merge flags and the workload file into a PlanRequest (flags win)."""
     from llamasize.data.registry import resolve_model
     from llamasize.estimate.engines import check_engine
-    from llamasize.estimate.quant import check_kv_dtype, get_format
+    from llamasize.estimate.quant import check_kv_dtype, checkpoint_default, get_format
     from llamasize.plan.planner import DEFAULT_HEADROOM, PlanRequest
     from llamasize.units import parse_count, parse_fraction
     from llamasize.workload import split_list
@@ -237,8 +237,6 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
     if model_name is None:
         raise UsageError("--model is required (or 'model:' in the --workload file)")
     spec = resolve_model(reg, model_name)
-    from llamasize.estimate.quant import checkpoint_default
-
     q = pick(quant, w.quant, checkpoint_default(spec) or "auto").strip().lower().replace("-", "_")
     if q != "auto":
         q = get_format(q).id
