@@ -13,6 +13,7 @@ from math import ceil, prod
 from pathlib import Path
 
 import pytest
+from hypothesis import given, strategies as st
 
 from llamasize.data.hfconfig import load_hf_config
 from llamasize.data.quantconfig import parse_quantization, scheme_from_format_id
@@ -488,3 +489,26 @@ def test_ct_fp8_moe_experts_one_scale_per_expert_row(tmp_path):
     layer = attention + 2 * nbytes((h,), "bf16") + nbytes((e, h), "bf16") + e * (2 * fp8(fe, h) + fp8(h, fe))
     want = 48 * layer + nbytes((h,), "bf16") + 2 * nbytes((151936, h), "bf16")
     assert got == want
+
+
+@given(method=st.sampled_from(["gptq", "awq", "mlx", "fp8", "ct-int", "ct-fp8"]), bits=st.sampled_from([2, 3, 4, 8]),
+       group=st.sampled_from([-1, 16, 32, 64, 128, 256]), flag=st.booleans())
+def test_every_parsed_scheme_round_trips_through_its_id(method, bits, group, flag):
+    """Whatever a valid config says, its format id names the same layout (so --quant ID reproduces it)."""
+    if method == "gptq":
+        q = {"quant_method": "gptq", "bits": bits, "group_size": group, "desc_act": flag}
+    elif method == "awq":
+        q = {"quant_method": "awq", "bits": 4, "group_size": abs(group) if group > 0 else 128}
+    elif method == "mlx":
+        q = {"quant_method": "mlx", "bits": bits, "group_size": group if group in (16, 32, 64, 128) else 64}
+    elif method == "fp8":
+        q = {"quant_method": "fp8", "weight_block_size": [abs(group), abs(group)] if group > 0 else [128, 128]}
+    else:
+        w = {"num_bits": 8 if method == "ct-fp8" else bits, "type": "float" if method == "ct-fp8" else "int",
+             "symmetric": flag or method == "ct-fp8", "strategy": "group" if group > 0 else "channel"}
+        if group > 0:
+            w["group_size"] = group
+        q = ct_config(w, None, "float-quantized" if method == "ct-fp8" else "pack-quantized")
+    scheme = parse_quantization(q, "config.json", "bfloat16")
+    again = scheme_from_format_id(scheme.format_id)
+    assert again is not None and again.layout == scheme.layout and again.format_id == scheme.format_id

@@ -579,4 +579,5 @@ def checkpoint_quant_fields(config: dict, path: Path, torch_dtype: str, notes: l
         tag = re.sub(r"[^a-z0-9_.]+", "_", scheme.lower())[:40].strip("_.") or "method"
         return {"checkpoint_quant": f"unknown-quant-{tag}-{short}", "notes": notes}
     notes.append(f"checkpoint format {scheme.format_id} ({scheme.description}) from {where}")
+    scheme = scheme.model_copy(update={"source": f"the checkpoint's {where}"})
     return {"checkpoint_quant": scheme.format_id, "quantization": scheme, "notes": notes}
