@@ -362,6 +362,11 @@ def test_gpt_oss_mxfp4_exact(tmp_path):
                + nbytes((e, h, fe // 32, 16), "uint8") + nbytes((e, h, fe // 32), "uint8") + nbytes((e, h), "bf16"))
     want = 24 * (2 * norm + attention + router + experts) + norm + 2 * nbytes((v, h), "bf16")
     assert got == want
+    # a modules_to_not_convert that also keeps layer 0's experts is honoured
+    q["modules_to_not_convert"] = [*q["modules_to_not_convert"], "model.layers.0.mlp.experts"]
+    spec, got = estimate(checkpoint(tmp_path / "skip0", base, q))
+    bf16_experts = nbytes((e, 2 * fe, h), "bf16") + nbytes((e, 2 * fe), "bf16") + nbytes((e, h, fe), "bf16") + nbytes((e, h), "bf16")
+    assert got == want - experts + bf16_experts
 
 
 # ---------------------------------------------------------------------------------------- MLX --

@@ -29,7 +29,7 @@ from functools import lru_cache
 from typing import Callable
 
 from llamasize.errors import UnknownIdError
-from llamasize.estimate.ckptquant import UNKNOWN_PREFIX, format_from_id
+from llamasize.estimate.ckptquant import UNKNOWN_PREFIX, format_from_id, scheme_storage
 from llamasize.estimate.params import Tensor
 from llamasize.estimate.storage import BF16, FP16, FP32, ComputeDtype, QuantFormat, Storage, half as _half
 from llamasize.data.spec import ModelSpec
@@ -106,6 +106,15 @@ def _mlp_only(storage: Storage) -> Callable[[ModelSpec, Tensor], Storage]:
     return rule
 
 
+def _mxfp4(spec: ModelSpec, t: Tensor) -> Storage:
+    """MXFP4 MLP weights; a checkpoint read with its own mxfp4 quantization_config (gpt-oss) follows
+    its ``modules_to_not_convert`` (``ckptquant.scheme_storage``)."""
+    own = spec.quantization
+    if own is not None and own.format_id == "mxfp4":
+        return scheme_storage(own, spec, t)
+    return _MLP_MXFP4(spec, t)
+
+
 def _fp8_mixed(spec: ModelSpec, t: Tensor) -> Storage:
     """Meta fp8_mixed: routed experts of MoE layers, except layer 0 and the last layer."""
     n = spec.num_hidden_layers
@@ -130,6 +139,9 @@ def _int4_mixed(spec: ModelSpec, t: Tensor) -> Storage:
     if t.kind == "linear" and t.component in ("routed_experts", "shared_experts"):
         return INT4_G128
     return _half(spec)
+
+
+_MLP_MXFP4 = _mlp_only(MXFP4)
 
 
 def _use_more_bits(i: int, n: int) -> bool:
@@ -209,7 +221,7 @@ FORMATS: dict[str, QuantFormat] = {
                     _LINEAR, _KEEP, None, "bf16"),
         QuantFormat("nf4", "bitsandbytes NF4 (4-bit NormalFloat, block 64)", _linear_only(NF4_B64),
                     _LINEAR, _KEEP, None, "bf16"),
-        QuantFormat("mxfp4", "OCP MXFP4 MLP weights (gpt-oss's native format)", _mlp_only(MXFP4),
+        QuantFormat("mxfp4", "OCP MXFP4 MLP weights (gpt-oss's native format)", _mxfp4,
                     "MLP weights: routed and shared experts, dense FFN",
                     "attention, embeddings, lm_head, router, norms, biases, vision", "fp4", "fp4",
                     compute_scope="experts"),
