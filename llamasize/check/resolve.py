@@ -221,9 +221,10 @@ def layout(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
 
 
 def _fp8_checkpoint(spec, hf_name: str | None) -> str | None:
-    """The format of a published ``...-FP8`` checkpoint (Meta's fp8_mixed for Llama 4 MoE), else None."""
+    """The format of a published ``...-FP8`` checkpoint (Meta's Maverick FP8 layout, fp8_experts, for Llama 4 MoE),
+    else None."""
     if hf_name and hf_name.upper().endswith("-FP8"):
-        return "fp8_mixed" if spec.family == "llama4" and spec.is_moe else "fp8"
+        return "fp8_experts" if spec.family == "llama4" and spec.is_moe else "fp8"
     return None
 
 
