@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from llamasize.estimate.kv import kv_models
-from llamasize.estimate.memory import stage_weight_bytes
+from llamasize.estimate import shards
 from llamasize.plan.planner import PlanRequest, plan
 from llamasize.plan.sweep import sweep
 from llamasize.data.registry import load_registry
@@ -24,7 +24,7 @@ def timed(fn, repeat=5):
     """Best and median wall time of ``fn`` over ``repeat`` runs, caches cleared before each."""
     times = []
     for _ in range(repeat):
-        stage_weight_bytes.cache_clear()
+        shards.cache_clear()
         kv_models.cache_clear()
         t = time.perf_counter()
         result = fn()

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from llamasize.errors import DataError
+from llamasize.text import quote_value
 from llamasize.units import MAX_NUMBER_CHARS
 
 #: Files larger than this are refused before parsing (a spec or catalogue entry is a few KB).
@@ -189,12 +190,39 @@ def parse_json(text: str, where: str) -> object:
         raise DataError(f"{where}: malformed JSON: {e}") from None
 
 
+class _UniqueKeyLoader(_Loader):
+    """The safe loader, refusing a key given twice in one mapping.
+
+    PyYAML keeps the last of two equal keys without a word (YAML 1.2 says keys must be unique),
+    so a spec with two ``hidden_size:`` lines would be read with whichever came last. Keys that a
+    ``<<`` merge brings in may be overridden, as YAML's merge-key rule intends."""
+
+    def construct_mapping(self, node, deep=False):  # noqa: D102 - PyYAML's hook
+        if isinstance(node, yaml.MappingNode):
+            first: dict[object, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    seen = key in first
+                except TypeError:  # an unhashable key: PyYAML reports it itself below
+                    continue
+                if seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {quote_value(str(key))} (first given on line {first[key]})",
+                        key_node.start_mark)
+                first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml_file(path: Path) -> object:
-    """Parse one YAML file with the safe loader; DataError (one line) for anything unreadable."""
+    """Parse one YAML file with the safe loader; DataError (one line) for anything unreadable,
+    including a key given twice in one mapping (``_UniqueKeyLoader``)."""
     decoded = read_text_file(path)
     try:
         check_yaml_structure(decoded, path)
-        return yaml.load(decoded, Loader=_Loader)
+        return yaml.load(decoded, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

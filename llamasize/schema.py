@@ -12,6 +12,7 @@ import importlib
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UsageError
+from llamasize.text import quote_value
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -46,7 +47,7 @@ def json_schema(name: str) -> dict:
     """The JSON Schema (draft 2020-12) of one document, with ``schema_version``."""
     key = name.strip().lower()
     if key not in SCHEMAS:
-        raise UsageError(f"unknown schema '{name}' (choices: {', '.join(SCHEMAS)})")
+        raise UsageError(f"unknown schema {quote_value(name)} (choices: {', '.join(SCHEMAS)})")
     module, cls, mode, what = SCHEMAS[key]
     model = getattr(importlib.import_module(module), cls)
     body = model.model_json_schema(mode=mode)

@@ -11,12 +11,15 @@ import math
 import re
 
 from llamasize.errors import UsageError
+from llamasize.text import quote_value
 
 _SUFFIX = {"k": 10**3, "m": 10**6, "g": 10**9, "K": 2**10, "M": 2**20, "G": 2**30}
 #: Longest number text accepted (counts, fractions): nothing llamasize sizes needs more than a few
 #: digits, and Python's int() refuses more than 4,300 digits with an error of its own.
 MAX_NUMBER_CHARS = 40
-_NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kmgKMG]?)\s*$")
+#: Blanks around the number are trimmed; blanks inside it (``8 K``, ``1 000``) are refused: a shell
+#: quoting slip, not a number.
+_NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)([kmgKMG]?)\s*$")
 
 #: Anything larger is treated as a typo rather than a request (2**40 tokens ~ 1.1e12).
 MAX_TOKENS = 2**40
@@ -54,7 +57,7 @@ def parse_count(text: str | int, what: str = "value", *, minimum: int = 1, maxim
     Raises UsageError with a one-line message for anything else.
     """
     if isinstance(text, bool):
-        raise UsageError(f"{what} must be a whole number, got {text!r}")
+        raise UsageError(f"{what} must be a whole number, got {quote_value(text)}")
     if isinstance(text, int):
         value = text
     else:
@@ -73,7 +76,7 @@ def parse_count(text: str | int, what: str = "value", *, minimum: int = 1, maxim
             num = int(whole + frac) * mult
             den = 10 ** len(frac)
             if num % den:
-                raise UsageError(f"{what} {text!r} is not a whole number")
+                raise UsageError(f"{what} {quote_value(text)} is not a whole number")
             value = num // den
         else:
             value = int(digits) * mult
@@ -92,9 +95,9 @@ def parse_fraction(text: str | float, what: str, *, low: float = 0.0, high: floa
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise UsageError(f"{what} must be a number, got {text!r}") from None
+        raise UsageError(f"{what} must be a number, got {quote_value(text)}") from None
     if math.isnan(value) or math.isinf(value):
-        raise UsageError(f"{what} must be a finite number, got {text!r}")
+        raise UsageError(f"{what} must be a finite number, got {quote_value(text)}")
     ok_low = value >= low if low_inclusive else value > low
     if not ok_low or value > high:
         bracket = "[" if low_inclusive else "("
@@ -102,7 +105,7 @@ def parse_fraction(text: str | float, what: str, *, low: float = 0.0, high: floa
     return value
 
 
-_AMOUNT = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([kKmMbBgGtT]?)\s*$")
+_AMOUNT = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)([kKmMbBgGtT]?)\s*$")
 _DECIMAL = {"": 1, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 
 
@@ -118,10 +121,10 @@ def parse_amount(text: str | float, what: str, *, maximum: float = 1e16) -> floa
         m = _AMOUNT.match(str(text))
         if not m:
             raise UsageError(f"{what} must be a positive number with an optional K/M/B/T suffix (e.g. 50M, 2e9), "
-                             f"got {text!r}")
+                             f"got {quote_value(text)}")
         value = float(m.group(1).replace("_", "").replace(",", "")) * _DECIMAL[m.group(2).lower()]
     if math.isnan(value) or math.isinf(value) or value <= 0:
-        raise UsageError(f"{what} must be a positive finite number, got {text!r}")
+        raise UsageError(f"{what} must be a positive finite number, got {quote_value(text)}")
     if value > maximum:
         raise UsageError(f"{what} {value:,.0f} is absurdly large (limit {maximum:,.0f})")
     return value

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from llamasize import SCHEMA_VERSION, __version__
 from llamasize.estimate.calibration import DeviceCalibration, calibration_path, load_calibrations
 from llamasize.errors import UsageError
+from llamasize.text import quote_value
 from llamasize.data.hardware import Flops, GpuSpec, Interconnect, Memory, NativeFormats
 from llamasize.estimate.deployment import Deployment
 from llamasize.estimate.kv import kv_models
@@ -143,7 +144,7 @@ def _device(backend, registry: Registry, bw: float, peak: float) -> tuple[str, G
         for g in registry.gpus:
             if backend.device_name in g.nvml_names:
                 return g.id, g
-        raise UsageError(f"GPU '{backend.device_name}' is not in the catalogue: add it (see 'Adding a model or a "
+        raise UsageError(f"GPU {quote_value(backend.device_name)} is not in the catalogue: add it (see 'Adding a model or a "
                          "GPU' in the README) so its datasheet figures can be calibrated")
     cpu = detect_cpu()
     return "cpu", cpu_device_spec(cpu.model_name, cpu.memory_total_bytes or 1, bw, peak,
@@ -269,11 +270,17 @@ def local_device_spec(registry: Registry, calibration_file: Path | None = None) 
     if found.gpus:
         g = found.gpus[0]
         if g.catalog_id is None:
-            raise UsageError(f"detected GPU '{g.name}' is not in the catalogue; add it (see the README) or pass --gpu")
+            raise UsageError(f"detected GPU {quote_value(g.name)} is not in the catalogue; add it (see the README) or pass --gpu")
         return registry.gpu(g.catalog_id), f"--gpu local: detected {g.name} ({g.catalog_id})"
     cpu = detect_cpu()
     cal = load_calibrations(calibration_path(calibration_file),
                             must_exist=calibration_file is not None).devices.get("cpu")
+    ignored = ""
+    if cal is not None and cal.device_name != cpu.model_name:
+        # measured on another CPU (a copied file): its rates say nothing about this one
+        ignored = (f"; the calibration's CPU rates were measured on {quote_value(cal.device_name)}, not this "
+                   f"{quote_value(cpu.model_name)}, and are ignored")
+        cal = None
     if cal is not None:
         spec = cpu_device_spec(cpu.model_name, cpu.memory_total_bytes or 1, cal.measured_bandwidth_bytes_per_s,
                                cal.measured_flops_per_s, f"llamasize verify ({cal.model}, {cal.runtime_dtype})")
@@ -286,4 +293,5 @@ def local_device_spec(registry: Registry, calibration_file: Path | None = None) 
     mm = measure_matmul(be, repeats=3)
     spec = cpu_device_spec(cpu.model_name, cpu.memory_total_bytes or 1, bw.bytes_per_s, mm.flops_per_s,
                            "quick copy and GEMM measurement just now")
-    return spec, f"--gpu local: no GPU ({found.reason}); this CPU, rates measured just now (run 'llamasize verify')"
+    return spec, (f"--gpu local: no GPU ({found.reason}); this CPU, rates measured just now (run 'llamasize verify')"
+                  + ignored)

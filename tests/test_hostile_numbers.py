@@ -204,6 +204,25 @@ def test_unusable_calibration_location_fails_before_measuring(monkeypatch, tmp_p
     assert not list(tmp_path.rglob("*.tmp")) and not (tmp_path / "f").is_dir()
 
 
+@pytest.mark.parametrize("home", ["/proc", "/sys"])
+def test_a_cache_under_a_pseudo_filesystem_fails_before_measuring(monkeypatch, home):
+    """HOME=/proc: the permission bits say writable to root, so the location is probed by creating
+    the directory and a file as the save will (issue 10 R6)."""
+    _no_measurement(monkeypatch)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", home)
+    line = one_error(run_cli("verify"))
+    assert "calibration" in line and home in line
+
+
+def test_the_writability_probe_leaves_nothing_behind(tmp_path):
+    from llamasize.estimate.calibration import check_writable
+
+    target = tmp_path / "a" / "b" / "cal.json"
+    check_writable(target)
+    assert target.parent.is_dir() and list(target.parent.iterdir()) == []
+
+
 def test_estimates_without_a_cache_location_use_the_defaults(monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", "")
@@ -268,7 +287,8 @@ def test_error_lines_escape_control_and_bidi_characters(value):
 
 def test_a_huge_echoed_value_is_cut_with_its_length():
     line = one_error(run_cli(*FIT[:-2], "--ctx", "8K", "--quant", "q" * 8000))
-    assert len(line) < 1200 and "message cut:" in line and "characters)" in line
+    # cut at the source (the value: 200 characters and its length), well before the line limit
+    assert len(line) < 600 and "(8,000 characters)" in line
 
 
 def test_warning_lines_escape_what_they_quote(tmp_path):
@@ -282,3 +302,28 @@ def test_warning_lines_escape_what_they_quote(tmp_path):
 def test_a_named_calibration_file_that_does_not_exist_is_an_error(cmd, tmp_path):
     line = one_error(run_cli(*cmd, "--calibration", str(tmp_path / "typo.json")))
     assert "calibration file not found" in line and "typo.json" in line
+
+
+_LONG = "x" * 8000 + "\n" + "llamasize: error: forged"
+
+
+@pytest.mark.parametrize("args", [
+    ["fit", "--model", "scout", "--gpu", "h100", "--ctx", "8K", "--quant", _LONG],
+    ["fit", "--model", "scout", "--gpu", "h100", "--ctx", "8K", "--engine", _LONG],
+    ["fit", "--model", "scout", "--gpu", "h100", "--ctx", "8K", "--kv-layout", _LONG],
+    ["fit", "--model", "scout", "--gpu", "h100", "--ctx", _LONG],
+    ["plan", "--model", "scout", "--ctx", "8K", "--objective", _LONG],
+    ["plan", "--model", "scout", "--ctx", "8K", "--emit", _LONG],
+    ["params", "scout", "--format", _LONG],
+    ["schema", _LONG],
+    ["run", "--device", _LONG],
+])
+def test_long_values_are_echoed_cut_with_their_length(cli, args):
+    """An 8,000-character value (with a newline that would forge a second error line) is echoed
+    quoted, cut after 200 characters, with its length stated (issue 10 item 3)."""
+    r = cli(*args)
+    assert r.code == 2 and r.out == ""
+    lines = r.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llamasize: error:"), r.err
+    assert len(lines[0]) < 600
+    assert "8,025" in lines[0] and "character" in lines[0], lines[0]

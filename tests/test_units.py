@@ -130,3 +130,29 @@ def test_human_params():
     assert human_params(108_641_793_536) == "108.64B"
     assert human_params(2 * 10**12) == "2.000T"
     assert human_params(None) == "unknown"
+
+
+@pytest.mark.parametrize("text", ["8 K", "1 000", "8\tK", "1.5 M", "8\u00a0K"])
+def test_parse_count_refuses_blanks_inside_the_number(text):
+    """A blank between digits and suffix is a quoting slip (issue 10): refused, not read as 8K."""
+    with pytest.raises(UsageError, match="whole number"):
+        parse_count(text, "--ctx")
+
+
+@pytest.mark.parametrize("text", [" 8K", "8K ", "\t131072\n"])
+def test_parse_count_trims_blanks_around_the_number(text):
+    assert parse_count(text, "--ctx") in (8192, 131072)
+
+
+@pytest.mark.parametrize("text", ["50 M", "2 B", "1 000"])
+def test_parse_amount_refuses_blanks_inside_the_number(text):
+    from llamasize.units import parse_amount
+
+    with pytest.raises(UsageError, match="positive number"):
+        parse_amount(text, "--requests-per-day")
+
+
+def test_cli_refuses_a_spaced_context(cli):
+    r = cli("fit", "--model", "scout", "--gpu", "h100", "--ctx", "8 K")
+    assert r.code == 2 and r.out == ""
+    assert r.err.count("llamasize: error:") == 1 and "'8 K'" in r.err

@@ -265,7 +265,7 @@ def read_capped(path: Path) -> bytes:
 def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckOptions()) -> CheckReport:
     """Check every manifest under ``paths`` (see the module docstring)."""
     if options.fail_on not in FAIL_LEVELS:
-        raise UsageError(f"unknown --fail-on '{options.fail_on}' (choices: {', '.join(FAIL_LEVELS)})")
+        raise UsageError(f"unknown --fail-on {quote_value(options.fail_on)} (choices: {', '.join(FAIL_LEVELS)})")
     files = discover(paths)
     cwd = options.cwd if options.cwd is not None else Path.cwd()
     checker = Checker(reg, options)

@@ -108,9 +108,9 @@ def perf_cmd(
                           ctx=c, batch=batch, engine=engine, kv_layout=kv_layout,
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                          overhead_gib=overhead_gib, text_only=text_only)
+                          overhead_gib=overhead_gib, text_only=text_only, calibration=calibration)
     conc, rpd = inputs.perf_load(concurrency, requests_per_day, d.batch)
-    eff = inputs.efficiencies(d.gpu.id, calibration, prefill_efficiency, decode_efficiency)
+    eff = inputs.efficiencies(d.gpu, calibration, prefill_efficiency, decode_efficiency)
     e = estimate_perf(d, prompt_tokens=p, output_tokens=o, concurrency=conc, eff=eff, requests_per_day=rpd)
     _warn_and_note(e.warnings, quant, d)
     if fmt == "json":

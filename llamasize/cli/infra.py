@@ -19,6 +19,7 @@ from llamasize.cli.options import (
 )
 from llamasize.cli.output import out, raise_no_fit, warn
 from llamasize.errors import ExitCode, UsageError
+from llamasize.text import quote_value
 
 
 def check_cmd(
@@ -34,7 +35,7 @@ def check_cmd(
     if list_rules:
         rule_fmt = (fmt or "text").strip().lower()
         if rule_fmt not in RULE_FORMATS:
-            raise UsageError(f"unknown --list-rules format '{fmt}' (choices: {', '.join(RULE_FORMATS)})")
+            raise UsageError(f"unknown --list-rules format {quote_value(fmt)} (choices: {', '.join(RULE_FORMATS)})")
         return out(render_rules(rule_fmt))
     if not paths:
         raise UsageError("Missing argument 'paths'. (see 'llamasize check --help')")

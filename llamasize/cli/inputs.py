@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from llamasize.errors import UsageError
 from llamasize.units import parse_fraction
+from llamasize.text import quote_value
 
 if TYPE_CHECKING:
     from llamasize.data.hardware import GpuSpec
@@ -88,7 +89,7 @@ def output_format(fmt: str | None, allowed: tuple[str, ...] = FORMATS_BASIC) -> 
     """``--format`` checked against the command's formats (default: table)."""
     f = (fmt or DEFAULT_FORMAT).strip().lower()
     if f not in allowed:
-        raise UsageError(f"unknown format '{fmt}' (choices: {', '.join(allowed)})")
+        raise UsageError(f"unknown format {quote_value(fmt)} (choices: {', '.join(allowed)})")
     return f
 
 
@@ -128,9 +129,10 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
                quant: str | None, kv_dtype: str | None, ctx: int, batch: str | None, engine: str | None,
                kv_layout: str | None, gpu_memory_utilization: str | None, mem_fraction_static: str | None,
                max_num_batched_tokens: str | None, max_num_seqs: str | None, overhead_gib: str | None,
-               text_only: bool) -> Deployment:
+               text_only: bool, calibration: Path | None = None) -> Deployment:
     """The Deployment of the deployment flags of ``fit`` and ``perf`` (every value validated,
-    one-line errors); ``--gpu local`` says on stderr which device it found."""
+    one-line errors); ``--gpu local`` says on stderr which device it found (on a CPU, with the rates
+    of the ``calibration`` file: perf's --calibration, else the default location)."""
     from llamasize.cli.output import note
     from llamasize.data.registry import resolve_model
     from llamasize.estimate.deployment import Deployment
@@ -138,7 +140,7 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
     from llamasize.units import GIB, parse_count, parse_fraction
 
     spec = resolve_model(reg, model)
-    g, gpu_note = resolve_gpu(reg, gpu)
+    g, gpu_note = resolve_gpu(reg, gpu, calibration)
     if gpu_note:
         note(gpu_note)
     n = parse_count(pick(gpus, default="1"), "--gpus", maximum=4096)
@@ -202,14 +204,14 @@ def perf_load(concurrency: str | None, requests_per_day: str | None, batch: int)
     return conc, rpd
 
 
-def efficiencies(gpu_id: str, calibration: Path | None, prefill_efficiency: str | None,
+def efficiencies(gpu: GpuSpec, calibration: Path | None, prefill_efficiency: str | None,
                  decode_efficiency: str | None) -> Efficiencies:
     """Calibrated efficiencies for the device, with per-run overrides on top."""
     from dataclasses import replace
 
     from llamasize.estimate.calibration import efficiencies_for
 
-    eff = efficiencies_for(gpu_id, calibration)
+    eff = efficiencies_for(gpu, calibration)
     if prefill_efficiency is not None or decode_efficiency is not None:
         eff = replace(
             eff, source="override",
@@ -298,7 +300,7 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
     price = pick(price, default=DEFAULT_PRICE)
     kind = price.strip().lower().replace("-", "_")
     if kind not in PRICE_KINDS or kind == "owned":
-        raise UsageError(f"unknown --price '{price}' for plan (choices: on_demand, spot, reserved, capacity_block; "
+        raise UsageError(f"unknown --price {quote_value(price)} for plan (choices: on_demand, spot, reserved, capacity_block; "
                          "owned hardware is priced by 'llamasize cost')")
     return replace(
         req,
@@ -314,7 +316,7 @@ def emit_target(emit: str | None) -> str | None:
         return None
     target = emit.strip().lower()
     if target not in ("vllm", "sglang"):
-        raise UsageError(f"unknown --emit target '{emit}' (choices: vllm, sglang)")
+        raise UsageError(f"unknown --emit target {quote_value(emit)} (choices: vllm, sglang)")
     return target
 
 
@@ -398,7 +400,7 @@ def check_format(fmt: str | None, github_actions: bool) -> str:
     f = fmt.strip().lower()
     f = "text" if f == "table" else f
     if f not in CHECK_FORMATS:
-        raise UsageError(f"unknown format '{fmt}' (choices: {', '.join(CHECK_FORMATS)})")
+        raise UsageError(f"unknown format {quote_value(fmt)} (choices: {', '.join(CHECK_FORMATS)})")
     return f
 
 
@@ -416,7 +418,7 @@ def check_options(*, policy: Path | None, max_usd_per_hour: str | None, min_head
         parse_fraction(min_headroom, "--min-headroom", low=0, high=0.99, low_inclusive=True)
     level = (fail_on or pol.fail_on or "error").strip().lower()
     if level not in ("error", "warning"):
-        raise UsageError(f"unknown --fail-on '{fail_on}' (choices: error, warning)")
+        raise UsageError(f"unknown --fail-on {quote_value(fail_on)} (choices: error, warning)")
     return CheckOptions(policy=PolicyLimits(max_usd_per_hour=budget, min_headroom=head), fail_on=level,
                         strict=bool(pol.strict if strict is None else strict), default_gpu=default_gpu)
 
@@ -443,7 +445,7 @@ def run_settings(*, prompt_tokens: str | None, new_tokens: str | None, batch: st
 
     layout = pick(kv_layout, default="full").strip().lower()
     if layout not in ("full", "hybrid"):
-        raise UsageError(f"unknown --kv-layout '{kv_layout}' (choices: full, hybrid)")
+        raise UsageError(f"unknown --kv-layout {quote_value(kv_layout)} (choices: full, hybrid)")
     return (parse_count(pick(prompt_tokens, default="32"), "--prompt-tokens", maximum=65536),
             parse_count(pick(new_tokens, default="32"), "--new-tokens", maximum=65536),
             parse_count(pick(batch, default="1"), "--batch", maximum=4096), layout)

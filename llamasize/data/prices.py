@@ -28,6 +28,7 @@ from pydantic import Field, field_validator, model_validator
 from llamasize.errors import DataError, UsageError
 from llamasize.files import bundled_dir, load_dir
 from llamasize.data.spec import Frozen, Label
+from llamasize.text import quote_value
 
 #: Subdirectory of a catalogue directory that holds the API price files.
 API_PRICES_SUBDIR = "api_prices"
@@ -73,7 +74,7 @@ class ApiModelPrice(Frozen):
         if self.default_reference and not self.reference:
             raise ValueError("default_reference needs reference: true")
         if self.reference and self.serves is not None:
-            raise ValueError(f"a reference model serves no registry model, but serves is '{self.serves}'")
+            raise ValueError(f"a reference model serves no registry model, but serves is {quote_value(self.serves)}")
         if self.suspect and not self.notes:
             raise ValueError("suspect: true needs a note saying why")
         return self
@@ -106,7 +107,7 @@ class ApiProvider(Frozen):
         seen: set[str] = set()
         for m in self.models:
             if m.id in seen:
-                raise ValueError(f"model id '{m.id}' is listed twice")
+                raise ValueError(f"model id {quote_value(m.id)} is listed twice")
             seen.add(m.id)
         if self.as_of is None and not self.notes:
             raise ValueError("as_of: null needs a note saying why the date is unknown")

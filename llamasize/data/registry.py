@@ -21,6 +21,7 @@ from llamasize.files import bundled_dir, load_dir
 from llamasize.data.hardware import GpuSpec
 from llamasize.data.local import load_local_model
 from llamasize.data.spec import ModelSpec
+from llamasize.text import quote_value
 
 SPECS_ENV = "LLAMASIZE_SPECS_PATH"
 CATALOG_ENV = "LLAMASIZE_CATALOG_PATH"
@@ -63,7 +64,7 @@ class _Index:
         close = difflib.get_close_matches(key, list(self.names), n=1, cutoff=0.6)
         hint = f"; did you mean '{self.names[close[0]]}'?" if close else ""
         listing = "models" if kind == "model" else "gpus"
-        raise UnknownIdError(f"unknown {kind} '{name}'{hint} (see 'llamasize {listing}')")
+        raise UnknownIdError(f"unknown {kind} {quote_value(name)}{hint} (see 'llamasize {listing}')")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from llamasize.errors import UnknownValueError
 from llamasize.units import SHORT_DTYPE
 
 Label = Literal["exact-primary", "exact-mirror", "derived", "reported", "assumed", "unknown"]
-LayerType = Literal["full_attention", "sliding_attention", "chunked_attention"]
+LayerType = Literal["full_attention", "sliding_attention", "chunked_attention", "linear_attention"]
 
 PositiveInt = Field(default=None, gt=0)
 
@@ -76,22 +76,65 @@ class License(Frozen):
     label: Label = "reported"
 
 
-class VisionConfig(Frozen):
-    """Vision tower of a multimodal model (Llama 4's ``vision_config``)."""
+# ---- towers / MoE / hybrid block (issue 11 item 4, the "towers" half) ---------------------------
+#: Vision towers by kind (``model_type``), with the HF ``vision_config`` keys each kind needs:
+#: llama4_vision_model (Llama 4), qwen2_vl / qwen2_5_vl / qwen3_5 (Qwen VL towers with their patch
+#: merger), siglip_vision_model (Gemma 3, with its multi_modal_projector) and pixtral (Mistral 3,
+#: with its patch merger and projector). Counting lives in ``estimate/towers.py``.
+VisionKind = Literal["llama4_vision_model", "qwen2_vl", "qwen2_5_vl", "qwen3_5", "siglip_vision_model", "pixtral"]
+_VISION_NEEDS: dict[str, tuple[str, ...]] = {
+    "llama4_vision_model": ("image_size", "pixel_shuffle_ratio", "projector_input_dim", "projector_output_dim",
+                            "vision_output_dim"),
+    "qwen2_vl": ("temporal_patch_size", "spatial_merge_size", "out_hidden_size"),
+    "qwen2_5_vl": ("temporal_patch_size", "spatial_merge_size", "out_hidden_size"),
+    "qwen3_5": ("temporal_patch_size", "spatial_merge_size", "out_hidden_size", "num_position_embeddings"),
+    "siglip_vision_model": ("image_size", "out_hidden_size"),
+    "pixtral": ("spatial_merge_size", "out_hidden_size"),
+}
 
-    model_type: Literal["llama4_vision_model"] = "llama4_vision_model"
-    hidden_size: int = Field(gt=0)
-    num_hidden_layers: int = Field(gt=0)
-    num_attention_heads: int = Field(gt=0)
-    intermediate_size: int = Field(gt=0)
-    image_size: int = Field(gt=0)
-    patch_size: int = Field(gt=0)
-    num_channels: int = Field(default=3, gt=0)
-    pixel_shuffle_ratio: float = Field(gt=0, le=1)
-    projector_input_dim: int = Field(gt=0)
-    projector_output_dim: int = Field(gt=0)
-    vision_output_dim: int = Field(gt=0)
+
+class VisionConfig(Frozen):
+    """Vision tower of a multimodal model, one ``model_type`` (kind) per tower family.
+
+    Common fields use the HF names of the tower's encoder (``hidden_size`` = encoder width; Qwen2-VL
+    calls it ``embed_dim`` and its ``hidden_size`` is the merger output, mapped to
+    ``out_hidden_size`` by ``hfconfig_moe``). ``out_hidden_size`` is the projector's output width
+    (the text model's hidden size). Each kind's extra keys are required by ``_VISION_NEEDS``.
+    """
+
+    model_type: VisionKind = "llama4_vision_model"
+    hidden_size: int = Field(gt=0, le=1_000_000)
+    num_hidden_layers: int = Field(gt=0, le=10_000)
+    num_attention_heads: int = Field(gt=0, le=100_000)
+    intermediate_size: int = Field(gt=0, le=10_000_000)
+    patch_size: int = Field(gt=0, le=10_000)
+    num_channels: int = Field(default=3, gt=0, le=1_000)
+    image_size: int | None = Bounded(1_000_000)
+    # llama4
+    pixel_shuffle_ratio: float | None = Field(default=None, gt=0, le=1)
+    projector_input_dim: int | None = Bounded(1_000_000)
+    projector_output_dim: int | None = Bounded(1_000_000)
+    vision_output_dim: int | None = Bounded(1_000_000)
+    # qwen VL towers, pixtral
+    temporal_patch_size: int | None = Bounded(1_000)
+    spatial_merge_size: int | None = Bounded(1_000)
+    out_hidden_size: int | None = Bounded(1_000_000)
+    #: Qwen3.5 learned position table rows.
+    num_position_embeddings: int | None = Bounded(100_000_000)
+    #: SigLIP: the attention-pooling head (transformers default True; Gemma 3 sets False).
+    vision_use_head: bool = False
+    #: Mistral 3: biases on the projector's two linears, and how many encoder layers feed it.
+    multimodal_projector_bias: bool = False
+    num_feature_layers: int = Field(default=1, gt=0, le=10_000)
     source: str | None = None
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "VisionConfig":
+        missing = [k for k in _VISION_NEEDS[self.model_type] if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"vision_config of kind {self.model_type} lacks {', '.join(missing)}")
+        return self
+# ---- end of the towers block (ModelSpec's MoE / hybrid fields are in the block marked "towers") ---
 
 
 class ModelSpec(Frozen):
@@ -166,8 +209,34 @@ class ModelSpec(Frozen):
     qk_rope_head_dim: int | None = Bounded(100_000)
     qk_nope_head_dim: int | None = Bounded(100_000)
     v_head_dim: int | None = Bounded(100_000)
-    #: DeepSeek-V3 multi-token-prediction layers (not counted: loaded only for speculative decoding).
-    num_nextn_predict_layers: int = Field(default=0, ge=0)
+    # ---- towers block: MoE / MTP / hybrid linear-attention fields (data/hfconfig_moe.py maps them) ----
+    #: DeepSeek-V3 multi-token-prediction layers: counted in the checkpoint total (component "mtp"),
+    #: not loaded for serving (vLLM loads them only as a draft: --speculative-config deepseek_mtp).
+    num_nextn_predict_layers: int = Field(default=0, ge=0, le=1_000)
+    #: DeepSeek-V2/V3: layer i >= first_k_dense_replace is MoE iff i % moe_layer_freq == 0.
+    moe_layer_freq: int = Field(default=1, gt=0, le=10_000)
+    #: Qwen3-Next / Qwen3.5: q_proj also emits a per-head output gate (its output is 2 x nh x hd).
+    attn_output_gate: bool = False
+    #: Gated DeltaNet (layer_types "linear_attention"): heads, head dims and the causal conv kernel.
+    linear_num_key_heads: int | None = Bounded(100_000)
+    linear_num_value_heads: int | None = Bounded(100_000)
+    linear_key_head_dim: int | None = Bounded(100_000)
+    linear_value_head_dim: int | None = Bounded(100_000)
+    linear_conv_kernel_dim: int | None = Bounded(1_000)
+
+    @model_validator(mode="after")
+    def _linear_attention_fields(self) -> "ModelSpec":
+        if self.layer_types and "linear_attention" in self.layer_types:
+            need = ["linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim",
+                    "linear_value_head_dim", "linear_conv_kernel_dim"]
+            missing = [k for k in need if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"layer_types has linear_attention layers but {', '.join(missing)} is not set")
+            if self.linear_num_value_heads % self.linear_num_key_heads:
+                raise ValueError(f"linear_num_value_heads ({self.linear_num_value_heads}) is not divisible by "
+                                 f"linear_num_key_heads ({self.linear_num_key_heads})")
+        return self
+    # ---- end of the towers block ---------------------------------------------------------------
 
     # --- extras ----------------------------------------------------------------------------------
     vision_config: VisionConfig | None = None
@@ -251,11 +320,14 @@ class ModelSpec(Frozen):
         """Whether layer ``i`` (0-based) is a MoE layer.
 
         Meta ``models/llama4/model.py``: MoE iff ``(layer_id + 1) % interleave_moe_layer_step == 0``;
-        DeepSeek: dense for ``layer_id < first_k_dense_replace``. Both rules combined.
+        DeepSeek (``modeling_deepseek.py`` of the V2/V3 repos): dense for ``layer_id <
+        first_k_dense_replace``, then MoE iff ``layer_id % moe_layer_freq == 0`` (transformers 5.24
+        ignores ``moe_layer_freq``; every published config has 1). All rules combined.
         """
         if not self.is_moe:
             return False
-        return i >= self.first_k_dense_replace and (i + 1) % self.interleave_moe_layer_step == 0
+        return (i >= self.first_k_dense_replace and (i + 1) % self.interleave_moe_layer_step == 0
+                and i % self.moe_layer_freq == 0)
 
     def moe_layer_ids(self) -> list[int]:
         """Indices of the MoE layers."""
@@ -298,7 +370,10 @@ class ModelSpec(Frozen):
         return ["full_attention"] * n
 
     def window_of(self, layer_type: str) -> int | None:
-        """Tokens a layer of this type can attend to at most (None = unbounded)."""
+        """Tokens a layer of this type can attend to at most (None = unbounded; 0 for a Gated
+        DeltaNet ``linear_attention`` layer: it reads a fixed recurrent state, no cached tokens)."""
+        if layer_type == "linear_attention":
+            return 0
         if layer_type == "sliding_attention":
             return self.sliding_window
         if layer_type == "chunked_attention":

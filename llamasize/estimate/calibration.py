@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llamasize import SCHEMA_VERSION
+from llamasize import SCHEMA_VERSION, __version__
+from llamasize.data.hardware import GpuSpec
 from llamasize.errors import DataError
 from llamasize.estimate.perf import Efficiencies
 from llamasize.files import parse_json, pydantic_message, read_text_file
@@ -101,6 +102,16 @@ def check_writable(path: Path) -> None:
     if not os.access(ancestor, os.W_OK):
         raise DataError(f"{quote_value(str(ancestor))} is not writable: cannot write the calibration "
                         f"{quote_value(str(path))} (set XDG_CACHE_HOME or --calibration, or use --no-save)")
+    # The permission bits do not tell everything (root passes os.access on /proc and on read-only
+    # bind mounts; a full disk): create the directory and a probe file as the save will, and remove it.
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise DataError(f"cannot write the calibration {quote_value(str(path))}: {e.strerror or e} (set "
+                        "XDG_CACHE_HOME or --calibration, or use --no-save)") from None
 
 
 def load_calibrations(path: Path | None, *, must_exist: bool = False) -> CalibrationFile:
@@ -140,18 +151,42 @@ def save_calibration(entry: DeviceCalibration, path: Path) -> Path:
     return path
 
 
-def efficiencies_for(device_id: str, path: Path | None = None) -> Efficiencies:
+def efficiencies_for(device: GpuSpec, path: Path | None = None) -> Efficiencies:
     """Calibrated efficiencies for a device when the file has them, else the defaults (reads the
     file; a caller that needs many devices loads it once and uses ``efficiencies_from``). A file the
     user named (``path``) must exist: a typo is an error, not a silent fall-back to the defaults."""
-    return efficiencies_from(load_calibrations(calibration_path(path), must_exist=path is not None), device_id)
+    return efficiencies_from(load_calibrations(calibration_path(path), must_exist=path is not None), device)
 
 
-def efficiencies_from(calibrations: CalibrationFile, device_id: str) -> Efficiencies:
-    """Calibrated efficiencies for a device from a loaded calibration file, else the defaults."""
-    cal = calibrations.devices.get(device_id)
+def foreign_entry(cal: DeviceCalibration, device: GpuSpec) -> str | None:
+    """Why a calibration entry does not describe ``device`` (None when it does).
+
+    ``verify`` records the name the device reported (NVML's name for a GPU, the CPU model for the
+    host). An entry whose ``device_name`` is not one of the device's names was measured on other
+    hardware (a file copied from another machine, or edited by hand): its efficiencies say nothing
+    about this device, so it is ignored, with a warning, rather than applied silently."""
+    names = {device.name, *device.nvml_names}
+    if cal.device_name in names:
+        return None
+    return (f"the calibration for {quote_value(device.id)} was measured on {quote_value(cal.device_name)}, not on "
+            f"{quote_value(device.name)}; it is ignored and the default efficiencies are used (run 'llamasize verify' "
+            "on this device)")
+
+
+def efficiencies_from(calibrations: CalibrationFile, device: GpuSpec) -> Efficiencies:
+    """Calibrated efficiencies for a device from a loaded calibration file, else the defaults
+    (also when the entry was measured on another device: ``foreign_entry``; the warning is kept)."""
+    cal = calibrations.devices.get(device.id)
     if cal is None:
         return Efficiencies()
+    foreign = foreign_entry(cal, device)
+    if foreign is not None:
+        return Efficiencies(warning=foreign)
+    warning = None
+    if cal.llamasize_version != __version__:
+        warning = (f"the calibration for {quote_value(device.id)} was measured by llamasize {cal.llamasize_version} "
+                   f"(this is {__version__}); it is applied, but re-run 'llamasize verify' to refresh it")
     return Efficiencies(prefill=cal.prefill_efficiency, decode_bandwidth=cal.decode_bandwidth_efficiency,
-                        source="calibrated",
-                        note=f"measured by 'llamasize verify' on {cal.device_name} with {cal.model}")
+                        source="calibrated", warning=warning,
+                        note=f"measured by 'llamasize verify' on {cal.device_name} with {cal.model} "
+                             f"({cal.runtime_dtype}, llamasize {cal.llamasize_version})")

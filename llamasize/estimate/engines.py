@@ -23,6 +23,7 @@ from llamasize.errors import UnknownIdError, UsageError
 from llamasize.data.hardware import GpuSpec
 
 from llamasize.units import GIB, MIB
+from llamasize.text import quote_value
 
 #: vLLM's default ``--gpu-memory-utilization`` (vllm/config/cache.py, vLLM 0.33.0).
 VLLM_GPU_MEMORY_UTILIZATION = 0.92
@@ -67,22 +68,55 @@ def check_engine(name: str) -> str:
     """Validate an ``--engine`` value."""
     key = name.strip().lower()
     if key not in ENGINES:
-        raise UnknownIdError(f"unknown engine '{name}' (choices: {', '.join(ENGINES)})")
+        raise UnknownIdError(f"unknown engine {quote_value(name)} (choices: {', '.join(ENGINES)})")
     return key
 
 
-def vllm_batch_defaults(gpu: GpuSpec) -> tuple[int, int]:
-    """vLLM's OpenAI-server defaults ``(max_num_seqs, max_num_batched_tokens)`` for a GPU.
+#: vLLM's OpenAI-server batch-shape tiers by device memory (``EngineArgs.get_batch_defaults``,
+#: facts/serving.md 2.1): ``(GiB at or above which the tier applies, whether A100s get it,
+#: max_num_seqs, max_num_batched_tokens)``, largest first; below them ``VLLM_SMALL_BATCH``.
+VLLM_BATCH_TIERS = ((160, True, 1024, 16384), (70, False, 1024, 8192))
+VLLM_SMALL_BATCH = (256, 2048)
 
-    ``EngineArgs.get_batch_defaults`` (facts/serving.md 2.1): >= 160 GiB -> 1024 / 16384;
-    >= 70 GiB and not A100 -> 1024 / 8192; otherwise 256 / 2048.
-    """
-    mem_gib = gpu.memory_bytes / GIB
-    if mem_gib >= 160:
-        return 1024, 16384
-    if mem_gib >= 70 and not gpu.id.startswith("a100"):
-        return 1024, 8192
-    return 256, 2048
+
+def vllm_batch_defaults_at(mem_gib: float, a100: bool) -> tuple[int, int]:
+    """``(max_num_seqs, max_num_batched_tokens)`` vLLM defaults to on a device of ``mem_gib`` GiB
+    (``VLLM_BATCH_TIERS``): >= 160 GiB -> 1024 / 16384; >= 70 GiB and not A100 -> 1024 / 8192;
+    otherwise 256 / 2048."""
+    for gib, with_a100, seqs, tokens in VLLM_BATCH_TIERS:
+        if mem_gib >= gib and (with_a100 or not a100):
+            return seqs, tokens
+    return VLLM_SMALL_BATCH
+
+
+def vllm_batch_defaults(gpu: GpuSpec) -> tuple[int, int]:
+    """vLLM's OpenAI-server defaults ``(max_num_seqs, max_num_batched_tokens)`` for a GPU."""
+    return vllm_batch_defaults_at(gpu.memory_bytes / GIB, is_a100(gpu))
+
+
+def is_a100(gpu: GpuSpec) -> bool:
+    """vLLM keeps A100s on the small batch shape below 160 GiB (``get_batch_defaults``)."""
+    return gpu.id.startswith("a100")
+
+
+#: SGLang's GPU-memory step (GiB): chunked prefill 8192 at or above it (assumed, see
+#: ``SGLANG_CHUNKED_PREFILL_LARGE``), and a reserve of at least ``SGLANG_MIN_RESERVE_BYTES`` above it
+#: (facts/serving.md 2.3).
+SGLANG_LARGE_GPU_GIB = 60
+SGLANG_MIN_RESERVE_BYTES = 10 * GIB
+
+
+def sglang_reserved_bytes(total: int, tp: int, pp: int, chunked_prefill_size: int | None = None) -> tuple[int, int]:
+    """SGLang's automatic reserve per GPU and the chunked-prefill size it assumes: ``(reserved bytes,
+    chunked_prefill_size)``, reserved MB = 512 + 1.5 x max(chunked_prefill_size, 2048) + tp x pp / 8
+    x 1024, at least 10 GiB on GPUs > 60 GiB (facts/serving.md 2.3; CUDA-graph reserve not modelled)."""
+    cps = chunked_prefill_size or (
+        SGLANG_CHUNKED_PREFILL_LARGE if total >= SGLANG_LARGE_GPU_GIB * GIB else SGLANG_CHUNKED_PREFILL_SMALL)
+    reserved_mb = 512 + 1.5 * max(cps, 2048) + tp * pp / 8 * 1024
+    reserved = int(reserved_mb * MIB)
+    if total > SGLANG_LARGE_GPU_GIB * GIB:
+        reserved = max(reserved, SGLANG_MIN_RESERVE_BYTES)
+    return reserved, cps
 
 
 def engine_budget(engine: str, gpu: GpuSpec, *, tp: int, pp: int,
@@ -99,12 +133,7 @@ def engine_budget(engine: str, gpu: GpuSpec, *, tp: int, pp: int,
             fraction = mem_fraction_static
             notes = ("mem_fraction_static as given",)
         else:
-            cps = chunked_prefill_size or (
-                SGLANG_CHUNKED_PREFILL_LARGE if total >= 60 * GIB else SGLANG_CHUNKED_PREFILL_SMALL)
-            reserved_mb = 512 + 1.5 * max(cps, 2048) + tp * pp / 8 * 1024
-            reserved = int(reserved_mb * MIB)
-            if total > 60 * GIB:
-                reserved = max(reserved, 10 * GIB)
+            reserved, cps = sglang_reserved_bytes(total, tp, pp, chunked_prefill_size)
             fraction = round((total - reserved) / total, 3)
             notes = (f"automatic mem_fraction_static {fraction} (SGLang's reserved-memory rule with chunked prefill "
                      f"{cps}{'' if chunked_prefill_size else ' (assumed)'}; CUDA-graph reserve not modelled)",)

@@ -21,16 +21,22 @@ and the runtime's ``KVCache`` (``runtime.kv_cache``), so all of them count the s
   full-attention layers, every token is kept.
 - **Read per decode step**: the query at position p reads the K and V of every position it
   attends, ``p + 1 - first_attended_position(p)`` tokens per layer.
+- **Linear-attention layers** (Gated DeltaNet, ``linear_attention`` in Qwen3-Next / Qwen3.5) keep
+  no per-token KV: each sequence holds a fixed state per layer (``linear_state_bytes_layer``),
+  allocated once per sequence whatever its length, and read once per decode step.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.parallel import pp_partition
+from llamasize.text import quote_value
+from llamasize.units import DTYPE_BYTES, SHORT_DTYPE
 
 KV_LAYOUTS = ("auto", "full", "hybrid")
 
@@ -47,8 +53,35 @@ def kv_bytes_per_token_layer(spec: ModelSpec, kv_bytes: int, tp: int) -> int:
 
 
 def kv_bytes_per_token_model(spec: ModelSpec, kv_bytes: int) -> int:
-    """KV bytes per token for the whole model at full length, unsharded (the headline figure)."""
-    return kv_bytes_per_token_layer(spec, kv_bytes, 1) * spec.num_hidden_layers
+    """KV bytes per token for the whole model at full length, unsharded (the headline figure),
+    over the layers that keep a KV cache (linear-attention layers keep none)."""
+    kv_layers = sum(1 for t in spec.resolved_layer_types() if t != "linear_attention")
+    return kv_bytes_per_token_layer(spec, kv_bytes, 1) * kv_layers
+
+
+# ------------------------------------------------------------------ linear-attention state ---
+def linear_state_bytes_layer(spec: ModelSpec, tp: int) -> int:
+    """Bytes of the fixed per-sequence state of one Gated DeltaNet layer on one GPU, from
+    transformers modeling_qwen3_next.py (``Qwen3NextGatedDeltaNet`` and cache_utils
+    ``LinearAttentionLayer``): the conv state ``(conv_dim, K)`` with ``conv_dim = 2*nk*dk +
+    nv*dv`` in the activation dtype (``torch_dtype``), and the recurrent state ``(nv, dk, dv)``
+    in float32 (the gated delta rule runs and returns its state in float32). Heads split over TP
+    (conv channels and value heads divided by ``tp``; ``parallel.tp_problem`` requires TP to divide
+    the heads).
+    vLLM's own layout may differ by a column of conv state; not modelled."""
+    nk, nv = spec.linear_num_key_heads, spec.linear_num_value_heads
+    dk, dv, k = spec.linear_key_head_dim, spec.linear_value_head_dim, spec.linear_conv_kernel_dim
+    nk_gpu, nv_gpu = max(1, nk // tp), max(1, nv // tp)
+    conv = (2 * nk_gpu * dk + nv_gpu * dv) * k * DTYPE_BYTES[SHORT_DTYPE[spec.torch_dtype]]
+    recurrent = nv_gpu * dk * dv * DTYPE_BYTES["fp32"]
+    return conv + recurrent
+
+
+def linear_state_bytes(spec: ModelSpec, layers, tp: int) -> int:
+    """Per-sequence linear-attention state on one GPU over ``layers`` (0 without such layers)."""
+    types = spec.resolved_layer_types()
+    n = sum(1 for i in layers if types[i] == "linear_attention")
+    return n * linear_state_bytes_layer(spec, tp) if n else 0
 
 
 # ------------------------------------------------------------------------ attended window ---
@@ -56,6 +89,8 @@ def first_attended_position(spec: ModelSpec, layer_type: str, pos: int) -> int:
     """Earliest key position a query at position ``pos`` attends to (and so the earliest a
     query at ``pos`` or later may need): chunked (chunk K) ``pos - pos % K`` (Meta
     ``create_chunked_attention_mask``); sliding (window W) ``max(0, pos - W + 1)``; full 0."""
+    if layer_type == "linear_attention":  # no cached tokens: nothing is attended
+        return pos + 1
     if layer_type == "chunked_attention":
         k = spec.attention_chunk_size
         return (pos // k) * k
@@ -104,6 +139,8 @@ def layer_token_cap(spec: ModelSpec, layer_type: str, layout: str, in_flight: in
     chunked layers ``K + in_flight`` (vLLM ``ChunkedLocalAttentionSpec``; one slot more than
     strictly needed) and sliding layers ``W - 1 + in_flight`` (``SlidingWindowSpec``)."""
     window = spec.window_of(layer_type)
+    if layer_type == "linear_attention":
+        return 0
     if layout != "hybrid" or window is None:
         return None
     return window + in_flight - (1 if layer_type == "sliding_attention" else 0)
@@ -125,7 +162,7 @@ def resolve_kv_layout(kv_layout: str, engine: str, spec: ModelSpec) -> tuple[str
     ``full``. generic: ``full`` (the reference implementations keep full-length KV).
     """
     if kv_layout not in KV_LAYOUTS:
-        raise UsageError(f"unknown KV layout '{kv_layout}' (choices: {', '.join(KV_LAYOUTS)})")
+        raise UsageError(f"unknown KV layout {quote_value(kv_layout)} (choices: {', '.join(KV_LAYOUTS)})")
     if kv_layout != "auto":
         return kv_layout, "as given"
     try:
@@ -134,6 +171,8 @@ def resolve_kv_layout(kv_layout: str, engine: str, spec: ModelSpec) -> tuple[str
         return "full", "attention layout unknown: full-length KV assumed"
     if types == {"full_attention"}:
         return "full", "every layer is full attention"
+    if types == {"full_attention", "linear_attention"}:
+        return "full", "every KV layer is full attention (linear-attention layers hold a fixed state per sequence)"
     if engine == "vllm":
         if "chunked_attention" in types:
             return "full", ("vLLM disables its hybrid KV manager for Llama 4 chunked-local layers by default "
@@ -152,14 +191,23 @@ class KvModel:
     #: For each layer of the stage: the token cap (None = full length).
     caps: tuple[int | None, ...]
     block: int
+    #: Fixed per-sequence state of the stage's linear-attention layers (``linear_state_bytes``).
+    state_bytes: int = 0
+
+    @cached_property
+    def cap_counts(self) -> tuple[tuple[int | None, int], ...]:
+        """``caps`` as ``(cap, layers with it)`` pairs, so ``per_sequence`` costs the number of
+        distinct caps, not of layers (a 10,000-layer config stays fast)."""
+        return tuple(Counter(self.caps).items())
 
     def per_sequence(self, tokens: int) -> int:
-        """Bytes one sequence of ``tokens`` tokens needs on this GPU (block-rounded)."""
+        """Bytes one sequence of ``tokens`` tokens needs on this GPU (KV block-rounded per layer, plus
+        the fixed linear-attention state)."""
         total_tokens = 0
-        for cap in self.caps:
+        for cap, layers in self.cap_counts:
             n = tokens if cap is None else min(tokens, cap)
-            total_tokens += -(-n // self.block) * self.block
-        return total_tokens * self.bytes_per_token_layer
+            total_tokens += layers * (-(-n // self.block) * self.block)
+        return total_tokens * self.bytes_per_token_layer + self.state_bytes
 
     def max_tokens(self, capacity: int, batch: int, limit: int) -> int:
         """Largest context ``<= limit`` such that ``batch`` sequences fit in ``capacity`` (0 if none)."""
@@ -181,8 +229,9 @@ def kv_models(spec: ModelSpec, kv_bytes: int, tp: int, pp: int, layout: str, blo
     """One ``KvModel`` per pipeline stage (caps from ``layer_token_cap``)."""
     types = spec.resolved_layer_types()
     per_layer = kv_bytes_per_token_layer(spec, kv_bytes, tp)
+    cap_of = {t: layer_token_cap(spec, t, layout, in_flight) for t in set(types)}
     return tuple(
-        KvModel(per_layer, tuple(layer_token_cap(spec, types[i], layout, in_flight) for i in layers), block)
+        KvModel(per_layer, tuple(cap_of[types[i]] for i in layers), block, linear_state_bytes(spec, layers, tp))
         for layers in pp_partition(spec.num_hidden_layers, pp)
     )
 

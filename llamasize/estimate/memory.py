@@ -10,6 +10,8 @@ Rules (DESIGN.md "Modeling rules" 3-5, facts/serving.md 2.1):
   width over TP, or whole experts over EP (vLLM: EP size = TP size). Pipeline stages follow vLLM's
   ``get_pp_indices`` (layers split evenly, the remainder to the stages before the last); the
   embedding and vision tower sit on the first stage, the final norm and lm_head on the last.
+  Per-stage bytes come from ``shards`` (layers of identical shape and storage counted once, so
+  the cost does not grow with the layer count).
 - **KV cache**: the one KV formula of ``estimate.kv`` (bytes per token per layer, the hybrid
   capacity of windowed layers), per stage, tokens allocated in blocks (vLLM 16).
 - **Activations**: an analytical peak of the engine's profile run (see ``activation_peak_bytes``).
@@ -19,7 +21,7 @@ Rules (DESIGN.md "Modeling rules" 3-5, facts/serving.md 2.1):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Literal
 
@@ -29,10 +31,13 @@ from llamasize import SCHEMA_VERSION
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.deployment import Assumption, Deployment, ParallelLayoutFields
-from llamasize.estimate.engines import EngineBudget, check_engine, engine_budget, vllm_batch_defaults
+from llamasize.estimate.engines import (
+    SGLANG_LARGE_GPU_GIB, VLLM_BATCH_TIERS, EngineBudget, check_engine, engine_budget, is_a100, sglang_reserved_bytes,
+    vllm_batch_defaults, vllm_batch_defaults_at,
+)
 from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
-from llamasize.estimate.parallel import pp_partition, shard_shape, validate_layout
-from llamasize.estimate.params import Tensor, weight_table
+from llamasize.estimate.parallel import pp_partition, validate_layout
+from llamasize.estimate.shards import stage_weight_bytes, total_weight_bytes
 from llamasize.estimate.quant import QuantFormat, check_kv_dtype, get_format, kv_dtype_bytes, resolve_kv_dtype
 from llamasize.units import GIB
 
@@ -109,47 +114,6 @@ class FitEstimate(ParallelLayoutFields, _FitHead):
     unknown: list[str]
 
 
-@lru_cache(maxsize=4096)
-def stage_tensors(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tuple[tuple[int, Tensor, tuple, int], ...]:
-    """Every tensor with the pipeline stage that holds it, the shard one GPU of that stage holds,
-    and the shard's bytes under the format: ``(stage, tensor, shard_shape, nbytes)``. The embedding
-    and vision tower sit on the first stage, the final norm and lm_head on the last."""
-    fmt = get_format(quant)
-    stages = pp_partition(spec.need("the pipeline split", "num_hidden_layers"), pp)
-    stage_of = {layer: k for k, layers in enumerate(stages) for layer in layers}
-    out = []
-    for t in weight_table(spec):
-        if t.layer is not None:
-            k = stage_of[t.layer]
-        elif t.component in ("embedding", "vision"):
-            k = 0
-        else:  # final norm, lm_head
-            k = pp - 1
-        shape = shard_shape(t, spec, tp, ep)
-        out.append((k, t, shape, fmt.rule(spec, t).nbytes(shape)))
-    return tuple(out)
-
-
-@lru_cache(maxsize=4096)
-def stage_weight_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
-                       include_vision: bool) -> tuple[int, ...]:
-    """Weight bytes on one GPU of each pipeline stage (exact for the format's layout)."""
-    out = [0] * pp
-    for k, t, _, nbytes in stage_tensors(spec, quant, tp, pp, ep):
-        if include_vision or t.component != "vision":
-            out[k] += nbytes
-    return tuple(out)
-
-
-@lru_cache(maxsize=4096)
-def total_weight_bytes(spec: ModelSpec, quant: str, include_vision: bool = True) -> int:
-    """Bytes of the whole model under a format (unsharded); cached like ``stage_tensors`` (the planner
-    asks for it once per candidate)."""
-    fmt = get_format(quant)
-    return sum(fmt.rule(spec, t).nbytes(t.shape) for t in weight_table(spec)
-               if include_vision or t.component != "vision")
-
-
 # --------------------------------------------------------------------------------- activations --
 def activation_peak_bytes(spec: ModelSpec, tp: int, tokens: int, seqs: int, act_bytes: int = 2) -> int:
     """Analytical activation peak of one forward pass over ``tokens`` tokens plus the sampler.
@@ -197,6 +161,11 @@ class Settings:
     nodes: int
 
 
+#: ``kv.resolve_kv_layout`` reads every layer's type: cached per (layout, engine, spec), the planner
+#: resolves thousands of candidates of one spec.
+_kv_layout = lru_cache(maxsize=1024)(resolve_kv_layout)
+
+
 def resolve(d: Deployment) -> Settings:
     """Validate a deployment and fill in every default (UsageError on impossible input)."""
     spec, gpu = d.model, d.gpu
@@ -218,7 +187,7 @@ def resolve(d: Deployment) -> Settings:
     default_seqs, default_tokens = vllm_batch_defaults(gpu)
     if engine == "generic":
         default_seqs, default_tokens = GENERIC_MAX_SEQS, GENERIC_PREFILL_CHUNK
-    layout, layout_reason = resolve_kv_layout(d.kv_layout, engine, spec)
+    layout, layout_reason = _kv_layout(d.kv_layout, engine, spec)
     return Settings(
         tp=tp, pp=pp, ep=d.expert_parallel, fmt=fmt, kv_dtype_in=kv_dtype_in,
         kv_dtype=resolve_kv_dtype(kv_dtype_in, spec), kv_bytes=kv_dtype_bytes(kv_dtype_in, spec),
@@ -335,6 +304,11 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
         Assumption(name="vision_tower", value="loaded" if d.include_vision else "excluded (--text-only)",
                    source="--text-only"),
     ]
+    if d.model.num_nextn_predict_layers:
+        out.append(Assumption(
+            name="mtp_layers", value=f"{d.model.num_nextn_predict_layers} MTP layer(s) in the checkpoint, not loaded",
+            source="served without speculative decoding; vLLM loads them only as the draft of "
+                   "--speculative-config method deepseek_mtp (not modelled)"))
     if b.fraction_name:
         given = d.gpu_memory_utilization is not None or d.mem_fraction_static is not None
         out.append(Assumption(name=b.fraction_name, value=f"{b.fraction:g}",
@@ -376,7 +350,23 @@ def estimate_memory(d: Deployment) -> FitEstimate:
     return _estimate_known(d, s, core, common)
 
 
-def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> FitEstimate:
+@dataclass(frozen=True)
+class _Verdict:
+    """The verdict of a deployment with a known architecture: the binding stage's numbers, max
+    context and concurrency, and why it does not fit (empty when it fits)."""
+
+    free: int
+    stage: int
+    capacity: int
+    kv_need: int
+    max_ctx: int
+    max_conc: int
+    reasons: list[str]
+    kinds: list[FailureKind]
+
+
+def _verdict(d: Deployment, s: Settings, core: MemoryCore) -> _Verdict:
+    """Binding stage, limits and failure reasons: the arithmetic behind ``estimate_memory``."""
     spec, b = d.model, s.budget
     free, k, capacity, kv_need = core.binding_stage(d.context_tokens, d.batch)
     max_ctx = core.max_context(d.batch)
@@ -403,6 +393,27 @@ def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> Fit
             f"{capacity / GIB:.1f} GiB left after weights, activations and overhead "
             f"(max context at this batch: {max_ctx:,}; max concurrency at this context: {max_conc})"
         )
+    return _Verdict(free, k, capacity, kv_need, max_ctx, max_conc, reasons, kinds)
+
+
+def fit_reasons(d: Deployment) -> tuple[bool | None, list[str], float | None]:
+    """``(fits, reasons, headroom fraction)`` of ``estimate_memory(d)`` without building the whole
+    estimate (the planner explains thousands of rejections; the estimate lists every layer)."""
+    s = resolve(d)
+    try:
+        core = memory_core(d, s)
+    except UnknownValueError:
+        e = estimate_memory(d)
+        return e.fits, e.reasons, e.per_gpu.headroom_fraction
+    v = _verdict(d, s, core)
+    return not v.reasons, v.reasons, round(v.free / s.budget.budget_bytes, 6)
+
+
+def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> FitEstimate:
+    spec, b = d.model, s.budget
+    v = _verdict(d, s, core)
+    free, k, capacity, kv_need, max_ctx, max_conc = v.free, v.stage, v.capacity, v.kv_need, v.max_ctx, v.max_conc
+    w, act, reasons, kinds = core.weights[k], core.activation, v.reasons, v.kinds
     per_gpu = PerGpuMemory(
         total_bytes=b.total_bytes, budget_bytes=b.budget_bytes, weights_bytes=w, kv_cache_bytes=kv_need,
         activation_bytes=act, overhead_bytes=b.overhead_bytes, kv_capacity_bytes=capacity, free_bytes=free,
@@ -458,3 +469,92 @@ def _estimate_unknown(d: Deployment, s: Settings, common, err: UnknownValueError
                     "fits": "unknown" if fits is None else "lower bound"},
         unknown=unknown, **common,
     )
+
+
+# ------------------------------------------------------------------------------- budget steps ---
+#: A GPU within this fraction of an engine's memory threshold sits "next to" the step.
+STEP_PROXIMITY = 0.10
+
+
+def _max_context(d: Deployment) -> tuple[int, Settings, MemoryCore]:
+    """Max context at the deployment's batch, with its settings and memory core."""
+    s = resolve(d)
+    core = memory_core(d, s)
+    return core.max_context(d.batch), s, core
+
+
+def _vllm_tier_notes(d: Deployment, ctx: int, core: MemoryCore) -> list[str]:
+    """vLLM's default batch shape steps up at 70 GiB (not A100) and 160 GiB of device memory: the
+    profile run then reserves a larger activation peak, so just above a step a GPU holds less KV
+    than just below it (``engines.VLLM_BATCH_TIERS``)."""
+    if d.max_num_seqs or d.max_num_batched_tokens:
+        return []
+    gpu, out = d.gpu, []
+    mem_gib = gpu.memory_bytes / GIB
+    for gib, with_a100, _, _ in VLLM_BATCH_TIERS:
+        if (is_a100(gpu) and not with_a100) or abs(mem_gib - gib) > STEP_PROXIMITY * gib:
+            continue
+        above = mem_gib >= gib
+        here = vllm_batch_defaults(gpu)
+        there = vllm_batch_defaults_at(gib - 1e-9 if above else gib, is_a100(gpu))
+        other_ctx, _, other = _max_context(replace(d, max_num_seqs=there[0], max_num_batched_tokens=there[1]))
+        if other.activation == core.activation:
+            continue
+        side = "above" if above else "below"
+        kv_here, kv_there = (min(c.capacity(k) for k in range(len(c.kvms))) / GIB for c in (core, other))
+        context = (f"max context {ctx:,} vs {other_ctx:,} tokens" if other_ctx != ctx else
+                   f"max context {ctx:,} tokens either way (the model's limit or the request)")
+        out.append(
+            f"next to a vLLM profile step: {gpu.id} has {mem_gib:.1f} GiB, {abs(mem_gib - gib) / gib:.0%} {side} the "
+            f"{gib} GiB step of vLLM's default batch shape ({here[0]:,} sequences x {here[1]:,} batched tokens here, "
+            f"{there[0]:,} x {there[1]:,} on the other side; EngineArgs.get_batch_defaults, facts/serving.md 2.1): "
+            f"activation peak {core.activation / GIB:.2f} GiB here vs {other.activation / GIB:.2f} GiB, KV capacity "
+            f"{kv_here:.2f} vs {kv_there:.2f} GiB per GPU, {context}; --max-num-seqs / --max-num-batched-tokens fix "
+            "the shape")
+    return out
+
+
+def _sglang_notes(d: Deployment, s: Settings, ctx: int, bigger: Deployment | None) -> list[str]:
+    """SGLang's automatic reserve (``engines.sglang_reserved_bytes``) steps up at 60 GiB of device
+    memory and grows with tp x pp, so a bigger GPU or more GPUs can hold less."""
+    if d.mem_fraction_static is not None:
+        return []
+    gpu, out = d.gpu, []
+    total, mem_gib, gib = gpu.memory_bytes, gpu.memory_bytes / GIB, SGLANG_LARGE_GPU_GIB
+    cps = d.max_num_batched_tokens
+    if abs(mem_gib - gib) <= STEP_PROXIMITY * gib:
+        here, _ = sglang_reserved_bytes(total, s.tp, s.pp, cps)
+        there, _ = sglang_reserved_bytes(gib * GIB + (-1 if mem_gib > gib else 1), s.tp, s.pp, cps)
+        out.append(
+            f"next to SGLang's {gib} GiB step: {gpu.id} has {mem_gib:.1f} GiB; at or above the step SGLang's automatic "
+            f"reserve assumes chunked prefill 8,192 (assumed threshold) and is at least 10 GiB (facts/serving.md 2.3): "
+            f"{here / GIB:.1f} GiB per GPU here, {there / GIB:.1f} GiB on the other side of the step")
+    if bigger is not None and bigger.engine == d.engine:
+        try:
+            big_ctx, big_s, _ = _max_context(bigger)
+        except UnknownValueError:
+            return out
+        if big_ctx < ctx:
+            out.append(
+                f"more GPUs hold less here: SGLang's automatic reserve grows by tp x pp / 8 GiB per GPU "
+                f"(facts/serving.md 2.3): {d.gpu_count} GPUs ({s.tp} x {s.pp}) reserve "
+                f"{s.budget.overhead_bytes / GIB:.1f} GiB per GPU and hold {ctx:,} tokens at batch {d.batch}; "
+                f"{bigger.gpu_count} GPUs ({big_s.tp} x {big_s.pp}) would reserve "
+                f"{big_s.budget.overhead_bytes / GIB:.1f} GiB and hold {big_ctx:,}")
+    return out
+
+
+def budget_step_notes(d: Deployment, bigger: Deployment | None = None) -> list[str]:
+    """Notes for a deployment that sits next to a step of its engine's budget (issue 10 item 7):
+    vLLM's profile tiers (70 / 160 GiB of GPU memory) and SGLang's reserve (a 60 GiB step, and
+    growth with tp x pp, checked against ``bigger``, the next larger deployment the search would
+    try). Each note names the step, its source and the numbers on both sides; [] otherwise."""
+    try:
+        ctx, s, core = _max_context(d)
+    except UnknownValueError:
+        return []
+    if s.budget.engine == "vllm":
+        return _vllm_tier_notes(d, ctx, core)
+    if s.budget.engine == "sglang":
+        return _sglang_notes(d, s, ctx, bigger)
+    return []

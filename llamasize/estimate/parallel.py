@@ -15,17 +15,23 @@ from __future__ import annotations
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import LayoutError
 from llamasize.estimate.params import Tensor
+from llamasize.text import quote_value
 
 
 def tp_problem(spec: ModelSpec, tp: int) -> str | None:
     """Why tensor parallelism of degree ``tp`` cannot split this model's attention, or None:
     TP must divide the attention heads, and the KV heads and TP must divide one another (KV heads
-    are replicated when TP exceeds them). Unpublished head counts are not checked."""
+    are replicated when TP exceeds them); Gated DeltaNet key and value heads are split, so TP must
+    divide them (vLLM shards them by head, as known). Unpublished head counts are not checked."""
     nh, nkv = spec.num_attention_heads, spec.num_key_value_heads
     if nh is not None and nh % tp:
         return f"num_attention_heads ({nh}) is not divisible by tensor_parallel_size ({tp})"
     if nkv is not None and not spec.is_mla and nkv % tp and tp % nkv:
         return f"num_key_value_heads ({nkv}) and tensor_parallel_size ({tp}) must divide one another"
+    if spec.layer_types and "linear_attention" in spec.layer_types:  # Gated DeltaNet heads split over TP
+        for name in ("linear_num_key_heads", "linear_num_value_heads"):
+            if getattr(spec, name) % tp:
+                return f"{name} ({getattr(spec, name)}) is not divisible by tensor_parallel_size ({tp})"
     return None
 
 
@@ -86,7 +92,7 @@ def shard_shape(t: Tensor, spec: ModelSpec, tp: int, ep: bool) -> tuple[int, ...
         return (s[0], c(s[1]), s[2]) if p == "expert_column" else (s[0], s[1], c(s[2]))
     if p == "flat":
         return (c(s[0]),)
-    raise ValueError(f"unknown parallel kind {p!r}")
+    raise ValueError(f"unknown parallel kind {quote_value(p)}")
 
 
 def default_tensor_parallel(gpu_count: int, pipeline_parallel_size: int) -> int:

@@ -17,7 +17,11 @@ Counting rules (facts/models.md §1.4, reproduced to the parameter for Llama 4 S
 - MoE layer: ``E x 3*h*fe`` routed experts (SwiGLU gate/up/down) + shared experts ``3*h*fs`` +
   router ``h x E`` (no bias unless ``router_bias``). Dense layer: ``3*h*f``.
 - embedding ``vocab x h``, plus an lm_head of the same size unless tied.
-- Llama 4 vision tower: see ``vision_params``.
+- Gated DeltaNet layers (``linear_attention``, Qwen3-Next / Qwen3.5): see ``_linear_attention_tensors``;
+  full-attention layers with ``attn_output_gate`` have a ``2 x nh*hd`` q_proj.
+- MTP layers (DeepSeek-V3): see ``mtp_tensors``; counted in the checkpoint total, not in the
+  weight table that serving loads.
+- vision towers: ``estimate/towers.py``, one flat tensor per tower.
 """
 
 from __future__ import annotations
@@ -31,15 +35,16 @@ from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UnknownValueError
-from llamasize.data.spec import ModelSpec, VisionConfig
+from llamasize.data.spec import ModelSpec
+from llamasize.estimate.towers import vision_params
 
 Component = Literal[
     "embedding", "lm_head", "attention", "norms", "router", "routed_experts",
-    "shared_experts", "dense_ffn", "vision",
+    "shared_experts", "dense_ffn", "vision", "mtp",
 ]
 COMPONENTS: tuple[str, ...] = (
     "embedding", "lm_head", "attention", "norms", "router", "routed_experts",
-    "shared_experts", "dense_ffn", "vision",
+    "shared_experts", "dense_ffn", "vision", "mtp",
 )
 
 #: How tensor parallelism splits a tensor (vLLM's layer classes):
@@ -72,27 +77,6 @@ class Tensor:
         return prod(self.shape)
 
 
-def vision_params(v: VisionConfig) -> int:
-    """Parameters of the Llama 4 vision tower (encoder + pixel-shuffle adapter + projector).
-
-    facts/models.md §1.4: per encoder layer ``4*(d^2+d)`` attention with biases,
-    ``d*F+F`` and ``F*d+d`` MLP with biases, two LayerNorms ``4*d``; plus class embedding ``d``,
-    positional embedding ``((image/patch)^2 + 1) * d``, patch embedding ``patch^2 * channels * d``
-    (no bias), pre/post LayerNorms ``4*d``; adapter ``(d / ratio^2) * proj_in + proj_in * proj_out``;
-    projector ``vision_output_dim * text_hidden`` (added by the caller, it needs the text width).
-    Reproduces 811,115,008 + 39,845,888 for Llama 4.
-    """
-    d, f = v.hidden_size, v.intermediate_size
-    per_layer = 4 * (d * d + d) + (d * f + f) + (f * d + d) + 4 * d
-    positions = (v.image_size // v.patch_size) ** 2 + 1
-    encoder = (
-        v.num_hidden_layers * per_layer + d + positions * d + v.patch_size**2 * v.num_channels * d + 4 * d
-    )
-    shuffled = round(d / (v.pixel_shuffle_ratio**2))
-    adapter = shuffled * v.projector_input_dim + v.projector_input_dim * v.projector_output_dim
-    return encoder + adapter
-
-
 def _attention_tensors(s: ModelSpec, i: int) -> list[Tensor]:
     h = s.need("attention parameters", "hidden_size")
     nh = s.need("attention parameters", "num_attention_heads")
@@ -117,8 +101,11 @@ def _attention_tensors(s: ModelSpec, i: int) -> list[Tensor]:
         return t
     nkv = s.need("attention parameters", "num_key_value_heads")
     hd = s.resolved_head_dim
+    if s.layer_types and i < len(s.layer_types) and s.layer_types[i] == "linear_attention":
+        return _linear_attention_tensors(s, i, h)
+    gate = 2 if s.attn_output_gate else 1  # Qwen3NextAttention: q_proj emits the query and its gate
     t += [
-        Tensor(f"{p}.q_proj", "attention", i, (nh * hd, h), "linear", "column", "q"),
+        Tensor(f"{p}.q_proj", "attention", i, (gate * nh * hd, h), "linear", "column", "q"),
         Tensor(f"{p}.k_proj", "attention", i, (nkv * hd, h), "linear", "kv", "k"),
         Tensor(f"{p}.v_proj", "attention", i, (nkv * hd, h), "linear", "kv", "v"),
         Tensor(f"{p}.o_proj", "attention", i, (h, nh * hd), "linear", "row", "o"),
@@ -144,6 +131,26 @@ def _attention_tensors(s: ModelSpec, i: int) -> list[Tensor]:
             Tensor(f"{p}.k_norm", "attention", i, (hd,), "norm", "replicated", "norm"),
         ]
     return t
+
+
+def _linear_attention_tensors(s: ModelSpec, i: int, h: int) -> list[Tensor]:
+    """A Gated DeltaNet token mixer (transformers modeling_qwen3_next.py ``Qwen3NextGatedDeltaNet``;
+    Qwen3.5 splits the same projections as in_proj_qkv/z/b/a): with ``kd = nk*dk``, ``vd = nv*dv``
+    and ``conv_dim = 2*kd + vd``: in_proj_qkvz ``(2kd + 2vd) x h``, in_proj_ba ``2nv x h``, a
+    depthwise conv1d ``conv_dim x 1 x K`` (no bias), dt_bias and A_log ``nv`` each, a gated RMSNorm
+    ``dv`` and out_proj ``h x vd``; no biases."""
+    nk, nv = s.linear_num_key_heads, s.linear_num_value_heads
+    kd, vd = nk * s.linear_key_head_dim, nv * s.linear_value_head_dim
+    p = f"layers.{i}.linear_attn"
+    return [
+        Tensor(f"{p}.in_proj_qkvz", "attention", i, (2 * kd + 2 * vd, h), "linear", "column", "qkv"),
+        Tensor(f"{p}.in_proj_ba", "attention", i, (2 * nv, h), "linear", "column", "qkv"),
+        Tensor(f"{p}.conv1d", "attention", i, (2 * kd + vd, 1, s.linear_conv_kernel_dim), "vector", "column", "conv"),
+        Tensor(f"{p}.dt_bias", "attention", i, (nv,), "vector", "column", "dt_bias"),
+        Tensor(f"{p}.A_log", "attention", i, (nv,), "vector", "column", "a_log"),
+        Tensor(f"{p}.norm", "attention", i, (s.linear_value_head_dim,), "norm", "replicated", "norm"),
+        Tensor(f"{p}.out_proj", "attention", i, (h, vd), "linear", "row", "o"),
+    ]
 
 
 def _mlp(prefix: str, component: str, i: int, h: int, f: int, bias: bool) -> list[Tensor]:
@@ -215,9 +222,32 @@ def weight_table(s: ModelSpec) -> tuple[Tensor, ...]:
     if not s.tie_word_embeddings:
         t.append(Tensor("lm_head", "lm_head", None, (vocab, h), "embedding", "vocab", "lm_head"))
     if s.vision_config is not None:
-        v = s.vision_config
-        total = vision_params(v) + v.vision_output_dim * h
-        t.append(Tensor("vision_model", "vision", None, (total,), "vision", "flat", "vision"))
+        t.append(Tensor("vision_model", "vision", None, (vision_params(s),), "vision", "flat", "vision"))
+    return tuple(t)
+
+
+@lru_cache(maxsize=256)
+def mtp_tensors(s: ModelSpec) -> tuple[Tensor, ...]:
+    """DeepSeek-V3 multi-token-prediction layers, numbered after the main ones (layer ids
+    ``num_hidden_layers ..``), as README_WEIGHTS.md of deepseek-ai/DeepSeek-V3 lays them out: a full
+    decoder layer (``model.layers.61.self_attn & mlp``, the same structure as a main layer, so MoE
+    here) + ``enorm`` and ``hnorm`` RMSNorms ``h`` + ``eh_proj`` ``h x 2h`` (no bias) +
+    ``shared_head.norm`` ``h``; ``embed_tokens`` and ``shared_head.head`` share the main model's
+    (README_WEIGHTS: 11.5B unique parameters, without the shared 0.9B embedding and 0.9B head)."""
+    if not s.num_nextn_predict_layers:
+        return ()
+    h, n = s.hidden_size, s.num_hidden_layers
+    t: list[Tensor] = []
+    for i in range(n, n + s.num_nextn_predict_layers):
+        layer = [Tensor(f"layers.{i}.input_layernorm", "norms", i, (h,), "norm", "replicated", "norm"),
+                 *_attention_tensors(s, i),
+                 Tensor(f"layers.{i}.post_attention_layernorm", "norms", i, (h,), "norm", "replicated", "norm"),
+                 *_ffn_tensors(s, i),
+                 Tensor(f"layers.{i}.enorm", "norms", i, (h,), "norm", "replicated", "norm"),
+                 Tensor(f"layers.{i}.hnorm", "norms", i, (h,), "norm", "replicated", "norm"),
+                 Tensor(f"layers.{i}.eh_proj", "attention", i, (h, 2 * h), "linear", "replicated", "eh_proj"),
+                 Tensor(f"layers.{i}.shared_head.norm", "norms", i, (h,), "norm", "replicated", "norm")]
+        t += [Tensor(x.name, "mtp", x.layer, x.shape, x.kind, x.parallel, x.role) for x in layer]
     return tuple(t)
 
 
@@ -258,8 +288,10 @@ def count_params(s: ModelSpec) -> ParamBreakdown:
 
     Active per token (facts/models.md §1.3): everything except the routed experts a token does not
     visit, i.e. ``total_text - (E - k) x params_per_expert x n_moe_layers``; the vision tower is
-    excluded (it runs once per image, not per token). The input embedding is counted in
-    ``active_params`` (the published convention: Scout 17,172,894,720) and left out of
+    excluded (it runs once per image, not per token), and so are MTP layers (component ``mtp``:
+    in ``total_params`` and ``text_params`` as checkpoint weights, but a draft, not the main model;
+    ``deviation_from_published`` compares ``total - mtp`` with the published main-model figure).
+    The input embedding is counted in ``active_params`` (the published convention: Scout 17,172,894,720) and left out of
     ``active_compute_params`` (a lookup, not a matmul; DESIGN.md rule 2).
     """
     pub = s.published_params
@@ -284,21 +316,21 @@ def count_params(s: ModelSpec) -> ParamBreakdown:
             **common,
         )
     comps = {c: 0 for c in COMPONENTS}
-    for t in table:
+    for t in table + mtp_tensors(s):
         comps[t.component] += t.numel
     total = sum(comps.values())
-    vision = comps["vision"]
+    vision, mtp = comps["vision"], comps["mtp"]
     text = total - vision
     moe_ids = s.moe_layer_ids() if s.is_moe else []
     per_expert = None
-    active = text
+    active = text - mtp
     if moe_ids:
         routed_per_layer = comps["routed_experts"] // len(moe_ids)
         per_expert = routed_per_layer // s.num_local_experts
-        active = text - (s.num_local_experts - s.num_experts_per_tok) * per_expert * len(moe_ids)
+        active = text - mtp - (s.num_local_experts - s.num_experts_per_tok) * per_expert * len(moe_ids)
     deviation = None
-    if pub:
-        deviation = (total - pub.total) / pub.total
+    if pub:  # published totals leave the MTP module out (DeepSeek README_WEIGHTS: "671B" main model)
+        deviation = (total - mtp - pub.total) / pub.total
     return ParamBreakdown(
         confidence="exact", total_params=total, active_params=active,
         active_compute_params=active - comps["embedding"], text_params=text, vision_params=vision,

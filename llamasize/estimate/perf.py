@@ -75,6 +75,8 @@ class Efficiencies:
     source: Literal["default", "calibrated", "override"] = "default"
     note: str = ("assumed defaults: prefill 0.5 of dense peak, decode 0.7 of bandwidth, collectives 0.7 of link "
                  "bandwidth + 10 us each")
+    #: Why a calibration was not applied, or applied with a caveat (``calibration.efficiencies_from``).
+    warning: str | None = None
 
 
 # ------------------------------------------------------------------------------------ results ---
@@ -222,6 +224,8 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
         warnings.append(f"concurrency {b} exceeds the {max_conc} sequences of {ctx:,} tokens that fit")
     if s.fmt.needs_native and dtype == "bf16":
         warnings.append(f"{gpu.id} runs {s.fmt.id} weight-only: matmuls in BF16")
+    if eff.warning:
+        warnings.append(eff.warning)
     common = dict(
         model=spec.id, gpu=gpu.id, gpu_count=d.gpu_count, tensor_parallel_size=s.tp, pipeline_parallel_size=s.pp,
         expert_parallel=s.ep, quant=s.fmt.id, kv_cache_dtype=s.kv_dtype, kv_layout=s.layout, engine=s.budget.engine,
@@ -233,6 +237,10 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
     )
     assumptions = _assumptions(eff, dtype, prompt_tokens, output_tokens, b, s.layout, s.fmt.compute_scope,
                                base_dtype(gpu))
+    if spec.num_nextn_predict_layers:
+        assumptions.append(Assumption(
+            name="speculative_decoding", value=f"none: the checkpoint's {spec.num_nextn_predict_layers} MTP layer(s) "
+            "could serve as a draft (vLLM --speculative-config method deepseek_mtp)", source="not modelled"))
     try:
         if core is None:
             spec.need("the speed estimate", "hidden_size", "num_hidden_layers", "num_attention_heads",

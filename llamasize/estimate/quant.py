@@ -34,6 +34,7 @@ from llamasize.estimate.params import Tensor
 from llamasize.estimate.storage import BF16, FP16, FP32, ComputeDtype, QuantFormat, Storage, half as _half
 from llamasize.data.spec import ModelSpec
 from llamasize.units import SHORT_DTYPE, dtype_bytes
+from llamasize.text import quote_value
 
 import difflib
 
@@ -284,7 +285,7 @@ def _lookup(name: str, choices, kind: str) -> str:
         return key
     close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise UnknownIdError(f"unknown {kind} '{name}'{hint} (choices: {', '.join(choices)})")
+    raise UnknownIdError(f"unknown {kind} {quote_value(name)}{hint} (choices: {', '.join(choices)})")
 
 
 @lru_cache(maxsize=256)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from llamasize.data.spec import ModelSpec
-from llamasize.estimate.kv import attended_tokens_sum, decode_kv_tokens, kv_bytes_per_token_layer
-from llamasize.estimate.memory import stage_tensors
+from llamasize.estimate.kv import attended_tokens_sum, decode_kv_tokens, kv_bytes_per_token_layer, linear_state_bytes
+from llamasize.estimate.shards import stage_tensor_groups
 from llamasize.estimate.parallel import pp_partition
 from llamasize.estimate.params import weight_table
 
@@ -57,11 +57,12 @@ class StageWeights:
 
 @lru_cache(maxsize=2048)
 def stage_weights(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tuple[StageWeights, ...]:
-    """Weight traffic per stage, from ``memory.stage_tensors`` (the vision tower is left out: it
-    does not run per token)."""
+    """Weight traffic per stage, from ``shards.stage_tensor_groups`` (``n`` layers of the stage hold
+    each grouped tensor; the vision tower is left out: it does not run per token)."""
     acc = [[0, 0, 0, 0, 0, 0] for _ in range(pp)]
-    for k, t, shape, nbytes in stage_tensors(spec, quant, tp, pp, ep):
-        numel = math.prod(shape)
+    for k, t, shape, nbytes, n in stage_tensor_groups(spec, quant, tp, pp, ep):
+        numel = math.prod(shape) * n
+        nbytes *= n
         if t.component == "vision":
             continue
         if t.component == "embedding":
@@ -151,10 +152,11 @@ class DecodeSpan:
 def kv_read_per_sequence(spec: ModelSpec, kv_bytes: int, tp: int, layers, span: DecodeSpan) -> int | float:
     """KV bytes one sequence's decode step reads on one GPU over ``layers``, averaged over the
     span: attended tokens x ``kv.kv_bytes_per_token_layer`` (exact integer when no layer is
-    chunked-local)."""
+    chunked-local), plus the fixed state of linear-attention layers (``kv.linear_state_bytes``),
+    read once per step."""
     per = kv_bytes_per_token_layer(spec, kv_bytes, tp)
     types = spec.resolved_layer_types()
-    whole, chunked = 0, 0.0
+    whole, chunked = linear_state_bytes(spec, layers, tp), 0.0
     for i in layers:
         a = span.attended(spec, types[i])
         if isinstance(a, int):
@@ -166,6 +168,8 @@ def kv_read_per_sequence(spec: ModelSpec, kv_bytes: int, tp: int, layers, span: 
 
 def decode_kv_bytes(spec: ModelSpec, kv_bytes: int, batch: int, pos: int, tp: int = 1) -> int:
     """KV bytes a decode step of ``batch`` sequences at position ``pos`` reads on one GPU over
-    every layer (exact): ``batch x bytes per token per layer x kv.decode_kv_tokens``."""
+    every layer (exact): ``batch x (bytes per token per layer x kv.decode_kv_tokens + the
+    linear-attention state)``."""
     layers = range(spec.num_hidden_layers)
-    return batch * kv_bytes_per_token_layer(spec, kv_bytes, tp) * decode_kv_tokens(spec, layers, pos)
+    per = kv_bytes_per_token_layer(spec, kv_bytes, tp)
+    return batch * (per * decode_kv_tokens(spec, layers, pos) + linear_state_bytes(spec, layers, tp))

@@ -20,6 +20,7 @@ from llamasize.data.spec import ModelSpec
 from llamasize.data.hardware import GpuSpec  # serve_command
 from llamasize.estimate.engines import engine_budget  # serve_command: SGLang's automatic fraction
 from llamasize.estimate.quant import checkpoint_default, get_format, on_the_fly
+from llamasize.text import quote_value
 
 #: Formats whose checkpoint carries its own quantization config (no flag), with the advice.
 _CHECKPOINT = {
@@ -182,7 +183,7 @@ def serve_command(engine: str, spec: ModelSpec, gpu: GpuSpec, *, tp: int, pp: in
     if engine == "vllm":
         return vllm_command(spec, gpu_memory_utilization=gpu_memory_utilization, **kw)
     if engine != "sglang":
-        raise UsageError(f"no launch command for engine '{engine}' (choices: vllm, sglang)")
+        raise UsageError(f"no launch command for engine {quote_value(engine)} (choices: vllm, sglang)")
     fraction = mem_fraction_static
     if fraction is None:
         fraction = engine_budget("sglang", gpu, tp=tp, pp=pp).fraction

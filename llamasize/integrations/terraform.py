@@ -24,6 +24,7 @@ from llamasize.data.spec import ModelSpec
 from llamasize.errors import UsageError
 from llamasize.integrations.launch import vllm_command
 from llamasize.plan.results import PlanResult
+from llamasize.text import quote_value
 
 #: The query keys: ``llamasize plan``'s flag names in snake_case.
 QUERY_KEYS = (
@@ -115,14 +116,14 @@ def parse_query(text: str) -> dict[str, str]:
         if key not in QUERY_KEYS:
             close = difflib.get_close_matches(key, QUERY_KEYS, n=1, cutoff=0.6)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise UsageError(f"unknown query key '{key}'{hint} (keys: {', '.join(QUERY_KEYS)})")
+            raise UsageError(f"unknown query key {quote_value(key)}{hint} (keys: {', '.join(QUERY_KEYS)})")
         if not isinstance(value, str):
-            raise UsageError(f"query value of '{key}' must be a string (Terraform sends strings; use tostring()), "
+            raise UsageError(f"query value of {quote_value(key)} must be a string (Terraform sends strings; use tostring()), "
                              f"got a JSON {_json_type(value)}")
         if value.strip() == "":
             continue
         if key in BOOL_KEYS and value.strip().lower() not in ("true", "false"):
-            raise UsageError(f"query value of '{key}' must be \"true\" or \"false\", got {value!r}")
+            raise UsageError(f"query value of {quote_value(key)} must be \"true\" or \"false\", got {quote_value(value)}")
         out[key] = value.strip()
     if "model" not in out and "workload" not in out:
         raise UsageError("the query needs 'model' (e.g. {\"model\":\"maverick\",\"quant\":\"int4\",\"ctx\":\"1M\"})")

@@ -27,12 +27,13 @@ from llamasize.data.spec import ModelSpec
 from llamasize.errors import UsageError
 from llamasize.estimate.calibration import CalibrationFile, calibration_path, efficiencies_from, load_calibrations
 from llamasize.estimate.deployment import Assumption, Deployment
-from llamasize.estimate.memory import FitEstimate, estimate_memory, quick_fit
+from llamasize.estimate.memory import FitEstimate, budget_step_notes, estimate_memory, fit_reasons, quick_fit
 from llamasize.estimate.parallel import tp_problem
 from llamasize.estimate.perf import PerfEstimate, estimate_perf
 from llamasize.estimate.quant import FORMATS, get_format
 from llamasize.plan.pricing import PriceBasis, gpu_hour_price, usd_per_mtok
 from llamasize.plan.results import LicenseNote, PlanOption, PlanRequestSummary, PlanResult, Rejection
+from llamasize.text import quote_value
 
 OBJECTIVES = ("cost", "gpus", "headroom", "cost-per-token", "throughput")
 PERF_OBJECTIVES = ("cost-per-token", "throughput")
@@ -185,7 +186,7 @@ def option_perf(req: "PlanRequest", d: Deployment, calibrations: CalibrationFile
     prompt = min(req.prompt_tokens, max(1, req.context_tokens - 1))
     output = max(1, min(req.output_tokens, req.context_tokens - prompt))
     return estimate_perf(d, prompt_tokens=prompt, output_tokens=output, concurrency=req.batch,
-                         eff=efficiencies_from(calibrations, d.gpu.id))
+                         eff=efficiencies_from(calibrations, d.gpu))
 
 
 def _usd_per_mtok(price_per_hour: float | None, perf) -> float | None:
@@ -306,10 +307,10 @@ def search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_node
                     best.append(found)
                 elif last_fail is not None and not any(c.deployment.gpu.id == gpu.id and c.deployment.quant == quant
                                                        for c in best):
-                    e = estimate_memory(last_fail)
-                    reason = "; ".join(e.reasons) or "headroom below the required fraction"
-                    if e.fits and req.headroom:
-                        reason = (f"free memory {e.per_gpu.headroom_fraction:.1%} of the budget is below the required "
+                    fits, reasons, headroom_fraction = fit_reasons(last_fail)
+                    reason = "; ".join(reasons) or "headroom below the required fraction"
+                    if fits and req.headroom:
+                        reason = (f"free memory {headroom_fraction:.1%} of the budget is below the required "
                                   f"headroom {req.headroom:.0%}")
                     rejected.append(Rejection(gpu=gpu.id, gpu_count=last_fail.gpu_count, quant=quant,
                                               kind="does_not_fit", reason=reason))
@@ -330,7 +331,22 @@ def _option(c: _Cand, req: "PlanRequest", calibrations: CalibrationFile) -> Plan
         ttft_s=pe.ttft_s, tpot_s=pe.tpot_s, output_tokens_per_s=pe.output_tokens_per_s,
         usd_per_mtok_blended=_usd_per_mtok(price, pe), perf_confidence=pe.confidence,
         warnings=e.warnings + [w for w in pe.warnings if w not in e.warnings],
+        notes=budget_step_notes(c.deployment, _next_larger(c.deployment, req)),
     )
+
+
+def _next_larger(d: Deployment, req: "PlanRequest") -> Deployment | None:
+    """The deployment the search tries after ``d`` on the same GPU type: the next GPU count within
+    the limits, its first layout, the same format, KV dtype and expert parallelism (when TP > 1)."""
+    for n in gpu_counts(d.gpu, req.max_gpus, req.max_nodes or 1):
+        if n <= d.gpu_count:
+            continue
+        found = layouts(req.model, d.gpu, n, req.layout_mode)
+        if found:
+            tp, pp, _ = found[0]
+            return replace(d, gpu_count=n, tensor_parallel_size=tp, pipeline_parallel_size=pp,
+                           expert_parallel=d.expert_parallel and tp > 1)
+    return None
 
 
 def _license(spec: ModelSpec, mau: int | None) -> tuple[LicenseNote | None, list[str]]:
@@ -403,7 +419,7 @@ def validate_request(req: PlanRequest) -> None:
     """UsageError for a request no search can run (every enum and bound of ``PlanRequest``); ``plan``
     and ``sweep`` both call it, so neither accepts a value the other refuses."""
     if req.objective not in OBJECTIVES:
-        raise UsageError(f"unknown objective '{req.objective}' (choices: {', '.join(OBJECTIVES)})")
+        raise UsageError(f"unknown objective {quote_value(req.objective)} (choices: {', '.join(OBJECTIVES)})")
     if req.quant != "auto" and req.quant not in FORMATS:
         get_format(req.quant)  # raises with a suggestion
     if not 0 <= req.headroom < 1:
@@ -413,7 +429,7 @@ def validate_request(req: PlanRequest) -> None:
     if req.max_gpus is not None and req.max_gpus < 1:
         raise UsageError(f"--max-gpus must be at least 1, got {req.max_gpus}")
     if req.layout_mode not in LAYOUT_MODES:
-        raise UsageError(f"unknown layout mode '{req.layout_mode}' (choices: {', '.join(LAYOUT_MODES)})")
+        raise UsageError(f"unknown layout mode {quote_value(req.layout_mode)} (choices: {', '.join(LAYOUT_MODES)})")
 
 
 def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None = None) -> PlanResult:

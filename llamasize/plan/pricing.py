@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from llamasize.data.hardware import GpuSpec
 from llamasize.errors import UsageError
 from llamasize.estimate.perf import PerfEstimate
+from llamasize.text import quote_value
 
 PRICE_KINDS = ("on_demand", "spot", "reserved", "capacity_block", "owned")
 HOURS_PER_YEAR = 8760
@@ -45,7 +46,7 @@ class PriceBasis:
 def gpu_hour_price(gpu: GpuSpec, basis: PriceBasis) -> tuple[float | None, str]:
     """USD per GPU-hour and where it comes from (None when the catalogue has no such quote)."""
     if basis.kind not in PRICE_KINDS:
-        raise UsageError(f"unknown price kind '{basis.kind}' (choices: {', '.join(PRICE_KINDS)})")
+        raise UsageError(f"unknown price kind {quote_value(basis.kind)} (choices: {', '.join(PRICE_KINDS)})")
     if basis.usd_per_gpu_hour is not None:
         return basis.usd_per_gpu_hour, "--usd-per-gpu-hour"
     if basis.kind == "owned":

@@ -45,6 +45,9 @@ class PlanOption(ParallelLayoutFields, _OptionHead):
     usd_per_mtok_blended: float | None
     perf_confidence: str | None
     warnings: list[str]
+    #: The option sits next to a step of the engine's budget (vLLM's profile tiers, SGLang's reserve):
+    #: what the step is, its source, and the numbers on both sides (``memory.budget_step_notes``).
+    notes: list[str]
 
 
 class Rejection(BaseModel):

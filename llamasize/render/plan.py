@@ -77,10 +77,16 @@ def render_plan(res: PlanResult, fmt: str) -> str:
                      f"{usd_per_mtok(o.usd_per_mtok_blended)} per 1M tokens at full load")
         for w in o.warnings:
             lines.append(f"  warning: {w}")
+        for n in o.notes:
+            lines.append(f"  note: {n}")
     out = "\n".join(lines) + "\n\n"
     if res.alternatives:
         out += table(fmt, "Alternatives", _OPTION_HEADERS, _option_rows(res.alternatives, 2),
                       right=(0, 2, 6, 7, 8, 9, 10, 11, 12)) + "\n"
+        noted = [(i, a) for i, a in enumerate(res.alternatives, 2) if a.notes]
+        if noted:
+            out += ("**Notes**\n\n" if md else "Notes\n")
+            out += "".join(f"  - #{i} {a.gpu} x{a.gpu_count}: {n}\n" for i, a in noted for n in a.notes) + "\n"
     notable = [x for x in res.rejected if x.kind != "excluded"][:8]
     if notable:
         out += ("**Why not**\n\n" if md else "Why not\n")

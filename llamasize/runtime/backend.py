@@ -17,6 +17,7 @@ import numpy as np
 
 from llamasize.errors import UsageError
 from llamasize.runtime import gpu
+from llamasize.text import quote_value
 
 DEVICES = ("auto", "cpu", "cuda")
 #: The runtime's dtype per device: float32 with numpy on the CPU, float16 on a GPU (tensor cores).
@@ -159,7 +160,7 @@ def get_backend(device: str = "auto") -> Backend:
     the reason), ``cpu`` (numpy) or ``cuda`` (CuPy; ``UsageError`` with the reason when missing)."""
     key = device.strip().lower()
     if key not in DEVICES:
-        raise UsageError(f"unknown device '{device}' (choices: {', '.join(DEVICES)})")
+        raise UsageError(f"unknown device {quote_value(device)} (choices: {', '.join(DEVICES)})")
     if key == "cpu":
         return cpu_backend()
     cupy, why = gpu.load_cupy()

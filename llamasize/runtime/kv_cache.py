@@ -36,6 +36,7 @@ from llamasize.estimate.kv import first_attended_position, layer_capacity
 from llamasize.runtime.backend import Backend, cpu_backend
 from llamasize.runtime.weights import DTYPES, check_dtype
 from llamasize.units import dtype_bytes
+from llamasize.text import quote_value
 
 LAYOUTS = ("full", "hybrid")
 #: Default tokens per forward step (prefill chunk), like a small vLLM max_num_batched_tokens.
@@ -53,7 +54,7 @@ class KVCache:
                  in_flight: int = DEFAULT_IN_FLIGHT, dtype: str = "float32", backend: Backend | None = None):
         """Allocate the arrays (zero-filled) for the given layout."""
         if layout not in LAYOUTS:
-            raise UsageError(f"unknown KV layout '{layout}' (choices: {', '.join(LAYOUTS)})")
+            raise UsageError(f"unknown KV layout {quote_value(layout)} (choices: {', '.join(LAYOUTS)})")
         if batch < 1 or max_tokens < 1 or in_flight < 1:
             raise UsageError(f"batch ({batch}), max_tokens ({max_tokens}) and in_flight ({in_flight}) "
                              "must be at least 1")

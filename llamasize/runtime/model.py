@@ -39,6 +39,7 @@ from llamasize.estimate.kv import first_attended_position
 from llamasize.runtime.kv_cache import KVCache
 from llamasize.runtime.weights import Weights
 from llamasize.data.spec import ModelSpec
+from llamasize.text import quote_value
 
 #: Llama 4 attention temperature tuning (Meta ``args.py`` defaults; facts/models.md §1.1).
 FLOOR_SCALE = 8192.0
@@ -348,7 +349,7 @@ def forward(w: Weights, tokens: Any, cache: KVCache, start_pos: int, *, dispatch
     """
     spec, xp = w.spec, w.xp
     if dispatch not in ("sparse", "dense"):
-        raise UsageError(f"unknown dispatch '{dispatch}' (choices: sparse, dense)")
+        raise UsageError(f"unknown dispatch {quote_value(dispatch)} (choices: sparse, dense)")
     plans = layer_plans(spec)
     b, t = tokens.shape
     if b != cache.batch:

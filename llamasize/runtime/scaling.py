@@ -17,6 +17,7 @@ from llamasize.errors import UsageError
 from llamasize.estimate.params import count_params
 from llamasize.data.spec import ModelSpec
 from llamasize.units import TORCH_DTYPES, dtype_bytes
+from llamasize.text import quote_value
 
 
 
@@ -87,7 +88,7 @@ def scaled_spec(spec: ModelSpec, budget_bytes: int, *, dtype: str = "float32", m
     widths scale with it. Raises ``UsageError`` when even the smallest width does not fit.
     """
     if dtype not in TORCH_DTYPES:
-        raise UsageError(f"unknown runtime dtype '{dtype}' (choices: {', '.join(TORCH_DTYPES)})")
+        raise UsageError(f"unknown runtime dtype {quote_value(dtype)} (choices: {', '.join(TORCH_DTYPES)})")
     torch_dtype, nbytes = dtype, dtype_bytes(dtype)  # runtime dtypes are torch names (units.DTYPE_BYTES)
     spec.need("scaling the model", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
     period = pattern_period(spec)
@@ -107,7 +108,7 @@ def scaled_spec(spec: ModelSpec, budget_bytes: int, *, dtype: str = "float32", m
     base = dict(spec.model_dump())
     base.update(id=f"{spec.id}-{id_suffix}", name=f"{spec.name} (scaled for the runtime)", aliases=[],
                 hf_names=[], release_status="test", torch_dtype=torch_dtype, published_params=None,
-                vision_config=None, license=None,
+                vision_config=None, license=None, num_nextn_predict_layers=0,  # the runtime runs no MTP draft
                 release_note=f"scaled from {spec.id} to fit {budget_bytes:,} bytes of {dtype} weights",
                 source=f"llamasize.runtime.scaling.scaled_spec({spec.id})")
     step = 8

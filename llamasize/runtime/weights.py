@@ -29,6 +29,7 @@ from llamasize.errors import UsageError
 from llamasize.estimate.params import Tensor, weight_table
 from llamasize.runtime.backend import Backend, cpu_backend
 from llamasize.data.spec import ModelSpec
+from llamasize.text import quote_value
 
 #: Runtime dtype name -> numpy storage dtype.
 DTYPES = {"float32": np.float32, "float16": np.float16, "bfloat16": np.float16}
@@ -69,7 +70,7 @@ def check_dtype(dtype: str) -> str:
     """Validate a runtime dtype name."""
     key = dtype.strip().lower()
     if key not in DTYPES:
-        raise UsageError(f"unknown runtime dtype '{dtype}' (choices: {', '.join(DTYPES)})")
+        raise UsageError(f"unknown runtime dtype {quote_value(dtype)} (choices: {', '.join(DTYPES)})")
     return key
 
 

@@ -1,0 +1,116 @@
+"""The continuous-batching simulator (estimate/simulate.py): the scheduler's rules hold, its timing
+is the step cost model's, and closed-form runs agree with stepping one step at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llamasize.estimate import simulate as sim
+from llamasize.estimate.deployment import Deployment
+from llamasize.estimate.simulate import Request, StepCost, poisson_arrivals, simulate
+
+
+@pytest.fixture(scope="module")
+def reg():
+    from llamasize.data.registry import load_registry
+
+    return load_registry()
+
+
+def _dep(reg, model="llama3.1-8b", gpu="h100-sxm", n=1, quant="bf16", ctx=4096, **kw):
+    return Deployment(model=reg.model(model), gpu=reg.gpu(gpu), gpu_count=n, quant=quant, context_tokens=ctx,
+                      batch=1, **kw)
+
+
+def test_one_request_is_its_prefill_then_its_decode_steps(reg):
+    d = _dep(reg)
+    cost = StepCost(d)
+    r = simulate(d, [Request(0.0, 500, 20)])
+    prefill = cost.time(np.zeros(0, dtype=np.int64), [(0, 500, True)])
+    assert r.ttft_s[0] == pytest.approx(prefill, rel=1e-12)
+    # 19 decode steps at query positions 500 .. 518 (stepped one by one: fewer than a closed-form run)
+    decode = sum(cost.time(np.array([p]), []) for p in range(500, 519))
+    assert r.e2e_s[0] == pytest.approx(prefill + decode, rel=1e-9)
+    assert r.tpot_s[0] == pytest.approx(decode / 19, rel=1e-9)
+    assert r.steps == 20 and r.preemptions == 0
+
+
+def test_a_long_prompt_is_prefilled_in_chunks_of_the_token_budget(reg):
+    d = _dep(reg, ctx=32768, max_num_batched_tokens=8192)
+    r = simulate(d, [Request(0.0, 20000, 2)])
+    # 8192 + 8192 + 3616 tokens: the first token after the third step, the second after a fourth
+    assert r.steps == 4
+    cost = StepCost(d)
+    expected = sum(cost.time(np.zeros(0, dtype=np.int64), [(a, n, last)])
+                   for a, n, last in [(0, 8192, False), (8192, 8192, False), (16384, 3616, True)])
+    assert r.ttft_s[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_decodes_and_prefill_share_a_step(reg):
+    """Batched prompts: 64 short requests at once take far fewer steps than 64 serial prefills."""
+    d = _dep(reg)
+    r = simulate(d, [Request(0.0, 128, 128) for _ in range(64)])
+    assert r.max_running == 64
+    assert r.steps == 128  # one step prefills all 64 prompts (8,192 tokens), then 127 shared decode steps
+
+
+@pytest.mark.parametrize("admission", sim.ADMISSION)
+def test_limits_hold_under_load(reg, admission):
+    d = _dep(reg, model="llama3.1-70b", n=2, quant="fp8", max_num_seqs=64)
+    reqs = [Request(0.0, 1000, 300) for _ in range(400)]
+    r = simulate(d, reqs, admission=admission)
+    assert r.max_running <= 64
+    assert r.kv_utilization_max <= 1.0 + 1e-12
+    assert all(np.isfinite(r.e2e_s)) and len(r.e2e_s) == 400
+    assert r.output_tokens == 400 * 300
+
+
+def test_greedy_admission_preempts_when_the_pool_fills_and_reserve_never_does(reg):
+    d = _dep(reg, model="llama3.1-70b", n=2, quant="fp8", ctx=8192)
+    reqs = [Request(0.0, 2000, 2000) for _ in range(600)]
+    greedy = simulate(d, reqs, admission="greedy")
+    reserve = simulate(d, reqs, admission="reserve")
+    assert greedy.preemptions > 0 and reserve.preemptions == 0
+    assert greedy.kv_utilization_max <= 1.0 + 1e-12 and reserve.kv_utilization_max <= 1.0 + 1e-12
+
+
+def test_closed_form_runs_agree_with_stepping(reg, monkeypatch):
+    d = _dep(reg, model="mixtral-8x7b", quant="fp8")
+    reqs = [Request(0.0, 300, 700) for _ in range(40)] + [Request(0.5, 200, 400) for _ in range(10)]
+    fast = simulate(d, reqs)
+    monkeypatch.setattr(sim, "_RUN_POINTS", 10**9)  # no run is ever long enough: every step evaluated
+    slow = simulate(d, reqs)
+    assert slow.evaluated_steps == slow.steps and fast.evaluated_steps < fast.steps / 5
+    assert fast.steps == slow.steps
+    assert fast.makespan_s == pytest.approx(slow.makespan_s, rel=2e-3)
+    assert np.allclose(fast.ttft_s, slow.ttft_s, rtol=5e-3)
+
+
+def test_poisson_arrivals_are_seeded():
+    a, b, c = poisson_arrivals(100, 2.0, 7), poisson_arrivals(100, 2.0, 7), poisson_arrivals(100, 2.0, 8)
+    assert a == b and a != c and a[0] == 0.0 and all(x <= y for x, y in zip(a, a[1:]))
+    assert 100 / 2.0 * 0.7 < a[-1] < 100 / 2.0 * 1.3
+
+
+def test_light_load_has_no_queueing(reg):
+    d = _dep(reg)
+    cost = StepCost(d)
+    arrivals = poisson_arrivals(50, 0.5, 1)  # one request every 2 s, each done in well under a second
+    r = simulate(d, [Request(t, 400, 50) for t in arrivals])
+    alone = cost.time(np.zeros(0, dtype=np.int64), [(0, 400, True)])
+    # most arrive at an idle engine; one that arrives mid-step waits for that step and shares the next
+    assert float(np.median(r.ttft_s)) == pytest.approx(alone, rel=1e-9)
+    assert max(r.ttft_s) < 2 * alone
+
+
+def test_a_request_too_long_for_the_pool_is_refused(reg):
+    d = _dep(reg, model="llama3.1-70b", gpu="l4", n=8, quant="int4", ctx=131072)
+    with pytest.raises(ValueError, match="does not fit"):
+        simulate(d, [Request(0.0, 4_000_000, 10)])
+
+
+def test_the_simulation_is_deterministic(reg):
+    d = _dep(reg, model="mixtral-8x7b", quant="fp8")
+    reqs = [Request(t, 500, 200) for t in poisson_arrivals(200, 20.0, 3)]
+    assert simulate(d, reqs) == simulate(d, reqs)
