@@ -517,3 +517,32 @@ def test_every_parsed_scheme_round_trips_through_its_id(method, bits, group, fla
     scheme = parse_quantization(q, "config.json", "bfloat16")
     again = scheme_from_format_id(scheme.format_id)
     assert again is not None and again.layout == scheme.layout and again.format_id == scheme.format_id
+
+
+def test_deepseek_v3_block_scales_reproduce_the_hub_tensor_count():
+    """deepseek-ai/DeepSeek-V3 ships FP8 with one fp32 weight_scale_inv per 128 x 128 tile (registry
+    checkpoint_quant fp8-block128x128). The Hub's safetensors element count, 684,531,386,000 (facts/models.md
+    5, scale tensors included), is reproduced exactly by: every parameter (main + MTP layer) + the MTP layer's
+    stored copies of the embedding and head + one scale per tile of each FP8 linear (the format's choice for
+    the main model; in the MTP layer every linear but eh_proj)."""
+    from llamasize.data.registry import load_registry, resolve_model
+    from llamasize.estimate.params import mtp_tensors, weight_table
+
+    spec = resolve_model(load_registry(), "deepseek-v3")
+    fmt = get_format(spec.default_quant)
+    assert fmt.id == "fp8-block128x128"
+
+    def tiles(t) -> int:
+        return (t.shape[0] if len(t.shape) == 3 else 1) * ceil(t.shape[-2] / 128) * ceil(t.shape[-1] / 128)
+
+    main = weight_table(spec)
+    fp8 = [t for t in main if fmt.rule(spec, t).tile_bits]
+    assert {t.component for t in fp8} == {"attention", "routed_experts", "shared_experts", "dense_ffn"}
+    mtp = [t for t in mtp_tensors(spec) if t.kind == "linear" and t.role != "eh_proj"]
+    h, v = spec.hidden_size, spec.vocab_size
+    count = (sum(t.numel for t in main) + sum(t.numel for t in mtp_tensors(spec)) + 2 * v * h
+             + sum(tiles(t) for t in fp8) + sum(tiles(t) for t in mtp))
+    assert count == 684_531_386_000
+    fp8_ids = {id(t) for t in fp8}
+    want = sum(t.numel * (1 if id(t) in fp8_ids else 2) for t in main) + 4 * sum(tiles(t) for t in fp8)
+    assert total_weight_bytes(spec, fmt.id) == want

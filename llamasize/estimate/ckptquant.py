@@ -98,9 +98,10 @@ def hf_module_names(spec: ModelSpec, t: Tensor) -> tuple[str, ...]:
         return tuple(f"{r}embed_tokens" for r in roots)
     if t.kind == "vision":
         return ("vision_model", "model.vision_model", "visual", "multi_modal_projector")
-    if t.layer is None:
+    parts = t.name.split(".", 2)
+    if t.layer is None or len(parts) < 3 or parts[0] != "layers":
         return tuple(f"{r}{t.name}" for r in roots)
-    rest = t.name.split(".", 2)[2]
+    rest = parts[2]
     if rest.endswith(".bias"):
         rest = rest[: -len(".bias")]
     inner = [rest] if rest.startswith("self_attn") or t.kind == "norm" else _ffn_names(spec, t, rest)

@@ -80,6 +80,9 @@ def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], l
         return [], [f"use {_CHECKPOINT[quant]} of {spec.id}; {engine} reads the method from its config{tail}"]
     if quant in DTYPE_VALUES:
         return [flags.dtype, DTYPE_VALUES[quant]], []
+    method = get_format(quant).checkpoint_method
+    if method is not None:  # a checkpoint format (deepseek-v3's fp8-block128x128): the config declares it
+        return [], [f"{engine} reads the {method} scheme ({quant}) from {model_repo(spec, quant)}'s config"]
     return [], []
 
 
