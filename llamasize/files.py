@@ -112,6 +112,21 @@ def read_bytes_capped(path: Path, what: str = "file", limit: int = MAX_DATA_FILE
     return raw
 
 
+def read_head(path: Path, what: str, count: int) -> tuple[bytes, int]:
+    """The first ``count`` bytes of a regular file (``open_regular_file``; fewer when the file is
+    shorter) and the file's size in bytes, from the same open file; nothing past ``count`` is read
+    (a checkpoint header, never its tensor data). DataError (one line, naming the file) otherwise."""
+    try:
+        with open_regular_file(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            raw = fh.read(count)
+    except NotRegularFileError as e:
+        raise DataError(f"{path}: {what} is {e.strerror}") from None
+    except (OSError, ValueError) as e:  # ValueError: an embedded NUL in the name
+        raise DataError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    return raw, size
+
+
 def check_new_file(path: Path, force: bool = False) -> None:
     """DataError unless ``write_new_file(path, ..., force)`` may write there: a symlink is never
     written through, an existing file only with ``force``, and anything but a regular file never

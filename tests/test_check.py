@@ -532,7 +532,9 @@ def test_parse_keeps_lines_and_merge_keys():
 
 
 # ------------------------------------------------------------------------------------- speed ---
-def test_hundreds_of_manifests_in_seconds(tmp_path):
+def test_hundreds_of_manifests_are_all_read(tmp_path):
+    """300 files in 300 directories: every one read, every deployment found (the speed of this is
+    benchmarks/bench_check.py's figure, not a timed test)."""
     import shutil
 
     for i in range(300):
@@ -540,10 +542,8 @@ def test_hundreds_of_manifests_in_seconds(tmp_path):
         d = tmp_path / f"d{i:03d}"
         d.mkdir()
         shutil.copy(src, d / src.name)
-    t = time.perf_counter()
     r = check_paths([tmp_path], _registry(), CheckOptions())
     assert r.summary.files == 300 and r.summary.deployments > 300
-    assert time.perf_counter() - t < 5
 
 
 # ------------------------------------------------------------------------------------ fuzzing ---

@@ -206,8 +206,8 @@ LS010 = reported(
     where="the node-selector value; the container when the type is not pinned", strict_error=True)
 LS012 = reported(
     "LS012", "not-checkable", "warning",
-    "A value llamasize cannot model decides the verdict (an unpublished architecture, a "
-    "quantization method or KV dtype it does not model, wide expert parallelism, a value taken "
+    "A value llamasize cannot model decides the verdict (an unpublished architecture, an "
+    "architecture read by analogy so the counts are approximate, a quantization method or KV dtype it does not model, wide expert parallelism, a value taken "
     "from an environment variable).",
     where="the value concerned", strict_error=True)
 LS013 = reported(

@@ -35,6 +35,7 @@ from llamasize.check.yamltree import parse_documents, text
 from llamasize.errors import DataError, LlamasizeError, UsageError
 from llamasize.estimate.deployment import Deployment
 from llamasize.estimate.memory import estimate_memory
+from llamasize.estimate.params import architecture_warnings
 from llamasize.files import MAX_DATA_FILE_BYTES, MAX_MANIFEST_FILE_BYTES, open_regular_file, pydantic_message, read_bytes_capped
 from llamasize.text import escape_controls, quote_if_needed, quote_value
 
@@ -123,6 +124,9 @@ class Checker:
         results: list[tuple[object, object]] = []
         if t.engine is not None:  # None: a llamasize.yaml entry that broke its schema
             r.spec, r.hf_name = self.resolver.model(t, issues)
+            if r.spec is not None and r.spec.architecture_assumption:  # never a verdict called exact on a guess
+                issues += [LS012(t.model.line if t.model is not None else t.line, w)
+                           for w in architecture_warnings(r.spec)]
             r.gpus = self.resolver.gpus(t, issues, assumptions)
             resolve.layout(r, issues, assumptions)
             for decide in DEPLOYMENT_RULES:

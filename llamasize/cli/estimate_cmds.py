@@ -45,6 +45,10 @@ def params_cmd(model: ModelArg, fmt: Format = None, specs_dir: SpecsDir = None, 
 
     fmt = inputs.output_format(fmt)
     b = count_params(resolve_model(inputs.registry(specs_dir, catalog_dir), model))
+    for message in b.warnings:
+        warn(message)
+    for w in b.checkpoint.warnings if b.checkpoint else []:
+        warn(w)
     if fmt == "json":
         from llamasize.render.common import to_json
 

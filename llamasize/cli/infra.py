@@ -55,6 +55,7 @@ def terraform_external_cmd(debug: Debug = False) -> None:
     On error: one line on stderr, nothing on stdout, a non-zero exit."""
     import json
 
+    from llamasize.estimate.params import architecture_warnings
     from llamasize.integrations.terraform import MAX_QUERY_BYTES, external_result, parse_query
     from llamasize.plan.planner import plan
 
@@ -71,7 +72,7 @@ def terraform_external_cmd(debug: Debug = False) -> None:
     if res.recommendation is None:
         raise_no_fit(res.suggestions)
     result = external_result(res, req.model)
-    for message in res.license_warnings:
+    for message in architecture_warnings(req.model) + res.license_warnings:
         warn(message)
     out(json.dumps(result.model_dump(), ensure_ascii=False) + "\n")
 

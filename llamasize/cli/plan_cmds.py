@@ -35,6 +35,7 @@ def plan_cmd(
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
 ) -> None:
     """Search GPU type x count x layout x quantization and recommend a deployment. Exit 3 when nothing fits."""
+    from llamasize.estimate.params import architecture_warnings
     from llamasize.plan.planner import plan
 
     fmt = inputs.output_format(fmt, PLAN_FORMATS)
@@ -49,7 +50,7 @@ def plan_cmd(
         warn(f"workload key '{key}' is not used by 'plan'")
     req = inputs.with_workload_shape(req, w, prompt_tokens, output_tokens, price, calibration)
     res = plan(req, reg)
-    for message in res.license_warnings:
+    for message in architecture_warnings(req.model) + res.license_warnings:
         warn(message)
     rec = res.recommendation
     if target is not None:
@@ -97,6 +98,7 @@ def sweep_cmd(
     catalog_dir: CatalogDir = None, debug: Debug = False,
 ) -> None:
     """Minimum GPU count per GPU type and context length: how does this model scale?"""
+    from llamasize.estimate.params import architecture_warnings
     from llamasize.plan.sweep import sweep
 
     fmt = inputs.output_format(fmt)
@@ -112,6 +114,8 @@ def sweep_cmd(
         catalog_dir=catalog_dir)
     for key in inputs.unused_workload_keys(w, "sweep"):
         warn(f"workload key '{key}' is not used by 'sweep'")
+    for message in architecture_warnings(req.model):
+        warn(message)
     res = sweep(req, contexts, reg)
     if fmt == "json":
         from llamasize.render.common import to_json

@@ -137,6 +137,38 @@ class VisionConfig(Frozen):
 # ---- end of the towers block (ModelSpec's MoE / hybrid fields are in the block marked "towers") ---
 
 
+# --- checkpoint metadata (data/checkpoint.py, data/gguf_file.py) ----------------------------------
+class CheckpointPart(Frozen):
+    """Parameters, bytes and tensor count of one part of a checkpoint (a component or a dtype)."""
+
+    params: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+    tensors: int = Field(ge=0)
+
+
+class CheckpointSummary(Frozen):
+    """What a checkpoint's own tensor metadata says (safetensors headers or GGUF tensor infos):
+    exact bytes and parameters per component (``estimate.params.COMPONENTS`` plus ``other``, what
+    no name pattern claims), per dtype, and the files read. Built by ``data.checkpoint``."""
+
+    format: Literal["safetensors", "gguf"]
+    path: str
+    files: list[str]
+    tensor_count: int = Field(ge=0)
+    total_params: int = Field(ge=0)
+    #: Sum of the tensors' bytes (data only: headers excluded), exact.
+    total_bytes: int = Field(ge=0)
+    components: dict[str, CheckpointPart]
+    #: Keyed by the file's own dtype names (safetensors ``BF16``, GGUF ``Q4_K``).
+    dtypes: dict[str, CheckpointPart]
+    #: Components whose parameter count rests on an assumed packing (their bytes stay exact);
+    #: empty when every count is exact.
+    approximate: list[str] = []
+    #: ``metadata.total_size`` of the shard index, when it states one (a cross-check).
+    index_total_size: int | None = None
+    warnings: list[str] = []
+
+
 class ModelSpec(Frozen):
     """One model of the registry. See the module docstring for field-name conventions."""
 
@@ -176,9 +208,10 @@ class ModelSpec(Frozen):
     attention_qkv_bias: bool = False
     #: gpt-oss: one learned attention-sink logit per head per layer.
     attention_sinks: bool = False
-    #: Llama 4: weightless L2 norm of q and k on RoPE layers ("l2"); Qwen3: RMSNorm with a
-    #: head_dim weight on every layer ("rms_weighted").
-    qk_norm: Literal["l2", "rms_weighted"] | None = None
+    #: Llama 4: weightless L2 norm of q and k on RoPE layers ("l2"); Qwen3, Gemma 3: RMSNorm with a
+    #: head_dim weight on every layer ("rms_weighted"); OLMo 2, Cohere ``use_qk_norm``: one weight
+    #: over all heads, ``nh*hd`` for q and ``nkv*hd`` for k ("full_width").
+    qk_norm: Literal["l2", "rms_weighted", "full_width"] | None = None
 
     # --- feed-forward ---------------------------------------------------------------------------
     intermediate_size: int | None = Bounded(10_000_000)
@@ -238,10 +271,33 @@ class ModelSpec(Frozen):
         return self
     # ---- end of the towers block ---------------------------------------------------------------
 
+    # --- dense-decoder layout (issue 11 item 4, dense families; hfconfig maps each family) --------
+    # Defaults are Llama's, so registry specs do not set them. Sources: the transformers modeling
+    # files named in hfconfig's family table.
+    #: Every norm's weights: "rms" = RMSNorm weight ``h``; "layernorm" = LayerNorm weight + bias
+    #: ``2h`` (Falcon, BLOOM); "layernorm_nobias" = LayerNorm weight only ``h`` (Cohere).
+    norm_kind: Literal["rms", "layernorm", "layernorm_nobias"] = "rms"
+    #: Norms per decoder layer: 2 = before attention and before the FFN (Llama) or after each
+    #: (OLMo 2); 1 = one input norm shared by the parallel attention + FFN (Cohere, Falcon-7B);
+    #: 4 = pre and post norms around both (Gemma 2, Gemma 3).
+    norms_per_layer: Literal[1, 2, 4] = 2
+    #: "gated" = gate, up, down (SwiGLU / GeGLU); "plain" = up, down (the GELU MLP of Falcon, BLOOM).
+    ffn_kind: Literal["gated", "plain"] = "gated"
+    #: BLOOM: a norm right after the token embedding (``word_embeddings_layernorm``).
+    embedding_norm: bool = False
+    #: How positions enter attention; none of them has weights (ALiBi: BLOOM; none: NoPE models).
+    position_encoding: Literal["rope", "alibi", "none"] = "rope"
+    #: Set when the architecture was read by analogy (a model_type with no mapping and no
+    #: checkpoint metadata): what was assumed. Counts from such a spec are "approximate", never exact.
+    architecture_assumption: str | None = None
+
     # --- extras ----------------------------------------------------------------------------------
     vision_config: VisionConfig | None = None
     published_params: PublishedParams | None = None
     license: License | None = None
+    #: The checkpoint's own tensor metadata, when the model was read from a checkpoint directory or
+    #: a ``.gguf`` file: parameters and weight bytes in its own format are then exact (checkpoint).
+    checkpoint: CheckpointSummary | None = None
 
     def __hash__(self) -> int:  # lists make the generated hash fail; equality still compares all fields
         return hash((self.id, self.name))

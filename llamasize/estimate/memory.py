@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from llamasize import SCHEMA_VERSION
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UnknownValueError, UsageError
+from llamasize.estimate.checkpoint import uses_checkpoint_bytes
 from llamasize.estimate.deployment import Assumption, Deployment, ParallelLayoutFields
 from llamasize.estimate.engines import (
     SGLANG_LARGE_GPU_GIB, VLLM_BATCH_TIERS, EngineBudget, check_engine, engine_budget, is_a100, sglang_reserved_bytes,
@@ -37,6 +38,7 @@ from llamasize.estimate.engines import (
 )
 from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
 from llamasize.estimate.parallel import pp_partition, validate_layout
+from llamasize.estimate.params import architecture_warnings, params_confidence
 from llamasize.estimate.shards import stage_weight_bytes, total_weight_bytes
 from llamasize.estimate.quant import QuantFormat, check_kv_dtype, get_format, kv_dtype_bytes, resolve_kv_dtype
 from llamasize.units import GIB
@@ -261,7 +263,7 @@ def quick_fit(d: Deployment, headroom: float = 0.0) -> tuple[bool | None, int | 
 
 def _warnings(d: Deployment, s: Settings) -> list[str]:
     g, spec, fmt = d.gpu, d.model, s.fmt
-    out = []
+    out = architecture_warnings(spec) + (list(spec.checkpoint.warnings) if spec.checkpoint else [])
     if fmt.needs_native == "fp8" and not g.native.fp8:
         out.append(f"{g.id} has no native FP8: {fmt.id} runs weight-only (weights stay FP8, e.g. Marlin W8A16) "
                    "with BF16 matmuls")
@@ -425,8 +427,11 @@ def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> Fit
         weights_bytes=total_weight_bytes(spec, s.fmt.id, d.include_vision),
         kv_cache_bytes=core.kv_total(d.context_tokens, d.batch),
         kv_cache_bytes_per_token=kv_bytes_per_token_model(spec, s.kv_bytes), per_gpu=per_gpu,
-        confidence={"weights_bytes": "exact" if s.fmt.accuracy == "exact" else "approximate",
-                    "kv_cache_bytes": "exact", "activation_bytes": "analytical", "overhead_bytes": "assumed",
+        confidence={"weights_bytes": "exact (checkpoint)" if uses_checkpoint_bytes(spec, s.fmt.id)
+                    else "exact" if s.fmt.accuracy == "exact" and params_confidence(spec) == "exact"
+                    else "approximate",
+                    "kv_cache_bytes": params_confidence(spec), "activation_bytes": "analytical",
+                    "overhead_bytes": "assumed",
                     "fits": "analytical"},
         unknown=[], **common,
     )

@@ -8,20 +8,29 @@ runtime allocates, so all of them agree by construction.
 Counting rules (facts/models.md §1.4, reproduced to the parameter for Llama 4 Scout and Maverick):
 
 - attention (GQA/MHA): q ``h x nh*hd``, k and v ``h x nkv*hd``, o ``nh*hd x h`` (+ biases when
-  ``attention_bias``, q/k/v biases only when ``attention_qkv_bias`` (Qwen2); + one sink per head when ``attention_sinks``; + two ``hd`` norm weights when
-  ``qk_norm == "rms_weighted"``).
+  ``attention_bias``, q/k/v biases only when ``attention_qkv_bias`` (Qwen2); + one sink per head when
+  ``attention_sinks``; + two ``hd`` norm weights when ``qk_norm == "rms_weighted"`` (Qwen3, Gemma 3),
+  ``nh*hd`` and ``nkv*hd`` when ``"full_width"`` (OLMo 2 ``Olmo2RMSNorm(nh*hd)``, Cohere
+  ``CohereLayerNorm((nh, hd))``)). Fused q/k/v (Phi-3 ``qkv_proj``, Falcon/BLOOM
+  ``query_key_value``) and fused gate/up (Phi-3 ``gate_up_proj``) hold the same parameters as the
+  separate tensors listed here.
 - attention (MLA, DeepSeek-V3 ``modeling_deepseek.py``): q_a ``h x q_lora`` + norm ``q_lora`` +
   q_b ``q_lora x nh*(nope+rope)``; kv_a ``h x (kv_lora+rope)`` + norm ``kv_lora`` +
   kv_b ``kv_lora x nh*(nope+v)``; o ``nh*v x h``.
-- two RMSNorms of ``h`` per layer and a final one.
+- ``norms_per_layer`` norms of ``h`` per layer (2; 1 for a parallel block; 4 for Gemma 2/3) and a
+  final one; each RMSNorm or bias-free LayerNorm is ``h``, a LayerNorm with bias ``2h``
+  (``norm_kind``); BLOOM adds one after the embedding (``embedding_norm``).
 - MoE layer: ``E x 3*h*fe`` routed experts (SwiGLU gate/up/down) + shared experts ``3*h*fs`` +
-  router ``h x E`` (no bias unless ``router_bias``). Dense layer: ``3*h*f``.
+  router ``h x E`` (no bias unless ``router_bias``). Dense layer: ``3*h*f`` gated
+  (SwiGLU/GeGLU), ``2*h*f`` plain (``ffn_kind``: Falcon/BLOOM ``dense_h_to_4h``/``dense_4h_to_h``);
+  ``mlp_bias`` adds ``f`` per input projection and ``h``.
 - embedding ``vocab x h``, plus an lm_head of the same size unless tied.
 - Gated DeltaNet layers (``linear_attention``, Qwen3-Next / Qwen3.5): see ``_linear_attention_tensors``;
   full-attention layers with ``attn_output_gate`` have a ``2 x nh*hd`` q_proj.
 - MTP layers (DeepSeek-V3): see ``mtp_tensors``; counted in the checkpoint total, not in the
   weight table that serving loads.
 - vision towers: ``estimate/towers.py``, one flat tensor per tower.
+- RoPE, ALiBi, soft-capping and the Granite/Gemma scaling multipliers have no weights.
 """
 
 from __future__ import annotations
@@ -31,11 +40,11 @@ from functools import lru_cache
 from math import prod
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
 from llamasize import SCHEMA_VERSION
 from llamasize.errors import UnknownValueError
-from llamasize.data.spec import ModelSpec
+from llamasize.data.spec import CheckpointSummary, ModelSpec
 from llamasize.estimate.towers import vision_params
 
 Component = Literal[
@@ -125,10 +134,11 @@ def _attention_tensors(s: ModelSpec, i: int) -> list[Tensor]:
         ]
     if s.attention_sinks:
         t.append(Tensor(f"{p}.sinks", "attention", i, (nh,), "vector", "column", "sinks"))
-    if s.qk_norm == "rms_weighted":
+    if s.qk_norm in ("rms_weighted", "full_width"):
+        per_head = s.qk_norm == "rms_weighted"
         t += [
-            Tensor(f"{p}.q_norm", "attention", i, (hd,), "norm", "replicated", "norm"),
-            Tensor(f"{p}.k_norm", "attention", i, (hd,), "norm", "replicated", "norm"),
+            Tensor(f"{p}.q_norm", "attention", i, (hd,) if per_head else (nh * hd,), "norm", "replicated", "norm"),
+            Tensor(f"{p}.k_norm", "attention", i, (hd,) if per_head else (nkv * hd,), "norm", "replicated", "norm"),
         ]
     return t
 
@@ -153,15 +163,44 @@ def _linear_attention_tensors(s: ModelSpec, i: int, h: int) -> list[Tensor]:
     ]
 
 
-def _mlp(prefix: str, component: str, i: int, h: int, f: int, bias: bool) -> list[Tensor]:
-    t = [
-        Tensor(f"{prefix}.gate_proj", component, i, (f, h), "linear", "column", "gate"),
+def _norm(s: ModelSpec, name: str, i: int | None) -> list[Tensor]:
+    """One norm of width ``h``: the weight, plus a bias for a LayerNorm with bias (``norm_kind``)."""
+    h = s.hidden_size
+    t = [Tensor(name, "norms", i, (h,), "norm", "replicated", "norm")]
+    if s.norm_kind == "layernorm":
+        t.append(Tensor(f"{name}.bias", "norms", i, (h,), "bias", "replicated", "bias"))
+    return t
+
+
+#: Norm names per layout, split as (before attention, between attention and FFN, after the FFN):
+#: Llama ``input_layernorm`` / ``post_attention_layernorm``; a parallel block (Cohere, Falcon-7B)
+#: one input norm; Gemma 2/3 ``pre_feedforward_layernorm`` and ``post_feedforward_layernorm`` too.
+_LAYER_NORMS = {
+    1: (("input_layernorm",), (), ()),
+    2: (("input_layernorm",), ("post_attention_layernorm",), ()),
+    4: (("input_layernorm",), ("post_attention_layernorm", "pre_feedforward_layernorm"),
+        ("post_feedforward_layernorm",)),
+}
+
+
+def _layer_norms(s: ModelSpec, i: int) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+    """The norms of layer ``i`` before attention, between attention and FFN, and after the FFN."""
+    return tuple([x for name in names for x in _norm(s, f"layers.{i}.{name}", i)]
+                 for names in _LAYER_NORMS[s.norms_per_layer])
+
+
+def _mlp(prefix: str, component: str, i: int, h: int, f: int, bias: bool, gated: bool = True) -> list[Tensor]:
+    """A gated MLP (gate, up: ``f x h``; down: ``h x f``) or a plain one (up, down), with biases
+    (``f`` per input projection, ``h`` for down) when ``bias``."""
+    t = [Tensor(f"{prefix}.gate_proj", component, i, (f, h), "linear", "column", "gate")] if gated else []
+    t += [
         Tensor(f"{prefix}.up_proj", component, i, (f, h), "linear", "column", "up"),
         Tensor(f"{prefix}.down_proj", component, i, (h, f), "linear", "row", "down"),
     ]
     if bias:
         t += [
-            Tensor(f"{prefix}.gate_up_proj.bias", component, i, (2 * f,), "bias", "column", "bias"),
+            Tensor(f"{prefix}.gate_up_proj.bias" if gated else f"{prefix}.up_proj.bias", component, i,
+                   (2 * f if gated else f,), "bias", "column", "bias"),
             Tensor(f"{prefix}.down_proj.bias", component, i, (h,), "bias", "replicated", "bias"),
         ]
     return t
@@ -172,7 +211,7 @@ def _ffn_tensors(s: ModelSpec, i: int) -> list[Tensor]:
     p = f"layers.{i}.feed_forward"
     if not s.is_moe_layer(i):
         f = s.need("dense FFN parameters", "intermediate_size")
-        return _mlp(p, "dense_ffn", i, h, f, s.mlp_bias)
+        return _mlp(p, "dense_ffn", i, h, f, s.mlp_bias, gated=s.ffn_kind == "gated")
     e = s.num_local_experts
     fe = s.need("expert parameters", "moe_intermediate_size")
     t = [Tensor(f"{p}.router", "router", i, (e, h), "router", "replicated", "router")]
@@ -213,12 +252,12 @@ def weight_table(s: ModelSpec) -> tuple[Tensor, ...]:
     _require_architecture(s)
     h, n, vocab = s.hidden_size, s.num_hidden_layers, s.vocab_size
     t: list[Tensor] = [Tensor("embed_tokens", "embedding", None, (vocab, h), "embedding", "vocab", "embed")]
+    if s.embedding_norm:
+        t += _norm(s, "embed_layernorm", None)
     for i in range(n):
-        t.append(Tensor(f"layers.{i}.input_layernorm", "norms", i, (h,), "norm", "replicated", "norm"))
-        t += _attention_tensors(s, i)
-        t.append(Tensor(f"layers.{i}.post_attention_layernorm", "norms", i, (h,), "norm", "replicated", "norm"))
-        t += _ffn_tensors(s, i)
-    t.append(Tensor("norm", "norms", None, (h,), "norm", "replicated", "norm"))
+        before, between, after = _layer_norms(s, i)
+        t += before + _attention_tensors(s, i) + between + _ffn_tensors(s, i) + after
+    t += _norm(s, "norm", None)
     if not s.tie_word_embeddings:
         t.append(Tensor("lm_head", "lm_head", None, (vocab, h), "embedding", "vocab", "lm_head"))
     if s.vision_config is not None:
@@ -281,6 +320,35 @@ class ParamBreakdown(BaseModel):
     #: (derived - published) / published; None when either is unknown.
     deviation_from_published: float | None
     unknown: list[str] = []
+    #: Assumptions the counts rest on (an unmapped architecture read by analogy); also on stderr.
+    warnings: list[str] = []
+
+    #: The checkpoint's own metadata (files, per-component params and bytes, dtypes, warnings) when
+    #: the counts come from it; the key is left out of the JSON otherwise.
+    checkpoint: CheckpointSummary | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_checkpoint(self, handler):
+        data = handler(self)
+        if isinstance(data, dict) and data.get("checkpoint", 0) is None:
+            del data["checkpoint"]
+        return data
+
+
+def architecture_warnings(s: ModelSpec) -> list[str]:
+    """The warning every estimate of ``s`` carries when its architecture was read by analogy
+    (``ModelSpec.architecture_assumption``): the counts, and any verdict built on them, are
+    approximate. Empty for a mapped architecture."""
+    if not s.architecture_assumption:
+        return []
+    return [f"{s.id}: {s.architecture_assumption}; parameter and memory figures are approximate, and any "
+            "verdict built on them rests on that approximation"]
+
+
+def params_confidence(s: ModelSpec) -> Literal["exact", "approximate"]:
+    """``exact`` for a mapped architecture, ``approximate`` for one read by analogy (DESIGN.md
+    rule 8: never "exact" on a guess)."""
+    return "approximate" if s.architecture_assumption else "exact"
 
 
 def count_params(s: ModelSpec) -> ParamBreakdown:
@@ -304,6 +372,8 @@ def count_params(s: ModelSpec) -> ParamBreakdown:
         num_experts=s.num_local_experts,
         experts_per_token=s.num_experts_per_tok,
     )
+    if s.checkpoint is not None:
+        return _checkpoint_breakdown(s, common)
     try:
         table = weight_table(s)
     except UnknownValueError as e:
@@ -313,7 +383,7 @@ def count_params(s: ModelSpec) -> ParamBreakdown:
             vision_params=None, components={c: None for c in COMPONENTS}, num_layers=s.num_hidden_layers,
             moe_layers=None, params_per_expert=None, deviation_from_published=None,
             unknown=[f"per-component counts: {s.id} does not publish {', '.join(e.missing)}"],
-            **common,
+            warnings=architecture_warnings(s), **common,
         )
     comps = {c: 0 for c in COMPONENTS}
     for t in table + mtp_tensors(s):
@@ -332,8 +402,44 @@ def count_params(s: ModelSpec) -> ParamBreakdown:
     if pub:  # published totals leave the MTP module out (DeepSeek README_WEIGHTS: "671B" main model)
         deviation = (total - mtp - pub.total) / pub.total
     return ParamBreakdown(
-        confidence="exact", total_params=total, active_params=active,
+        confidence=params_confidence(s), total_params=total, active_params=active,
         active_compute_params=active - comps["embedding"], text_params=text, vision_params=vision,
         components=comps, num_layers=s.num_hidden_layers, moe_layers=moe_ids,
-        params_per_expert=per_expert, deviation_from_published=deviation, **common,
+        params_per_expert=per_expert, deviation_from_published=deviation, warnings=architecture_warnings(s),
+        **common,
+    )
+
+
+def _checkpoint_breakdown(s: ModelSpec, common: dict) -> ParamBreakdown:
+    """Counts summed from the checkpoint's own tensors (``data.checkpoint``): per component as its
+    name patterns assign them (``other``: what none claims), total = their sum. Active per token as in
+    ``count_params``, with the routed experts taken from the checkpoint: ``text - routed x (E - k) / E``
+    (every expert the same size). ``exact (checkpoint)``, or ``approximate`` when a packed weight's
+    bit width was assumed (``CheckpointSummary.approximate``)."""
+    ck = s.checkpoint
+    comps = {c: p.params for c, p in ck.components.items()}
+    total = ck.total_params
+    vision = comps.get("vision", 0)
+    text = total - vision
+    routed = comps.get("routed_experts", 0)
+    active, per_expert = text, None
+    moe_ids = s.moe_layer_ids() if s.num_hidden_layers else None
+    e, k = s.num_local_experts, s.num_experts_per_tok
+    unknown: list[str] = []
+    if s.is_moe and routed:
+        if e and k and moe_ids is not None:
+            active = text - routed * (e - k) // e
+            if moe_ids and routed % (e * len(moe_ids)) == 0:
+                per_expert = routed // (e * len(moe_ids))
+        else:
+            active = None
+            unknown.append("active parameters: the expert count or experts per token is unknown")
+    pub = s.published_params
+    deviation = (total - pub.total) / pub.total if pub else None
+    return ParamBreakdown(
+        confidence="approximate" if ck.approximate else "exact (checkpoint)", total_params=total,
+        active_params=active, active_compute_params=None if active is None else active - comps.get("embedding", 0),
+        text_params=text, vision_params=vision, components=comps, num_layers=s.num_hidden_layers,
+        moe_layers=moe_ids, params_per_expert=per_expert, deviation_from_published=deviation, unknown=unknown,
+        checkpoint=ck, **common,
     )

@@ -41,6 +41,7 @@ from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.deployment import Assumption, Deployment, DeploymentHead, ParallelLayoutFields
 from llamasize.estimate.kv import causal_pairs
 from llamasize.estimate.memory import quick_fit
+from llamasize.estimate.params import architecture_warnings
 from llamasize.estimate.traffic import (
     DecodeSpan, StageWeights, expected_distinct_experts, kv_read_per_sequence, stage_weights,
 )
@@ -210,7 +211,7 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
     ctx = prompt_tokens + output_tokens
     mem_d = Deployment(**{**d.__dict__, "context_tokens": max(d.context_tokens, ctx), "batch": b})
     fits, _, s, core = quick_fit(mem_d)
-    warnings: list[str] = []
+    warnings: list[str] = architecture_warnings(spec)
     unknown: list[str] = []
     dtype = compute_dtype(s.fmt.id, gpu)
     peak = gpu.flops.per_second(dtype)

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from llamasize.data.spec import ModelSpec
+from llamasize.estimate.checkpoint import (
+    checkpoint_ratios, checkpoint_stage_bytes, checkpoint_total_bytes, uses_checkpoint_bytes,
+)
 from llamasize.estimate.parallel import pp_partition, shard_shape
 from llamasize.estimate.params import Tensor, weight_table
 from llamasize.estimate.quant import Storage, get_format
@@ -104,7 +107,7 @@ def format_layout(spec: ModelSpec, quant: str) -> FormatLayout:
 def _stage_of_other(t: Tensor, pp: int) -> int:
     """Stage of a tensor outside the layers: the embedding and vision tower on the first stage,
     the final norm and lm_head on the last."""
-    return 0 if t.component in ("embedding", "vision") else pp - 1
+    return 0 if t.component in ("embedding", "vision") or t.name.startswith("embed_layernorm") else pp - 1
 
 
 @lru_cache(maxsize=4096)
@@ -113,8 +116,21 @@ def stage_tensor_groups(spec: ModelSpec, quant: str, tp: int, pp: int,
     """Every tensor one GPU of each stage holds, grouped: ``(stage, tensor, shard_shape, nbytes,
     count)`` where ``count`` layers of the stage hold a tensor like ``tensor`` (a representative:
     its name and layer are the first layer's of its class). Summing ``nbytes x count`` gives the
-    same total as summing every tensor of the weight table."""
+    same total as summing every tensor of the weight table.
+
+    A checkpoint served in its own format (``checkpoint.uses_checkpoint_bytes``): each shard's
+    bytes are scaled by its component's ``checkpoint bytes / table bytes`` (floored per tensor), so
+    memory and decode traffic rest on the checkpoint's exact bytes, split as the architecture
+    splits them (derived)."""
     lay = format_layout(spec, quant)
+    ratios = checkpoint_ratios(spec, quant)
+
+    def scaled(t: Tensor, nbytes: int) -> int:
+        if t.component in ratios:
+            ck, table = ratios[t.component]
+            return nbytes * ck // table
+        return nbytes
+
     stages = pp_partition(spec.need("the pipeline split", "num_hidden_layers"), pp)
     out = []
     for c in lay.classes:
@@ -122,17 +138,20 @@ def stage_tensor_groups(spec: ModelSpec, quant: str, tp: int, pp: int,
         for k, layers in enumerate(stages):
             n = c.count_in(layers[0], layers[-1] + 1) if layers else 0
             if n:
-                out += [(k, t, shape, st.nbytes(shape), n) for t, shape, st in shards]
+                out += [(k, t, shape, scaled(t, st.nbytes(shape)), n) for t, shape, st in shards]
     for t, st in lay.other:
         shape = shard_shape(t, spec, tp, ep)
-        out.append((_stage_of_other(t, pp), t, shape, st.nbytes(shape), 1))
+        out.append((_stage_of_other(t, pp), t, shape, scaled(t, st.nbytes(shape)), 1))
     return tuple(out)
 
 
 @lru_cache(maxsize=4096)
 def stage_weight_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
                        include_vision: bool) -> tuple[int, ...]:
-    """Weight bytes on one GPU of each pipeline stage (exact for the format's layout)."""
+    """Weight bytes on one GPU of each pipeline stage (exact for the format's layout; from the
+    checkpoint's own tensors when ``uses_checkpoint_bytes``)."""
+    if uses_checkpoint_bytes(spec, quant):
+        return checkpoint_stage_bytes(spec, quant, stage_tensor_groups(spec, quant, tp, pp, ep), pp, include_vision)
     out = [0] * pp
     for k, t, _, nbytes, n in stage_tensor_groups(spec, quant, tp, pp, ep):
         if include_vision or t.component != "vision":
@@ -142,7 +161,11 @@ def stage_weight_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
 
 @lru_cache(maxsize=4096)
 def total_weight_bytes(spec: ModelSpec, quant: str, include_vision: bool = True) -> int:
-    """Bytes of the whole model under a format (unsharded), from the layer classes."""
+    """Bytes of the whole model under a format (unsharded), from the layer classes; a checkpoint
+    served in its own format: the sum of its tensors' bytes (exact), without the vision tower's
+    when ``include_vision`` is false."""
+    if uses_checkpoint_bytes(spec, quant):
+        return checkpoint_total_bytes(spec, include_vision)
     lay = format_layout(spec, quant)
     layers = sum(len(c.layers) * sum(st.nbytes(t.shape) for t, st in zip(c.tensors, c.storages))
                  for c in lay.classes)

@@ -9,6 +9,22 @@ from llamasize.render.common import bar, seconds, table, to_json
 from llamasize.units import GIB, gib, human_tokens
 
 
+def _checkpoint_lines(b: ParamBreakdown) -> list[str]:
+    """The checkpoint's files, exact bytes and dtypes, when the counts come from its metadata."""
+    ck = b.checkpoint
+    if ck is None:
+        return []
+    dtypes = ", ".join(f"{d} {p.bytes:,} B" for d, p in ck.dtypes.items())
+    lines = [f"checkpoint: {ck.format}, {len(ck.files)} file(s), {ck.tensor_count:,} tensors, "
+             f"{ck.total_bytes:,} bytes ({gib(ck.total_bytes, 2)}) of tensor data; {dtypes}"]
+    if ck.index_total_size is not None:
+        agree = "agrees" if ck.index_total_size == ck.total_bytes else "DISAGREES"
+        lines.append(f"index metadata.total_size: {ck.index_total_size:,} bytes ({agree})")
+    if ck.components.get("other") and ck.components["other"].tensors:
+        lines.append(f"other: {ck.components['other'].tensors:,} tensor(s) no name pattern assigns (counted)")
+    return lines + [f"warning: {w}" for w in ck.warnings]
+
+
 def render_params(b: ParamBreakdown, fmt: str) -> str:
     """``llamasize params MODEL``."""
     if fmt == "json":
@@ -38,6 +54,7 @@ def render_params(b: ParamBreakdown, fmt: str) -> str:
         lines.append(f"source: {b.published_source}")
     for u in b.unknown:
         lines.append(f"unknown: {u}")
+    lines += _checkpoint_lines(b)
     sep = "\n" if fmt == "markdown" else ""
     return out + "\n" + "".join(line + "\n" + sep for line in lines)
 
@@ -99,7 +116,9 @@ def render_fit(e: FitEstimate, fmt: str) -> str:
     if e.weights_bytes is not None and e.unknown:
         lines.append(f"whole deployment: weights at least {gib(e.weights_bytes)} (lower bound from the published total)")
     elif e.weights_bytes is not None:
-        lines.append(f"whole deployment: weights {gib(e.weights_bytes)}, KV cache {gib(e.kv_cache_bytes)}"
+        label = e.confidence.get("weights_bytes", "")
+        exact_ck = f" = {e.weights_bytes:,} bytes, exact (checkpoint)" if label == "exact (checkpoint)" else ""
+        lines.append(f"whole deployment: weights {gib(e.weights_bytes)}{exact_ck}, KV cache {gib(e.kv_cache_bytes)}"
                      + (f" ({e.kv_cache_bytes_per_token:,} bytes per token at full length)" if e.kv_cache_bytes_per_token else ""))
     for u in e.unknown:
         lines.append(f"unknown: {u}")
