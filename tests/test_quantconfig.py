@@ -440,6 +440,8 @@ def test_unknown_method_is_a_note_and_approximate(tmp_path, cli):
     assert r.code == 0, r.err
     assert r.json()["confidence"]["weights_bytes"] == "approximate"
     assert "warning: unknown-quant-hqq-fp16: the checkpoint's quantization method 'hqq' is not modelled" in r.err
+    no_method = load_hf_config(checkpoint(tmp_path / "none", LLAMA2_7B, {"bits": 4}))
+    assert no_method.checkpoint_quant == "unknown-quant-unspecified-fp16"
 
 
 @pytest.mark.parametrize("q,needle", [

@@ -484,7 +484,7 @@ def find_quantization_config(config: dict, directory: Path | None) -> tuple[dict
 def parse_quantization(q: dict, where: str, torch_dtype: str) -> QuantScheme | str:
     """A QuantScheme, or the (unknown) ``quant_method`` as a string when it is not modelled.
     DataError (one line) for a malformed config of a known method."""
-    method = q.get("quant_method")
+    method = q.get("quant_method", "unspecified")  # transformers needs one; sized from torch_dtype, flagged
     if not isinstance(method, str) or not method.strip():
         raise _err(where, "quant_method", method, "a method name")
     key = method.strip().lower()
