@@ -103,7 +103,7 @@ def test_failing_verdicts_and_numbers(monkeypatch):
     assert "max context at this batch" in msgs["LS002"]
     assert "num_attention_heads (40) is not divisible by tensor_parallel_size (3)" in msgs["LS004"]
     maverick = by_id["Deployment/maverick-tp3"]
-    assert maverick.quant == "fp8_mixed" and maverick.replicas == 2  # the -FP8 checkpoint
+    assert maverick.quant == "fp8_experts" and maverick.replicas == 2  # the -FP8 checkpoint's own layout
 
 
 def test_passing_numbers(monkeypatch):

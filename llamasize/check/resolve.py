@@ -189,7 +189,7 @@ def layout(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
 
 
 #: How a quantized checkpoint's format is named in an assumption ("... is an FP8 checkpoint").
-_FORMAT_WORDS = {"fp8": "FP8", "fp8_mixed": "FP8", "nvfp4": "NVFP4", "mxfp4": "MXFP4", "int4": "INT4", "int8": "INT8"}
+_FORMAT_WORDS = {"fp8": "FP8", "fp8_mixed": "FP8", "fp8_experts": "FP8", "nvfp4": "NVFP4", "mxfp4": "MXFP4", "int4": "INT4", "int8": "INT8"}
 
 
 def _checkpoint_format(spec, hf_name: str | None) -> str | None:

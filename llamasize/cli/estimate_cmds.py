@@ -130,6 +130,7 @@ def _warn_and_note(warnings: list[str], quant: str | None, d) -> None:
     """The estimate's warnings, then the note on the default weight format, on stderr."""
     for w in warnings:
         warn(w)
+    inputs.warn_on_the_fly(d.model, quant)
     quant_note = inputs.default_quant_note(quant, d)
     if quant_note:
         note(quant_note)

@@ -180,6 +180,16 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
     return d
 
 
+def warn_on_the_fly(spec, quant: str | None) -> None:
+    """Warn on stderr when --quant contradicts the checkpoint's own quantized format."""
+    from llamasize.cli.output import warn
+    from llamasize.estimate.quant import on_the_fly
+
+    message = on_the_fly(spec, quant)
+    if message:
+        warn(message)
+
+
 def default_quant_note(quant: str | None, d: Deployment) -> str | None:
     """What to say on stderr when --quant was not given: the format that was assumed."""
     return f"--quant not given: {d.model.id}'s checkpoint format, {d.quant}" if quant is None else None
@@ -235,7 +245,7 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
                  layouts, alternatives, workload_file, specs_dir, catalog_dir) -> tuple[PlanRequest, Registry, Workload]:
     """Merge flags and the workload file into a PlanRequest (flags win)."""
     from llamasize.estimate.engines import check_engine
-    from llamasize.estimate.quant import check_kv_dtype, get_format
+    from llamasize.estimate.quant import check_kv_dtype, checkpoint_default, get_format
     from llamasize.plan.planner import DEFAULT_HEADROOM, PlanRequest
     from llamasize.units import parse_count, parse_fraction
     from llamasize.workload import split_list
@@ -251,9 +261,10 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
         from llamasize.cli.output import note
 
         note(f"--quant not given: {res.hf_name} ships in {res.quant}, the format searched")
-    q = pick(quant, w.quant, res.quant or "auto").strip().lower().replace("-", "_")
+    q = pick(quant, w.quant, res.quant or checkpoint_default(spec) or "auto").strip().lower().replace("-", "_")
     if q != "auto":
         q = get_format(q).id
+    warn_on_the_fly(spec, pick(quant, w.quant))
     kv = pick(kv_dtype, w.kv_dtype, "auto").strip().lower()
     if kv != "any":
         kv = check_kv_dtype(kv)

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from llamasize.errors import DataError
 from llamasize.files import parse_json, pydantic_message, read_text_file
+from llamasize.data.quantconfig import checkpoint_quant_fields
 from llamasize.data.hfconfig_moe import MOE_TYPES, family_fields, family_notes, tower_fields
 from llamasize.data.spec import ModelSpec
 from llamasize.text import quote_value
@@ -284,6 +285,7 @@ def load_hf_config(path: Path) -> ModelSpec:
                 fields["layer_types"] = ["sliding_attention"] * fields["num_hidden_layers"]
             else:
                 fields["sliding_window"] = None
+    fields.update(checkpoint_quant_fields(outer, Path(path), fields["torch_dtype"], notes))  # quantization_config
     fields = {k: v for k, v in fields.items() if v is not None}
     try:
         return ModelSpec.model_validate(fields)

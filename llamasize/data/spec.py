@@ -20,6 +20,7 @@ from typing import Collection, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llamasize.data.quantconfig import QuantScheme
 from llamasize.errors import UnknownValueError
 from llamasize.units import SHORT_DTYPE
 
@@ -194,6 +195,9 @@ class ModelSpec(Frozen):
     #: The weight format the published checkpoint ships in, when it is not ``torch_dtype``
     #: (gpt-oss: mxfp4 experts; DeepSeek-V3: fp8). ``fit``/``perf`` use it when --quant is not given.
     checkpoint_quant: str | None = None
+    #: The checkpoint's own quantization config (``data/quantconfig``), read from a local
+    #: checkpoint; its ``format_id`` is ``checkpoint_quant``.
+    quantization: QuantScheme | None = None
     source: str
     notes: list[str] = []
 

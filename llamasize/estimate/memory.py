@@ -285,7 +285,7 @@ def _warnings(d: Deployment, s: Settings) -> list[str]:
         out.append(f"{spec.num_local_experts} experts do not divide evenly over {s.tp} GPUs; "
                    "the busiest GPU holds the extra expert")
     if fmt.accuracy != "exact":
-        out.append(f"{fmt.id}: per-tensor type mix approximates llama.cpp's rules")
+        out.append(f"{fmt.id}: {fmt.accuracy_note}")
     return out + list(s.budget.notes)
 
 
@@ -300,7 +300,9 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
         Assumption(name="kv_block_size_tokens", value=str(b.block_size),
                    source="vLLM CacheConfig.DEFAULT_BLOCK_SIZE" if b.engine == "vllm" else "token-granular KV"),
         Assumption(name="quantization", value=f"{fmt.id}: {fmt.description}; quantizes {fmt.quantizes}; "
-                   f"keeps 16-bit: {fmt.keeps_16bit}", source="llamasize.quant"),
+                   f"keeps 16-bit: {fmt.keeps_16bit}",
+                   source=d.model.quantization.source if d.model.quantization is not None
+                   and d.model.quantization.format_id == fmt.id else "llamasize.quant"),
         Assumption(name="vision_tower", value="loaded" if d.include_vision else "excluded (--text-only)",
                    source="--text-only"),
     ]

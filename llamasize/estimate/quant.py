@@ -24,62 +24,22 @@ quantizes only the routed experts of MoE layers, skipping the first and the last
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from fractions import Fraction
-from math import ceil
+from dataclasses import replace
+from functools import lru_cache
 from typing import Callable
 
 from llamasize.errors import UnknownIdError
+from llamasize.estimate.ckptquant import UNKNOWN_PREFIX, format_from_id, scheme_storage
 from llamasize.estimate.params import Tensor
+from llamasize.estimate.storage import BF16, FP16, FP32, ComputeDtype, QuantFormat, Storage, half as _half
 from llamasize.data.spec import ModelSpec
 from llamasize.units import SHORT_DTYPE, dtype_bytes
 from llamasize.text import quote_value
 
 import difflib
 
+__all__ = ["BF16", "FP16", "FP32", "ComputeDtype", "QuantFormat", "Storage", "FORMATS", "get_format"]
 
-@dataclass(frozen=True)
-class Storage:
-    """How one tensor is stored in memory."""
-
-    name: str
-    #: Elements per block along the input (last) dimension; None = plain dtype of ``elem_bits``.
-    block: int | None = None
-    #: Bits per block including its scale(s) and zero point(s).
-    block_bits: int = 0
-    elem_bits: int = 16
-    #: Extra bits per output row (per-channel scales).
-    row_overhead_bits: int = 0
-    #: Extra bits per tensor (per-tensor scales); stacked experts count one per expert.
-    tensor_overhead_bits: int = 0
-    source: str = ""
-
-    @property
-    def bits_per_weight(self) -> Fraction:
-        """Nominal bits per weight for a large tensor (row/tensor overheads excluded)."""
-        if self.block is None:
-            return Fraction(self.elem_bits)
-        return Fraction(self.block_bits, self.block)
-
-    def nbytes(self, shape: tuple[int, ...]) -> int:
-        """Exact bytes for a tensor of ``shape``: ``(n,)``, ``(out, in)`` or stacked ``(E, out, in)``."""
-        if len(shape) == 1:
-            copies, rows, cols = 1, 1, shape[0]
-        elif len(shape) == 2:
-            copies, (rows, cols) = 1, shape
-        else:
-            copies, rows, cols = shape[0], shape[-2], shape[-1]
-        if self.block is None:
-            row_bits = cols * self.elem_bits
-        else:
-            row_bits = ceil(cols / self.block) * self.block_bits
-        bits = copies * (rows * (row_bits + self.row_overhead_bits) + self.tensor_overhead_bits)
-        return (bits + 7) // 8
-
-
-FP32 = Storage("fp32", elem_bits=32, source="IEEE float32")
-BF16 = Storage("bf16", elem_bits=16, source="bfloat16")
-FP16 = Storage("fp16", elem_bits=16, source="float16")
 FP8_TENSOR = Storage(
     "fp8-e4m3 per-tensor", elem_bits=8, tensor_overhead_bits=32,
     source="vLLM --quantization fp8: E4M3 weights with one fp32 scale per tensor (assumed layout)",
@@ -87,6 +47,11 @@ FP8_TENSOR = Storage(
 FP8_ROW = Storage(
     "fp8-e4m3 row-wise", elem_bits=8, row_overhead_bits=32,
     source="Meta fp8_mixed: FP8 with a per-row fp32 scale (fbgemm row-wise convention; assumed layout)",
+)
+FP8_ROW_BF16 = Storage(
+    "fp8-e4m3 row-wise, bf16 scale", elem_bits=8, row_overhead_bits=16,
+    source="compressed-tensors channel strategy: one weight_scale per output row in the model dtype (BF16) "
+           "(compressed_tensors/quantization/lifecycle/initialize.py initialize_qparams)",
 )
 INT8_ROW = Storage(
     "int8 per-channel", elem_bits=8, row_overhead_bits=16,
@@ -117,42 +82,6 @@ Q4_K = Storage("q4_K", block=256, block_bits=144 * 8, source=f"{_GGML}: block_q4
 Q3_K = Storage("q3_K", block=256, block_bits=110 * 8, source=f"{_GGML}: block_q3_K = 110 B / 256 weights")
 Q2_K = Storage("q2_K", block=256, block_bits=84 * 8, source=f"{_GGML}: block_q2_K = 84 B / 256 weights")
 
-#: What the tensor cores compute in when a format's weights feed a matmul.
-ComputeDtype = str
-
-
-@dataclass(frozen=True)
-class QuantFormat:
-    """A weight quantization format: a per-tensor storage rule plus how it executes."""
-
-    id: str
-    description: str
-    #: (spec, tensor) -> Storage, for every tensor in the weight table.
-    rule: Callable[[ModelSpec, Tensor], Storage] = field(repr=False)
-    #: The part of the model it quantizes, in words, and what stays in 16 bits.
-    quantizes: str
-    keeps_16bit: str
-    #: Native format the GPU needs for full-speed compute (fp8 / fp4), else None.
-    needs_native: str | None
-    #: Compute dtype with native support (FLOP rate used by the speed model) and without.
-    compute_dtype: ComputeDtype
-    #: exact = the layout is the format's definition; approximate = a mix rule simplified.
-    accuracy: str = "exact"
-    #: GGUF formats are for llama.cpp-style engines.
-    gguf: bool = False
-    notes: tuple[str, ...] = ()
-    #: Fewest bits per weight any quantized tensor gets (for lower bounds on unknown architectures).
-    min_bits_per_weight: Fraction = Fraction(16)
-    #: Which matmuls run in ``compute_dtype``: all, or only the routed experts (formats that
-    #: quantize only the experts; everything else computes in 16 bits).
-    compute_scope: str = "all"
-
-
-def _half(spec: ModelSpec) -> Storage:
-    """16-bit storage matching the checkpoint (fp16 checkpoints stay fp16)."""
-    return FP16 if spec.torch_dtype == "float16" else BF16
-
-
 def _uniform(storage: Storage) -> Callable[[ModelSpec, Tensor], Storage]:
     return lambda spec, t: storage
 
@@ -178,6 +107,15 @@ def _mlp_only(storage: Storage) -> Callable[[ModelSpec, Tensor], Storage]:
     return rule
 
 
+def _mxfp4(spec: ModelSpec, t: Tensor) -> Storage:
+    """MXFP4 MLP weights; a checkpoint read with its own mxfp4 quantization_config (gpt-oss) follows
+    its ``modules_to_not_convert`` (``ckptquant.scheme_storage``)."""
+    own = spec.quantization
+    if own is not None and own.format_id == "mxfp4":
+        return scheme_storage(own, spec, t)
+    return _MLP_MXFP4(spec, t)
+
+
 def _fp8_mixed(spec: ModelSpec, t: Tensor) -> Storage:
     """Meta fp8_mixed: routed experts of MoE layers, except layer 0 and the last layer."""
     n = spec.num_hidden_layers
@@ -186,11 +124,25 @@ def _fp8_mixed(spec: ModelSpec, t: Tensor) -> Storage:
     return _half(spec)
 
 
+def _fp8_experts(spec: ModelSpec, t: Tensor) -> Storage:
+    """Meta's published Llama 4 Maverick FP8 checkpoint (meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8,
+    compressed-tensors): the routed experts of every MoE layer in FP8 E4M3 with a BF16 scale per
+    output row; attention, shared experts, dense FFNs, router, embeddings, lm_head and the vision
+    tower stay BF16. Unlike ``fp8_mixed`` (Meta's on-the-fly rule) the first and last layers are not
+    skipped."""
+    if t.kind == "linear" and t.component == "routed_experts":
+        return FP8_ROW_BF16
+    return _half(spec)
+
+
 def _int4_mixed(spec: ModelSpec, t: Tensor) -> Storage:
     """Meta int4_mixed: routed and shared experts of every MoE layer."""
     if t.kind == "linear" and t.component in ("routed_experts", "shared_experts"):
         return INT4_G128
     return _half(spec)
+
+
+_MLP_MXFP4 = _mlp_only(MXFP4)
 
 
 def _use_more_bits(i: int, n: int) -> bool:
@@ -255,6 +207,11 @@ FORMATS: dict[str, QuantFormat] = {
                     "fp8", "fp8", compute_scope="experts",
                     notes=("Meta's published FP8 checkpoint is compressed-tensors; vLLM reads its scheme "
                            "from the checkpoint",)),
+        QuantFormat("fp8_experts", "Meta's Maverick FP8 checkpoint: routed experts of every MoE layer in FP8",
+                    _fp8_experts, "routed experts of every MoE layer (FP8 E4M3, BF16 scale per row)",
+                    "attention, shared experts, dense FFN, embeddings, lm_head, router, norms, vision", "fp8",
+                    "fp8", compute_scope="experts", checkpoint_method="compressed-tensors",
+                    notes=("the layout of meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8",)),
         QuantFormat("int4_mixed", "Meta's int4_mixed: routed and shared experts in INT4",
                     _int4_mixed, "routed and shared experts of every MoE layer",
                     "attention, dense FFN, embeddings, lm_head, router, norms, vision", None, "bf16",
@@ -265,7 +222,7 @@ FORMATS: dict[str, QuantFormat] = {
                     _LINEAR, _KEEP, None, "bf16"),
         QuantFormat("nf4", "bitsandbytes NF4 (4-bit NormalFloat, block 64)", _linear_only(NF4_B64),
                     _LINEAR, _KEEP, None, "bf16"),
-        QuantFormat("mxfp4", "OCP MXFP4 MLP weights (gpt-oss's native format)", _mlp_only(MXFP4),
+        QuantFormat("mxfp4", "OCP MXFP4 MLP weights (gpt-oss's native format)", _mxfp4,
                     "MLP weights: routed and shared experts, dense FFN",
                     "attention, embeddings, lm_head, router, norms, biases, vision", "fp4", "fp4",
                     compute_scope="experts"),
@@ -297,7 +254,7 @@ FORMATS: dict[str, QuantFormat] = {
 }
 
 _MIN_BITS = {
-    "fp32": FP32, "fp8": FP8_TENSOR, "fp8_mixed": FP8_ROW, "int8": INT8_ROW, "int4_mixed": INT4_G128,
+    "fp32": FP32, "fp8": FP8_TENSOR, "fp8_mixed": FP8_ROW, "fp8_experts": FP8_ROW_BF16, "int8": INT8_ROW, "int4_mixed": INT4_G128,
     "int4": INT4_G128, "nf4": NF4_B64, "mxfp4": MXFP4, "nvfp4": NVFP4, "q8_0": Q8_0, "q6_k": Q6_K,
     "q5_k_m": Q5_K, "q4_k_m": Q4_K, "q4_0": Q4_0, "q3_k_m": Q3_K, "q2_k": Q2_K,
 }
@@ -331,9 +288,19 @@ def _lookup(name: str, choices, kind: str) -> str:
     raise UnknownIdError(f"unknown {kind} {quote_value(name)}{hint} (choices: {', '.join(choices)})")
 
 
+@lru_cache(maxsize=256)
 def get_format(name: str) -> QuantFormat:
-    """A quantization format by id (case-insensitive, '-' accepted for '_')."""
-    return FORMATS[_lookup(name, FORMATS, "quantization format")]
+    """A quantization format by id (case-insensitive, '-' accepted for '_'): a built-in one, or a
+    checkpoint format by its parametrised name (``gptq-w4-g128``, ``bnb-nf4-dq``, ``ct-fp8-channel``,
+    ``mlx-4bit-g64``; ``estimate/ckptquant``)."""
+    parametrised = format_from_id(name.strip().lower().replace("_", "-"))
+    if parametrised is not None and name.strip().lower().replace("-", "_") not in FORMATS:
+        return parametrised
+    try:
+        return FORMATS[_lookup(name, FORMATS, "quantization format")]
+    except UnknownIdError as e:
+        raise UnknownIdError(f"{str(e).removesuffix(')')}; or a checkpoint format id such as gptq-w4-g128, "
+                             "awq-w4-g128, bnb-nf4-dq, ct-fp8-channel, fp8-block128x128, mlx-4bit-g64)") from None
 
 
 def check_kv_dtype(name: str) -> str:
@@ -344,3 +311,25 @@ def check_kv_dtype(name: str) -> str:
 def weight_bytes(spec: ModelSpec, fmt: QuantFormat, tensors) -> int:
     """Total bytes of the given tensors (full, unsharded shapes) under ``fmt``."""
     return sum(fmt.rule(spec, t).nbytes(t.shape) for t in tensors)
+
+
+def checkpoint_default(spec: ModelSpec) -> str | None:
+    """The format ``plan``/``sweep``/``cost`` search when --quant is not given, for a checkpoint read
+    with its own quantization config (its format id); None = their usual ``auto`` search."""
+    ck = spec.checkpoint_quant
+    if ck and (spec.quantization is not None or ck.startswith(UNKNOWN_PREFIX)):
+        return ck
+    return None
+
+
+def on_the_fly(spec: ModelSpec, quant: str | None) -> str | None:
+    """The warning for a --quant that contradicts the checkpoint's own quantized format (None when
+    it agrees, when no --quant was given, or when the checkpoint is plain 16/32-bit)."""
+    ck = spec.checkpoint_quant
+    if not ck or quant is None or quant.strip().lower() == "auto":
+        return None
+    given = get_format(quant).id
+    if given == get_format(ck).id:
+        return None
+    return (f"--quant {given} contradicts {spec.id}'s checkpoint format {ck}: this is an on-the-fly quantization "
+            f"from {ck} to {given} (the weights are sized as {given}; the engine must convert them at load)")

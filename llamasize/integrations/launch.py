@@ -19,6 +19,7 @@ from llamasize.errors import UsageError
 from llamasize.data.spec import ModelSpec
 from llamasize.data.hardware import GpuSpec  # serve_command
 from llamasize.estimate.engines import engine_budget  # serve_command: SGLang's automatic fraction
+from llamasize.estimate.quant import checkpoint_default, get_format, on_the_fly
 from llamasize.text import quote_value
 
 #: Formats whose checkpoint carries its own quantization config (no flag), with the advice.
@@ -55,13 +56,16 @@ def model_repo(spec: ModelSpec, quant: str) -> str:
 def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], list[str]]:
     """(flags, notes) for the weight format."""
     flags = ENGINE_FLAGS[engine]
+    ckpt = _checkpoint_flags(spec, quant, engine)
+    if ckpt is not None:
+        return ckpt
     if quant in NO_ENGINE_METHOD:
         raise UsageError(f"--emit {engine}: {quant} ({NO_ENGINE_METHOD[quant]}) is not among {engine}'s "
                          "quantization methods; serve it with llama.cpp or choose another --quant")
     if quant in ONLINE_QUANTIZATION:
         return [flags.quantization, ONLINE_QUANTIZATION[quant]], ["FP8 weights are quantized from the BF16 "
                                                                   "checkpoint at load time"]
-    if quant == "fp8_mixed":
+    if quant in ("fp8_mixed", "fp8_experts"):
         repo = model_repo(spec, quant)
         if repo.upper().endswith("-FP8"):
             return [], [f"{repo} is Meta's FP8 checkpoint; the engine reads its scheme from the checkpoint"]
@@ -77,7 +81,34 @@ def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], l
         return [], [f"use {_CHECKPOINT[quant]} of {spec.id}; {engine} reads the method from its config{tail}"]
     if quant in DTYPE_VALUES:
         return [flags.dtype, DTYPE_VALUES[quant]], []
+    method = get_format(quant).checkpoint_method
+    if method is not None:  # a checkpoint format (deepseek-v3's fp8-block128x128): the config declares it
+        return [], [f"{engine} reads the {method} scheme ({quant}) from {model_repo(spec, quant)}'s config"]
     return [], []
+
+
+def _checkpoint_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], list[str]] | None:
+    """(flags, notes) when the checkpoint carries its own quantization config (``checkpoint_quant``
+    from a local config.json) or ``quant`` contradicts it; None for the rules below. The engine
+    reads a checkpoint's method from its config, so serving it as is needs no flag; another --quant
+    is an on-the-fly quantization, which vLLM does only to FP8 (``--quantization fp8``) and only from
+    a 16-bit checkpoint."""
+    ck = checkpoint_default(spec)
+    if ck is None:
+        return None
+    mismatch = on_the_fly(spec, quant)
+    flags = ENGINE_FLAGS[engine]
+    if mismatch is None:
+        method = get_format(ck).checkpoint_method or "an unmodelled method"
+        if method == "bitsandbytes" and engine == "vllm":
+            raise UsageError(f"--emit {engine}: {ck} (bitsandbytes) is not among {engine}'s quantization methods")
+        return [], [f"serve the checkpoint as it is: {engine} reads its quantization_config ({method}, {ck})"]
+    if quant in ONLINE_QUANTIZATION:
+        return [flags.quantization, ONLINE_QUANTIZATION[quant]], [
+            f"on-the-fly quantization from {ck} to {quant}: --quantization {ONLINE_QUANTIZATION[quant]} quantizes a "
+            f"16-bit checkpoint at load, so point the command at the BF16 repository, not the {ck} checkpoint"]
+    return [], [f"on-the-fly quantization from {ck} to {quant}: {engine} has no flag for it; serve a {quant} "
+                f"checkpoint instead of the {ck} one"]
 
 
 def _layout_notes(spec: ModelSpec, kv_layout: str, engine: str) -> list[str]:
