@@ -217,10 +217,16 @@ def test_emit_vllm_single_node(cli):
     assert "--quantization fp8" in cmd
 
 
-def test_emit_uses_meta_fp8_checkpoint_for_fp8_mixed(cli):
-    r = cli("plan", "-m", "maverick", "-q", "fp8_mixed", "-c", "8K", "--gpu", "h100", "--emit", "vllm")
+def test_emit_uses_meta_fp8_checkpoint_for_its_own_layout(cli):
+    """Meta's FP8 checkpoint holds the routed experts of every MoE layer in FP8 (fp8_experts): that
+    format serves it as it is; fp8_mixed (Meta's quantize-on-load rule) has no checkpoint, so it is
+    served from BF16 with online FP8, and the note names the checkpoint that does exist."""
+    r = cli("plan", "-m", "maverick", "-q", "fp8_experts", "-c", "8K", "--gpu", "h100", "--emit", "vllm")
     assert "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8" in r.out
     assert "--quantization" not in r.out
+    r = cli("plan", "-m", "maverick", "-q", "fp8_mixed", "-c", "8K", "--gpu", "h100", "--emit", "vllm")
+    assert r.out.startswith("vllm serve meta-llama/Llama-4-Maverick-17B-128E-Instruct ") and "--quantization fp8" in r.out
+    assert "no fp8_mixed checkpoint is listed" in r.err and "Instruct-FP8, is fp8_experts" in r.err
 
 
 def test_emit_multi_node_forms(cli):

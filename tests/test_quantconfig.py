@@ -527,10 +527,10 @@ def test_deepseek_v3_block_scales_reproduce_the_hub_tensor_count():
     5, scale tensors included), is reproduced exactly by: every parameter (main + MTP layer) + the MTP layer's
     stored copies of the embedding and head + one scale per tile of each FP8 linear (the format's choice for
     the main model; in the MTP layer every linear but eh_proj)."""
-    from llamasize.data.registry import load_registry, resolve_model
+    from llamasize.data.registry import load_registry
     from llamasize.estimate.params import mtp_tensors, weight_table
 
-    spec = resolve_model(load_registry(), "deepseek-v3")
+    spec = load_registry().model("deepseek-v3")
     fmt = get_format(spec.default_quant)
     assert fmt.id == "fp8-block128x128"
 

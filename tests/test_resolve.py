@@ -336,13 +336,13 @@ def test_existing_directory_that_is_no_registry_name(cli, tmp_path, monkeypatch)
 
 # ------------------------------------------------------------------------- quantized repos ---
 @pytest.mark.parametrize("repo,spec_id,quant", [
-    ("meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8", "llama4-maverick", "fp8_mixed"),
+    ("meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8", "llama4-maverick", "fp8_experts"),
     ("nvidia/Llama-3.3-70B-Instruct-FP4", "llama3.3-70b", "nvfp4"),
     ("nvidia/Llama-4-Scout-17B-16E-Instruct-FP8", "llama4-scout", "fp8"),
     ("RedHatAI/Meta-Llama-3.1-8B-Instruct-quantized.w8a8", "llama3.1-8b", "int8"),
     ("Qwen/Qwen3-30B-A3B-FP8", "qwen3-30b-a3b", "fp8"),
     ("meta-llama/Llama-3.1-70B", "llama3.1-70b", "bf16"),
-    ("deepseek-ai/DeepSeek-R1", "deepseek-v3", "fp8"),
+    ("deepseek-ai/DeepSeek-R1", "deepseek-v3", "fp8-block128x128"),  # the checkpoint's own block-scaled FP8
 ])
 def test_a_quantized_repo_selects_its_format(cli, repo, spec_id, quant):
     r = cli("fit", "--model", repo, "--gpu", "b200", "--gpus", "8", "--ctx", "8K", "-f", "json")

@@ -69,9 +69,11 @@ def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], l
         repo = model_repo(spec, quant)
         if repo.upper().endswith("-FP8"):
             return [], [f"{repo} is Meta's FP8 checkpoint; the engine reads its scheme from the checkpoint"]
-        return [flags.quantization, ONLINE_QUANTIZATION["fp8"]], ["no FP8 checkpoint is listed for this model: online "
-                                                                  "FP8 quantizes every linear layer, more than "
-                                                                  "Meta's fp8_mixed rule"]
+        published = [n for n, f in spec.hf_quantized.items() if f in ("fp8_mixed", "fp8_experts")]
+        hint = (f"no {quant} checkpoint is listed for this model (the FP8 one it lists, {published[0]}, is "
+                f"{spec.hf_quantized[published[0]]})" if published else "no FP8 checkpoint is listed for this model")
+        return [flags.quantization, ONLINE_QUANTIZATION["fp8"]], [f"{hint}: online FP8 quantizes every linear layer, "
+                                                                  f"more than Meta's {quant} rule"]
     if quant == "mxfp4":
         if spec.family == "gpt-oss":
             return [], ["gpt-oss ships its experts in MXFP4; the engine reads it from the checkpoint"]
