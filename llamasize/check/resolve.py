@@ -39,16 +39,7 @@ class CatalogIndex:
                 base.setdefault(name.split("/")[-1].lower(), []).append(spec)
         #: repository names (without the org) that belong to exactly one model
         self.hf_base = {k: v[0] for k, v in base.items() if len({s.id for s in v}) == 1}
-        self.gpu_labels: dict[tuple[str, str], object] = {}
-        for g in reg.gpus:
-            for v in g.gfd_products:
-                self.gpu_labels[("gpu.product", v.lower())] = g
-            for v in g.nvml_names:
-                self.gpu_labels.setdefault(("gpu.product", v.replace(" ", "-").lower()), g)
-            for v in g.instance_types:
-                self.gpu_labels[("instance-type", v.lower())] = g
-            for v in g.gke_accelerators:
-                self.gpu_labels[("gke-accelerator", v.lower())] = g
+        self.gpu_labels = gpu_label_index(reg)
 
     def model(self, ref: str):
         """Registry spec for a model reference (HF name, ``hf://``, ``s3://.../org--name``, local
@@ -85,9 +76,40 @@ class CatalogIndex:
                     return spec, name
         return None, None
 
-    def gpu(self, kind: str, value: str):
-        """The catalogue GPU a node label value names (None when unknown)."""
-        return self.gpu_labels.get((kind, value.strip().lower()))
+    def gpu(self, kind: str, value: str) -> list:
+        """The catalogue GPUs a node label value names (empty when unknown; Karpenter's
+        ``instance-gpu-name`` ``a100`` is two GPUs, 40GB and 80GB). GPU feature discovery values are
+        matched without a ``-SHARED`` suffix (time-slicing) and with or without the ``NVIDIA-``
+        prefix older drivers leave out (facts/hardware-memory.md 4.1)."""
+        key = value.strip().lower()
+        if kind == "gpu.product":
+            key = key.removesuffix("-shared")
+            return self.gpu_labels.get((kind, key)) or self.gpu_labels.get((kind, "nvidia-" + key), [])
+        return self.gpu_labels.get((kind, key), [])
+
+
+def gpu_label_index(reg) -> dict[tuple[str, str], list]:
+    """(label kind, lower-cased value) -> catalogue GPUs: GFD products and NVML names, GKE
+    accelerators, instance types (the GPU shaped by its instance) and Karpenter GPU names."""
+    index: dict[tuple[str, str], list] = {}
+
+    def add(kind: str, value: str, g) -> None:
+        gs = index.setdefault((kind, value.lower()), [])
+        if g.id not in {x.id for x in gs}:
+            gs.append(g)
+
+    for g in reg.gpus:
+        for v in g.gfd_products:
+            add("gpu.product", v, g)
+        for v in g.nvml_names:
+            add("gpu.product", v.replace(" ", "-"), g)
+        for v in g.gke_accelerators:
+            add("gke-accelerator", v, g)
+    for inst in reg.instances:
+        add("instance-type", inst.spec.id, inst.gpu)
+        if inst.spec.karpenter_gpu_name:
+            add("karpenter-gpu-name", inst.spec.karpenter_gpu_name, inst.gpu)
+    return index
 
 
 def merge_limits(run: PolicyLimits, file: PolicyLimits | None) -> PolicyLimits:
@@ -176,16 +198,21 @@ class Resolver:
                 except UnknownIdError as e:
                     out.append(LS010(line, unknown_id(e, value)))
                     continue
-            elif key == "resource":
+            elif key == "resource" or (GPU_LABELS.get(key) == "gpu.product" and "-mig-" in value.lower()):
                 out.append(LS010(line, f"{quote_if_needed(value)} is a MIG slice; slices are not in the GPU catalogue"))
                 continue
             else:
-                g = self.index.gpu(GPU_LABELS[key], value)
-                if g is None:
+                found = self.index.gpu(GPU_LABELS[key], value)
+                if not found:
                     out.append(LS010(line, f"{key}={quote_if_needed(value)} matches no GPU in the catalogue "
-                                           "(gfd_products / nvml_names, instance_types, gke_accelerators; "
-                                           "see 'llamasize gpus')"))
+                                           "(gfd_products / nvml_names, gke_accelerators, instance types, Karpenter GPU "
+                                           "names; see 'llamasize gpus' and 'llamasize gpus --instances')"))
                     continue
+                if len(found) > 1:
+                    assumptions.append(f"{key}={quote_if_needed(value)} is any of {', '.join(x.id for x in found)}: "
+                                       "each is checked")
+                gpus += [x for x in found if x.id not in {y.id for y in gpus}]
+                continue
             if g.id not in {x.id for x in gpus}:
                 gpus.append(g)
         if not t.gpu_types:
@@ -195,7 +222,8 @@ class Resolver:
                                    "(--default-gpu)")
             else:
                 out.append(LS010(t.line, "GPU type not pinned (no nodeSelector/affinity on nvidia.com/gpu.product, "
-                                         "node.kubernetes.io/instance-type or cloud.google.com/gke-accelerator); "
+                                         "node.kubernetes.io/instance-type, cloud.google.com/gke-accelerator or "
+                                         "karpenter.k8s.aws/instance-gpu-name); "
                                          "memory not checked (--default-gpu ID assumes one)"))
         return gpus
 
