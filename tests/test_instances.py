@@ -140,6 +140,24 @@ def test_check_unknown_instance_type_is_reported(cli, tmp_path):
     assert len(msgs) == 1 and "g5.9xlarge matches no GPU" in msgs[0]
 
 
+def test_check_mig_product_is_not_a_gpu(cli, tmp_path):
+    p = tmp_path / "m.yaml"
+    p.write_text(MANIFEST.format(selector="nodeSelector: {nvidia.com/gpu.product: NVIDIA-A100-SXM4-40GB-MIG-3g.20gb}"))
+    j = cli("check", str(p), "-f", "json").json()
+    msgs = [f["message"] for f in j["findings"] if f["rule_id"] == "LS010"]
+    assert len(msgs) == 1 and "MIG slice" in msgs[0]
+
+
+def test_check_instance_type_sets_the_node_size(registry):
+    from llamasize.check.resolve import CatalogIndex
+
+    index = CatalogIndex(registry)
+    (g,) = index.gpu("instance-type", "g5.12xlarge")
+    assert (g.id, g.gpus_per_node) == ("a10g", 4)
+    (k,) = index.gpu("karpenter-gpu-name", "a10g")  # a GPU name: the catalogue entry as it is
+    assert (k.id, k.gpus_per_node) == ("a10g", registry.gpu("a10g").gpus_per_node)
+
+
 def _user_catalog(tmp_path: Path, instance: dict) -> Path:
     d = tmp_path / "cat" / "instances"
     d.mkdir(parents=True)

@@ -106,9 +106,9 @@ def gpu_label_index(reg) -> dict[tuple[str, str], list]:
         for v in g.gke_accelerators:
             add("gke-accelerator", v, g)
     for inst in reg.instances:
-        add("instance-type", inst.spec.id, inst.gpu)
-        if inst.spec.karpenter_gpu_name:
-            add("karpenter-gpu-name", inst.spec.karpenter_gpu_name, inst.gpu)
+        add("instance-type", inst.spec.id, inst.gpu)  # the GPU shaped by its instance (one node each)
+        if inst.spec.karpenter_gpu_name:  # a GPU name, not an instance: the catalogue's own node size
+            add("karpenter-gpu-name", inst.spec.karpenter_gpu_name, reg.gpu(inst.spec.gpu))
     return index
 
 
