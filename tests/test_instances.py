@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llamasize.data.registry import load_registry
 from llamasize.errors import DataError
@@ -116,6 +118,9 @@ spec:
     ("nodeSelector: {karpenter.k8s.aws/instance-gpu-name: l40s}", ["l40s"]),
     ("nodeSelector: {karpenter.k8s.aws/instance-gpu-name: a100}", ["a100-sxm-40gb", "a100-sxm-80gb"]),
     ("nodeSelector: {nvidia.com/gpu.product: NVIDIA-A10G-SHARED}", ["a10g"]),
+    # the instance type pins which A100 Karpenter's 'a100' is
+    ("nodeSelector: {karpenter.k8s.aws/instance-gpu-name: a100, node.kubernetes.io/instance-type: p4d.24xlarge}",
+     ["a100-sxm-40gb"]),
     ("affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: "
      "[{matchExpressions: [{key: karpenter.k8s.aws/instance-gpu-name, operator: In, values: [l4, a10g]}]}]}}}",
      ["l4", "a10g"]),
@@ -196,3 +201,21 @@ def test_bundled_instance_memory_matches_its_gpu(registry):
         per_gpu = i.spec.gpu_memory.per_gpu_bytes(i.spec.gpus)
         gb = i.gpu.memory.datasheet_gb
         assert 0.9 * gb * 1e9 <= per_gpu <= 1.1 * gb * 2**30, i.spec.id
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.integers(min_value=0, max_value=102), st.integers(min_value=1, max_value=200))
+def test_gpu_count_rule_holds_for_every_instance(i, n):
+    # --gpus with an instance type: at most its count, or whole instances; anything else a UsageError
+    from llamasize.cli.inputs import instance_gpu_count
+    from llamasize.errors import UsageError
+
+    reg = load_registry()
+    inst = reg.instances[i % len(reg.instances)]
+    k = inst.spec.gpus
+    assert instance_gpu_count(reg, inst.spec.id, None) == k
+    if n <= k or n % k == 0:
+        assert instance_gpu_count(reg, inst.spec.id, str(n)) == n
+    else:
+        with pytest.raises(UsageError):
+            instance_gpu_count(reg, inst.spec.id, str(n))

@@ -189,8 +189,9 @@ class Resolver:
         return spec, hf_name
 
     def gpus(self, t: Target, out: list[Issue], assumptions: list[str]) -> list:
-        """Catalogue GPUs the pods may land on (each is checked)."""
-        gpus = []
+        """Catalogue GPUs the pods may land on (each is checked). A label that names several GPUs
+        (Karpenter's ``a100``) is narrowed by the GPUs other labels pin, else all are checked."""
+        gpus, ambiguous = [], []
         for key, value, line in t.gpu_types:
             if key == "llamasize":
                 try:
@@ -209,12 +210,16 @@ class Resolver:
                                            "names; see 'llamasize gpus' and 'llamasize gpus --instances')"))
                     continue
                 if len(found) > 1:
-                    assumptions.append(f"{key}={quote_if_needed(value)} is any of {', '.join(x.id for x in found)}: "
-                                       "each is checked")
-                gpus += [x for x in found if x.id not in {y.id for y in gpus}]
-                continue
+                    ambiguous.append((f"{key}={quote_if_needed(value)}", found))
+                    continue
+                g = found[0]
             if g.id not in {x.id for x in gpus}:
                 gpus.append(g)
+        for label, found in ambiguous:  # another label that pins one of them narrows the choice
+            narrowed = [x for x in found if x.id in {y.id for y in gpus}]
+            if not narrowed:
+                assumptions.append(f"{label} is any of {', '.join(x.id for x in found)}: each is checked")
+                gpus += [x for x in found if x.id not in {y.id for y in gpus}]
         if not t.gpu_types:
             if self.default_gpu is not None:
                 gpus = [self.default_gpu]
