@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from llamasize.data.spec import Frozen, Label
 
@@ -46,7 +46,11 @@ class MemoryReport(Frozen):
     #: Why the figure is doubtful (unnamed SKU, program of unknown method, ...); None = firm.
     flag: str | None = None
 
-    _date_as_text = field_validator("as_of", mode="before")(classmethod(lambda cls, v: iso_text(v)))
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _date_as_text(cls, v):
+        """Dates as ISO text (``iso_text``)."""
+        return iso_text(v)
 
     @property
     def bytes(self) -> int:
@@ -189,7 +193,11 @@ class Price(Frozen):
     label: Label = "reported"
     note: str | None = None
 
-    _date_as_text = field_validator("as_of", mode="before")(classmethod(lambda cls, v: iso_text(v)))
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _date_as_text(cls, v):
+        """Dates as ISO text (``iso_text``)."""
+        return iso_text(v)
 
 
 class GpuSpec(Frozen):
