@@ -30,7 +30,7 @@ from llamasize import SCHEMA_VERSION, __version__
 from llamasize.estimate.calibration import DeviceCalibration, calibration_path, load_calibrations
 from llamasize.errors import UsageError
 from llamasize.text import quote_value
-from llamasize.data.hardware import Flops, GpuSpec, Interconnect, Memory, NativeFormats
+from llamasize.data.hardware import Flops, GpuSpec, Interconnect, Memory, MemoryReport, NativeFormats
 from llamasize.estimate.deployment import Deployment
 from llamasize.estimate.kv import kv_models
 from llamasize.estimate.memory import activation_peak_bytes, total_weight_bytes
@@ -124,8 +124,9 @@ def cpu_device_spec(name: str, memory_bytes: int, bandwidth_bytes_per_s: float, 
     stand in for datasheet figures (``--gpu local`` on a machine without a GPU)."""
     return GpuSpec(
         id="cpu", name=name, vendor="cpu", architecture="cpu",
-        memory=Memory(datasheet_gb=memory_bytes / 1e9, driver_mib=memory_bytes // 2**20,
-                      source="operating system (/proc/meminfo)", driver_source="operating system (/proc/meminfo)"),
+        memory=Memory(datasheet_gb=memory_bytes / 1e9, source="operating system (/proc/meminfo)",
+                      cuda_totals=[MemoryReport(value=memory_bytes, unit="bytes", tool="/proc/meminfo MemTotal",
+                                                source="operating system (the host's memory is the device's)")]),
         memory_bandwidth_gb_per_s=bandwidth_bytes_per_s / 1e9, bandwidth_source=f"measured: {source}",
         flops=Flops(fp32=fp32_flops_per_s / 1e12, source=f"measured: {source}"),
         native=NativeFormats(fp8=False, fp4=False, source="a CPU has no FP8/FP4 tensor cores"),

@@ -173,11 +173,27 @@ def test_model_references(registry, ref, model):
     ("instance-type", "p5en.48xlarge", "h200"),
     ("gke-accelerator", "nvidia-l4", "l4"),
     ("gpu.product", "h100", None),  # a llamasize alias is not a node label
-    ("instance-type", "g5.8xlarge", None),  # A10G: not in the catalogue
+    ("instance-type", "g5.8xlarge", "a10g"),  # AWS g5: A10G (facts/hardware-memory.md 3.1)
+    ("instance-type", "g5.9xlarge", None),  # no such instance type
+    ("instance-type", "Standard_ND96isr_H100_v5", "h100-sxm"),  # Azure ND H100 v5
+    ("gke-accelerator", "nvidia-tesla-t4", "t4"),
+    ("karpenter-gpu-name", "l40s", "l40s"),
+    ("gpu.product", "Tesla-T4-SHARED", "t4"),  # GFD time-slicing suffix
+    ("gpu.product", "A100-SXM4-40GB", "a100-sxm-40gb"),  # older drivers: no NVIDIA- prefix
+    ("gpu.product", "A100-PCIE-40GB", "a100-pcie-40gb"),
 ])
 def test_gpu_labels(registry, kind, value, gpu):
-    g = _Index(registry).gpu(kind, value)
-    assert (g.id if g else None) == gpu
+    gs = _Index(registry).gpu(kind, value)
+    assert [g.id for g in gs] == ([gpu] if gpu else [])
+
+
+def test_karpenter_a100_is_either_a100():
+    # Karpenter's instance-gpu-name does not carry the memory size: p4d (40 GB) and p4de (80 GB) are both
+    # 'a100' (facts/hardware-memory.md 3.1), so both are candidates
+    from llamasize.data.registry import load_registry
+
+    gs = _Index(load_registry()).gpu("karpenter-gpu-name", "a100")
+    assert sorted(g.id for g in gs) == ["a100-sxm-40gb", "a100-sxm-80gb"]
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -72,7 +72,10 @@ def test_models_lists_the_registry(cli):
 def test_gpus_lists_the_catalogue(cli):
     d = cli("gpus", "-f", "json").json()
     rows = {g["id"]: g for g in d["gpus"]}
-    assert rows["h100-sxm"]["memory_bytes"] == 81_559 * 2**20
+    # what CUDA reports (vLLM's 79.19 GiB), not nvidia-smi's 81,559 MiB, which is listed beside it
+    assert rows["h100-sxm"]["memory_bytes"] == round(79.19 * 2**30)
+    assert rows["h100-sxm"]["smi_memory_bytes"] == 81_559 * 2**20
+    assert rows["h100-sxm"]["memory_flag"] is None and rows["h100-pcie"]["memory_flag"]
     assert {"h100-sxm", "rtx-4090", "mi300x", "b200"} <= set(rows)
     table = cli("gpus").out
     assert "h100-sxm" in table and "rtx-4090" in table
@@ -196,7 +199,7 @@ def test_kv_layout_flag(cli):
 
 def test_gpu_memory_utilization_flag(cli):
     d = cli(*FIT_OK, "--gpu-memory-utilization", "0.5", "-f", "json").json()
-    assert d["per_gpu"]["budget_bytes"] == -(-81_559 * 2**20 // 2)
+    assert d["per_gpu"]["budget_bytes"] == -(-round(79.19 * 2**30) // 2)  # half of what CUDA reports
 
 
 def test_help_and_no_args(cli):

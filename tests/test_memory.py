@@ -17,7 +17,9 @@ from llamasize.estimate.parallel import pp_partition, validate_layout
 from llamasize.estimate.params import weight_table
 
 PROPS = settings(max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-H100_BYTES = 81_559 * 2**20
+# What CUDA reports for an H100 80GB HBM3 (vLLM 0.19.0 log, facts/hardware-memory.md 1a): 79.19 GiB, not
+# nvidia-smi's 81,559 MiB (DESIGN rules 5 and 9)
+H100_BYTES = round(79.19 * 2**30)
 
 
 def fit(registry, model, gpu, quant, ctx, gpus=1, **kw):

@@ -58,16 +58,18 @@ def test_every_required_gpu_is_bundled(registry):
     assert set(GPU_IDS) <= ids
 
 
-def test_h100_memory_is_what_the_driver_reports(registry):
-    # DESIGN.md rule 5: 81,559 MiB for an H100 80GB
+def test_h100_memory_is_what_cuda_reports(registry):
+    # DESIGN.md rules 5 and 9: vLLM budgets what CUDA reports, 79.19 GiB for an H100 80GB (nvidia-smi's
+    # 81,559 MiB includes the driver's reservation); facts/hardware-memory.md 1a
     h = registry.gpu("h100-sxm")
-    assert h.memory_bytes == 81_559 * 2**20
-    assert h.memory.basis == "driver"
+    assert h.memory_bytes == round(79.19 * 2**30)
+    assert h.memory.basis == "cuda_total" and h.memory.flag is None
+    assert h.memory_bytes < 81_559 * 2**20
 
 
-def test_h200_memory_is_what_the_driver_reports(registry):
-    # facts/hardware.md 4: nvidia-smi shows 143,771 MiB for an H200
-    assert registry.gpu("h200").memory_bytes == 143_771 * 2**20
+def test_h200_memory_is_what_cuda_reports(registry):
+    # facts/hardware-memory.md 1a: deviceQuery on an H200, 150021734400 bytes (nvidia-smi: 143,771 MiB)
+    assert registry.gpu("h200").memory_bytes == 150_021_734_400
 
 
 @pytest.mark.parametrize(
@@ -92,8 +94,8 @@ def test_catalogue_matches_datasheet_facts(registry, gpu, mem_gb, bw_gb_s, bf16,
     assert g.flops.bf16 == bf16
     assert g.flops.fp8 == fp8
     assert (g.native.fp8, g.native.fp4) == (fp8_native, fp4_native)
-    if g.memory.basis == "datasheet":
-        assert g.memory_bytes == round(mem_gb * 10**9)  # decimal GB: errs on the safe side
+    if g.memory.basis == "binary_capacity":
+        assert g.memory_bytes == mem_gb * 2**30  # 80 GB HBM2e = 80 GiB (flagged upper bound)
 
 
 def test_gpu_entries_are_complete(registry):

@@ -32,16 +32,7 @@ class CatalogIndex:
     def __init__(self, reg) -> None:
         self.reg = reg
         self.hf = HfIndex(reg)
-        self.gpu_labels: dict[tuple[str, str], object] = {}
-        for g in reg.gpus:
-            for v in g.gfd_products:
-                self.gpu_labels[("gpu.product", v.lower())] = g
-            for v in g.nvml_names:
-                self.gpu_labels.setdefault(("gpu.product", v.replace(" ", "-").lower()), g)
-            for v in g.instance_types:
-                self.gpu_labels[("instance-type", v.lower())] = g
-            for v in g.gke_accelerators:
-                self.gpu_labels[("gke-accelerator", v.lower())] = g
+        self.gpu_labels = gpu_label_index(reg)
 
     def model(self, ref: str):
         """Registry spec for a model reference (HF name, ``hf://``, ``s3://.../org--name``, local
@@ -50,9 +41,40 @@ class CatalogIndex:
         m = self.hf.match(parse_reference(ref))
         return (with_format(m), m.hf_name) if m is not None else (None, None)
 
-    def gpu(self, kind: str, value: str):
-        """The catalogue GPU a node label value names (None when unknown)."""
-        return self.gpu_labels.get((kind, value.strip().lower()))
+    def gpu(self, kind: str, value: str) -> list:
+        """The catalogue GPUs a node label value names (empty when unknown; Karpenter's
+        ``instance-gpu-name`` ``a100`` is two GPUs, 40GB and 80GB). GPU feature discovery values are
+        matched without a ``-SHARED`` suffix (time-slicing) and with or without the ``NVIDIA-``
+        prefix older drivers leave out (facts/hardware-memory.md 4.1)."""
+        key = value.strip().lower()
+        if kind == "gpu.product":
+            key = key.removesuffix("-shared")
+            return self.gpu_labels.get((kind, key)) or self.gpu_labels.get((kind, "nvidia-" + key), [])
+        return self.gpu_labels.get((kind, key), [])
+
+
+def gpu_label_index(reg) -> dict[tuple[str, str], list]:
+    """(label kind, lower-cased value) -> catalogue GPUs: GFD products and NVML names, GKE
+    accelerators, instance types (the GPU shaped by its instance) and Karpenter GPU names."""
+    index: dict[tuple[str, str], list] = {}
+
+    def add(kind: str, value: str, g) -> None:
+        gs = index.setdefault((kind, value.lower()), [])
+        if g.id not in {x.id for x in gs}:
+            gs.append(g)
+
+    for g in reg.gpus:
+        for v in g.gfd_products:
+            add("gpu.product", v, g)
+        for v in g.nvml_names:
+            add("gpu.product", v.replace(" ", "-"), g)
+        for v in g.gke_accelerators:
+            add("gke-accelerator", v, g)
+    for inst in reg.instances:
+        add("instance-type", inst.spec.id, inst.gpu)  # the GPU shaped by its instance (one node each)
+        if inst.spec.karpenter_gpu_name:  # a GPU name, not an instance: the catalogue's own node size
+            add("karpenter-gpu-name", inst.spec.karpenter_gpu_name, reg.gpu(inst.spec.gpu))
+    return index
 
 
 def merge_limits(run: PolicyLimits, file: PolicyLimits | None) -> PolicyLimits:
@@ -135,8 +157,9 @@ class Resolver:
         return r.spec, r.hf_name
 
     def gpus(self, t: Target, out: list[Issue], assumptions: list[str]) -> list:
-        """Catalogue GPUs the pods may land on (each is checked)."""
-        gpus = []
+        """Catalogue GPUs the pods may land on (each is checked). A label that names several GPUs
+        (Karpenter's ``a100``) is narrowed by the GPUs other labels pin, else all are checked."""
+        gpus, ambiguous = [], []
         for key, value, line in t.gpu_types:
             if key == "llamasize":
                 try:
@@ -144,18 +167,27 @@ class Resolver:
                 except UnknownIdError as e:
                     out.append(LS010(line, unknown_id(e, value)))
                     continue
-            elif key == "resource":
+            elif key == "resource" or (GPU_LABELS.get(key) == "gpu.product" and "-mig-" in value.lower()):
                 out.append(LS010(line, f"{quote_if_needed(value)} is a MIG slice; slices are not in the GPU catalogue"))
                 continue
             else:
-                g = self.index.gpu(GPU_LABELS[key], value)
-                if g is None:
+                found = self.index.gpu(GPU_LABELS[key], value)
+                if not found:
                     out.append(LS010(line, f"{key}={quote_if_needed(value)} matches no GPU in the catalogue "
-                                           "(gfd_products / nvml_names, instance_types, gke_accelerators; "
-                                           "see 'llamasize gpus')"))
+                                           "(gfd_products / nvml_names, gke_accelerators, instance types, Karpenter GPU "
+                                           "names; see 'llamasize gpus' and 'llamasize gpus --instances')"))
                     continue
+                if len(found) > 1:
+                    ambiguous.append((f"{key}={quote_if_needed(value)}", found))
+                    continue
+                g = found[0]
             if g.id not in {x.id for x in gpus}:
                 gpus.append(g)
+        for label, found in ambiguous:  # another label that pins one of them narrows the choice
+            narrowed = [x for x in found if x.id in {y.id for y in gpus}]
+            if not narrowed:
+                assumptions.append(f"{label} is any of {', '.join(x.id for x in found)}: each is checked")
+                gpus += [x for x in found if x.id not in {y.id for y in gpus}]
         if not t.gpu_types:
             if self.default_gpu is not None:
                 gpus = [self.default_gpu]
@@ -163,7 +195,8 @@ class Resolver:
                                    "(--default-gpu)")
             else:
                 out.append(LS010(t.line, "GPU type not pinned (no nodeSelector/affinity on nvidia.com/gpu.product, "
-                                         "node.kubernetes.io/instance-type or cloud.google.com/gke-accelerator); "
+                                         "node.kubernetes.io/instance-type, cloud.google.com/gke-accelerator or "
+                                         "karpenter.k8s.aws/instance-gpu-name); "
                                          "memory not checked (--default-gpu ID assumes one)"))
         return gpus
 

@@ -10,7 +10,7 @@ import typer
 
 from llamasize.cli import inputs
 from llamasize.cli.options import (
-    Batch, Calibration, CatalogDir, Concurrency, Ctx, Debug, DecodeEfficiency, Engine, Ep, Format, Gpu, Gpus,
+    Batch, Calibration, CatalogDir, Concurrency, Ctx, Debug, DecodeEfficiency, Engine, Ep, Format, Gpu, Gpus, Instances,
     GpuMemoryUtilization, KvDtype, KvLayout, MaxNumBatchedTokens, MaxNumSeqs, MemFractionStatic, ModelArg,
     ModelName, OutputTokens, OverheadGib, Pp, PrefillEfficiency, PromptTokens, Quant, RequestsPerDay, SpecsDir,
     TextOnly, Tp,
@@ -28,13 +28,14 @@ def models_cmd(fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: Cata
     out(render_models(inputs.registry(specs_dir, catalog_dir).models, fmt))
 
 
-def gpus_cmd(fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
-             debug: Debug = False) -> None:
-    """List the GPUs of the catalogue."""
-    from llamasize.render.catalog import render_gpus
+def gpus_cmd(fmt: Format = None, instances: Instances = False, specs_dir: SpecsDir = None,
+             catalog_dir: CatalogDir = None, debug: Debug = False) -> None:
+    """List the GPUs of the catalogue (--instances: the cloud instance types)."""
+    from llamasize.render.catalog import render_gpus, render_instances
 
     fmt = inputs.output_format(fmt)
-    out(render_gpus(inputs.registry(specs_dir, catalog_dir).gpus, fmt))
+    reg = inputs.registry(specs_dir, catalog_dir)
+    out(render_instances(reg.instances, fmt) if instances else render_gpus(reg.gpus, fmt))
 
 
 def params_cmd(model: ModelArg, fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,

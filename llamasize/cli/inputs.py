@@ -135,13 +135,38 @@ def model_spec(reg: Registry, name: str) -> ModelSpec:
 
 # ---------------------------------------------------------------------------- one deployment ---
 def resolve_gpu(reg: Registry, name: str, calibration=None) -> tuple[GpuSpec, str | None]:
-    """(GPU, note): a catalogue GPU by id/alias, or ``local``: the detected GPU, else this CPU as a
-    device, with a note saying which."""
+    """(GPU, note): a catalogue GPU by id/alias, a cloud instance type (its GPU, one node per
+    instance, with a note), or ``local``: the detected GPU, else this CPU as a device, with a note
+    saying which."""
     if name.strip().lower() == "local":
         from llamasize.verify import local_device_spec
 
         return local_device_spec(reg, calibration)
-    return reg.gpu(name), None
+    g = reg.gpu(name)
+    inst = reg.instance(name)
+    if inst is not None and inst.gpu is g:
+        return g, (f"--gpu {inst.spec.id}: {inst.provider} instance with {inst.spec.gpus} x {g.id} "
+                   f"({g.memory_bytes / 2**30:.2f} GiB each as CUDA reports it); one node = one instance")
+    return g, None
+
+
+def instance_gpu_count(reg: Registry, gpu: str, gpus: str | None) -> int:
+    """``--gpus`` for ``--gpu``: as given (default 1), or for a cloud instance type its GPU count by
+    default. An explicit count above the instance's must be a whole number of instances (each one
+    node); fewer GPUs than the instance has are allowed (the rest idle)."""
+    from llamasize.units import parse_count
+
+    inst = reg.instance(gpu) if gpu.strip().lower() != "local" else None
+    if inst is None or inst.gpu is not reg.gpu(gpu):
+        return parse_count(pick(gpus, default="1"), "--gpus", maximum=4096)
+    k = inst.spec.gpus
+    if gpus is None:
+        return k
+    n = parse_count(gpus, "--gpus", maximum=4096)
+    if n > k and n % k:
+        raise UsageError(f"--gpus {n} is not a whole number of {inst.spec.id} instances ({k} GPUs each): "
+                         f"use at most {k}, or a multiple of {k} for several instances")
+    return n
 
 
 def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str | None, pp: str | None, ep: bool,
@@ -161,7 +186,7 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
     g, gpu_note = resolve_gpu(reg, gpu, calibration)
     if gpu_note:
         note(gpu_note)
-    n = parse_count(pick(gpus, default="1"), "--gpus", maximum=4096)
+    n = instance_gpu_count(reg, gpu, gpus)
     ppn = parse_count(pick(pp, default="1"), "--pp", maximum=1024)
     tpn = parse_count(tp, "--tp", maximum=4096) if tp is not None else default_tensor_parallel(n, ppn)
     d = Deployment(

@@ -37,14 +37,15 @@ Format = Annotated[Optional[str], typer.Option("--format", "-f", help="Output fo
 SpecsDir = Annotated[Optional[List[Path]], typer.Option("--specs-dir", help="Extra model-spec directory (repeatable; also $LLAMASIZE_SPECS_PATH).")]
 CatalogDir = Annotated[Optional[List[Path]], typer.Option("--catalog-dir", help="Extra GPU-catalogue directory (repeatable; also $LLAMASIZE_CATALOG_PATH).")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
+Instances = Annotated[bool, typer.Option("--instances", help="List the cloud instance types (AWS, GCP, Azure) and the GPUs they carry instead of the GPUs.")]
 Workload = Annotated[Optional[Path], typer.Option("--workload", "-w", help="YAML file with the same keys as the flags, '-' written '_' (flags win).")]
 Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="Calibration file written by 'llamasize verify' (default: the user cache).")]
 
 # --------------------------------------------------------------------------------- deployment ---
 ModelName = Annotated[Optional[str], typer.Option("--model", "-m", callback=_required, help="Model: a registry id or alias; a Hugging Face repo id (org/name[@revision], hf://...) the registry lists, else one in the local HF cache ($HF_HUB_CACHE, $HF_HOME/hub; offline); or a path to a checkpoint directory, config.json or .gguf file ('./x' for a path named like an id). verify and run: default micro-moe.")]
 ModelArg = Annotated[Optional[str], typer.Argument(callback=_required, help="Model: a registry id or alias; a Hugging Face repo id (org/name[@revision]) the registry lists, else one in the local HF cache (offline); or a path to a checkpoint directory, config.json or .gguf file.")]
-Gpu = Annotated[Optional[str], typer.Option("--gpu", "-g", callback=_required, help="GPU id or alias (see 'llamasize gpus'), or 'local': the detected GPU, else this CPU.")]
-Gpus = Annotated[Optional[str], typer.Option("--gpus", "-n", help="Number of GPUs in the deployment (default 1).")]
+Gpu = Annotated[Optional[str], typer.Option("--gpu", "-g", callback=_required, help="GPU id or alias (see 'llamasize gpus'), a cloud instance type (p5.48xlarge, a3-highgpu-8g, Standard_ND96isr_H100_v5; see 'llamasize gpus --instances'), or 'local': the detected GPU, else this CPU.")]
+Gpus = Annotated[Optional[str], typer.Option("--gpus", "-n", help="Number of GPUs in the deployment (default 1; with an instance type, its GPU count: more must be whole instances).")]
 Tp = Annotated[Optional[str], typer.Option("--tp", help="Tensor-parallel size (default: --gpus / --pp).")]
 Pp = Annotated[Optional[str], typer.Option("--pp", help="Pipeline-parallel size (default 1).")]
 Ep = Annotated[bool, typer.Option("--ep", help="Expert parallelism for MoE layers (vLLM --enable-expert-parallel).")]

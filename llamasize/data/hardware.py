@@ -9,41 +9,133 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from llamasize.data.spec import Frozen, Label
 
-from llamasize.units import MIB
+from llamasize.units import GIB, MIB
 
 
-class Memory(Frozen):
-    """Device memory: the datasheet figure and, where sourced, what the driver reports."""
+def iso_text(v):
+    """A date as its ISO text (YAML reads ``2025-01-01`` as a date); anything else unchanged."""
+    return v.isoformat() if hasattr(v, "isoformat") else v
 
-    datasheet_gb: float = Field(gt=0, le=10_000)
-    type: str | None = None
-    #: Total memory as nvidia-smi / NVML reports it (MiB). Null when no source gives it.
-    driver_mib: int | None = Field(default=None, gt=0)
+
+#: Bytes per unit of a printed memory figure (deviceQuery's "MBytes" and rocminfo's "KB" are binary).
+_UNIT_BYTES = {"bytes": 1, "KiB": 2**10, "MiB": MIB, "GiB": GIB}
+
+MemoryBasis = Literal["cuda_total", "smi_total", "api_total", "binary_capacity"]
+
+
+class MemoryReport(Frozen):
+    """One device-memory total as a tool printed it on a real machine (facts/hardware-memory.md).
+
+    ``value`` and ``unit`` are as printed (``85100068864 bytes``, ``81559 MiB``, ``22.20 GiB``), so
+    ``bytes`` is exact for byte and MiB figures and good to half a printed digit for GiB ones."""
+
+    value: float = Field(gt=0, le=2**50)
+    unit: Literal["bytes", "KiB", "MiB", "GiB"]
+    #: What printed it: ``deviceQuery``, ``vLLM 0.19.0 log``, ``PyTorch OOM message``, ``nvidia-smi``, ...
+    tool: str
+    #: The device name printed with the figure, when there is one.
+    device_name: str | None = None
+    driver: str | None = None
     source: str
-    driver_source: str | None = None
+    #: Date of the source (commit or post), ISO text; None when the facts do not record it.
+    as_of: str | None = None
+    #: Why the figure is doubtful (unnamed SKU, program of unknown method, ...); None = firm.
+    flag: str | None = None
 
-    @model_validator(mode="after")
-    def _driver_source(self) -> "Memory":
-        if self.driver_mib is not None and not self.driver_source:
-            raise ValueError("driver_mib needs driver_source")
-        return self
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _date_as_text(cls, v):
+        """Dates as ISO text (``iso_text``)."""
+        return iso_text(v)
 
     @property
     def bytes(self) -> int:
-        """Memory to budget against: the driver's figure when known, else the datasheet's
-        decimal GB (which is lower than what the driver shows, so the estimate errs safe)."""
-        if self.driver_mib is not None:
-            return self.driver_mib * MIB
-        return round(self.datasheet_gb * 10**9)
+        """The figure in bytes (``value`` x the unit)."""
+        return round(self.value * _UNIT_BYTES[self.unit])
+
+
+def _lowest(reports: list[MemoryReport]) -> MemoryReport | None:
+    """The lowest firm report, else the lowest flagged one, else None."""
+    for group in ([r for r in reports if r.flag is None], reports):
+        if group:
+            return min(group, key=lambda r: r.bytes)
+    return None
+
+
+class Memory(Frozen):
+    """Device memory: the datasheet capacity and the totals the software stack reports.
+
+    Which figure is budgeted (``bytes``, ``basis``), in order (DESIGN rules 5 and 9: budget what the
+    engine sees):
+
+    1. ``cuda_totals``: what the CUDA / HIP runtime reports as the device total
+       (``torch.cuda.mem_get_info()[1]``, deviceQuery's ``totalGlobalMem``, vLLM's ``total_memory``),
+       the figure vLLM multiplies by ``gpu_memory_utilization``. It is nvidia-smi's total less the
+       driver's reservation (240-1,103 MiB on 13 machines, facts/hardware-memory.md 1c), and it varies
+       with the driver, so the lowest firm report is used; a flagged report only when no firm one exists.
+    2. else ``smi_totals`` (nvidia-smi ``memory.total``, rocm-smi VRAM total): an upper bound of (1).
+    3. else ``api_totals``: a cloud API's per-GPU figure (EC2 ``MemoryInfo.SizeInMiB``), which for the
+       B200 equals nvidia-smi's total and for other GPUs is a marketing figure (facts/hardware-memory.md 0).
+    4. else the binary capacity ``datasheet_gb`` x 2^30 (memory chips come in binary sizes: an
+       80 GB HBM2e card has 80 GiB), also an upper bound.
+
+    (2) to (4) are flagged (``flag``) and the flag is shown by ``fit`` and ``plan``."""
+
+    datasheet_gb: float = Field(gt=0, le=10_000)
+    type: str | None = None
+    source: str
+    cuda_totals: list[MemoryReport] = []
+    smi_totals: list[MemoryReport] = []
+    api_totals: list[MemoryReport] = []
+    notes: list[str] = []
 
     @property
-    def basis(self) -> Literal["driver", "datasheet"]:
-        """Which figure ``bytes`` comes from."""
-        return "driver" if self.driver_mib is not None else "datasheet"
+    def budget_report(self) -> MemoryReport | None:
+        """The report ``bytes`` comes from (None for the binary capacity)."""
+        return _lowest(self.cuda_totals) or _lowest(self.smi_totals) or _lowest(self.api_totals)
+
+    @property
+    def basis(self) -> MemoryBasis:
+        """Which figure ``bytes`` is (see the class docstring)."""
+        if _lowest(self.cuda_totals) is not None:
+            return "cuda_total"
+        if self.smi_totals:
+            return "smi_total"
+        return "api_total" if self.api_totals else "binary_capacity"
+
+    @property
+    def bytes(self) -> int:
+        """Total device memory to budget against (see the class docstring)."""
+        r = self.budget_report
+        return r.bytes if r is not None else round(self.datasheet_gb * GIB)
+
+    @property
+    def flag(self) -> str | None:
+        """Why the budgeted total may be off (None when it is a firm CUDA/HIP report)."""
+        r = self.budget_report
+        if self.basis == "cuda_total":
+            return None if r.flag is None else f"the device total ({r.tool}) is flagged: {r.flag}"
+        if self.basis == "smi_total":
+            return (f"no CUDA/HIP-reported total is sourced; budgeted from {r.tool}'s total, an upper bound "
+                    "(CUDA reports it less the driver's reservation, 240-1,103 MiB on the GPUs measured)")
+        if self.basis == "api_total":
+            return (f"no CUDA/HIP- or driver-reported total is sourced; budgeted from {r.tool} ({r.source}), "
+                    "which is not what the driver reports on most GPUs")
+        return (f"no reported device total is sourced; budgeted from the binary capacity ({self.datasheet_gb:g} GB "
+                f"{self.type or 'memory'} = {self.datasheet_gb:g} GiB), an upper bound (CUDA reports less: the "
+                "driver's reservation is 240-1,103 MiB on the GPUs measured)")
+
+    @property
+    def budget_source(self) -> str:
+        """Where the budgeted total comes from, for the ``device_memory`` assumption."""
+        r = self.budget_report
+        if r is None:
+            return f"binary capacity of the datasheet's {self.datasheet_gb:g} GB ({self.source})"
+        return f"{r.tool}{', driver ' + r.driver if r.driver else ''}: {r.source}"
 
 
 class Flops(Frozen):
@@ -104,8 +196,8 @@ class Price(Frozen):
     @field_validator("as_of", mode="before")
     @classmethod
     def _date_as_text(cls, v):
-        """YAML reads 2025-01-01 as a date; keep it as the ISO text."""
-        return v.isoformat() if hasattr(v, "isoformat") else v
+        """Dates as ISO text (``iso_text``)."""
+        return iso_text(v)
 
 
 class GpuSpec(Frozen):
@@ -134,8 +226,6 @@ class GpuSpec(Frozen):
     nvml_names: list[str] = []
     #: Values of the ``nvidia.com/gpu.product`` node label (GPU feature discovery).
     gfd_products: list[str] = []
-    #: Cloud instance types carrying this GPU, with the GPU count per instance.
-    instance_types: dict[str, int] = {}
     #: Values of GKE's ``cloud.google.com/gke-accelerator`` label.
     gke_accelerators: list[str] = []
     notes: list[str] = []
@@ -147,7 +237,7 @@ class GpuSpec(Frozen):
 
     @property
     def memory_bytes(self) -> int:
-        """Total device memory to budget against (see ``Memory.bytes``)."""
+        """Total device memory to budget against: what CUDA/HIP reports (see ``Memory``)."""
         return self.memory.bytes
 
     @property

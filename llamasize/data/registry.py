@@ -19,10 +19,13 @@ from typing import Iterable
 from llamasize.errors import DataError, UnknownIdError
 from llamasize.files import bundled_dir, load_dir
 from llamasize.data.hardware import GpuSpec
+from llamasize.data.instances import InstanceCatalog, InstanceType, check_instance, shaped_gpu
 from llamasize.data.spec import ModelSpec
 from llamasize.text import quote_value
 
 SPECS_ENV = "LLAMASIZE_SPECS_PATH"
+#: Subdirectory of a catalogue directory holding instance-type files (``InstanceCatalog``).
+INSTANCES_DIR = "instances"
 CATALOG_ENV = "LLAMASIZE_CATALOG_PATH"
 
 
@@ -55,15 +58,26 @@ class _Index:
         for name in entry.all_names():
             self.names[name.lower()] = entry.id
 
-    def find(self, name: str, kind: str):
-        """Exact (case-insensitive) lookup; UnknownIdError with a close-match suggestion."""
+    def find(self, name: str, kind: str, more: dict[str, str] | None = None):
+        """Exact (case-insensitive) lookup; UnknownIdError with a close-match suggestion (among the
+        names and ``more``: lower-cased name -> name to suggest)."""
         key = name.strip().lower()
         if key in self.names:
             return self.entries[self.names[key]]
-        close = difflib.get_close_matches(key, list(self.names), n=1, cutoff=0.6)
-        hint = f"; did you mean '{self.names[close[0]]}'?" if close else ""
+        pool = {**self.names, **(more or {})}
+        close = difflib.get_close_matches(key, list(pool), n=1, cutoff=0.6)
+        hint = f"; did you mean '{pool[close[0]]}'?" if close else ""
         listing = "models" if kind == "model" else "gpus"
         raise UnknownIdError(f"unknown {kind} {quote_value(name)}{hint} (see 'llamasize {listing}')")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A cloud instance type, its provider and the GPU it carries (shaped: one node = one instance)."""
+
+    spec: InstanceType
+    provider: str
+    gpu: GpuSpec
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,8 @@ class Registry:
     _gpus: _Index
     spec_dirs: tuple[Path, ...]
     catalog_dirs: tuple[Path, ...]
+    #: lower-cased instance type name -> Instance
+    _instances: dict[str, Instance] = field(default_factory=dict)
 
     @property
     def models(self) -> list[ModelSpec]:
@@ -90,17 +106,19 @@ class Registry:
         cached one, a path -- is resolved by ``data.resolve``)."""
         return self._models.find(name, "model")
 
-    def model_names(self) -> dict[str, str]:
-        """Every lower-cased model id and alias -> its id."""
-        return self._models.names
+from llamasize.data.instances import InstanceCatalog, InstanceType, check_instance, shaped_gpu
 
     def gpu(self, name: str) -> GpuSpec:
-        """A GPU by id, alias, or the exact device name NVML reports."""
+        """A GPU by id, alias, the exact device name NVML reports, or a cloud instance type (then the
+        GPU with ``gpus_per_node`` = the instance's GPU count: one node is one instance)."""
         key = name.strip()
         for g in self._gpus.entries.values():
             if key in g.nvml_names or key in g.gfd_products:
                 return g
-        return self._gpus.find(name, "gpu")
+        inst = self.instance(key) if key.lower() not in self._gpus.names else None
+        if inst is not None:
+            return inst.gpu
+        return self._gpus.find(name, "gpu", {k: i.spec.id for k, i in self._instances.items()})
 
     def model_origin(self, model_id: str) -> Path:
         """File a model spec was loaded from."""
@@ -127,7 +145,27 @@ def _load(spec_dirs: tuple[Path, ...], catalog_dirs: tuple[Path, ...]) -> Regist
     for d in catalog_dirs:
         for entry, path in load_dir(d, GpuSpec):
             gpus.add(entry, path, "gpu")
-    return Registry(models, gpus, spec_dirs, catalog_dirs)
+    instances: dict[str, Instance] = {}
+    for d in catalog_dirs:
+        if (d / INSTANCES_DIR).is_dir():
+            for catalog, path in load_dir(d / INSTANCES_DIR, InstanceCatalog):
+                for inst in catalog.instances:
+                    _add_instance(instances, gpus, inst, catalog.provider, path)
+    return Registry(models, gpus, spec_dirs, catalog_dirs, instances)
+
+
+def _add_instance(instances: dict[str, Instance], gpus: _Index, inst: InstanceType, provider: str,
+                  path: Path) -> None:
+    """Index one instance type; DataError when its GPU is unknown, its name is taken or its
+    printed memory contradicts the GPU (``check_instance``)."""
+    key = inst.id.lower()
+    if key in instances or key in gpus.names:
+        raise DataError(f"{path}: instance type '{inst.id}' is already defined (as an instance or a GPU name)")
+    gpu = gpus.entries.get(inst.gpu)
+    if gpu is None:
+        raise DataError(f"{path}: instance type '{inst.id}' names GPU '{inst.gpu}', which is not in the catalogue")
+    check_instance(inst, gpu, str(path))
+    instances[key] = Instance(inst, provider, shaped_gpu(gpu, inst, provider))
 
 
 def load_registry(spec_dirs: Iterable[str | Path] | None = None,

@@ -28,6 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llamasize import SCHEMA_VERSION
+from llamasize.data.hardware import MemoryBasis
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.checkpoint import uses_checkpoint_bytes
@@ -109,7 +110,9 @@ class FitEstimate(ParallelLayoutFields, _FitHead):
     kv_cache_bytes: int | None
     kv_cache_bytes_per_token: int | None
     per_gpu: PerGpuMemory
-    memory_basis: Literal["driver", "datasheet"]
+    #: Which device total is budgeted (``data.hardware.Memory``): a CUDA/HIP-reported total, else a flagged
+    #: upper bound (nvidia-smi's total, a cloud API's figure, the binary capacity).
+    memory_basis: MemoryBasis
     warnings: list[str]
     assumptions: list[Assumption]
     confidence: dict[str, str]
@@ -275,6 +278,8 @@ def _warnings(d: Deployment, s: Settings) -> list[str]:
         out.append(f"{fmt.id} is a GGUF format for llama.cpp-style engines; {s.budget.engine}'s GGUF support is limited")
     if g.unverified:
         out.append(f"{g.id} is an unverified catalogue entry (its memory size is not from a sourced fact)")
+    if g.memory.flag:
+        out.append(f"{g.id} memory budget ({g.memory_bytes / GIB:.2f} GiB): {g.memory.flag}")
     if s.tp > g.gpus_per_node:
         out.append(f"tensor parallelism ({s.tp}) spans {-(-s.tp // g.gpus_per_node)} nodes: every layer's "
                    "all-reduce crosses the inter-node network (its bandwidth is not in the catalogue)")
@@ -293,8 +298,7 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
     gpu, b, fmt = d.gpu, s.budget, s.fmt
     out = [
         Assumption(name="device_memory", value=f"{gpu.memory_bytes:,} bytes ({gpu.memory.basis})",
-                   source=gpu.memory.driver_source if gpu.memory.basis == "driver" else
-                   gpu.memory.source + " - datasheet decimal GB; the driver may report a little more"),
+                   source=gpu.memory.budget_source),
         Assumption(name="engine", value=b.engine, source="--engine"),
         Assumption(name="kv_layout", value=s.layout, source=s.layout_reason),
         Assumption(name="kv_block_size_tokens", value=str(b.block_size),
@@ -379,7 +383,7 @@ def _verdict(d: Deployment, s: Settings, core: MemoryCore) -> _Verdict:
     if d.context_tokens > core.max_position:
         kinds.append("context")
         reasons.append(f"context {d.context_tokens:,} exceeds {spec.id}'s maximum of {core.max_position:,} tokens")
-    basis = "" if d.gpu.memory.basis == "driver" else " (budgeted from the datasheet's decimal GB)"
+    basis = "" if d.gpu.memory.flag is None else f" (device total: {d.gpu.memory.basis.replace('_', ' ')}, flagged)"
     if capacity < 0:
         used = w + act + b.overhead_bytes
         kinds.append("weights")

@@ -46,6 +46,11 @@ def render_models(models: Sequence[ModelSpec], fmt: str) -> str:
     return out + ("\n~ = rounded published figure; the architecture is not published\n")
 
 
+def _smi_bytes(g: GpuSpec) -> int | None:
+    """The lowest nvidia-smi / rocm-smi total of a GPU, None when none is sourced."""
+    return min((r.bytes for r in g.memory.smi_totals), default=None)
+
+
 def gpu_rows(gpus: Sequence[GpuSpec]) -> list[dict]:
     """One summary record per GPU (the JSON of ``llamasize gpus``)."""
     out = []
@@ -54,6 +59,7 @@ def gpu_rows(gpus: Sequence[GpuSpec]) -> list[dict]:
         out.append({
             "id": g.id, "aliases": list(g.aliases), "name": g.name, "vendor": g.vendor,
             "architecture": g.architecture, "memory_bytes": g.memory_bytes, "memory_basis": g.memory.basis,
+            "memory_flag": g.memory.flag, "smi_memory_bytes": _smi_bytes(g),
             "memory_bandwidth_bytes_per_s": g.memory_bandwidth_bytes_per_s,
             "bf16_flops_per_s": g.flops.per_second("bf16"), "fp8_flops_per_s": g.flops.per_second("fp8"),
             "fp4_flops_per_s": g.flops.per_second("fp4"),
@@ -76,7 +82,7 @@ def render_gpus(gpus: Sequence[GpuSpec], fmt: str) -> str:
         return "n/a" if v is None else f"{v / scale:,.{digits}f}"
 
     body = [
-        [r["id"], ", ".join(r["aliases"]), f"{r['memory_bytes'] / GIB:.1f}" + ("" if r["memory_basis"] == "driver" else "*"),
+        [r["id"], ", ".join(r["aliases"]), f"{r['memory_bytes'] / GIB:.2f}" + ("" if r["memory_flag"] is None else "*"),
          num(r["memory_bandwidth_bytes_per_s"], 1e9), num(r["bf16_flops_per_s"], 1e12, 1),
          "yes" if r["native_fp8"] else "no", "yes" if r["native_fp4"] else "no", r["interconnect"],
          str(r["gpus_per_node"]),
@@ -85,5 +91,38 @@ def render_gpus(gpus: Sequence[GpuSpec], fmt: str) -> str:
     ]
     out = table(fmt, "GPUs", ["id", "aliases", "memory GiB", "GB/s", "BF16 TFLOPS", "FP8", "FP4", "link",
                                "per node", "$/GPU-h"], body, right=(2, 3, 4, 8, 9))
-    return out + ("\n* datasheet capacity (decimal GB); the driver-reported figure is not in the catalogue\n"
+    return out + ("\nmemory GiB: the total CUDA/HIP reports (what vLLM budgets); * = no such total is sourced, an upper\n"
+                  "bound is used (nvidia-smi's total, else a cloud API's figure, else the binary capacity)\n"
                   "n/a = not found in the sourced facts; prices: first on-demand quote (llamasize gpus --format json)\n")
+
+
+def instance_rows(instances: Sequence) -> list[dict]:
+    """One record per cloud instance type (the JSON of ``llamasize gpus --instances``)."""
+    out = []
+    for i in instances:
+        m = i.spec.gpu_memory
+        out.append({
+            "id": i.spec.id, "provider": i.provider, "gpu": i.gpu.id, "gpus": i.spec.gpus,
+            "gpu_memory_bytes": i.gpu.memory_bytes, "memory_basis": i.gpu.memory.basis, "memory_flag": i.gpu.memory.flag,
+            "provider_gpu_memory_bytes": None if m is None else m.per_gpu_bytes(i.spec.gpus),
+            "vcpus": i.spec.vcpus, "karpenter_gpu_name": i.spec.karpenter_gpu_name,
+            "gke_accelerator": i.spec.accelerator, "source": i.spec.source, "notes": list(i.spec.notes),
+        })
+    return out
+
+
+def render_instances(instances: Sequence, fmt: str) -> str:
+    """``llamasize gpus --instances``."""
+    rows = instance_rows(instances)
+    if fmt == "json":
+        return to_json({"schema_version": SCHEMA_VERSION, "instances": rows})
+    body = [[r["provider"], r["id"], r["gpu"], str(r["gpus"]),
+             f"{r['gpu_memory_bytes'] / GIB:.2f}" + ("" if r["memory_flag"] is None else "*"),
+             "n/a" if r["provider_gpu_memory_bytes"] is None else f"{r['provider_gpu_memory_bytes'] / GIB:.2f}",
+             r["karpenter_gpu_name"] or r["gke_accelerator"] or ""]
+            for r in rows]
+    out = table(fmt, "Cloud instance types", ["provider", "instance", "gpu", "gpus", "GiB/GPU (CUDA)",
+                                              "GiB/GPU (provider)", "node label value"], body, right=(3, 4, 5))
+    return out + ("\nGiB/GPU (CUDA): what llamasize budgets (see 'llamasize gpus'; * = flagged upper bound); "
+                  "(provider): the provider's\nprinted figure, a cross-check only. node label value: "
+                  "karpenter.k8s.aws/instance-gpu-name (AWS) or\ncloud.google.com/gke-accelerator (GCP)\n")

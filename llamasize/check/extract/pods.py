@@ -17,6 +17,7 @@ GPU_LABELS = {
     "node.kubernetes.io/instance-type": "instance-type",
     "beta.kubernetes.io/instance-type": "instance-type",
     "cloud.google.com/gke-accelerator": "gke-accelerator",
+    "karpenter.k8s.aws/instance-gpu-name": "karpenter-gpu-name",
 }
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
 
