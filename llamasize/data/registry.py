@@ -106,7 +106,14 @@ class Registry:
         cached one, a path -- is resolved by ``data.resolve``)."""
         return self._models.find(name, "model")
 
-from llamasize.data.instances import InstanceCatalog, InstanceType, check_instance, shaped_gpu
+    @property
+    def instances(self) -> list[Instance]:
+        """All cloud instance types, sorted by provider and name."""
+        return sorted(self._instances.values(), key=lambda i: (i.provider, i.spec.id.lower()))
+
+    def instance(self, name: str) -> Instance | None:
+        """A cloud instance type by its exact (case-insensitive) name, or None."""
+        return self._instances.get(name.strip().lower())
 
     def gpu(self, name: str) -> GpuSpec:
         """A GPU by id, alias, the exact device name NVML reports, or a cloud instance type (then the
