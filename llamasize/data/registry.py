@@ -106,6 +106,10 @@ class Registry:
         cached one, a path -- is resolved by ``data.resolve``)."""
         return self._models.find(name, "model")
 
+    def model_names(self) -> dict[str, str]:
+        """Every lower-cased model id and alias -> its id."""
+        return self._models.names
+
     @property
     def instances(self) -> list[Instance]:
         """All cloud instance types, sorted by provider and name."""
