@@ -192,7 +192,7 @@ SUBPROCESS_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", SUBPROCESS_CASES + [fuzzkit.case_of(11, i) for i in range(3)],
+@pytest.mark.parametrize("case", SUBPROCESS_CASES + [fuzzkit.case_of(11, i) for i in range(2)],
                          ids=lambda c: f"{c.command}-{c.index}")
 def test_fuzz_subprocess(case):
     if case.expensive:

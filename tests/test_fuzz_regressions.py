@@ -212,3 +212,29 @@ def test_a_catalogue_price_below_a_tenth_of_a_cent_is_refused(tmp_path):
     (d / "x.yaml").write_text(CATALOG_YAML.replace(
         "prices: []", "prices: [{usd_per_gpu_hour: 5e-324, kind: on_demand, provider: x, source: x}]"))
     assert "usd_per_gpu_hour" in one_error(run_cli("gpus", "--catalog-dir", str(d)))
+
+
+# ---- the runtime scaled a config without head_dim to an odd head width (824 / 8 = 103): RoPE rotates
+# pairs, so verify and run on a Llama-3-style config.json were a numpy broadcast error (exit 70)
+def test_scaled_specs_of_a_config_without_head_dim_have_even_heads(tmp_path):
+    from fuzzkit import CONFIG
+
+    from llamasize.data.hfconfig import load_hf_config
+    from llamasize.runtime.scaling import scaled_spec
+
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG))
+    spec = load_hf_config(tmp_path / "config.json")
+    assert spec.head_dim is None
+    for budget in (10**7, 5 * 10**7, 2 * 10**8, 666 * 10**6, 10**9):
+        s = scaled_spec(spec, budget)
+        assert s.resolved_head_dim % 2 == 0, (budget, s.hidden_size, s.num_attention_heads, s.resolved_head_dim)
+
+
+def test_run_on_a_config_without_head_dim(tmp_path):
+    from fuzzkit import CONFIG
+
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(CONFIG))
+    r = run_cli("run", "--model", str(cfg), "--new-tokens", "1", "--prompt-tokens", "1", "--format", "json")
+    assert r.code == 0, r.err
+    assert "scaled down" in r.json()["scaled_note"]
