@@ -245,11 +245,21 @@ def read_yaml_file(path: Path) -> object:
         raise DataError(f"{path}:{where} malformed YAML: {problem}") from None
 
 
+#: A plain YAML scalar the safe loader turns into an int with Python's ``int()`` (decimal digits,
+#: underscores, sexagesimal colons), which refuses more than 4,300 digits with a ValueError.
+_YAML_INT = re.compile(r"[-+]?[0-9][0-9_:]*")
+
+
 def check_yaml_structure(text: str, path: Path) -> None:
-    """Refuse YAML nested deeper than MAX_YAML_DEPTH or with more than MAX_YAML_ALIASES aliases,
-    scanning the parser's events (iterative; nothing is built)."""
+    """Refuse YAML nested deeper than MAX_YAML_DEPTH, with more than MAX_YAML_ALIASES aliases, or with
+    an integer longer than MAX_NUMBER_CHARS (a 5,000-digit one was an internal error: found by the
+    fuzz suite), scanning the parser's events (iterative; nothing is built)."""
     depth = aliases = 0
     for ev in yaml.parse(text, Loader=_Loader):
+        if isinstance(ev, yaml.ScalarEvent) and len(ev.value) > MAX_NUMBER_CHARS and _YAML_INT.fullmatch(ev.value) \
+                and (not ev.style or ev.tag == "tag:yaml.org,2002:int"):  # plain (libyaml: '', PyYAML: None) or !!int
+            raise DataError(f"{path}: line {ev.start_mark.line + 1}: a {len(ev.value):,}-character number "
+                            f"(at most {MAX_NUMBER_CHARS})")
         if isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             depth += 1
             if depth > MAX_YAML_DEPTH:

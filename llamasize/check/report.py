@@ -118,7 +118,9 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_usd_per_hour: float | None = Field(default=None, gt=0)
+    #: At most 1e7 and finite, as --max-usd-per-hour (``.inf`` or a 5,000-digit number was an infinite budget
+    #: that no deployment exceeds, accepted silently: found by the fuzz suite).
+    max_usd_per_hour: float | None = Field(default=None, gt=0, le=1e7, allow_inf_nan=False)
     min_headroom: float | None = Field(default=None, ge=0, lt=1)
     fail_on: Literal["error", "warning"] | None = None
     strict: bool | None = None

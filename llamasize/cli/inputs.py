@@ -395,6 +395,12 @@ def cost_shape(w: Workload, *, prompt_tokens: str | None, output_tokens: str | N
     return p, o, conc, tpd
 
 
+#: (lowest, highest) accepted for cost's own prices: a tenth of a cent per GPU-hour or per kWh, one
+#: dollar per GPU, a tenth of a year (about five weeks) of amortization. The highs were there before.
+PRICE_FLOORS = {"usd_per_gpu_hour": (0.001, 1000), "capex_usd_per_gpu": (1.0, 1e7),
+                "amortization_years": (0.1, 50), "usd_per_kwh": (0.001, 100)}
+
+
 def price_basis(*, price: str | None, usd_per_gpu_hour: str | None, capex_usd_per_gpu: str | None,
                 amortization_years: str | None, usd_per_kwh: str | None, pue: str | None,
                 utilization: str | None) -> PriceBasis:
@@ -402,12 +408,18 @@ def price_basis(*, price: str | None, usd_per_gpu_hour: str | None, capex_usd_pe
     from llamasize.plan.pricing import AMORTIZATION_YEARS, PriceBasis
     from llamasize.units import parse_fraction
 
+    def money(text: str | None, flag: str, low: float, high: float) -> float | None:
+        return None if text is None else parse_fraction(text, flag, low=low, high=high, low_inclusive=True)
+
+    # Lower bounds (PRICE_FLOORS): a price of 5e-324 made every break-even volume infinite (an internal
+    # error on the JSON, found by the fuzz suite); nothing real costs less than these.
     return PriceBasis(
         kind=pick(price, default=DEFAULT_PRICE).strip().lower().replace("-", "_"),
-        usd_per_gpu_hour=None if usd_per_gpu_hour is None else parse_fraction(usd_per_gpu_hour, "--usd-per-gpu-hour", high=1000),
-        capex_usd_per_gpu=None if capex_usd_per_gpu is None else parse_fraction(capex_usd_per_gpu, "--capex-usd-per-gpu", high=1e7),
-        amortization_years=AMORTIZATION_YEARS if amortization_years is None else parse_fraction(amortization_years, "--amortization-years", high=50),
-        usd_per_kwh=None if usd_per_kwh is None else parse_fraction(usd_per_kwh, "--usd-per-kwh", high=100),
+        usd_per_gpu_hour=money(usd_per_gpu_hour, "--usd-per-gpu-hour", *PRICE_FLOORS["usd_per_gpu_hour"]),
+        capex_usd_per_gpu=money(capex_usd_per_gpu, "--capex-usd-per-gpu", *PRICE_FLOORS["capex_usd_per_gpu"]),
+        amortization_years=AMORTIZATION_YEARS if amortization_years is None else money(
+            amortization_years, "--amortization-years", *PRICE_FLOORS["amortization_years"]),
+        usd_per_kwh=money(usd_per_kwh, "--usd-per-kwh", *PRICE_FLOORS["usd_per_kwh"]),
         pue=1.0 if pue is None else parse_fraction(pue, "--pue", low=1.0, high=5.0, low_inclusive=True),
         utilization=1.0 if utilization is None else fraction_flag(utilization, "--utilization"),
     )

@@ -20,6 +20,7 @@ from llamasize.cli.options import (
 )
 from llamasize.cli.output import out, raise_no_fit, warn
 from llamasize.errors import ExitCode, UsageError
+from llamasize.text import quote_value
 
 PLAN_FORMATS = ("table", "json", "markdown", "tfvars")
 
@@ -38,8 +39,10 @@ def plan_cmd(
     from llamasize.estimate.params import architecture_warnings
     from llamasize.plan.planner import plan
 
-    fmt = inputs.output_format(fmt, PLAN_FORMATS)
     target = inputs.emit_target(emit)
+    if target is not None and fmt is not None:  # it was ignored silently: --format json printed a shell command
+        raise UsageError(f"--emit prints the launch command as shell text; leave out --format {quote_value(fmt)}")
+    fmt = inputs.output_format(fmt, PLAN_FORMATS)
     req, reg, w = inputs.plan_request(
         model=model, quant=quant, ctx=ctx, batch=batch, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,
         max_nodes=max_nodes, budget=budget, engine=engine, kv_layout=kv_layout, kv_dtype=kv_dtype,

@@ -15,6 +15,14 @@ from llamasize.data.spec import Frozen, Label
 
 from llamasize.units import GIB, MIB
 
+#: Ranges a catalogue entry's rates must fall in (user catalogues too). Without them ``.inf`` or
+#: ``1e300`` TFLOPS divided by zero and ``5e-324`` GB/s made every time infinite (internal errors on
+#: the JSON; found by the fuzz suite). The floors are the calibration file's (1 MFLOP/s, 1 MB/s); the
+#: ceilings about a thousand times the fastest GPU of the bundled catalogue (b200: 9,000 dense FP4
+#: TFLOPS, 8,000 GB/s).
+TFLOPS_RANGE = {"ge": 1e-6, "le": 1e7, "allow_inf_nan": False}
+GB_PER_S_RANGE = {"ge": 1e-3, "le": 1e7, "allow_inf_nan": False}
+
 
 def iso_text(v):
     """A date as its ISO text (YAML reads ``2025-01-01`` as a date); anything else unchanged."""
@@ -85,7 +93,7 @@ class Memory(Frozen):
 
     (2) to (4) are flagged (``flag``) and the flag is shown by ``fit`` and ``plan``."""
 
-    datasheet_gb: float = Field(gt=0, le=10_000)
+    datasheet_gb: float = Field(ge=0.001, le=10_000)
     type: str | None = None
     source: str
     cuda_totals: list[MemoryReport] = []
@@ -141,13 +149,13 @@ class Memory(Frozen):
 class Flops(Frozen):
     """Dense (no sparsity) tensor-core rates in TFLOPS (TOPS for int8). Null = not found."""
 
-    bf16: float | None = Field(default=None, gt=0)
-    fp16: float | None = Field(default=None, gt=0)
-    fp8: float | None = Field(default=None, gt=0)
-    int8: float | None = Field(default=None, gt=0)
-    fp4: float | None = Field(default=None, gt=0)
+    bf16: float | None = Field(default=None, **TFLOPS_RANGE)
+    fp16: float | None = Field(default=None, **TFLOPS_RANGE)
+    fp8: float | None = Field(default=None, **TFLOPS_RANGE)
+    int8: float | None = Field(default=None, **TFLOPS_RANGE)
+    fp4: float | None = Field(default=None, **TFLOPS_RANGE)
     #: Dense FP32 matmul rate (only where sourced or measured).
-    fp32: float | None = Field(default=None, gt=0)
+    fp32: float | None = Field(default=None, **TFLOPS_RANGE)
     source: str
     notes: list[str] = []
 
@@ -170,7 +178,7 @@ class Interconnect(Frozen):
 
     type: str
     #: Per-GPU bandwidth as the datasheet states it (NVLink figures are bidirectional totals).
-    bandwidth_gb_per_s: float | None = Field(default=None, gt=0)
+    bandwidth_gb_per_s: float | None = Field(default=None, **GB_PER_S_RANGE)
     #: True for NVLink / Infinity Fabric class links; False for PCIe-only boards.
     fast: bool
     source: str
@@ -185,7 +193,8 @@ class Interconnect(Frozen):
 class Price(Frozen):
     """One dated price quote per GPU-hour."""
 
-    usd_per_gpu_hour: float = Field(gt=0, lt=1000)
+    #: At least a tenth of a cent, as cost's --usd-per-gpu-hour (5e-324 made break-even volumes infinite).
+    usd_per_gpu_hour: float = Field(ge=0.001, lt=1000)
     kind: Literal["on_demand", "spot", "reserved", "capacity_block"]
     provider: str
     as_of: str | None = None
@@ -211,7 +220,7 @@ class GpuSpec(Frozen):
     architecture: str
     compute_capability: str | None = None
     memory: Memory
-    memory_bandwidth_gb_per_s: float | None = Field(default=None, gt=0)
+    memory_bandwidth_gb_per_s: float | None = Field(default=None, **GB_PER_S_RANGE)
     bandwidth_source: str
     flops: Flops
     native: NativeFormats

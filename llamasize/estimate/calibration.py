@@ -90,7 +90,10 @@ def _calibration_path(explicit: Path | None) -> Path:
 def check_writable(path: Path) -> None:
     """DataError unless a calibration can be written at ``path``: an existing ``path`` must be a regular
     file, and its nearest existing ancestor a writable directory (checked before ``verify`` measures,
-    so a bad location fails in a moment, not after the measurement)."""
+    so a bad location fails in a moment, not after the measurement). Writability is tried, not asked:
+    a probe directory is made in that ancestor and removed (``os.access`` says yes to root for
+    anything, and ``HOME=/proc verify`` measured for seconds before failing to save: found by the fuzz
+    suite)."""
     if path.exists() and not path.is_file():
         raise DataError(f"{quote_value(str(path))}: the calibration location is not a regular file")
     ancestor = path.parent
@@ -99,7 +102,12 @@ def check_writable(path: Path) -> None:
     if not ancestor.is_dir():
         raise DataError(f"{quote_value(str(ancestor))} is not a directory: cannot write the calibration "
                         f"{quote_value(str(path))} (set XDG_CACHE_HOME or --calibration)")
-    if not os.access(ancestor, os.W_OK):
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".llamasize-probe-", dir=ancestor))
+        writable = True
+    except OSError:
+        writable = False
+    if not writable:
         raise DataError(f"{quote_value(str(ancestor))} is not writable: cannot write the calibration "
                         f"{quote_value(str(path))} (set XDG_CACHE_HOME or --calibration, or use --no-save)")
     # The permission bits do not tell everything (root passes os.access on /proc and on read-only

@@ -16,6 +16,9 @@ from typing import Iterable, Sequence
 
 from pydantic import BaseModel
 
+from llamasize.errors import UsageError
+from llamasize.text import quote_value
+
 #: The formats every result family renders.
 FORMATS_BASIC = ("table", "json", "markdown")
 
@@ -28,10 +31,28 @@ def to_json(obj) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+#: Table width when $COLUMNS is unset, empty or 0, and the widest $COLUMNS accepted.
+DEFAULT_COLUMNS = 120
+MAX_COLUMNS = 10_000
+
+
+def table_width() -> int:
+    """The table width: ``$COLUMNS`` when it is a whole number from 1 to MAX_COLUMNS; unset, empty or
+    0 means DEFAULT_COLUMNS. Anything else is a one-line UsageError (``int()`` on it raised ValueError,
+    an internal error, for ``COLUMNS=abc`` and for more than 4,300 digits: found by the fuzz suite)."""
+    raw = os.environ.get("COLUMNS", "").strip()
+    if raw in ("", "0"):
+        return DEFAULT_COLUMNS
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 5 and 1 <= int(raw) <= MAX_COLUMNS):
+        raise UsageError(f"COLUMNS must be a whole number of terminal columns from 1 to {MAX_COLUMNS:,}, "
+                         f"got {quote_value(raw)}")
+    return int(raw)
+
+
 def console(buf: io.StringIO):
     from rich.console import Console
 
-    width = int(os.environ.get("COLUMNS", "0") or 0) or 120
+    width = table_width()
     return Console(file=buf, width=width, no_color=True, color_system=None, highlight=False,
                    emoji=False, soft_wrap=False, markup=False)
 

@@ -52,9 +52,11 @@ def _scaled_fields(spec: ModelSpec, hidden: int, layers: int, experts: int | Non
     f = hidden / spec.hidden_size
     upd: dict = {"hidden_size": hidden, "num_hidden_layers": layers, "vocab_size": vocab,
                  "num_attention_heads": heads, "num_key_value_heads": kv_heads}
-    if spec.head_dim is not None:
-        # keep the attention width nh*hd in proportion to the hidden size, over the new head count
-        upd["head_dim"] = _even(spec.head_dim * spec.num_attention_heads * f / heads, 4)
+    if spec.head_dim is not None or spec.kv_lora_rank is None:
+        # keep the attention width nh*hd in proportion to the hidden size, over the new head count; set
+        # even when the config leaves head_dim out (hidden / heads of the scaled size can be odd, 824 / 8 =
+        # 103, and RoPE rotates pairs: a broadcast error in verify/run, found by the fuzz suite)
+        upd["head_dim"] = _even(spec.resolved_head_dim * spec.num_attention_heads * f / heads, 4)
     for name in ("intermediate_size", "moe_intermediate_size", "shared_expert_intermediate_size",
                  "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "v_head_dim"):
         if getattr(spec, name) is not None:
