@@ -53,25 +53,40 @@ def run(argv: list[str]) -> tuple[float, int, int]:
 
 
 def in_process(config: Path) -> str:
-    """Seconds of the one-time passes (weight table, layer classes per format) and of the search,
-    and the size of the aggregation, for ``plan --ctx 8K`` on ``config``."""
+    """How ``plan --ctx 8K`` on ``config`` splits, in process: the weight table (one pass over the
+    layers), the layer classes of four formats (one pass each), the first plan (which classifies
+    the formats it still needs) and a second plan with every table cached (the search alone)."""
     from llamasize.data.local import load_local_model
     from llamasize.data.registry import load_registry
     from llamasize.estimate.params import weight_table
     from llamasize.estimate.shards import format_layout
+    from llamasize.plan import planner
     from llamasize.plan.planner import PlanRequest, plan
 
-    spec = load_local_model(config)
+    spec, reg = load_local_model(config), load_registry()
+    req = PlanRequest(model=spec, context_tokens=8192)
     t0 = time.perf_counter()
     table = weight_table(spec)
     t1 = time.perf_counter()
     classes = {q: len(format_layout(spec, q).classes) for q in ("bf16", "fp8", "int8", "int4")}
     t2 = time.perf_counter()
-    res = plan(PlanRequest(model=spec, context_tokens=8192), load_registry())
+    plan(req, reg)
     t3 = time.perf_counter()
-    return (f"weight table {len(table):,} tensors {t1 - t0:.2f} s; layer classes per format {classes} "
-            f"{t2 - t1:.2f} s; plan (search + suggestions, tables cached) {t3 - t2:.2f} s, "
-            f"{res.candidates_evaluated:,} candidates")
+    calls, quick_fit = [0], planner.quick_fit
+
+    def counted(*a, **kw):
+        calls[0] += 1
+        return quick_fit(*a, **kw)
+
+    planner.quick_fit = counted  # count every candidate, the suggestion searches' included
+    try:
+        plan(req, reg)
+    finally:
+        planner.quick_fit = quick_fit
+    t4 = time.perf_counter()
+    return (f"weight table {len(table):,} tensors {t1 - t0:.2f} s; layer classes {classes} {t2 - t1:.2f} s; "
+            f"first plan {t3 - t2:.2f} s; plan with every table cached {t4 - t3:.2f} s for {calls[0]:,} "
+            f"candidates ({(t4 - t3) / calls[0] * 1e3:.2f} ms each)")
 
 
 def main() -> None:

@@ -47,8 +47,9 @@ def _known(registry):
 
 
 def _layouts(spec):
-    tps = [tp for tp in (1, 8) if tp_problem(spec, tp) is None]
-    return [(tp, pp, ep) for tp in tps for pp in (1, 3) for ep in ((False, True) if spec.is_moe and tp > 1 else (False,))]
+    """TP 1; the widest TP of 8, 4, 2 that splits the heads; that TP over 3 stages, with EP on MoE."""
+    tp = next((t for t in (8, 4, 2) if tp_problem(spec, t) is None), 1)
+    return [(1, 1, False), (tp, 1, False), (tp, 3, spec.is_moe and tp > 1)]
 
 
 def test_stage_bytes_from_layer_classes_equal_the_per_tensor_sum(registry):
@@ -65,7 +66,7 @@ def test_stage_bytes_from_layer_classes_equal_the_per_tensor_sum(registry):
                     assert shards.total_weight_bytes(spec, quant) == sum(full)
                     assert shards.total_weight_bytes(spec, quant, False) == sum(text)
                 checked += 1
-    assert checked > 200
+    assert checked >= 3 * 18 * 5
 
 
 def test_traffic_from_groups_matches_the_per_tensor_sums(registry):
