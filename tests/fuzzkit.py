@@ -132,7 +132,7 @@ POLICY = {"max_usd_per_hour": 100, "min_headroom": 0.05, "fail_on": "error", "st
 DEPLOYMENT = {"name": "d", "model": "scout", "quant": "int4_mixed", "gpu": "h100", "gpus": 1, "ctx": "8K",
               "concurrency": 4}
 SPEC_YAML = (REPO / "examples" / "custom-specs" / "tiny-moe.yaml").read_text()
-CATALOG_YAML = (REPO / "examples" / "custom-catalog" / "rtx-6000-ada.yaml").read_text()
+CATALOG_YAML = (REPO / "examples" / "custom-catalog" / "rtx-3090.yaml").read_text()
 HOSTILE_JSON = [10 ** 400 if False else None, -1, 0, 1.5, 2 ** 64, 10 ** 30, 1e308, 5e-324, "x", "", [], {}, True,
                 "\n\x1b[31m", "8K", 1e-300, -0.0]
 HOSTILE_YAML_SCALARS = ["-1", "0", "1e309", ".inf", ".nan", "9" * 5000, "~", "[]", "{}", "yes", "'a\\nb'",
@@ -183,7 +183,7 @@ def _catalog_mutated(r: random.Random) -> bytes:
     def pick(valid: str) -> str:
         return r.choice(HOSTILE_YAML_SCALARS + ["5e-324", "1e300", "1e-300"]) if r.random() < 0.5 else valid
 
-    return CATALOG_YAML.replace("datasheet_gb: 48", "datasheet_gb: " + pick("48")).replace(
+    return CATALOG_YAML.replace("datasheet_gb: 24", "datasheet_gb: " + pick("24")).replace(
         "\nflops:\n", f"\nmemory_bandwidth_gb_per_s: {pick('900')}\nflops:\n  bf16: {pick('500')}\n").replace(
         "prices: []", f"prices: [{{usd_per_gpu_hour: {pick('2.5')}, kind: on_demand, provider: x, source: x}}]").encode()
 

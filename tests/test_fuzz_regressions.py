@@ -190,9 +190,9 @@ def test_emit_alone_prints_the_command():
 
 # ---- catalogue rates without bounds: .inf or 1e300 TFLOPS divided by zero, 5e-324 GB/s made times infinite
 @pytest.mark.parametrize("value", [".inf", "1e300", "5e-324", ".nan"])
-@pytest.mark.parametrize("command", [("perf", "--model", "scout", "--gpu", "rtx-6000-ada", "--quant", "int4"),
-                                     ("plan", "--model", "scout", "--ctx", "8K", "--gpu", "rtx-6000-ada"),
-                                     ("cost", "--model", "scout", "--gpu", "rtx-6000-ada", "--usd-per-gpu-hour", "1")])
+@pytest.mark.parametrize("command", [("perf", "--model", "scout", "--gpu", "rtx-3090", "--quant", "int4"),
+                                     ("plan", "--model", "scout", "--ctx", "8K", "--gpu", "rtx-3090"),
+                                     ("cost", "--model", "scout", "--gpu", "rtx-3090", "--usd-per-gpu-hour", "1")])
 def test_catalogue_rates_out_of_range_are_refused(tmp_path, value, command):
     from fuzzkit import CATALOG_YAML
 

@@ -110,16 +110,6 @@ def check_writable(path: Path) -> None:
     if not writable:
         raise DataError(f"{quote_value(str(ancestor))} is not writable: cannot write the calibration "
                         f"{quote_value(str(path))} (set XDG_CACHE_HOME or --calibration, or use --no-save)")
-    # The permission bits do not tell everything (root passes os.access on /proc and on read-only
-    # bind mounts; a full disk): create the directory and a probe file as the save will, and remove it.
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise DataError(f"cannot write the calibration {quote_value(str(path))}: {e.strerror or e} (set "
-                        "XDG_CACHE_HOME or --calibration, or use --no-save)") from None
 
 
 def load_calibrations(path: Path | None, *, must_exist: bool = False) -> CalibrationFile:
