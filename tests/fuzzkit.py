@@ -658,6 +658,20 @@ def changed_paths(before: dict, after: dict) -> list[str]:
                   or (p not in before and v[0] == stat.S_IFDIR and not any(q.startswith(p + os.sep) for q in after)))
 
 
+def remove_tree(top) -> None:
+    """Remove a case's scratch tree, first making every directory writable again (a case may leave
+    an unreadable or read-only entry, which must not stop the clean-up)."""
+    import shutil
+
+    for root, dirs, _ in os.walk(top):
+        for name in dirs:
+            try:
+                os.chmod(os.path.join(root, name), 0o700)
+            except OSError:
+                pass
+    shutil.rmtree(top, ignore_errors=True)
+
+
 def finite_json(text: str) -> object:
     """Parse JSON and fail on NaN/Infinity (helper for tests)."""
     data, bad = _non_finite(text)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -166,10 +165,4 @@ def run_case(case: fuzzkit.Case, mode: str, timeout: float) -> tuple[fuzzkit.Out
         new_outside = sorted(fuzzkit.outside_snapshot() - outside)
         return fuzzkit.Outcome(code, out, err, changed, new_outside), wall
     finally:
-        for root, dirs, _ in os.walk(top):  # an unreadable or read-only entry must not stop the clean-up
-            for name in dirs:
-                try:
-                    os.chmod(os.path.join(root, name), 0o700)
-                except OSError:
-                    pass
-        shutil.rmtree(top, ignore_errors=True)
+        fuzzkit.remove_tree(top)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import os
 import random
-import shutil
 import signal
 import sys
 import tempfile
@@ -113,13 +112,7 @@ def run_in_process(case: fuzzkit.Case) -> fuzzkit.Outcome:
             sys.stdin.close()
         sys.stdin = old_stdin
         os.chdir(old_cwd)
-        for root, dirs, _ in os.walk(top):
-            for name in dirs:
-                try:
-                    os.chmod(os.path.join(root, name), 0o700)
-                except OSError:
-                    pass
-        shutil.rmtree(top, ignore_errors=True)
+        fuzzkit.remove_tree(top)
     return fuzzkit.Outcome(code, out.getvalue(), err.getvalue(), changed, new_outside)
 
 

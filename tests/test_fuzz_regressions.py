@@ -96,15 +96,7 @@ def test_cost_at_the_price_floors_is_finite_json():
     assert r.code == 0, r.err
     data = json.loads(r.out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
 
-    def numbers(node):
-        if isinstance(node, dict):
-            for v in node.values():
-                yield from numbers(v)
-        elif isinstance(node, list):
-            for v in node:
-                yield from numbers(v)
-        elif isinstance(node, float):
-            yield node
+    from fuzzkit import _numbers as numbers
 
     assert all(math.isfinite(x) for x in numbers(data))
     r = run_cli(*COST, "--price", "owned", "--capex-usd-per-gpu", "1", "--amortization-years", "0.1",

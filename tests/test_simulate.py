@@ -114,3 +114,31 @@ def test_the_simulation_is_deterministic(reg):
     d = _dep(reg, model="mixtral-8x7b", quant="fp8")
     reqs = [Request(t, 500, 200) for t in poisson_arrivals(200, 20.0, 3)]
     assert simulate(d, reqs) == simulate(d, reqs)
+
+
+def test_linear_attention_state_is_held_per_request_not_per_token(reg, tmp_path):
+    """A hybrid Qwen3-Next-style model: the pool holds each request's fixed recurrent state and
+    the KV of its full-attention layers only (kv.KvModel.per_sequence), so it is what fit sizes."""
+    from llamasize.estimate.memory import quick_fit
+
+    cfg = tmp_path / "config.json"
+    import json
+
+    cfg.write_text(json.dumps({
+        "model_type": "qwen3_next", "hidden_size": 2048, "num_hidden_layers": 8, "num_attention_heads": 16,
+        "num_key_value_heads": 2, "head_dim": 256, "vocab_size": 151936, "intermediate_size": 5120,
+        "moe_intermediate_size": 512, "num_experts": 64, "num_experts_per_tok": 10,
+        "shared_expert_intermediate_size": 512, "full_attention_interval": 4, "linear_num_key_heads": 16,
+        "linear_num_value_heads": 32, "linear_key_head_dim": 128, "linear_value_head_dim": 128,
+        "linear_conv_kernel_dim": 4, "max_position_embeddings": 32768, "torch_dtype": "bfloat16"}))
+    from llamasize.data.local import load_local_model
+
+    spec = load_local_model(cfg)
+    d = Deployment(model=spec, gpu=reg.gpu("h100-sxm"), gpu_count=1, quant="bf16", context_tokens=4096, batch=1)
+    _, _, _, core = quick_fit(d)
+    pool = sim._Pool(core)
+    for n in (1, 100, 3000):
+        assert int(pool.bytes(n)[0]) == core.kvms[0].per_sequence(n)
+    assert core.kvms[0].state_bytes > 0
+    r = simulate(d, [Request(0.0, 300, 50) for _ in range(20)])
+    assert len(r.e2e_s) == 20 and r.preemptions == 0

@@ -44,7 +44,9 @@ import numpy as np
 
 from llamasize.errors import UnknownValueError
 from llamasize.estimate.deployment import Deployment
-from llamasize.estimate.kv import attended_tokens_sum, first_attended_position, kv_bytes_per_token_layer
+from llamasize.estimate.kv import (
+    attended_tokens_sum, first_attended_position, kv_bytes_per_token_layer, linear_state_bytes,
+)
 from llamasize.estimate.memory import quick_fit
 from llamasize.estimate.perf import (
     Efficiencies, Work, _attention_dims, _layer_comm_s, base_dtype, compute_dtype, roofline,
@@ -70,6 +72,8 @@ class _Stage:
     groups: tuple[tuple[str, int | None, int], ...]
     kv_per_token_layer: int
     attn_flops_per_pair: int
+    #: Fixed state of the stage's linear-attention layers one sequence reads per step (``kv.linear_state_bytes``).
+    state_bytes: int = 0
 
 
 class StepCost:
@@ -105,8 +109,8 @@ class StepCost:
             counts: dict[str, int] = {}
             for i in st.layers:
                 counts[types[i]] = counts.get(types[i], 0) + 1
-            groups = tuple((lt, self._span_of(lt), n) for lt, n in sorted(counts.items()))
-            stages.append(_Stage(st, groups, per_tok, per_pair))
+            groups = tuple((lt, self._span_of(lt), n) for lt, n in sorted(counts.items()) if lt != "linear_attention")
+            stages.append(_Stage(st, groups, per_tok, per_pair, linear_state_bytes(spec, st.layers, s.tp)))
         self.stages = tuple(stages)
 
     def _span_of(self, layer_type: str) -> int | None:
@@ -156,7 +160,9 @@ class StepCost:
                     last = start + length - 1
                     pairs += n * attended_tokens_sum(spec, lt, start, last)
                     read += n * (last + 1 - first_attended_position(spec, lt, start))
-            works.append(Work("attention", stg.attn_flops_per_pair * pairs, stg.kv_per_token_layer * read, tokens))
+            state = stg.state_bytes * (n_dec + len(chunks))  # each sequence's recurrent state, once per step
+            works.append(Work("attention", stg.attn_flops_per_pair * pairs, stg.kv_per_token_layer * read + state,
+                              tokens))
             t, _, _ = roofline(works, self._rate, self._bw)
             total += t + _layer_comm_s(spec, s, st, tokens, self._link_uni, self.eff)
         return total
@@ -165,7 +171,8 @@ class StepCost:
 # ---------------------------------------------------------------------------- KV pool ---
 class _Pool:
     """Block-granular KV bytes per GPU of every stage, vectorised over requests
-    (``kv.KvModel.per_sequence``: full layers hold every token, capped layers their cap)."""
+    (``kv.KvModel.per_sequence``: full layers hold every token, capped layers their cap, and
+    linear-attention layers a fixed state per request)."""
 
     def __init__(self, core) -> None:
         self.capacity = np.array([core.capacity(k) for k in range(len(core.kvms))], dtype=np.float64)
@@ -176,28 +183,29 @@ class _Pool:
             for c in kvm.caps:
                 if c is not None:
                     caps[c] = caps.get(c, 0) + 1
-            self.models.append((kvm.bytes_per_token_layer, kvm.block, full, tuple(sorted(caps.items()))))
+            self.models.append((kvm.bytes_per_token_layer, kvm.block, full, tuple(sorted(caps.items())),
+                                kvm.state_bytes))
         self.cap_list = [float(c) for c in self.capacity]
 
     def bytes(self, tokens) -> np.ndarray:
         """Bytes each request of ``tokens`` cached tokens holds, per stage: shape (stages, *tokens)."""
         tokens = np.asarray(tokens, dtype=np.int64)
         out = []
-        for per, block, full, caps in self.models:
+        for per, block, full, caps, state in self.models:
             blocks = full * (-(-tokens // block))
             for cap, n in caps:
                 blocks = blocks + n * (-(-np.minimum(tokens, cap) // block))
-            out.append(blocks * (block * per))
+            out.append(blocks * (block * per) + np.where(tokens > 0, state, 0))
         return np.array(out, dtype=np.float64)
 
     def bytes1(self, tokens: int) -> list[int]:
         """``bytes`` of one request, per stage, in plain ints (the admission loop is hot)."""
         out = []
-        for per, block, full, caps in self.models:
+        for per, block, full, caps, state in self.models:
             blocks = full * -(-tokens // block)
             for cap, n in caps:
                 blocks += n * -(-min(tokens, cap) // block)
-            out.append(blocks * block * per)
+            out.append(blocks * block * per + (state if tokens > 0 else 0))
         return out
 
     def fits1(self, used: list[float]) -> bool:
