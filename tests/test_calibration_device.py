@@ -81,3 +81,10 @@ def test_cpu_rates_from_another_cpu_are_ignored(cli, tmp_path, monkeypatch, othe
     assert r.code == 0, r.err
     assert ("measured on 'Some Other CPU 9000'" in r.err and "ignored" in r.err) is other
     assert ("rates 'llamasize verify' measured" in r.err) is not other
+
+
+def test_verify_refuses_a_calibration_it_would_not_save(cli, tmp_path):
+    """--no-save with --calibration: the file would be ignored, so it is an error (before measuring)."""
+    r = cli("verify", "--no-save", "--calibration", str(tmp_path / "c.json"))
+    assert r.code == 2 and r.out == "" and r.err.count("llamasize: error:") == 1 and "--no-save" in r.err
+    assert not (tmp_path / "c.json").exists()

@@ -15,7 +15,7 @@ from llamasize.cli.options import (
     PromptTokens, Seed, SpecsDir, Steps, Tolerance,
 )
 from llamasize.cli.output import note, out, warn
-from llamasize.errors import ExitCode
+from llamasize.errors import ExitCode, UsageError
 
 class _Bar:
     """A stderr progress bar driven by ``progress(stage, done, total)`` callbacks (silent when
@@ -80,6 +80,8 @@ def verify_cmd(
     spec = inputs.model_spec(reg, inputs.pick(model, default=inputs.RUNTIME_MODEL))
     tol, bs, prompt, decode_steps = inputs.verify_settings(tolerance=tolerance, batches=batches,
                                                            prompt_tokens=prompt_tokens, steps=steps)
+    if no_save and calibration is not None:
+        raise UsageError("--calibration names the file verify saves to; with --no-save nothing is saved (drop one)")
     target = None if no_save else calibration_path(calibration, writing=True)
     if target is not None:
         check_writable(target)  # before measuring: a bad location fails now, not after the run
