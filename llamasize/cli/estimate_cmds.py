@@ -10,13 +10,14 @@ import typer
 
 from llamasize.cli import inputs
 from llamasize.cli.options import (
+    Admission, Arrival, Qps, Requests, SimSeed,
     Batch, Calibration, CatalogDir, Concurrency, Ctx, Debug, DecodeEfficiency, Engine, Ep, Format, Gpu, Gpus, Instances,
     GpuMemoryUtilization, KvDtype, KvLayout, MaxNumBatchedTokens, MaxNumSeqs, MemFractionStatic, ModelArg,
     ModelName, OutputTokens, OverheadGib, Pp, PrefillEfficiency, PromptTokens, Quant, RequestsPerDay, SpecsDir,
     TextOnly, Tp,
 )
 from llamasize.cli.output import note, out, warn
-from llamasize.errors import ExitCode
+from llamasize.errors import ExitCode, UsageError
 
 
 def models_cmd(fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
@@ -91,6 +92,31 @@ def fit_cmd(
     raise typer.Exit(ExitCode.OK if e.fits else ExitCode.NO_FIT)
 
 
+def _simulated(e, d, eff, prompt: int, output: int, sim: dict):
+    """``e`` with the simulation's block and its means in the headline fields."""
+    from llamasize.estimate.simulate import simulate, summarize, workload
+
+    reqs = workload(sim["arrival"], sim["n"], prompt, output, qps=sim["qps"], seed=sim["seed"] or 0)
+    try:
+        r = simulate(d, reqs, eff=eff, admission=sim["admission"])
+    except ValueError as err:
+        raise UsageError(f"cannot simulate: {err}") from None
+    from llamasize.estimate.deployment import Assumption
+
+    s = summarize(r, arrival=sim["arrival"], qps=sim["qps"], seed=sim["seed"], admission=sim["admission"])
+    steady = Assumption(name="steady_state", value=f"simulated step by step: {s.requests:,} requests, "
+                        f"{s.arrival} arrivals, {s.admission} admission, chunked prefill mixed with decodes under "
+                        "the engine's token budget", source="llamasize.estimate.simulate")
+    assumptions = [steady if a.name == "steady_state" else a for a in e.assumptions]
+    return e.model_copy(update={"simulation": s, "assumptions": assumptions,
+                                "tokens_per_s_per_sequence": 1 / s.tpot_s_mean if s.tpot_s_mean > 0 else None, "output_tokens_per_s": s.output_tokens_per_s, "ttft_s": s.ttft_s_mean,
+                                "tpot_s": s.tpot_s_mean, "requests_per_s": s.requests_per_s,
+                                "request_latency_s": s.e2e_s_mean,
+                                "input_tokens_per_s": s.requests_per_s * prompt,
+                                "tokens_per_gpu_hour": (s.output_tokens_per_s + s.requests_per_s * prompt) * 3600
+                                / d.gpu_count})
+
+
 def perf_cmd(
     *, model: ModelName, gpu: Gpu, gpus: Gpus = None, tp: Tp = None, pp: Pp = None, ep: Ep = False,
     quant: Quant = None, kv_dtype: KvDtype = None, ctx: Ctx = None, batch: Batch = None, engine: Engine = None,
@@ -99,10 +125,12 @@ def perf_cmd(
     max_num_seqs: MaxNumSeqs = None, overhead_gib: OverheadGib = None, text_only: TextOnly = False,
     prompt_tokens: PromptTokens = None, output_tokens: OutputTokens = None, concurrency: Concurrency = None,
     requests_per_day: RequestsPerDay = None, prefill_efficiency: PrefillEfficiency = None,
-    decode_efficiency: DecodeEfficiency = None, calibration: Calibration = None,
+    decode_efficiency: DecodeEfficiency = None, calibration: Calibration = None, arrival: Arrival = None,
+    requests: Requests = None, qps: Qps = None, admission: Admission = None, seed: SimSeed = None,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
 ) -> None:
-    """Speed of one deployment: TTFT, TPOT, tokens/s, tokens per GPU-hour, and the dominating bound."""
+    """Speed of one deployment: TTFT, TPOT, tokens/s, tokens per GPU-hour, and the dominating bound;
+    with --arrival, from a step-by-step simulation of continuous batching."""
     from llamasize.estimate.perf import estimate_perf
 
     fmt = inputs.output_format(fmt)
@@ -115,7 +143,10 @@ def perf_cmd(
                           overhead_gib=overhead_gib, text_only=text_only, calibration=calibration)
     conc, rpd = inputs.perf_load(concurrency, requests_per_day, d.batch)
     eff = inputs.efficiencies(d.gpu, calibration, prefill_efficiency, decode_efficiency)
+    sim = inputs.simulation(arrival, requests, qps, admission, seed)
     e = estimate_perf(d, prompt_tokens=p, output_tokens=o, concurrency=conc, eff=eff, requests_per_day=rpd)
+    if sim is not None:
+        e = _simulated(e, d, eff, p, o, sim)
     _warn_and_note(e.warnings, quant, d)
     if fmt == "json":
         from llamasize.render.common import to_json

@@ -247,6 +247,32 @@ def perf_load(concurrency: str | None, requests_per_day: str | None, batch: int)
     return conc, rpd
 
 
+def simulation(arrival: str | None, requests: str | None, qps: str | None, admission: str | None,
+               sim_seed: int | None) -> dict | None:
+    """``perf``'s simulation settings (None without ``--arrival``); every value checked, and the
+    simulation flags refused without ``--arrival`` (they would be ignored)."""
+    from llamasize.estimate.simulate import ADMISSION
+    from llamasize.units import parse_amount, parse_count
+
+    if arrival is None:
+        given = [f for f, v in (("--requests", requests), ("--qps", qps), ("--admission", admission),
+                                ("--seed", sim_seed)) if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} set(s) the simulation: add --arrival offline or --arrival poisson")
+        return None
+    kind = arrival.strip().lower()
+    if kind not in ("offline", "poisson"):
+        raise UsageError(f"unknown --arrival {quote_value(arrival)} (choices: offline, poisson)")
+    if (kind == "poisson") != (qps is not None):
+        raise UsageError("--arrival poisson needs --qps" if kind == "poisson" else "--qps is the rate of --arrival poisson")
+    adm = "greedy" if admission is None else admission.strip().lower()
+    if adm not in ADMISSION:
+        raise UsageError(f"unknown --admission {quote_value(admission)} (choices: {', '.join(ADMISSION)})")
+    return {"arrival": kind, "n": parse_count(pick(requests, default="1000"), "--requests", maximum=1_000_000),
+            "qps": None if qps is None else parse_amount(qps, "--qps", maximum=1e7),
+            "seed": seed(sim_seed) if kind == "poisson" else None, "admission": adm}
+
+
 def efficiencies(gpu: GpuSpec, calibration: Path | None, prefill_efficiency: str | None,
                  decode_efficiency: str | None) -> Efficiencies:
     """Calibrated efficiencies for the device, with per-run overrides on top."""

@@ -46,6 +46,7 @@ from llamasize.estimate.traffic import (
     DecodeSpan, StageWeights, expected_distinct_experts, kv_read_per_sequence, stage_weights,
 )
 from llamasize.estimate.quant import get_format
+from llamasize.estimate.simresult import SimulationSummary
 from llamasize.data.spec import ModelSpec
 from llamasize.units import dtype_bytes
 
@@ -136,6 +137,9 @@ class PerfEstimate(ParallelLayoutFields, DeploymentHead):
     warnings: list[str]
     assumptions: list[Assumption]
     unknown: list[str]
+    #: The continuous-batching simulation (``perf --arrival``); when it ran, ``output_tokens_per_s``,
+    #: ``ttft_s``, ``tpot_s``, ``requests_per_s`` and ``request_latency_s`` are its means.
+    simulation: SimulationSummary | None = None
 
 
 # ----------------------------------------------------------------------------------- formulas ---

@@ -51,6 +51,7 @@ from llamasize.estimate.memory import quick_fit
 from llamasize.estimate.perf import (
     Efficiencies, Work, _attention_dims, _layer_comm_s, base_dtype, compute_dtype, roofline,
 )
+from llamasize.estimate.simresult import SimulationSummary
 from llamasize.estimate.traffic import expected_distinct_experts, stage_weights
 
 
@@ -492,6 +493,29 @@ def _run_time(cost: StepCost, pos: np.ndarray, k: int) -> float:
     # plus the half steps at both ends
     inner = float(np.sum((times[1:] + times[:-1]) / 2 * np.diff(points)))
     return inner + float(times[0] + times[-1]) / 2
+
+
+def workload(arrival: str, n: int, prompt_tokens: int, output_tokens: int, *, qps: float | None = None,
+             seed: int = 0) -> list[Request]:
+    """``n`` requests of a fixed shape: ``offline`` (all queued at t = 0, as benchmark tables are
+    measured) or ``poisson`` at ``qps`` requests/s (seeded)."""
+    if arrival == "offline":
+        return [Request(0.0, prompt_tokens, output_tokens) for _ in range(n)]
+    return [Request(t, prompt_tokens, output_tokens) for t in poisson_arrivals(n, qps, seed)]
+
+
+def summarize(r: SimulationResult, *, arrival: str, qps: float | None, seed: int | None,
+              admission: str) -> SimulationSummary:
+    """The ``simulation`` block of ``perf``: means and percentiles (numpy's linear interpolation)."""
+    def dist(name: str, values) -> dict:
+        return {f"{name}_mean": mean(values), **{f"{name}_p{p}": percentile(values, p) for p in (50, 90, 99)}}
+
+    return SimulationSummary(
+        arrival=arrival, requests=len(r.e2e_s), qps=qps, seed=seed, admission=admission,
+        output_tokens_per_s=r.output_tokens_per_s, requests_per_s=r.requests_per_s, makespan_s=r.makespan_s,
+        **dist("ttft_s", r.ttft_s), **dist("tpot_s", r.tpot_s), **dist("e2e_s", r.e2e_s),
+        kv_utilization=r.kv_utilization_mean, kv_utilization_max=r.kv_utilization_max, preemptions=r.preemptions,
+        max_running=r.max_running, steps=r.steps, evaluated_steps=r.evaluated_steps)
 
 
 def mean(values) -> float:

@@ -133,6 +133,19 @@ def _rate(v: float | None, unit: str) -> str:
     return "n/a" if v is None else f"{v:,.1f} {unit}"
 
 
+def _simulation_lines(m) -> list[str]:
+    """The simulation block of ``perf`` (the table's TTFT/TPOT/throughput rows are its means)."""
+    how = "all queued at t=0" if m.arrival == "offline" else f"Poisson at {m.qps:g} req/s, seed {m.seed}"
+    return [
+        f"simulated: {m.requests:,} requests ({how}), {m.admission} admission; the rows above are its means",
+        f"  TTFT p50 / p90 / p99: {seconds(m.ttft_s_p50)} / {seconds(m.ttft_s_p90)} / {seconds(m.ttft_s_p99)}",
+        f"  TPOT p50 / p90 / p99: {seconds(m.tpot_s_p50)} / {seconds(m.tpot_s_p90)} / {seconds(m.tpot_s_p99)}",
+        f"  end-to-end p50 / p90 / p99: {seconds(m.e2e_s_p50)} / {seconds(m.e2e_s_p90)} / {seconds(m.e2e_s_p99)}",
+        f"  KV pool use: {m.kv_utilization:.0%} mean, {m.kv_utilization_max:.0%} peak; {m.preemptions:,} preemptions; "
+        f"at most {m.max_running:,} running; {m.steps:,} steps ({m.evaluated_steps:,} timed one by one)",
+    ]
+
+
 def render_perf(e: PerfEstimate, fmt: str) -> str:
     """``llamasize perf``."""
     if fmt == "json":
@@ -169,6 +182,8 @@ def render_perf(e: PerfEstimate, fmt: str) -> str:
         lines.append(f"capacity at full load: {e.capacity_requests_per_day:,.0f} requests/day"
                      + (f"; {e.requests_per_day:,.0f} requests/day need {e.replicas_for_requests_per_day} replica(s)"
                         if e.requests_per_day is not None and e.replicas_for_requests_per_day else ""))
+    if e.simulation is not None:
+        lines += _simulation_lines(e.simulation)
     for u in e.unknown:
         lines.append(f"unknown: {u}")
     lines.append("assumptions:")
