@@ -251,7 +251,6 @@ def simulation(arrival: str | None, requests: str | None, qps: str | None, admis
                sim_seed: int | None) -> dict | None:
     """``perf``'s simulation settings (None without ``--arrival``); every value checked, and the
     simulation flags refused without ``--arrival`` (they would be ignored)."""
-    from llamasize.estimate.simulate import ADMISSION
     from llamasize.units import parse_amount, parse_count
 
     if arrival is None:
@@ -265,6 +264,8 @@ def simulation(arrival: str | None, requests: str | None, qps: str | None, admis
         raise UsageError(f"unknown --arrival {quote_value(arrival)} (choices: offline, poisson)")
     if (kind == "poisson") != (qps is not None):
         raise UsageError("--arrival poisson needs --qps" if kind == "poisson" else "--qps is the rate of --arrival poisson")
+    from llamasize.estimate.simulate import ADMISSION  # numpy: only when a simulation is asked for
+
     adm = "greedy" if admission is None else admission.strip().lower()
     if adm not in ADMISSION:
         raise UsageError(f"unknown --admission {quote_value(admission)} (choices: {', '.join(ADMISSION)})")
