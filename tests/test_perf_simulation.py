@@ -62,3 +62,17 @@ def test_a_request_longer_than_the_pool_is_a_usage_error(cli):
 def test_table_shows_the_percentiles(cli):
     r = cli(*PERF[:-2], "--arrival", "offline", "--requests", "500")
     assert r.code == 0 and "simulated: 500 requests (all queued at t=0)" in r.out and "TTFT p50 / p90 / p99" in r.out
+
+
+def test_closed_loop_uses_the_concurrency(cli):
+    r = cli(*PERF, "--arrival", "closed", "--concurrency", "16", "--requests", "200")
+    assert r.code == 0, r.err
+    s = r.json()["simulation"]
+    assert s["arrival"] == "closed" and s["clients"] == 16 and s["max_running"] <= 16 and s["qps"] is None
+
+
+@pytest.mark.parametrize("arrival", [("--arrival", "poisson", "--qps", "5"), ("--arrival", "closed")])
+def test_table_names_the_arrivals(cli, arrival):
+    r = cli(*PERF[:-2], *arrival, "--requests", "100")
+    assert r.code == 0, r.err
+    assert ("Poisson at 5 req/s, seed 0" if "poisson" in arrival else "closed loop of 1 clients") in r.out

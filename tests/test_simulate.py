@@ -142,3 +142,18 @@ def test_linear_attention_state_is_held_per_request_not_per_token(reg, tmp_path)
     assert core.kvms[0].state_bytes > 0
     r = simulate(d, [Request(0.0, 300, 50) for _ in range(20)])
     assert len(r.e2e_s) == 20 and r.preemptions == 0
+
+
+def test_a_closed_loop_keeps_its_clients_busy(reg):
+    """--arrival closed: at most ``clients`` requests in the system; each finish sends the next at once."""
+    d = _dep(reg, model="mixtral-8x7b", quant="fp8")
+    reqs = [Request(123.0, 200, 100 + 13 * (i % 7)) for i in range(60)]  # arrival times are ignored
+    r = simulate(d, reqs, clients=8)
+    assert r.max_running <= 8 and len(r.e2e_s) == 60
+    assert min(r.ttft_s) > 0 and r.makespan_s > 0
+    one = simulate(d, reqs, clients=1)
+    assert one.max_running == 1
+    # one client: the requests run one after another, so the makespan is the sum of the latencies
+    assert one.makespan_s == pytest.approx(sum(one.e2e_s), rel=1e-9)
+    with pytest.raises(ValueError, match="client"):
+        simulate(d, reqs, clients=0)

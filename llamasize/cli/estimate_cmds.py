@@ -92,18 +92,21 @@ def fit_cmd(
     raise typer.Exit(ExitCode.OK if e.fits else ExitCode.NO_FIT)
 
 
-def _simulated(e, d, eff, prompt: int, output: int, sim: dict):
-    """``e`` with the simulation's block and its means in the headline fields."""
+def _simulated(e, d, eff, prompt: int, output: int, sim: dict, concurrency: int):
+    """``e`` with the simulation's block and its means in the headline fields (``--arrival closed``:
+    ``concurrency`` clients, each sending its next request when the last finishes)."""
     from llamasize.estimate.simulate import simulate, summarize, workload
 
     reqs = workload(sim["arrival"], sim["n"], prompt, output, qps=sim["qps"], seed=sim["seed"] or 0)
     try:
-        r = simulate(d, reqs, eff=eff, admission=sim["admission"])
+        clients = concurrency if sim["arrival"] == "closed" else None
+        r = simulate(d, reqs, eff=eff, admission=sim["admission"], clients=clients)
     except ValueError as err:
         raise UsageError(f"cannot simulate: {err}") from None
     from llamasize.estimate.deployment import Assumption
 
-    s = summarize(r, arrival=sim["arrival"], qps=sim["qps"], seed=sim["seed"], admission=sim["admission"])
+    s = summarize(r, arrival=sim["arrival"], qps=sim["qps"], seed=sim["seed"], admission=sim["admission"],
+                  clients=clients)
     steady = Assumption(name="steady_state", value=f"simulated step by step: {s.requests:,} requests, "
                         f"{s.arrival} arrivals, {s.admission} admission, chunked prefill mixed with decodes under "
                         "the engine's token budget", source="llamasize.estimate.simulate")
@@ -146,7 +149,7 @@ def perf_cmd(
     sim = inputs.simulation(arrival, requests, qps, admission, seed)
     e = estimate_perf(d, prompt_tokens=p, output_tokens=o, concurrency=conc, eff=eff, requests_per_day=rpd)
     if sim is not None:
-        e = _simulated(e, d, eff, p, o, sim)
+        e = _simulated(e, d, eff, p, o, sim, conc)
     _warn_and_note(e.warnings, quant, d)
     if fmt == "json":
         from llamasize.render.common import to_json

@@ -257,11 +257,11 @@ def simulation(arrival: str | None, requests: str | None, qps: str | None, admis
         given = [f for f, v in (("--requests", requests), ("--qps", qps), ("--admission", admission),
                                 ("--seed", sim_seed)) if v is not None]
         if given:
-            raise UsageError(f"{', '.join(given)} set(s) the simulation: add --arrival offline or --arrival poisson")
+            raise UsageError(f"{', '.join(given)} set(s) the simulation: add --arrival offline, poisson or closed")
         return None
     kind = arrival.strip().lower()
-    if kind not in ("offline", "poisson"):
-        raise UsageError(f"unknown --arrival {quote_value(arrival)} (choices: offline, poisson)")
+    if kind not in ("offline", "poisson", "closed"):
+        raise UsageError(f"unknown --arrival {quote_value(arrival)} (choices: offline, poisson, closed)")
     if (kind == "poisson") != (qps is not None):
         raise UsageError("--arrival poisson needs --qps" if kind == "poisson" else "--qps is the rate of --arrival poisson")
     from llamasize.estimate.simulate import ADMISSION  # numpy: only when a simulation is asked for

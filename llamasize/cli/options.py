@@ -68,7 +68,7 @@ PromptTokens = Annotated[Optional[str], typer.Option("--prompt-tokens", "-p", he
 OutputTokens = Annotated[Optional[str], typer.Option("--output-tokens", "-o", help="Generated tokens per request (default 512).")]
 Concurrency = Annotated[Optional[str], typer.Option("--concurrency", help="Sequences decoded together (perf: default --batch; cost: default 32, or the workload's batch).")]
 RequestsPerDay = Annotated[Optional[str], typer.Option("--requests-per-day", help="Daily requests to check the deployment's capacity against.")]
-Arrival = Annotated[Optional[str], typer.Option("--arrival", help="Simulate continuous batching step by step: 'offline' (--requests all queued at t=0, as benchmark tables are measured) or 'poisson' (--qps, seeded by --seed). Without it perf gives the closed-form steady state.")]
+Arrival = Annotated[Optional[str], typer.Option("--arrival", help="Simulate continuous batching step by step: 'offline' (--requests all queued at t=0, as benchmark tables are measured), 'poisson' (--qps, seeded by --seed) or 'closed' (--concurrency clients, each sending its next request when the last finishes). Without it perf gives the closed-form steady state.")]
 Requests = Annotated[Optional[str], typer.Option("--requests", help="Requests in the simulation (--arrival; default 1000).")]
 Qps = Annotated[Optional[str], typer.Option("--qps", help="Arrival rate of --arrival poisson (requests/s).")]
 Admission = Annotated[Optional[str], typer.Option("--admission", help="How the simulated scheduler admits a request: 'greedy' (vLLM V1: when its KV fits now; preempts later; default) or 'reserve' (TensorRT-LLM GUARANTEED_NO_EVICT: when its whole prompt + output fits).")]

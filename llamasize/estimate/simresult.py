@@ -16,8 +16,11 @@ class SimulationSummary(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    arrival: Literal["offline", "poisson"]
+    arrival: Literal["offline", "poisson", "closed"]
     requests: int
+    #: Clients of a closed loop (``--arrival closed``: each sends its next request when the last
+    #: finishes); None otherwise.
+    clients: int | None = None
     #: Arrival rate of the Poisson process (requests/s); None offline (all queued at t = 0).
     qps: float | None
     #: Seed of the arrival times (None offline: nothing is random).

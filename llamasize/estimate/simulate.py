@@ -259,7 +259,8 @@ _RUN_POINTS = 8
 class _Sim:
     """The scheduler's state, one array entry per request (request order)."""
 
-    def __init__(self, cost: StepCost, requests: list[Request], admission: str = "greedy") -> None:
+    def __init__(self, cost: StepCost, requests: list[Request], admission: str = "greedy",
+                 clients: int | None = None) -> None:
         if admission not in ADMISSION:
             raise ValueError(f"admission must be one of {', '.join(ADMISSION)}")
         self.reserve = admission == "reserve"
@@ -275,6 +276,12 @@ class _Sim:
         self.first = np.full(n, np.nan)
         self.finish = np.full(n, np.nan)
         self.order = deque(sorted(range(n), key=lambda i: (requests[i].arrival_s, i)))  # not arrived yet
+        #: closed loop: requests not issued yet; each finish issues the next at its finish time
+        self.backlog: deque[int] = deque()
+        if clients is not None:
+            self.arrival[:clients] = 0.0
+            self.arrival[clients:] = np.nan
+            self.order, self.backlog = deque(range(min(clients, n))), deque(range(min(clients, n), n))
         self.waiting: deque[int] = deque()
         self.running = np.zeros(0, dtype=np.int64)     # admission order
         self.now = 0.0
@@ -303,7 +310,7 @@ class _Sim:
         return int(self.prompt[q] + self.output[q]) if self.reserve else self.cached1(q) + n
 
     def run(self) -> None:
-        while self.order or self.waiting or self.running.size:
+        while self.order or self.waiting or self.running.size or self.backlog:
             while self.order and self.arrival[self.order[0]] <= self.now:
                 self.waiting.append(self.order.popleft())
             if not self.running.size and not self.waiting:
@@ -400,6 +407,10 @@ class _Sim:
         run = self.running
         fin = (self.generated[run] >= self.output[run]) & (self.recompute[run] == 0) & (self.generated[run] > 0)
         self.finish[run[fin]] = self.now
+        for _ in range(min(int(fin.sum()), len(self.backlog))):  # closed loop: each client sends its next request
+            j = self.backlog.popleft()
+            self.arrival[j] = self.now
+            self.waiting.append(j)
         self.running = run[~fin]
         self.max_running = max(self.max_running, int(self.running.size) + int(fin.sum()))
 
@@ -449,15 +460,21 @@ class _Sim:
 
 
 def simulate(d: Deployment, requests: list[Request], *, eff: Efficiencies | None = None,
-             admission: str = "greedy") -> SimulationResult:
+             admission: str = "greedy", clients: int | None = None) -> SimulationResult:
     """Run the scheduler (module docstring) until every request has finished.
+
+    ``clients`` (a closed loop, ``--arrival closed``): the requests' arrival times are ignored; the
+    first ``clients`` arrive at t = 0 and each finish sends the next request at that moment, so at
+    most ``clients`` are in the system (benchmark tools' fixed concurrency).
 
     The deployment's ``max_num_batched_tokens`` and ``max_num_seqs`` (engine defaults when not
     given) bound each step; the KV pool is what ``fit`` leaves for KV on each GPU. A request whose
     prompt plus output cannot fit in an empty pool is refused with ValueError (the engine refuses
     it too: its length exceeds what the KV cache can hold)."""
     cost = StepCost(d, eff)
-    sim = _Sim(cost, requests, admission)
+    if clients is not None and clients < 1:
+        raise ValueError("a closed loop needs at least one client")
+    sim = _Sim(cost, requests, admission, clients)
     if requests and (sim.prompt.min() < 1 or sim.output.min() < 1):
         raise ValueError("every request needs at least one prompt and one output token")
     if requests:  # the KV a request holds grows with its length: the longest one decides
@@ -466,7 +483,7 @@ def simulate(d: Deployment, requests: list[Request], *, eff: Efficiencies | None
             raise ValueError(f"a request of {int(sim.prompt[i]):,} + {int(sim.output[i]):,} tokens does not fit in "
                              "the KV cache even alone")
     if requests:
-        sim.now = float(min(r.arrival_s for r in requests))
+        sim.now = float(np.nanmin(sim.arrival))
     start = sim.now
     sim.run()
     first, finish = sim.first, sim.finish
@@ -498,20 +515,21 @@ def _run_time(cost: StepCost, pos: np.ndarray, k: int) -> float:
 def workload(arrival: str, n: int, prompt_tokens: int, output_tokens: int, *, qps: float | None = None,
              seed: int = 0) -> list[Request]:
     """``n`` requests of a fixed shape: ``offline`` (all queued at t = 0, as benchmark tables are
-    measured) or ``poisson`` at ``qps`` requests/s (seeded)."""
-    if arrival == "offline":
+    measured), ``closed`` (the same list; ``simulate(clients=...)`` issues them) or ``poisson`` at
+    ``qps`` requests/s (seeded)."""
+    if arrival in ("offline", "closed"):
         return [Request(0.0, prompt_tokens, output_tokens) for _ in range(n)]
     return [Request(t, prompt_tokens, output_tokens) for t in poisson_arrivals(n, qps, seed)]
 
 
 def summarize(r: SimulationResult, *, arrival: str, qps: float | None, seed: int | None,
-              admission: str) -> SimulationSummary:
+              admission: str, clients: int | None = None) -> SimulationSummary:
     """The ``simulation`` block of ``perf``: means and percentiles (numpy's linear interpolation)."""
     def dist(name: str, values) -> dict:
         return {f"{name}_mean": mean(values), **{f"{name}_p{p}": percentile(values, p) for p in (50, 90, 99)}}
 
     return SimulationSummary(
-        arrival=arrival, requests=len(r.e2e_s), qps=qps, seed=seed, admission=admission,
+        arrival=arrival, requests=len(r.e2e_s), qps=qps, seed=seed, admission=admission, clients=clients,
         output_tokens_per_s=r.output_tokens_per_s, requests_per_s=r.requests_per_s, makespan_s=r.makespan_s,
         **dist("ttft_s", r.ttft_s), **dist("tpot_s", r.tpot_s), **dist("e2e_s", r.e2e_s),
         kv_utilization=r.kv_utilization_mean, kv_utilization_max=r.kv_utilization_max, preemptions=r.preemptions,

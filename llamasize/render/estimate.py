@@ -135,7 +135,10 @@ def _rate(v: float | None, unit: str) -> str:
 
 def _simulation_lines(m) -> list[str]:
     """The simulation block of ``perf`` (the table's TTFT/TPOT/throughput rows are its means)."""
-    how = "all queued at t=0" if m.arrival == "offline" else f"Poisson at {m.qps:g} req/s, seed {m.seed}"
+    if m.arrival == "poisson":
+        how = f"Poisson at {m.qps:g} req/s, seed {m.seed}"
+    else:
+        how = "all queued at t=0" if m.arrival == "offline" else f"closed loop of {m.clients} clients"
     return [
         f"simulated: {m.requests:,} requests ({how}), {m.admission} admission; the rows above are its means",
         f"  TTFT p50 / p90 / p99: {seconds(m.ttft_s_p50)} / {seconds(m.ttft_s_p90)} / {seconds(m.ttft_s_p99)}",
