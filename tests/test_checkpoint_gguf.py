@@ -138,10 +138,14 @@ def test_gguf_unknown_architecture_says_so(cli, tmp_path):
     p = write_gguf(tmp_path / "x.gguf", arch="madeup")
     r = cli("params", str(p), "--format", "json")
     assert r.code == 0, r.err
-    assert "'madeup' has no specific mapping" in r.err
+    assert "'madeup' has no specific mapping" in r.err and r.err.count("no specific mapping") == 1
     assert r.json()["confidence"] == "exact (checkpoint)"  # the counts come from the tensors
+    assert any("KV-cache, activation and speed figures are approximate" in w for w in r.json()["warnings"])
     f = cli("fit", "--model", str(p), "--gpu", "h100", "--ctx", "4k", "--format", "json")
-    assert any("no specific mapping" in w for w in f.json()["warnings"])
+    assert sum("no specific mapping" in w for w in f.json()["warnings"]) == 1
+    # the KV cache rests on the guessed architecture: never labelled exact; the weights are the tensors'
+    assert f.json()["confidence"]["kv_cache_bytes"] == "approximate"
+    assert f.json()["confidence"]["weights_bytes"] == "exact (checkpoint)"
 
 
 @pytest.mark.parametrize("file_type, quant", [(None, "q4_k_m"), (7, "q8_0"), (1, "fp16")])

@@ -244,9 +244,12 @@ def _spec_fields(path: Path, reader, tensors: list[CheckpointTensor], name_hint:
     notes = [f"read from {path}: parameters and weight bytes from the GGUF tensor infos ({len(tensors):,} tensors)"]
     warnings: list[str] = []
     fields = _arch_fields(arch, reader, {t.name for t in tensors}, tensors, warnings)
+    assumption = None
     if arch not in MAPPED:
-        warnings.append(f"GGUF architecture {arch!r} has no specific mapping; read as a Llama-style decoder "
-                        "(KV cache and speed approximate; parameters and bytes exact from the tensors)")
+        # the same field a config.json of an unmapped model_type sets: every label resting on the
+        # architecture (KV bytes, params by architecture) then says approximate
+        assumption = f"GGUF architecture {arch!r} has no specific mapping; read as a Llama-style decoder"
+        notes.append(assumption)
     keys = {"hidden_size": "embedding_length", "num_hidden_layers": "block_count",
             "num_attention_heads": "attention.head_count", "vocab_size": "vocab_size (or a token_embd tensor)"}
     missing = [f"{arch}.{key}" for field, key in keys.items() if not fields.get(field)]
@@ -262,7 +265,7 @@ def _spec_fields(path: Path, reader, tensors: list[CheckpointTensor], name_hint:
     fields.update(id=stem, name=f"{title} (GGUF)", family=MAPPED.get(arch, arch), model_type=MAPPED.get(arch, arch),
                   release_status="released", source=f"local GGUF file: {path}", notes=notes + summary.warnings,
                   torch_dtype="float16", checkpoint_quant=quant if quant not in (None, "fp16") else None,
-                  checkpoint=summary)
+                  checkpoint=summary, architecture_assumption=assumption)
     return fields
 
 

@@ -289,7 +289,7 @@ def _warnings(d: Deployment, s: Settings) -> list[str]:
     if s.ep and spec.num_local_experts and spec.num_local_experts % s.tp:
         out.append(f"{spec.num_local_experts} experts do not divide evenly over {s.tp} GPUs; "
                    "the busiest GPU holds the extra expert")
-    if fmt.accuracy != "exact":
+    if fmt.accuracy != "exact" and not uses_checkpoint_bytes(spec, fmt.id):  # a checkpoint's bytes are its own
         out.append(f"{fmt.id}: {fmt.accuracy_note}")
     return out + list(s.budget.notes)
 

@@ -341,6 +341,10 @@ def architecture_warnings(s: ModelSpec) -> list[str]:
     approximate. Empty for a mapped architecture."""
     if not s.architecture_assumption:
         return []
+    if s.checkpoint is not None:  # the tensors give parameters and weight bytes; the rest is the guess's
+        return [f"{s.id}: {s.architecture_assumption}; parameters and weight bytes are the checkpoint's tensors, "
+                "but KV-cache, activation and speed figures are approximate, and any verdict built on them rests "
+                "on that approximation"]
     return [f"{s.id}: {s.architecture_assumption}; parameter and memory figures are approximate, and any "
             "verdict built on them rests on that approximation"]
 
@@ -441,5 +445,5 @@ def _checkpoint_breakdown(s: ModelSpec, common: dict) -> ParamBreakdown:
         active_params=active, active_compute_params=None if active is None else active - comps.get("embedding", 0),
         text_params=text, vision_params=vision, components=comps, num_layers=s.num_hidden_layers,
         moe_layers=moe_ids, params_per_expert=per_expert, deviation_from_published=deviation, unknown=unknown,
-        checkpoint=ck, **common,
+        warnings=architecture_warnings(s), checkpoint=ck, **common,
     )
