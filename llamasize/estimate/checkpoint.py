@@ -58,7 +58,7 @@ def checkpoint_stage_bytes(spec: ModelSpec, quant: str, staged: tuple[tuple[int,
         table_stage[k] += fmt.rule(spec, t).nbytes(shape) * count
         if include_vision or t.component != "vision":
             out[k] += nbytes * count
-    table_all = sum(fmt.rule(spec, t).nbytes(t.shape) for t in weight_table(spec))
+    table_all = sum(table for _, table in ratios.values())  # the table's bytes, summed once in checkpoint_ratios
     for c, part in spec.checkpoint.components.items():
         if c in ratios or not part.bytes or (c == "vision" and not include_vision):
             continue
