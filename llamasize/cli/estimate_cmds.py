@@ -93,31 +93,16 @@ def fit_cmd(
 
 
 def _simulated(e, d, eff, prompt: int, output: int, sim: dict, concurrency: int):
-    """``e`` with the simulation's block and its means in the headline fields (``--arrival closed``:
-    ``concurrency`` clients, each sending its next request when the last finishes)."""
-    from llamasize.estimate.simulate import simulate, summarize, workload
+    """``e`` from a simulation (``estimate.simulate.simulated_perf``; ``--arrival closed``:
+    ``concurrency`` clients); a request the KV cache cannot hold is a usage error."""
+    from llamasize.estimate.simulate import simulated_perf
 
-    reqs = workload(sim["arrival"], sim["n"], prompt, output, qps=sim["qps"], seed=sim["seed"] or 0)
     try:
-        clients = concurrency if sim["arrival"] == "closed" else None
-        r = simulate(d, reqs, eff=eff, admission=sim["admission"], clients=clients)
+        return simulated_perf(e, d, eff=eff, prompt_tokens=prompt, output_tokens=output, arrival=sim["arrival"],
+                              requests=sim["n"], qps=sim["qps"], seed=sim["seed"], admission=sim["admission"],
+                              clients=concurrency if sim["arrival"] == "closed" else None)
     except ValueError as err:
         raise UsageError(f"cannot simulate: {err}") from None
-    from llamasize.estimate.deployment import Assumption
-
-    s = summarize(r, arrival=sim["arrival"], qps=sim["qps"], seed=sim["seed"], admission=sim["admission"],
-                  clients=clients)
-    steady = Assumption(name="steady_state", value=f"simulated step by step: {s.requests:,} requests, "
-                        f"{s.arrival} arrivals, {s.admission} admission, chunked prefill mixed with decodes under "
-                        "the engine's token budget", source="llamasize.estimate.simulate")
-    assumptions = [steady if a.name == "steady_state" else a for a in e.assumptions]
-    return e.model_copy(update={"simulation": s, "assumptions": assumptions,
-                                "tokens_per_s_per_sequence": 1 / s.tpot_s_mean if s.tpot_s_mean > 0 else None, "output_tokens_per_s": s.output_tokens_per_s, "ttft_s": s.ttft_s_mean,
-                                "tpot_s": s.tpot_s_mean, "requests_per_s": s.requests_per_s,
-                                "request_latency_s": s.e2e_s_mean,
-                                "input_tokens_per_s": s.requests_per_s * prompt,
-                                "tokens_per_gpu_hour": (s.output_tokens_per_s + s.requests_per_s * prompt) * 3600
-                                / d.gpu_count})
 
 
 def perf_cmd(

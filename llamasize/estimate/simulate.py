@@ -43,13 +43,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from llamasize.errors import UnknownValueError
-from llamasize.estimate.deployment import Deployment
+from llamasize.estimate.deployment import Assumption, Deployment
 from llamasize.estimate.kv import (
     attended_tokens_sum, first_attended_position, kv_bytes_per_token_layer, linear_state_bytes,
 )
 from llamasize.estimate.memory import quick_fit
 from llamasize.estimate.perf import (
-    Efficiencies, Work, _attention_dims, _layer_comm_s, base_dtype, compute_dtype, roofline,
+    Efficiencies, PerfEstimate, Work, _attention_dims, _layer_comm_s, base_dtype, compute_dtype, roofline,
 )
 from llamasize.estimate.simresult import SimulationSummary
 from llamasize.estimate.traffic import expected_distinct_experts, stage_weights
@@ -534,6 +534,28 @@ def summarize(r: SimulationResult, *, arrival: str, qps: float | None, seed: int
         **dist("ttft_s", r.ttft_s), **dist("tpot_s", r.tpot_s), **dist("e2e_s", r.e2e_s),
         kv_utilization=r.kv_utilization_mean, kv_utilization_max=r.kv_utilization_max, preemptions=r.preemptions,
         max_running=r.max_running, steps=r.steps, evaluated_steps=r.evaluated_steps)
+
+
+def simulated_perf(e: PerfEstimate, d: Deployment, *, eff: Efficiencies | None, prompt_tokens: int,
+                   output_tokens: int, arrival: str, requests: int, qps: float | None, seed: int | None,
+                   admission: str, clients: int | None) -> PerfEstimate:
+    """``perf``'s estimate ``e`` with a simulation of ``requests`` requests of that shape: the
+    ``simulation`` block, and the headline fields become its means (throughput, TTFT, TPOT, latency;
+    input tokens/s and tokens per GPU-hour from its request rate, as ``perf.estimate_perf`` derives
+    them from its steady state). ValueError when a request cannot fit in the KV cache."""
+    reqs = workload(arrival, requests, prompt_tokens, output_tokens, qps=qps, seed=seed or 0)
+    s = summarize(simulate(d, reqs, eff=eff, admission=admission, clients=clients), arrival=arrival, qps=qps,
+                  seed=seed, admission=admission, clients=clients)
+    steady = Assumption(name="steady_state", value=f"simulated step by step: {s.requests:,} requests, "
+                        f"{s.arrival} arrivals, {s.admission} admission, chunked prefill mixed with decodes under "
+                        "the engine's token budget", source="llamasize.estimate.simulate")
+    in_tps = s.requests_per_s * prompt_tokens
+    return e.model_copy(update={
+        "simulation": s, "assumptions": [steady if a.name == "steady_state" else a for a in e.assumptions],
+        "tokens_per_s_per_sequence": 1 / s.tpot_s_mean if s.tpot_s_mean > 0 else None,
+        "output_tokens_per_s": s.output_tokens_per_s, "ttft_s": s.ttft_s_mean, "tpot_s": s.tpot_s_mean,
+        "requests_per_s": s.requests_per_s, "request_latency_s": s.e2e_s_mean, "input_tokens_per_s": in_tps,
+        "tokens_per_gpu_hour": (s.output_tokens_per_s + in_tps) * 3600 / d.gpu_count})
 
 
 def mean(values) -> float:
