@@ -59,19 +59,22 @@ def test_shard_in_the_index_is_missing(cli, tmp_path):
     assert_one_line_error(cli("params", str(d)), "model-00002-of-00003.safetensors", "missing")
 
 
-def test_index_names_a_tensor_its_shard_lacks(cli, tmp_path):
+def _two_shards_mapping(tmp_path, tensor: str, shard: str):
+    """A two-shard checkpoint whose index maps ``tensor`` to ``shard``."""
     d = checkpoint_dir(tmp_path, LLAMA_CFG, llama_tensors(), shards=2)
     idx = json.loads((d / "model.safetensors.index.json").read_text())
-    idx["weight_map"]["model.ghost.weight"] = "model-00001-of-00002.safetensors"
+    idx["weight_map"][tensor] = shard
     (d / "model.safetensors.index.json").write_text(json.dumps(idx))
+    return d
+
+
+def test_index_names_a_tensor_its_shard_lacks(cli, tmp_path):
+    d = _two_shards_mapping(tmp_path, "model.ghost.weight", "model-00001-of-00002.safetensors")
     assert_one_line_error(cli("params", str(d)), "model-00001-of-00002.safetensors", "model.ghost.weight")
 
 
 def test_index_shard_outside_the_directory(cli, tmp_path):
-    d = checkpoint_dir(tmp_path, LLAMA_CFG, llama_tensors(), shards=2)
-    idx = json.loads((d / "model.safetensors.index.json").read_text())
-    idx["weight_map"]["model.norm.weight"] = "../elsewhere.safetensors"
-    (d / "model.safetensors.index.json").write_text(json.dumps(idx))
+    d = _two_shards_mapping(tmp_path, "model.norm.weight", "../elsewhere.safetensors")
     assert_one_line_error(cli("params", str(d)), "model.safetensors.index.json", "file name in the same directory")
 
 
