@@ -215,6 +215,25 @@ def test_a_cache_under_a_pseudo_filesystem_fails_before_measuring(monkeypatch, h
     assert "calibration" in line and home in line
 
 
+def test_a_read_only_cache_directory_fails_before_measuring(monkeypatch, tmp_path):
+    """A read-only cache directory (simulated: the suite may run as root, for whom permission bits do
+    not stop a write; the probe's mkdtemp is made to fail as it would for a non-root user)."""
+    from llamasize.estimate import calibration
+
+    _no_measurement(monkeypatch)
+    cache = tmp_path / "ro"
+    cache.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(calibration.tempfile, "mkdtemp", refused)
+    line = one_error(run_cli("verify"))
+    assert "is not writable" in line and str(cache) in line
+    assert list(cache.iterdir()) == []
+
+
 def test_the_writability_probe_leaves_nothing_behind(tmp_path):
     from llamasize.estimate.calibration import check_writable
 
