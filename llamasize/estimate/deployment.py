@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from llamasize import SCHEMA_VERSION
 from llamasize.data.hardware import GpuSpec
 from llamasize.data.spec import ModelSpec
+from llamasize.estimate.engine_calibration import EngineCorrection
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class Deployment:
     max_num_seqs: int | None = None
     overhead_bytes: int | None = None
     include_vision: bool = True
+    #: The engine release whose memory rules apply (None: the current release of ``engine``).
+    engine_version: str | None = None
+    #: Line items measured in a start-up log for this deployment (``calibrate --from-log``).
+    engine_correction: EngineCorrection | None = None
 
 
 class Assumption(BaseModel):
