@@ -145,7 +145,9 @@ def test_shell_script_segments_and_lines():
                      ["echo", "done"]]
     lines = dict(segs[2])
     assert lines["vllm"] == 13 and lines["--max-model-len"] == 14  # `|` on line 10, content from 11
-    assert script_segments("unbalanced 'quote", 5, None) == [[("unbalanced", 5), ("'quote", 5)]]
+    # an unterminated quote runs to the end of the script (the commands before it are kept)
+    assert script_segments("unbalanced 'quote --x 1", 5, None) == [[("unbalanced", 5), ("quote --x 1", 5)]]
+    assert script_segments("vllm serve m\necho 'open", 5, None)[0] == [("vllm", 5), ("serve", 5), ("m", 5)]
 
 
 @pytest.mark.parametrize("ref,model", [

@@ -1,14 +1,27 @@
 """Shell words of a container command: ``sh -c "..."`` scripts and ``VLLM_ADDITIONAL_ARGS`` split
-into simple commands with POSIX quoting (``shlex``), the line of each word kept, and ``$(VAR)`` /
-``$VAR`` / ``${VAR}`` expanded from literal env values."""
+into simple commands the way a POSIX shell reads them, the line of each word kept, and ``$(VAR)`` /
+``$VAR`` / ``${VAR}`` expanded from literal env values.
+
+The scanner (``shell_words``) follows the token rules of POSIX sh (Shell Command Language, 2.3 and
+2.2 quoting): ``#`` at the start of a word comments out the rest of the line; backslash-newline is a
+line continuation (outside single quotes); single and double quotes may span lines; newlines and
+``;``, ``&&``, ``||``, ``|``, ``&`` end a simple command; ``(``, ``)``, ``{``, ``}`` and the
+keywords ``then``/``do``/``else`` start a new one, and ``exec`` / ``env`` / ``VAR=value`` prefixes
+are words like the others (``flags.find_invocation`` looks past them for the engine). Command
+substitution ``$( ... )`` and backquotes are kept inside their word, not run. An unterminated
+quote ends at the end of the script (the rest is one word), so a broken script still yields the
+commands before it.
+"""
 
 from __future__ import annotations
 
 import re
-import shlex
 
 SHELLS = {"sh", "bash", "dash", "zsh", "ash", "ksh"}
-_SEPARATORS = {";", "&&", "||", "|", "&", ";;", "|&"}
+_SEPARATORS = {";", "&&", "||", "|", "&", ";;", "|&", "\n", "(", ")", "{", "}"}
+#: Reserved words after which a new simple command starts (``if x; then vllm serve ...``).
+_COMMAND_STARTERS = {"then", "do", "else", "elif", "if", "while", "until", "!", "time"}
+_OPERATORS = ("&&", "||", ";;", "|&", ";", "&", "|", "(", ")")
 _ENV_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -19,67 +32,128 @@ def substitute(tok: str, env: dict[str, str]) -> str:
     return _ENV_REF.sub(lambda m: env.get(m.group(1) or m.group(2) or m.group(3), m.group(0)), tok)
 
 
-def shell_tokens(text: str) -> list[str]:
-    """Shell words and control operators of one line (``;``, ``&&``, ``||``, ``|``, ``&``)."""
-    lex = shlex.shlex(text, posix=True, punctuation_chars=";&|")
-    lex.whitespace_split = True
-    lex.commenters = ""
-    out = []
-    for tok in lex:
-        if tok.startswith("#"):  # a comment: the rest of the line
-            break
-        out.append(tok)
+def _skip_substitution(s: str, i: int, out: list[str]) -> int:
+    """Copy ``$( ... )`` (nested parentheses, quotes inside) starting at ``s[i] == '$'`` into ``out``;
+    returns the index after it (the end of the script when it is not closed)."""
+    depth, j = 0, i + 1
+    while j < len(s):
+        c = s[j]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                out.append(s[i:j + 1])
+                return j + 1
+        elif c in "'\"":
+            k = s.find(c, j + 1)
+            j = len(s) - 1 if k < 0 else k
+        j += 1
+    out.append(s[i:])
+    return len(s)
+
+
+def shell_words(s: str) -> list[tuple[str, int]]:
+    """A script -> ``(word or operator, 0-based line)``; a newline is the operator ``"\\n"``.
+    Quotes are removed as the shell removes them; the line is where the word starts."""
+    out: list[tuple[str, int]] = []
+    buf: list[str] = []
+    started = False  # a word is open (``""`` is a word even though it is empty)
+    line, start_line, i, n = 0, 0, 0, len(s)
+
+    def end_word() -> None:
+        nonlocal buf, started
+        if started:
+            out.append(("".join(buf), start_line))
+        buf, started = [], False
+
+    while i < n:
+        c = s[i]
+        if c == "\\" and i + 1 < n and s[i + 1] == "\n":  # line continuation
+            line += 1
+            i += 2
+            continue
+        if not started and c in " \t\r":
+            i += 1
+            continue
+        if c in " \t\r":
+            end_word()
+            i += 1
+            continue
+        if c == "\n":
+            end_word()
+            out.append(("\n", line))
+            line += 1
+            i += 1
+            continue
+        if c == "#" and not started:  # a comment: up to the end of the line
+            while i < n and s[i] != "\n":
+                i += 1
+            continue
+        op = next((o for o in _OPERATORS if s.startswith(o, i)), None) if c in ";&|()" else None
+        if op is not None:
+            end_word()
+            out.append((op, line))
+            i += len(op)
+            continue
+        if not started:
+            started, start_line = True, line
+        if c == "'":
+            k = s.find("'", i + 1)
+            k = n if k < 0 else k
+            chunk = s[i + 1:k]
+            buf.append(chunk)
+            line += chunk.count("\n")
+            i = k + 1
+        elif c == '"':
+            j = i + 1
+            while j < n and s[j] != '"':
+                if s[j] == "\\" and j + 1 < n and s[j + 1] in '"\\$`\n':
+                    if s[j + 1] == "\n":
+                        line += 1
+                    else:
+                        buf.append(s[j + 1])
+                    j += 2
+                    continue
+                if s[j] == "\n":
+                    line += 1
+                buf.append(s[j])
+                j += 1
+            i = j + 1
+        elif c == "\\" and i + 1 < n:
+            buf.append(s[i + 1])
+            i += 2
+        elif c == "$" and i + 1 < n and s[i + 1] == "(":
+            i = _skip_substitution(s, i, buf)
+        elif c == "`":
+            k = s.find("`", i + 1)
+            k = n if k < 0 else k
+            buf.append(s[i:k + 1])
+            i = k + 1
+        else:
+            buf.append(c)
+            i += 1
+    end_word()
     return out
+
+
+def shell_tokens(text: str) -> list[str]:
+    """Shell words and control operators of a script (comments dropped, newlines left out)."""
+    return [w for w, _ in shell_words(text) if w != "\n"]
 
 
 def script_segments(text: str, line: int, style: str | None) -> list[list[tuple[str, int]]]:
     """A shell script (``sh -c "..."``, ``VLLM_ADDITIONAL_ARGS``) -> simple commands, each a list of
     ``(word, line)``. Lines are exact inside literal block scalars (``|``), else the scalar's line."""
-    phys = text.split("\n")
-
-    def pline(k: int) -> int:
-        return line + 1 + k if style == "|" else line
-
     segments: list[list[tuple[str, int]]] = []
-    k = 0
-    try:
-        while k < len(phys):
-            start, buf = k, phys[k]
-            while buf.endswith("\\") and k + 1 < len(phys):
-                k += 1
-                buf = buf[:-1] + " " + phys[k]
-            end = k
-            k += 1
-            cur: list[tuple[str, int]] = []
-            at = start
-            for tok in shell_tokens(buf):
-                if tok in _SEPARATORS:
-                    if cur:
-                        segments.append(cur)
-                    cur = []
-                    continue
-                needle = tok.split("=", 1)[0] if tok.startswith("-") else tok
-                for j in range(at, end + 1):
-                    if needle and needle in phys[j]:
-                        at = j
-                        break
-                cur.append((tok, pline(at)))
+    cur: list[tuple[str, int]] = []
+    for word, k in shell_words(text):
+        if word in _SEPARATORS or (not cur and word in _COMMAND_STARTERS):
             if cur:
                 segments.append(cur)
-        return segments
-    except ValueError:  # a quote spanning lines: tokenise the whole text at once
-        try:
-            words = shell_tokens(text.replace("\\\n", " "))
-        except ValueError:
-            words = text.split()
-        segments, cur = [], []
-        for tok in words:
-            if tok in _SEPARATORS:
-                if cur:
-                    segments.append(cur)
-                cur = []
-            else:
-                cur.append((tok, line))
-        if cur:
-            segments.append(cur)
-        return segments
+            cur = []
+            continue
+        cur.append((word, line + 1 + k if style == "|" else line))
+    if cur:
+        segments.append(cur)
+    return segments
