@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llamasize.check.rule import Issue
 from llamasize.check.shell import SHELLS, script_segments, substitute
 from llamasize.check.target import Loc
 from llamasize.check.yamltree import key_line, text
-from llamasize.estimate.engines import BOOL_FLAGS, FLAG_SETTINGS, SERVER_MODULES, VLLM_CLI_MODULE
+from llamasize.estimate.engines import BOOL_FLAGS, FLAG_SETTINGS, NO_MEMORY_FLAGS, SERVER_MODULES, VLLM_CLI_MODULE
 
 
 @dataclass
@@ -24,6 +24,8 @@ class Invocation:
     flags: dict[str, Loc]
     model: Loc | None
     issues: list[Issue]
+    #: Flags read that llamasize does not model: ``(--name as written, line)``, first occurrence each.
+    unmodelled: list[tuple[str, int]] = field(default_factory=list)
 
 
 def find_invocation(seg: list[tuple[str, int]]) -> tuple[str, int, bool] | None:
@@ -47,6 +49,7 @@ def parse_flags(tokens: list[tuple[str, int]], engine: str, positional: bool) ->
     occurrence wins). With ``positional`` the first bare word is the model (``vllm serve MODEL``)."""
     flags: dict[str, Loc] = {}
     model: Loc | None = None
+    unmodelled: dict[str, int] = {}
     i = 0
     while i < len(tokens):
         tok, line = tokens[i]
@@ -72,6 +75,8 @@ def parse_flags(tokens: list[tuple[str, int]], engine: str, positional: bool) ->
                 value = None
         key = FLAG_SETTINGS.get(name)
         if key is None:
+            if name and name not in NO_MEMORY_FLAGS and name not in BOOL_FLAGS:
+                unmodelled.setdefault(tok.partition("=")[0], line)
             continue
         if value is None:
             flags[key] = Loc(None, line)
@@ -79,7 +84,7 @@ def parse_flags(tokens: list[tuple[str, int]], engine: str, positional: bool) ->
             flags[key] = Loc(value, line)
     if "model" in flags and flags["model"].value is not None:
         model = flags.pop("model")
-    return Invocation(engine, flags, model, [])
+    return Invocation(engine, flags, model, [], sorted(unmodelled.items(), key=lambda x: (x[1], x[0])))
 
 
 def command_items(node, default_line: int) -> list[tuple[str, int, str | None]]:

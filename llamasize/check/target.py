@@ -48,6 +48,12 @@ class Target:
     #: ``#2``, ``#3``... when an earlier deployment of the same file has the same ``Kind/name``
     #: (set by ``llamasize.check.run.tell_apart``; ids are unique within a file).
     suffix: str = ""
+    #: ``(status, why)`` when the deployment is reported instead of checked: status
+    #: ``not a serving deployment`` (e.g. a Helm entry with ``enabled: false``) or ``not modelled``
+    #: (e.g. TPU or another accelerator outside the GPU catalogue).
+    skip: tuple[str, str] | None = None
+    #: Engine flags read but not modelled by llamasize: ``(flag as written, line)``, first occurrence.
+    unmodelled: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def id(self) -> str:

@@ -15,6 +15,7 @@ from llamasize import SCHEMA_VERSION
 from llamasize.data.hardware import GpuSpec
 from llamasize.data.spec import ModelSpec
 from llamasize.estimate.engine_calibration import EngineCorrection
+from llamasize.estimate.serving_extras import Draft
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,18 @@ class Deployment:
     engine_version: str | None = None
     #: Line items measured in a start-up log for this deployment (``calibrate --from-log``).
     engine_correction: EngineCorrection | None = None
+    # --- serving extras (issue 13 item 2; byte rules in ``estimate.serving_extras``) -------------
+    #: vLLM --kv-cache-memory-bytes: KV bytes per GPU, replacing the utilization-derived size.
+    kv_cache_memory_bytes: int | None = None
+    #: vLLM --cpu-offload-gb, in bytes: weight bytes per GPU held in host memory instead.
+    cpu_offload_bytes: int = 0
+    #: LoRA: adapter slots on the GPU (--max-loras) and their maximum rank (--max-lora-rank).
+    lora_slots: int = 0
+    lora_rank: int = 0
+    #: Speculative decoding: the draft model or heads (None: none).
+    draft: Draft | None = None
+    #: vLLM --enforce-eager: no CUDA graphs captured.
+    enforce_eager: bool = False
 
 
 class Assumption(BaseModel):

@@ -193,6 +193,41 @@ BOOL_FLAGS = frozenset({
     "enable-server-load-tracking", "return-tokens-as-token-ids", "no-enable-log-requests",
 })
 
+# --- memory flags beyond the layout (issue 13 item 2; their byte rules: ``estimate.serving_extras``) ---
+#: vLLM / SGLang flags with a memory effect -> the setting ``check`` reads them into.
+MEMORY_FLAG_SETTINGS = {
+    "kv-cache-memory-bytes": "kv_cache_memory_bytes", "cpu-offload-gb": "cpu_offload_gb",
+    "swap-space": "swap_space", "enable-lora": "lora", "max-loras": "max_loras",
+    "max-loras-per-batch": "max_loras", "max-lora-rank": "max_lora_rank", "max-cpu-loras": "max_cpu_loras",
+    "lora-paths": "lora_paths", "speculative-config": "speculative_config", "speculative-model": "draft_model",
+    "num-speculative-tokens": "num_speculative_tokens", "speculative-algorithm": "speculative_algorithm",
+    "speculative-draft-model-path": "draft_model", "speculative-num-draft-tokens": "num_speculative_tokens",
+    "enforce-eager": "enforce_eager", "disable-cuda-graph": "disable_cuda_graph",
+    "enable-prefix-caching": "prefix_caching", "disable-radix-cache": "prefix_caching_off",
+}
+FLAG_SETTINGS.update(MEMORY_FLAG_SETTINGS)
+#: Flags read and known to leave GPU memory alone (network, logging, tokenizer, API and tool
+#: options): not reported as unmodelled. Any other flag ``check`` does not model is reported by name.
+NO_MEMORY_FLAGS = frozenset({
+    "port", "host", "served-model-name", "api-key", "trust-remote-code", "disable-log-requests",
+    "disable-log-stats", "enable-log-requests", "no-enable-log-requests", "uvicorn-log-level", "log-level",
+    "tokenizer", "tokenizer-mode", "tokenizer-path", "chat-template", "chat-template-content-format",
+    "enable-auto-tool-choice", "tool-call-parser", "reasoning-parser", "download-dir", "revision",
+    "code-revision", "tokenizer-revision", "seed", "root-path", "allowed-origins", "allowed-methods",
+    "allowed-headers", "ssl-keyfile", "ssl-certfile", "response-role", "disable-fastapi-docs",
+    "enable-request-id-headers", "enable-server-load-tracking", "return-tokens-as-token-ids", "model-name",
+    "model-dir", "http-port", "grpc-port", "middleware", "distributed-executor-backend", "headless",
+    "enable-metrics", "skip-server-warmup", "disable-frontend-multiprocessing", "load-format",
+    "generation-config", "override-generation-config", "hf-overrides", "ray-cluster-size", "ray-address",
+    "nnodes", "node-rank", "dist-init-addr", "data-parallel-size-local", "data-parallel-rank",
+    "data-parallel-start-rank", "data-parallel-address", "data-parallel-rpc-port", "data-parallel-external-lb",
+    "data-parallel-hybrid-lb", "api-server-count", "enable-chunked-prefill", "no-enable-chunked-prefill",
+    "async-scheduling", "disable-custom-all-reduce", "block-size", "max-log-len", "enable-prompt-tokens-details",
+    "kv-transfer-config", "kv-events-config", "enable-eplb", "eplb-config", "backend", "model-id",
+    "enable-torch-compile", "enable-sleep-mode", "prefix-caching-hash-algo", "limit-mm-per-prompt",
+    "guided-decoding-backend", "structured-outputs-config", "disable-uvicorn-access-log", "otlp-traces-endpoint",
+})
+
 #: ``--quantization`` methods (vLLM ``QuantizationMethods``, SGLang's list) -> llamasize formats.
 #: ``bitsandbytes`` (not in vLLM 0.33's list, see ``NO_ENGINE_METHOD``) is read as NF4.
 QUANTIZATION_METHODS = {

@@ -40,6 +40,7 @@ from llamasize.estimate.engines import (
 from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
 from llamasize.estimate.parallel import pp_partition, validate_layout
 from llamasize.estimate.params import architecture_warnings, params_confidence
+from llamasize.estimate import serving_extras
 from llamasize.estimate.shards import stage_weight_bytes, total_weight_bytes
 from llamasize.estimate.quant import QuantFormat, check_kv_dtype, get_format, kv_dtype_bytes, resolve_kv_dtype
 from llamasize.units import GIB
@@ -248,7 +249,8 @@ def memory_core(d: Deployment, s: Settings) -> MemoryCore:
     weights = stage_weight_bytes(spec, s.fmt.id, s.tp, s.pp, s.ep, d.include_vision)
     kvms = kv_models(spec, s.kv_bytes, s.tp, s.pp, s.layout, s.budget.block_size, s.batched_tokens)
     act = activation_peak_bytes(spec, s.tp, s.batched_tokens, s.max_seqs) if s.budget.activations_in_budget else 0
-    return MemoryCore(s, weights, act, kvms, spec.need("the context limit", "max_position_embeddings"))
+    core = MemoryCore(s, weights, act, kvms, spec.need("the context limit", "max_position_embeddings"))
+    return serving_extras.apply(d, core)  # --kv-cache-memory-bytes, --cpu-offload-gb, LoRA, drafts
 
 
 def quick_fit(d: Deployment, headroom: float = 0.0) -> tuple[bool | None, int | None, Settings, "MemoryCore | None"]:

@@ -46,6 +46,7 @@ def extract_helm(file: str, doc: dict) -> list[Target]:
                         tokens.append((word, tline))
                 inv = parse_flags(tokens, "vllm", False)
                 t.settings.update(inv.flags)
+                t.unmodelled += inv.unmodelled
                 t.model = inv.model or t.model
         if ms.get("requestGPU") is not None:
             gline = key_line(ms, "requestGPU", line)

@@ -29,7 +29,7 @@ def extract_isvc(file: str, doc: dict) -> list[Target]:
                       command_items(model.get("args"), key_line(model, "args", mline))]
             inv = parse_flags(tokens, "kserve-huggingface", False)
             t = Target(file=file, line=mline, kind="InferenceService", name=name, engine=inv.engine,
-                       settings=dict(inv.flags), replicas=replicas)
+                       settings=dict(inv.flags), replicas=replicas, unmodelled=list(inv.unmodelled))
             apply_engine_kind(t)
             uri = text(model.get("storageUri"))
             t.model = Loc(uri, key_line(model, "storageUri", mline)) if uri else inv.model

@@ -39,12 +39,14 @@ def extract_llmisvc(file: str, doc: dict) -> list[Target]:
         inv = container_invocation(container, env, cline)
         if inv is not None:
             t.settings.update(inv.flags)
+            t.unmodelled += inv.unmodelled
             t.model = inv.model or t.model
         extra = where.get("VLLM_ADDITIONAL_ARGS")
         if extra is not None:
             tokens = [tok for seg in script_segments(str(extra.value), extra.line, None) for tok in seg]
             inv = parse_flags(tokens, "vllm", False)
             t.settings.update(inv.flags)
+            t.unmodelled += inv.unmodelled
             t.model = inv.model or t.model
         t.gpu_count, resource = gpu_resources(container, cline, t.issues)
         if resource and resource.startswith("nvidia.com/mig-"):

@@ -148,7 +148,8 @@ def pod_targets(file: str, kind: str, name: str, podspec, *, replicas: int, env_
     for container, cline, inv in serving:
         cname = text(container.get("name")) or "container"
         t = Target(file=file, line=cline, kind=kind, name=name if len(serving) == 1 else f"{name}/{cname}",
-                   engine=inv.engine, model=inv.model, settings=dict(inv.flags), replicas=replicas)
+                   engine=inv.engine, model=inv.model, settings=dict(inv.flags), replicas=replicas,
+                   unmodelled=list(inv.unmodelled))
         apply_engine_kind(t)
         issues: list[Issue] = []
         count, resource = gpu_resources(container, cline, issues)
