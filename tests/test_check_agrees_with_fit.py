@@ -47,6 +47,14 @@ def _fit_args(d) -> list[str]:
                     ("--max-num-batched-tokens", d.max_num_batched_tokens), ("--max-num-seqs", d.max_num_seqs)):
         if v is not None:
             args += [flag, str(v)]
+    args += ["--enforce-eager"] if d.enforce_eager else []  # the serving extras fit takes (issue 13)
+    if d.kv_cache_memory_bytes is not None:
+        args += ["--kv-cache-memory-bytes", str(d.kv_cache_memory_bytes)]
+    if d.cpu_offload_bytes:
+        args += ["--cpu-offload-gb", str(d.cpu_offload_bytes / 2**30)]
+    if d.lora_slots:
+        args += ["--max-loras", str(d.lora_slots), "--max-lora-rank", str(d.lora_rank)]
+    assert d.draft is None, "fit has no speculative-decoding flags"
     return args
 
 

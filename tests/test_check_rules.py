@@ -34,10 +34,10 @@ def test_readme_rule_table_matches_the_registry():
 
 
 def test_every_rule_is_declared_once_with_what_decides_it():
-    assert [r.id for r in rule_table()] == sorted(RULES) and len(RULES) == 18
+    assert [r.id for r in rule_table()] == sorted(RULES) and len(RULES) == 22
     assert len({r.name for r in RULES.values()}) == len(RULES)
     decided = {k for k, r in RULES.items() if r.decide is not None}
-    assert decided == {"LS001", "LS002", "LS003", "LS004", "LS005", "LS006", "LS007", "LS008", "LS011", "LS014"}
+    assert decided == {"LS001", "LS002", "LS003", "LS004", "LS005", "LS006", "LS007", "LS008", "LS011", "LS014", "LS015"}
     for k in decided:
         fn = RULES[k].decide
         assert fn.rule is RULES[k] and fn.__doc__, k

@@ -52,8 +52,21 @@ def summary_line(report: CheckReport) -> str:
     def n(k: int, word: str) -> str:
         return f"{k} {word}{'' if k == 1 else 's'}"
 
-    return (f"{n(s.files, 'file')}, {n(s.deployments, 'deployment')}: {s.passed} passed, {s.warned} with warnings, "
+    line = (f"{n(s.files, 'file')}, {n(s.deployments, 'deployment')}: {s.passed} passed, {s.warned} with warnings, "
             f"{s.failed} failed; {n(s.errors, 'error')}, {n(s.warnings, 'warning')}, {n(s.notes, 'note')}")
+    return line + verified_counts(report)
+
+
+def verified_counts(report: CheckReport) -> str:
+    """``; memory checked for 3, not verified 2; 1 not modelled, 4 documents not serving deployments``
+    (issue 13 item 3: an exit-0 run says how many deployments were not verified)."""
+    s = report.summary
+    out = f"; memory checked for {s.checked}, not verified {s.unverified}" if s.deployments else ""
+    if s.not_modelled:
+        out += f"; {s.not_modelled} not modelled"
+    if s.not_serving:
+        out += f"; {s.not_serving} document{'' if s.not_serving == 1 else 's'} not serving deployments"
+    return out
 
 
 def shown_id(d: CheckedDeployment) -> str:
@@ -106,6 +119,10 @@ def render_text(report: CheckReport) -> str:
         lines.append("Deployments")
         for d in report.deployments:
             lines.append(f"  {_STATUS[d.status]}  {escape_controls(d.file)}:{d.line}  {shown_id(d)}  {_describe(d)}")
+    if report.skipped:  # every document not checked, and why (issue 13 item 1)
+        lines += ["", "Not checked"] if lines else ["Not checked"]
+        lines += [f"  {escape_controls(x.file)}:{x.line}  {escape_controls(x.id)}  {x.status}: "
+                  f"{escape_controls(x.reason)}" for x in report.skipped]
     if lines:
         lines.append("")
     verdict = "FAILED" if report.failed else "OK"

@@ -93,6 +93,25 @@ class CheckSummary(BaseModel):
     errors: int
     warnings: int
     notes: int
+    #: Deployments with a memory verdict, and without one (unknown model or GPU, a value not modelled).
+    checked: int = 0
+    unverified: int = 0
+    #: Documents reported instead of checked (``CheckReport.skipped``).
+    not_modelled: int = 0
+    not_serving: int = 0
+
+
+class SkippedDocument(BaseModel):
+    """A document that was reported instead of checked, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    line: int
+    #: ``Kind/name`` (``Kind`` alone when the document has no name; ``?`` without a kind).
+    id: str
+    status: Literal["not a serving deployment", "not modelled"]
+    reason: str
 
 
 class CheckReport(BaseModel):
@@ -110,6 +129,8 @@ class CheckReport(BaseModel):
     summary: CheckSummary
     #: True when a finding is at or above ``fail_on`` (exit status 1).
     failed: bool
+    #: Documents reported instead of checked: not a serving deployment, or not modelled.
+    skipped: list[SkippedDocument] = []
 
 
 # -------------------------------------------------------------------------------- inputs ---
@@ -124,6 +145,8 @@ class Policy(BaseModel):
     min_headroom: float | None = Field(default=None, ge=0, lt=1)
     fail_on: Literal["error", "warning"] | None = None
     strict: bool | None = None
+    #: A deployment whose memory was not checked is an error (LS018), as ``--require-verified``.
+    require_verified: bool | None = None
 
 
 class ManifestDeployment(BaseModel):
@@ -185,3 +208,5 @@ class CheckOptions:
     default_gpu: str | None = None
     #: Paths are shown relative to this directory when they lie inside it.
     cwd: Path | None = None
+    #: A deployment without a memory verdict is an error (LS018) rather than a warning.
+    require_verified: bool = False

@@ -9,6 +9,8 @@ default ``fit`` uses too; the engine's method and dtype names come from ``llamas
 
 from __future__ import annotations
 
+import json
+
 from llamasize.check.extract.pods import GPU_LABELS
 from llamasize.check.report import PolicyLimits
 from llamasize.check.rule import Issue
@@ -20,6 +22,7 @@ from llamasize.errors import DataError, UnknownIdError, UsageError
 from llamasize.estimate.engines import (DTYPES, INT4_GROUP_METHODS, KV_CACHE_DTYPES, QUANTIZATION_METHODS, SGLANG_FLAGS,
                                         VLLM_FLAGS, method_key)
 from llamasize.estimate.quant import get_format
+from llamasize.estimate.serving_extras import Draft
 from llamasize.plan.pricing import PriceBasis, gpu_hour_price
 from llamasize.text import is_plain, quote_if_needed, quote_value
 from llamasize.units import parse_count, parse_fraction
@@ -347,3 +350,136 @@ def prices(r: Resolved) -> None:
     for g in r.gpus:
         per_gpu, _ = gpu_hour_price(g, PriceBasis())
         r.prices.append((g, None if per_gpu is None or r.n_paid is None else round(per_gpu * r.n_paid * t.replicas, 4)))
+
+
+# ------------------------------------------------ memory flags beyond the layout (issue 13) ---
+#: ``--speculative-config`` methods / SGLang ``--speculative-algorithm`` values -> the kind of draft
+#: (``serving_extras.Draft.method``): heads of the target's shape, a separate draft model, or none.
+_SPEC_METHODS = {"eagle": "eagle", "eagle3": "eagle", "medusa": "eagle", "mlp_speculator": "eagle",
+                 "mtp": "mtp", "deepseek_mtp": "mtp", "nextn": "mtp", "qwen3_next_mtp": "mtp",
+                 "draft_model": "draft_model", "standalone": "draft_model", "ngram": "ngram",
+                 "suffix": "ngram", "ngram_gpu": "ngram"}
+
+
+def _on(t: Target, key: str) -> bool:
+    """A switch setting is on (``--enable-lora``, ``--enable-lora=true``)."""
+    loc = t.settings.get(key)
+    return loc is not None and (loc.value is True or str(loc.value).strip().lower() in ("true", "1", "yes"))
+
+
+def _gib(t: Target, key: str, what: str, out: list[Issue]) -> int | None:
+    """A GiB amount (``--cpu-offload-gb 80``, ``--swap-space 4``) -> bytes (1 GiB = 2**30)."""
+    loc = t.settings.get(key)
+    if loc is None:
+        return None
+    try:
+        return int(round(parse_fraction(text(loc.value), what, low=0.0, high=1e6, low_inclusive=True) * 2**30))
+    except UsageError as e:
+        out.append(LS013(loc.line, echoed(str(e), text(loc.value))))
+        return None
+
+
+def _speculative(r: Resolved, index: CatalogIndex, out: list[Issue], notes: list[str]):
+    """The draft of ``--speculative-config`` (vLLM JSON), ``--speculative-model`` (older vLLM) or
+    SGLang's ``--speculative-algorithm`` / ``--speculative-draft-model-path``; None when there is none."""
+    t = r.target
+    method, model_ref, tp, line = None, None, None, t.line
+    loc = t.settings.get("speculative_config")
+    if loc is not None:
+        line = loc.line
+        try:
+            cfg = json.loads(text(loc.value) or "")
+        except ValueError:
+            cfg = None
+        if not isinstance(cfg, dict):
+            out.append(LS013(loc.line, f"--speculative-config {quote_value(loc.value)} is not a JSON object"))
+            return None
+        method = str(cfg.get("method") or "").lower() or None
+        model_ref = cfg.get("model") if isinstance(cfg.get("model"), str) else None
+        tp = cfg.get("draft_tensor_parallel_size") if isinstance(cfg.get("draft_tensor_parallel_size"), int) else None
+    if "speculative_algorithm" in t.settings:
+        line = t.settings["speculative_algorithm"].line
+        method = str(text(t.settings["speculative_algorithm"].value) or "").lower() or method
+    if "draft_model" in t.settings:
+        line = line if loc is not None else t.settings["draft_model"].line
+        model_ref = model_ref or text(t.settings["draft_model"].value)
+    if method is None and model_ref is None:
+        return None
+    kind = _SPEC_METHODS.get(method or "draft_model")
+    if kind is None:
+        out.append(LS012(line, f"speculative method {quote_value(method)} is not modelled; its draft's memory is "
+                               "not counted in the verdict"))
+        return None
+    if kind == "ngram":
+        notes.append(f"speculative decoding ({method}): no draft weights, no GPU memory change")
+        return Draft("ngram")
+    if kind == "mtp":
+        layers = r.spec.num_nextn_predict_layers or 1
+        src = "the model's num_nextn_predict_layers" if r.spec.num_nextn_predict_layers else "assumed"
+        notes.append(f"speculative decoding ({method}): {layers} MTP layer(s) ({src}) of the target's average "
+                     "layer size, plus their KV (assumed)")
+        return Draft("mtp", layers=layers)
+    if kind == "eagle":
+        notes.append(f"speculative decoding ({method}): one draft decoder layer of the target's average layer size, "
+                     "plus its KV (assumed)")
+        return Draft("eagle", layers=1)
+    spec, _ = index.model(model_ref) if model_ref else (None, None)
+    if spec is None:
+        out.append(LS012(line, f"draft model {quote_value(model_ref)} is not in the spec registry: its weights and "
+                               "KV are not counted in the verdict"))
+        return None
+    notes.append(f"speculative decoding: draft model {spec.id} ({spec.default_quant}) on the last pipeline stage, "
+                 "its KV in the target's pool (assumed)")
+    return Draft("draft_model", model=spec, tp=tp)
+
+
+def extras(r: Resolved, index: CatalogIndex, out: list[Issue], notes: list[str]) -> None:
+    """``r.extras``: the ``Deployment`` fields of the memory flags beyond the layout (module
+    ``estimate.serving_extras`` has the byte rules), and notes for the flags that move memory to
+    the host or change nothing on the GPU."""
+    t, x = r.target, {}
+    vllm = t.engine == "vllm"
+    if "kv_cache_memory_bytes" in t.settings:
+        kvmb = count(t, "kv_cache_memory_bytes", "--kv-cache-memory-bytes", out, maximum=2**50)
+        if kvmb is not None and vllm:
+            x["kv_cache_memory_bytes"] = kvmb
+            notes.append(f"--kv-cache-memory-bytes {kvmb:,}: the KV cache per GPU, --gpu-memory-utilization ignored")
+    off = _gib(t, "cpu_offload_gb", "--cpu-offload-gb", out)
+    if off:
+        x["cpu_offload_bytes"] = off
+        notes.append(f"--cpu-offload-gb: {off / 2**30:g} GiB of weights per GPU held in host memory "
+                     "(whole tensors: vLLM may move slightly more)")
+    swap = _gib(t, "swap_space", "--swap-space", out)
+    if swap:
+        notes.append(f"--swap-space: {swap / 2**30:g} GiB of host memory per GPU for preempted KV; GPU memory unchanged")
+    lora = _on(t, "lora") or "lora_paths" in t.settings
+    if lora:
+        slots = count(t, "max_loras", "--max-loras", out) if "max_loras" in t.settings else (1 if vllm else 8)
+        rank = count(t, "max_lora_rank", "--max-lora-rank", out, maximum=65536) if "max_lora_rank" in t.settings \
+            else 16
+        if slots and rank:
+            x["lora_slots"], x["lora_rank"] = slots, rank
+            shown = "" if "max_loras" in t.settings and "max_lora_rank" in t.settings else \
+                " (unset values: vLLM's defaults --max-loras 1 / SGLang 8 per batch, --max-lora-rank 16)"
+            notes.append(f"LoRA: {slots} adapter slot(s) x rank {rank} pre-allocated per GPU in the model dtype"
+                         f"{shown}; routed experts carry none (assumed)")
+            if r.spec is not None and r.spec.is_mla:
+                out.append(LS012(t.settings.get("lora", t.settings.get("lora_paths")).line,
+                                 "LoRA on MLA attention is not modelled: adapter memory is not counted"))
+        if "max_cpu_loras" in t.settings:
+            cpu = count(t, "max_cpu_loras", "--max-cpu-loras", out)
+            if cpu:
+                notes.append(f"--max-cpu-loras {cpu}: adapters cached in host memory; GPU memory unchanged")
+    if r.spec is not None:
+        draft = _speculative(r, index, out, notes)
+        if draft is not None and draft.method != "ngram":
+            x["draft"] = draft
+    if _on(t, "enforce_eager"):
+        if vllm:
+            x["enforce_eager"] = True
+            notes.append("--enforce-eager: no CUDA graphs, their 0.5 GiB share of the assumed overhead not reserved")
+    if _on(t, "disable_cuda_graph") and t.engine == "sglang":
+        notes.append("--disable-cuda-graph: SGLang's modelled reserve has no CUDA-graph term; no change")
+    if _on(t, "prefix_caching") or "prefix_caching_off" in t.settings:
+        notes.append("prefix caching: reuses blocks of the same KV pool; no memory change")
+    r.extras = x

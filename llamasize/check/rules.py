@@ -188,6 +188,25 @@ def price_unknown(r: Resolved):
                                       "budget is not checked")
 
 
+@rule("LS015", "kv-cache-memory-over-device", "error",
+      "--kv-cache-memory-bytes plus the weights, activation peak and overhead exceed the GPU's memory "
+      "(vLLM sizes the KV cache from the flag and ignores --gpu-memory-utilization, so it runs out of memory).",
+      where="`--kv-cache-memory-bytes`")
+def kv_cache_memory_over_device(g: GpuEstimate):
+    """The KV bytes the flag asks for do not fit next to the weights on the device."""
+    e, r = g.estimate, g.r
+    want = r.extras.get("kv_cache_memory_bytes")
+    cap = e.per_gpu.kv_capacity_bytes
+    if want is None or cap is None or _weights_overflow(e) or cap >= want:
+        return
+    p = e.per_gpu
+    need = p.weights_bytes + p.activation_bytes + p.overhead_bytes + want
+    yield (r.lines.get("kv_cache_memory_bytes", r.target.line),
+           f"{g.what}: weights ({p.weights_bytes / 2**30:.1f} GiB) + activations + overhead + "
+           f"--kv-cache-memory-bytes ({want / 2**30:.1f} GiB) need {need / 2**30:.1f} GiB per GPU; the device has "
+           f"{p.total_bytes / 2**30:.1f} GiB")
+
+
 def _resource_line(r: Resolved) -> int:
     """The line of the GPU resource (the container's when there is none)."""
     t = r.target
@@ -235,6 +254,22 @@ LS103 = reported(
     "value. An error, as yamllint's key-duplicates rule is by default.",
     where="the repeated key")
 
+LS016 = reported(
+    "LS016", "flag-not-modelled", "note",
+    "An engine flag llamasize does not model (its memory effect, if any, is not in the verdict); "
+    "reported once per deployment and flag.",
+    where="the flag")
+LS017 = reported(
+    "LS017", "not-modelled", "note",
+    "A serving deployment llamasize does not model (a TPU or another accelerator outside the GPU "
+    "catalogue): reported, not checked.",
+    where="the accelerator resource or node selector")
+LS018 = reported(
+    "LS018", "unverified", "error",
+    "With --require-verified (or require_verified in the policy): a deployment whose memory was not "
+    "checked (unknown model or GPU, or a value llamasize cannot model).",
+    where="the serving container")
+
 LS001 = does_not_fit.rule
 LS002 = context_does_not_fit.rule
 LS003 = context_above_model_maximum.rule
@@ -245,11 +280,13 @@ LS007 = headroom_below_policy.rule
 LS008 = over_budget.rule
 LS011 = no_gpus_requested.rule
 LS014 = price_unknown.rule
+LS015 = kv_cache_memory_over_device.rule
 
 #: Rules decided per deployment and per GPU estimate, in the order the run applies them.
 DEPLOYMENT_RULES = (no_gpus_requested, gpu_count_mismatch)
 PRICE_RULES = (price_unknown, over_budget)
-MEMORY_RULES = (fp8_without_native_support, does_not_fit, context_does_not_fit, headroom_below_policy)
+MEMORY_RULES = (fp8_without_native_support, does_not_fit, context_does_not_fit, headroom_below_policy,
+                kv_cache_memory_over_device)
 
 
 def rule_table() -> list[Rule]:

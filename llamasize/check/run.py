@@ -24,12 +24,13 @@ from typing import Iterable
 from pydantic import ValidationError
 
 from llamasize.check import resolve
-from llamasize.check.extract import extract
+from llamasize.check.extract import describe, extract
 from llamasize.check.report import (FAIL_LEVELS, SEVERITY_RANK, CheckedDeployment, CheckOptions, CheckReport,
-                                    CheckSummary, Finding, Policy)
+                                    CheckSummary, Finding, Policy, SkippedDocument)
 from llamasize.check.rule import Issue
-from llamasize.check.rules import (DEPLOYMENT_RULES, LS012, LS013, LS100, LS101, LS102, LS103, MEMORY_RULES,
-                                   PRICE_RULES, context_above_model_maximum, invalid_parallel_layout)
+from llamasize.check.rules import (DEPLOYMENT_RULES, LS012, LS013, LS016, LS017, LS018, LS100, LS101, LS102,
+                                   LS103, MEMORY_RULES, PRICE_RULES, context_above_model_maximum,
+                                   invalid_parallel_layout)
 from llamasize.check.target import GpuEstimate, Resolved, Target
 from llamasize.check.yamltree import parse_documents, text
 from llamasize.errors import DataError, LlamasizeError, UsageError
@@ -136,10 +137,16 @@ class Checker:
                 resolve.kv(r, issues)
             resolve.context(r, issues)
             resolve.engine_knobs(r, issues)
+            resolve.extras(r, self.resolver.index, issues, assumptions)
+            issues += [LS016(line, f"{flag} is not modelled by llamasize (its memory effect, if any, is not in "
+                                   "the verdict)") for flag, line in t.unmodelled]
             results = self._memory(r, issues)
             resolve.prices(r)
             for decide in PRICE_RULES:
                 issues += decide(r)
+        if self.opt.require_verified and not (results and all(e.fits is not None for _, e in results)):
+            issues.append(LS018(t.line, "memory not verified (--require-verified): see the findings above on why it "
+                                        "could not be checked"))
         findings = [self.finding(i, t.file, t) for i in issues]
         return _Evaluated(self._summary(r, results, findings, assumptions), findings)
 
@@ -166,7 +173,8 @@ class Checker:
                            tensor_parallel_size=r.tp, pipeline_parallel_size=r.pp, expert_parallel=r.ep,
                            kv_cache_dtype=r.kv, batch=r.batch, engine=t.engine, kv_layout=r.knobs["kv_layout"],
                            gpu_memory_utilization=r.knobs.get("gmu"), mem_fraction_static=r.knobs.get("mfs"),
-                           max_num_batched_tokens=r.knobs.get("mnbt"), max_num_seqs=r.knobs.get("mns"))
+                           max_num_batched_tokens=r.knobs.get("mnbt"), max_num_seqs=r.knobs.get("mns"),
+                           **r.extras)
             try:
                 e = self.estimate(d)
             except LlamasizeError as err:
@@ -275,6 +283,7 @@ def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckO
     checker = Checker(reg, options)
     findings: list[Finding] = []
     deployments: list[CheckedDeployment] = []
+    skipped: list[SkippedDocument] = []
     shown = []
     for path, named in files:
         display = _norm_path(path, cwd)
@@ -294,8 +303,20 @@ def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckO
         docs, problem = parse_documents(data, duplicates)
         targets: list[Target] = []
         is_ls = bool(LLAMASIZE_FILE.match(path.name))
+        reported: list[tuple[int, str, str, str]] = []  # (line, id, status, reason) of documents not checked
         for doc in docs:
-            targets += extract(display, doc, llamasize_file=is_ls, stem=path.stem)
+            got = extract(display, doc, llamasize_file=is_ls, stem=path.stem)
+            if not got:
+                reported.append(describe(doc))
+            for t in got:
+                if t.skip is None:
+                    targets.append(t)
+                else:
+                    reported.append((t.line, t.id, *t.skip))
+        for line, did, status, reason in reported:
+            skipped.append(SkippedDocument(file=display, line=line, id=did, status=status, reason=reason))
+            if status == "not modelled":  # a deployment: a note; other documents are listed and counted
+                findings.append(checker.finding(LS017(line, f"{did}: {status}: {reason}"), display))
         if named or targets:  # like the files' other findings: not for unrelated YAML found in a directory
             for line, key, before in duplicates:
                 findings.append(checker.finding(LS103(line, f"duplicate key {quote_value(key)} (also on line "
@@ -308,7 +329,7 @@ def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckO
             ev = checker.evaluate(t)
             deployments.append(ev.deployment)
             findings += ev.findings
-        if named and not targets and problem is None:
+        if named and not targets and problem is None and all(x[2] != "not modelled" for x in reported):
             findings.append(checker.finding(LS101(1, "no serving deployment found (vLLM or SGLang in a Deployment, "
                                                      "StatefulSet, Pod, LeaderWorkerSet, InferenceService, "
                                                      "LLMInferenceService, production-stack Helm values, or a "
@@ -321,9 +342,13 @@ def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckO
         files=len(files), deployments=len(deployments),
         passed=sum(d.status == "pass" for d in deployments), warned=sum(d.status == "warn" for d in deployments),
         failed=sum(d.status == "fail" for d in deployments),
-        errors=counts["error"], warnings=counts["warning"], notes=counts["note"])
+        errors=counts["error"], warnings=counts["warning"], notes=counts["note"],
+        checked=sum(d.fits is not None for d in deployments), unverified=sum(d.fits is None for d in deployments),
+        not_modelled=sum(x.status == "not modelled" for x in skipped),
+        not_serving=sum(x.status != "not modelled" for x in skipped))
     return CheckReport(
         fail_on=options.fail_on, strict=options.strict, policy=options.policy, files=sorted(shown),
         deployments=deployments, findings=findings, summary=summary,
+        skipped=sorted(skipped, key=lambda x: (x.file, x.line, x.id)),
         failed=any(SEVERITY_RANK[f.severity] >= threshold for f in findings),
     )

@@ -101,6 +101,8 @@ class Resolved:
     #: on-demand USD/h of every replica (None when the catalogue has no price).
     n_paid: int | None = None
     prices: list = field(default_factory=list)
+    #: ``Deployment`` fields of the memory flags beyond the layout (``resolve.extras``).
+    extras: dict = field(default_factory=dict)
 
     @property
     def lines(self) -> dict[str, int]:

@@ -10,6 +10,7 @@ import typer
 
 from llamasize.cli import inputs
 from llamasize.cli.options import (
+    CpuOffloadGb, EnforceEager, KvCacheMemoryBytes, MaxLoraRank, MaxLoras,
     Admission, Arrival, Qps, Requests, SimSeed,
     Batch, Calibration, CatalogDir, Concurrency, Ctx, Debug, DecodeEfficiency, Engine, Ep, Format, Gpu, Gpus, Instances,
     GpuMemoryUtilization, KvDtype, KvLayout, MaxNumBatchedTokens, MaxNumSeqs, MemFractionStatic, ModelArg,
@@ -67,6 +68,8 @@ def fit_cmd(
     mem_fraction_static: MemFractionStatic = None, max_num_batched_tokens: MaxNumBatchedTokens = None,
     max_num_seqs: MaxNumSeqs = None, overhead_gib: OverheadGib = None, text_only: TextOnly = False,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
+    kv_cache_memory_bytes: KvCacheMemoryBytes = None, cpu_offload_gb: CpuOffloadGb = None, max_loras: MaxLoras = None,
+    max_lora_rank: MaxLoraRank = None, enforce_eager: EnforceEager = False,
 ) -> None:
     """Evaluate one deployment. Exit 0 when it fits, 3 when it does not (the report is printed either way)."""
     from llamasize.estimate.memory import estimate_memory
@@ -79,6 +82,8 @@ def fit_cmd(
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                           overhead_gib=overhead_gib, text_only=text_only)
+    d = inputs.serving_extras(d, kv_cache_memory_bytes=kv_cache_memory_bytes, cpu_offload_gb=cpu_offload_gb,
+                              max_loras=max_loras, max_lora_rank=max_lora_rank, enforce_eager=enforce_eager)
     e = estimate_memory(d)
     _warn_and_note(e.warnings, quant, d)
     if fmt == "json":

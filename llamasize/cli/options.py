@@ -120,3 +120,9 @@ Steps = Annotated[Optional[str], typer.Option("--steps", help="Timed decode step
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the random weights and tokens (default 0).")]
 NoSave = Annotated[bool, typer.Option("--no-save", help="Do not write the calibration.")]
 NewTokens = Annotated[Optional[str], typer.Option("--new-tokens", "-n", help="Tokens to generate (default 32).")]
+# --- serving memory flags (issue 13 item 2; fit; byte rules in estimate.serving_extras) ---
+KvCacheMemoryBytes = Annotated[Optional[str], typer.Option("--kv-cache-memory-bytes", help="vLLM: KV cache bytes per GPU (2G = 2 GiB, 2g = 2e9); replaces the size --gpu-memory-utilization leaves.")]
+CpuOffloadGb = Annotated[Optional[str], typer.Option("--cpu-offload-gb", help="vLLM: GiB of weights per GPU held in host memory.")]
+MaxLoras = Annotated[Optional[str], typer.Option("--max-loras", help="LoRA adapter slots pre-allocated per GPU (with --max-lora-rank).")]
+MaxLoraRank = Annotated[Optional[str], typer.Option("--max-lora-rank", help="Maximum LoRA rank (default 16 with --max-loras).")]
+EnforceEager = Annotated[bool, typer.Option("--enforce-eager", help="vLLM: no CUDA graphs (their assumed 0.5 GiB is not reserved).")]

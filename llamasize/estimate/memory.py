@@ -355,7 +355,7 @@ def estimate_memory(d: Deployment) -> FitEstimate:
         core = memory_core(d, s)
     except UnknownValueError as e:
         return _estimate_unknown(d, s, common, e)
-    return _estimate_known(d, s, core, common)
+    return _estimate_known(d, core.settings, core, common)  # core.settings: the budget serving extras set
 
 
 @dataclass(frozen=True)
@@ -413,6 +413,7 @@ def fit_reasons(d: Deployment) -> tuple[bool | None, list[str], float | None]:
     except UnknownValueError:
         e = estimate_memory(d)
         return e.fits, e.reasons, e.per_gpu.headroom_fraction
+    s = core.settings  # the budget serving extras set
     v = _verdict(d, s, core)
     return not v.reasons, v.reasons, round(v.free / s.budget.budget_bytes, 6)
 

@@ -12,7 +12,8 @@ from llamasize.text import quote_value
 
 
 _HELM_FIELDS = (("tensorParallelSize", "tp"), ("pipelineParallelSize", "pp"), ("maxModelLen", "max_model_len"),
-                ("maxNumSeqs", "max_num_seqs"), ("gpuMemoryUtilization", "gmu"), ("dtype", "dtype"))
+                ("maxNumSeqs", "max_num_seqs"), ("gpuMemoryUtilization", "gmu"), ("dtype", "dtype"),
+                ("maxLoras", "max_loras"), ("enableLoRA", "lora"), ("enablePrefixCaching", "prefix_caching"))
 
 
 def extract_helm(file: str, doc: dict) -> list[Target]:
@@ -58,6 +59,11 @@ def extract_helm(file: str, doc: dict) -> list[Target]:
         t.gpu_types = dedupe_types(selector_terms(ms.get("nodeSelectorTerms"), line))
         if gtype.startswith("nvidia.com/mig-"):
             t.gpu_types = [("resource", gtype, key_line(ms, "requestGPUType", line))]
+        off = [k for k in ("enabled", "enable") if str(text(ms.get(k)) or "").lower() == "false"]
+        if off:
+            t.skip = ("not a serving deployment", f"{off[0]}: false (not deployed)")
+        elif str(text(get(doc, "servingEngineSpec", "enableEngine")) or "").lower() == "false":
+            t.skip = ("not a serving deployment", "servingEngineSpec.enableEngine: false (not deployed)")
         if ms.get("raySpec") is not None:
             t.count_comparable = False
             t.assumptions.append("raySpec: GPUs across the Ray cluster are not compared with the layout")

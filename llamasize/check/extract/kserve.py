@@ -37,15 +37,36 @@ def extract_isvc(file: str, doc: dict) -> list[Target]:
             t.gpu_types = dedupe_types(gpu_selectors(pred, mline))
             if resource and resource.startswith("nvidia.com/mig-"):
                 t.gpu_types = [("resource", resource, t.gpu_count.line if t.gpu_count else mline)]
+            _, where = pod_env(model)
+            for var, skey in (("TENSOR_PARALLEL_SIZE", "tp"), ("PIPELINE_PARALLEL_SIZE", "pp")):
+                if var in where and skey not in t.settings:
+                    t.settings[skey] = Loc(where[var].value, where[var].line)
             ws = pred.get("workerSpec")
             if isinstance(ws, dict):
-                for key, skey in (("tensorParallelSize", "tp"), ("pipelineParallelSize", "pp")):
-                    if ws.get(key) is not None and skey not in t.settings:
-                        t.settings[skey] = Loc(text(ws[key]), key_line(ws, key, mline))
-                t.count_comparable = False
-                t.assumptions.append("multi-node InferenceService (workerSpec): GPUs across the Ray cluster are "
-                                     "not compared with the layout")
+                multinode_layout(t, ws, mline)
             out.append(t)
     if not out:
         out += pod_targets(file, "InferenceService", name, pred, replicas=replicas)
     return out
+
+
+def multinode_layout(t: Target, ws: dict, line: int) -> None:
+    """KServe's multi-node Hugging Face runtime (facts/serving.md 2.2 b): ``workerSpec``'s
+    ``tensorParallelSize`` / ``pipelineParallelSize`` become ``TENSOR_PARALLEL_SIZE`` /
+    ``PIPELINE_PARALLEL_SIZE`` and the ``--tensor-parallel-size`` / ``--pipeline-parallel-size`` of
+    the server; the head and each of the ``pipelineParallelSize - 1`` workers is one node of
+    ``tensorParallelSize`` GPUs (the controller sets their GPU resource from it), so the replica
+    uses TP x PP GPUs whatever the predictor's own resources say (assumed from the runtime)."""
+    for key, skey in (("tensorParallelSize", "tp"), ("pipelineParallelSize", "pp")):
+        if ws.get(key) is not None:
+            t.settings[skey] = Loc(text(ws[key]), key_line(ws, key, line))
+    try:
+        tp = int(str(t.settings["tp"].value)) if "tp" in t.settings else 1
+        pp = int(str(t.settings["pp"].value)) if "pp" in t.settings else 1
+    except ValueError:
+        t.count_comparable = False
+        return
+    gline = t.gpu_count.line if t.gpu_count is not None else line
+    t.gpu_count = Loc(tp * pp, gline)
+    t.assumptions.append(f"multi-node InferenceService (workerSpec): {pp} node(s) x {tp} GPU(s) "
+                         "(KServe sets each pod's GPUs from tensorParallelSize)")

@@ -20,6 +20,15 @@ GPU_LABELS = {
     "karpenter.k8s.aws/instance-gpu-name": "karpenter-gpu-name",
 }
 GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu")
+#: Accelerators outside the GPU catalogue: resource names and node labels -> what they are. A
+#: deployment on one is ``not modelled`` (reported, LS017), never a "no GPUs requested" error.
+OTHER_ACCELERATOR_RESOURCES = {"google.com/tpu": "Google TPU", "aws.amazon.com/neuron": "AWS Neuron (Inferentia/"
+                               "Trainium)", "aws.amazon.com/neuroncore": "AWS Neuron (Inferentia/Trainium)",
+                               "aws.amazon.com/neurondevice": "AWS Neuron (Inferentia/Trainium)",
+                               "habana.ai/gaudi": "Intel Gaudi", "intel.com/gpu": "Intel GPU",
+                               "gpu.intel.com/i915": "Intel GPU", "gpu.intel.com/xe": "Intel GPU"}
+OTHER_ACCELERATOR_LABELS = {"cloud.google.com/gke-tpu-accelerator": "Google TPU",
+                            "cloud.google.com/gke-tpu-topology": "Google TPU"}
 
 
 def pod_env(container: dict, extra: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, Loc]]:
@@ -58,6 +67,27 @@ def gpu_resources(container: dict, cline: int, issues: list[Issue]) -> tuple[Loc
                     return None, key
                 return Loc(n, line), key
     return None, None
+
+
+def other_accelerator(containers, podspecs) -> str | None:
+    """Why a pod is not modelled: it requests a TPU or another non-GPU accelerator (resource or node
+    label); None for GPU (or CPU) pods."""
+    for c in containers:
+        for part in ("limits", "requests"):
+            block = get(c, "resources", part)
+            if isinstance(block, dict):
+                for key in sorted(block):
+                    if key in OTHER_ACCELERATOR_RESOURCES:
+                        return (f"{OTHER_ACCELERATOR_RESOURCES[key]} ({key}) accelerators are not modelled "
+                                "(the catalogue holds NVIDIA and AMD GPUs)")
+    for ps in podspecs:
+        sel = get(ps, "nodeSelector")
+        if isinstance(sel, dict):
+            for key in sorted(sel):
+                if key in OTHER_ACCELERATOR_LABELS:
+                    return (f"{OTHER_ACCELERATOR_LABELS[key]} ({key}={quote_if_needed(text(sel[key]) or '')}) "
+                            "accelerators are not modelled (the catalogue holds NVIDIA and AMD GPUs)")
+    return None
 
 
 def gpu_selectors(podspec, default_line: int) -> list[tuple[str, str, int]]:
@@ -175,6 +205,10 @@ def pod_targets(file: str, kind: str, name: str, podspec, *, replicas: int, env_
                                      f"{worker_count if worker_count is not None else leader}")
                 count = Loc(total, count.line if count else cline)
         t.gpu_count = count
+        worker_cs = [c for c, _ in pod_containers(group[0])] if group is not None else []
+        why = other_accelerator([container] + worker_cs, [podspec] + ([group[0]] if group is not None else []))
+        if why:
+            t.skip = ("not modelled", why)
         out.append(t)
     return out
 
