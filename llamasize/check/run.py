@@ -24,7 +24,7 @@ from typing import Iterable
 from pydantic import ValidationError
 
 from llamasize.check import resolve
-from llamasize.check.extract import describe, extract
+from llamasize.check.extract import describe, documents, extract
 from llamasize.check.report import (FAIL_LEVELS, SEVERITY_RANK, CheckedDeployment, CheckOptions, CheckReport,
                                     CheckSummary, Finding, Policy, SkippedDocument)
 from llamasize.check.rule import Issue
@@ -303,20 +303,20 @@ def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckO
         docs, problem = parse_documents(data, duplicates)
         targets: list[Target] = []
         is_ls = bool(LLAMASIZE_FILE.match(path.name))
-        reported: list[tuple[int, str, str, str]] = []  # (line, id, status, reason) of documents not checked
-        for doc in docs:
+        reported: list[tuple[int, str, str, str, Target | None]] = []  # documents not checked, and why
+        for doc in [x for d in docs for x in (documents(d) if not is_ls else [d])]:
             got = extract(display, doc, llamasize_file=is_ls, stem=path.stem)
             if not got:
-                reported.append(describe(doc))
+                reported.append((*describe(doc), None))
             for t in got:
                 if t.skip is None:
                     targets.append(t)
                 else:
-                    reported.append((t.line, t.id, *t.skip))
-        for line, did, status, reason in reported:
+                    reported.append((t.line, t.id, *t.skip, t))
+        for line, did, status, reason, t in reported:
             skipped.append(SkippedDocument(file=display, line=line, id=did, status=status, reason=reason))
             if status == "not modelled":  # a deployment: a note; other documents are listed and counted
-                findings.append(checker.finding(LS017(line, f"{did}: {status}: {reason}"), display))
+                findings.append(checker.finding(LS017(line, f"{status}: {reason}"), display, t))
         if named or targets:  # like the files' other findings: not for unrelated YAML found in a directory
             for line, key, before in duplicates:
                 findings.append(checker.finding(LS103(line, f"duplicate key {quote_value(key)} (also on line "

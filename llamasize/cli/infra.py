@@ -17,6 +17,7 @@ from llamasize.cli.options import (
     CatalogDir, Debug, DefaultGpu, FailOn, Format, ListRules, MaxUsdPerHour, MinHeadroom, Paths, Policy, SchemaName, SpecsDir,
     Strict,
 )
+from llamasize.cli.options import RequireVerified
 from llamasize.cli.output import out, raise_no_fit, warn
 from llamasize.errors import ExitCode, UsageError
 from llamasize.text import quote_value
@@ -26,6 +27,7 @@ def check_cmd(
     paths: Paths = None, fmt: Format = None, policy: Policy = None, max_usd_per_hour: MaxUsdPerHour = None,
     min_headroom: MinHeadroom = None, fail_on: FailOn = None, strict: Strict = None, default_gpu: DefaultGpu = None,
     list_rules: ListRules = False, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
+    require_verified: RequireVerified = None,
 ) -> None:
     """Check serving manifests (Kubernetes, KServe, LeaderWorkerSet, Helm values, llamasize.yaml).
     Exit 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable input."""
@@ -41,7 +43,8 @@ def check_cmd(
         raise UsageError("Missing argument 'paths'. (see 'llamasize check --help')")
     f = inputs.check_format(fmt, os.environ.get("GITHUB_ACTIONS", "").lower() == "true")
     options = inputs.check_options(policy=policy, max_usd_per_hour=max_usd_per_hour, min_headroom=min_headroom,
-                                   fail_on=fail_on, strict=strict, default_gpu=default_gpu)
+                                   fail_on=fail_on, strict=strict, default_gpu=default_gpu,
+                                   require_verified=require_verified)
     report = check_paths(paths, inputs.registry(specs_dir, catalog_dir), options)
     if not report.files:
         warn("no manifest files found (directories are searched for *.yaml and *.yml)")

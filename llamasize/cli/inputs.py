@@ -491,7 +491,8 @@ def check_format(fmt: str | None, github_actions: bool) -> str:
 
 
 def check_options(*, policy: Path | None, max_usd_per_hour: str | None, min_headroom: str | None,
-                  fail_on: str | None, strict: bool | None, default_gpu: str | None):
+                  fail_on: str | None, strict: bool | None, default_gpu: str | None,
+                  require_verified: bool | None = None):
     """CheckOptions from the flags and the --policy file (flags win)."""
     from llamasize.check.report import CheckOptions, Policy, PolicyLimits
     from llamasize.check.run import load_policy
@@ -506,7 +507,8 @@ def check_options(*, policy: Path | None, max_usd_per_hour: str | None, min_head
     if level not in ("error", "warning"):
         raise UsageError(f"unknown --fail-on {quote_value(fail_on)} (choices: error, warning)")
     return CheckOptions(policy=PolicyLimits(max_usd_per_hour=budget, min_headroom=head), fail_on=level,
-                        strict=bool(pol.strict if strict is None else strict), default_gpu=default_gpu)
+                        strict=bool(pol.strict if strict is None else strict), default_gpu=default_gpu,
+                        require_verified=bool(pol.require_verified if require_verified is None else require_verified))
 
 
 # ------------------------------------------------------------------------------------- runtime ---

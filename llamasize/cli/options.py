@@ -126,3 +126,4 @@ CpuOffloadGb = Annotated[Optional[str], typer.Option("--cpu-offload-gb", help="v
 MaxLoras = Annotated[Optional[str], typer.Option("--max-loras", help="LoRA adapter slots pre-allocated per GPU (with --max-lora-rank).")]
 MaxLoraRank = Annotated[Optional[str], typer.Option("--max-lora-rank", help="Maximum LoRA rank (default 16 with --max-loras).")]
 EnforceEager = Annotated[bool, typer.Option("--enforce-eager", help="vLLM: no CUDA graphs (their assumed 0.5 GiB is not reserved).")]
+RequireVerified = Annotated[Optional[bool], typer.Option("--require-verified/--no-require-verified", help="check: a deployment whose memory could not be checked (unknown model or GPU, a value not modelled) is an error (LS018); also 'require_verified: true' in the policy.")]

@@ -56,6 +56,13 @@ def extract(file: str, doc, *, llamasize_file: bool, stem: str, depth: int = 0) 
     return []
 
 
+def documents(doc, depth: int = 0) -> list:
+    """A document, or the items of a ``List`` (nested up to 3 deep), each accounted for on its own."""
+    if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list) and depth < 3:
+        return [x for item in doc["items"] for x in documents(item, depth + 1)]
+    return [doc]
+
+
 def describe(doc) -> tuple[int, str, str, str]:
     """``(line, id, status, reason)`` of a document that yields no serving target."""
     line = line_of(doc, 1)
