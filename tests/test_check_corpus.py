@@ -15,6 +15,7 @@ import pytest
 from conftest import REPO
 from llamasize.check.report import CheckOptions
 from llamasize.check.run import check_paths
+from llamasize.check.shell import script_segments, substitute
 from llamasize.check.yamltree import parse_documents
 
 CORPUS = REPO / "tests" / "corpus"
@@ -82,6 +83,7 @@ def test_the_wide_ep_script_is_read_whole(report):
     every flag after the JSON is read (the old parser lost the whole script)."""
     d = next(x for x in report.deployments if x.id == "LeaderWorkerSet/wide-ep-decode")
     assert d.model == "deepseek-v3" and d.gpu_count == 16 and d.expert_parallel and d.context_tokens == 16384
+    assert d.data_parallel_size == 16  # $((LWS_GROUP_SIZE * DP_SIZE_LOCAL)) = 2 x 8 from the env
     notes = [f.message for f in report.findings if f.deployment == d.id and f.rule_id == "LS016"]
     assert any("--enable-dbo" in m for m in notes)  # a flag after the multi-line JSON
 
@@ -98,3 +100,12 @@ def test_ray_and_stormservice_count_every_pod(report):
     assert fleet.gpu_count == 2 and ray.gpu_count == 12  # head + worker groups
     decode = next(x for x in report.deployments if x.id == "StormService/vllm-1p1d/decode")
     assert decode.replicas == 2 and decode.model == "llama3.1-8b"
+
+
+def test_shell_arithmetic_and_scripts():
+    env = {"A": "2", "B": "8", "X": "x"}
+    assert substitute("--dp $((A * B)) --n $(( ${A} + $B )) --q $(( 7 / 2 ))", env) == "--dp 16 --n 10 --q 3"
+    assert substitute("$((A * X))", env) == "$((A * X))" and substitute("$((A**B))", env) == "$((A**B))"
+    script = "# a comment with a ' quote\nexec vllm serve m \\\n  --x '{\"a\":\n 1}' && echo ok # trailing\n"
+    segs = [[w for w, _ in seg] for seg in script_segments(script, 1, "|")]
+    assert segs == [["exec", "vllm", "serve", "m", "--x", '{"a":\n 1}'], ["echo", "ok"]]

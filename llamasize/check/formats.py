@@ -65,7 +65,8 @@ def verified_counts(report: CheckReport) -> str:
     if s.not_modelled:
         out += f"; {s.not_modelled} not modelled"
     if s.not_serving:
-        out += f"; {s.not_serving} document{'' if s.not_serving == 1 else 's'} not serving deployments"
+        out += (f"; {s.not_serving} document not a serving deployment" if s.not_serving == 1 else
+                f"; {s.not_serving} documents not serving deployments")
     return out
 
 

@@ -15,6 +15,7 @@ commands before it.
 
 from __future__ import annotations
 
+import ast
 import re
 
 SHELLS = {"sh", "bash", "dash", "zsh", "ash", "ksh"}
@@ -25,10 +26,46 @@ _OPERATORS = ("&&", "||", ";;", "|&", ";", "&", "|", "(", ")")
 _ENV_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
+_ARITH = re.compile(r"\$\(\(([^()]*(?:\([^()]*\)[^()]*)*)\)\)")
+_NAME = re.compile(r"\$?\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+_INTEGER_EXPR = re.compile(r"^[0-9\s+*/()-]+$")
+
+
+def _arithmetic(m: re.Match, env: dict[str, str]) -> str:
+    """``$(( A * B ))`` with every name a literal integer env value -> its value (POSIX shell
+    arithmetic: integers, ``+ - * /`` with ``/`` truncating, parentheses); else left as written."""
+    expr = _NAME.sub(lambda n: env.get(n.group(1), n.group(0)), m.group(1))
+    if not _INTEGER_EXPR.match(expr) or len(expr) > 200:
+        return m.group(0)
+    try:
+        def ev(node):
+            if isinstance(node, ast.Expression):
+                return ev(node.body)
+            if isinstance(node, ast.Constant) and isinstance(node.value, int):
+                return node.value
+            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+                return -ev(node.operand)
+            if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+                a, b = ev(node.left), ev(node.right)
+                if isinstance(node.op, ast.Add):
+                    return a + b
+                if isinstance(node.op, ast.Sub):
+                    return a - b
+                if isinstance(node.op, ast.Mult):
+                    return a * b
+                return int(a / b)
+            raise ValueError
+        return str(ev(ast.parse(expr.strip(), mode="eval")))
+    except (ValueError, SyntaxError, ZeroDivisionError, RecursionError):
+        return m.group(0)
+
+
 def substitute(tok: str, env: dict[str, str]) -> str:
-    """Expand ``$(VAR)`` (Kubernetes) and ``$VAR`` / ``${VAR}`` (shell) from literal env values."""
+    """Expand ``$(VAR)`` (Kubernetes) and ``$VAR`` / ``${VAR}`` (shell) from literal env values,
+    and ``$(( ... ))`` integer arithmetic whose names all have one."""
     if "$" not in tok:
         return tok
+    tok = _ARITH.sub(lambda m: _arithmetic(m, env), tok)
     return _ENV_REF.sub(lambda m: env.get(m.group(1) or m.group(2) or m.group(3), m.group(0)), tok)
 
 
