@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llamasize.check.extract.pods import (apply_engine_kind, dedupe_types, gpu_resources, gpu_selectors, object_name,
-                                          pod_env, pod_targets, replica_count)
+                                          other_accelerator, pod_env, pod_targets, replica_count)
 from llamasize.check.flags import command_items, parse_flags
 from llamasize.check.shell import substitute
 from llamasize.check.target import Loc, Target
@@ -44,6 +44,9 @@ def extract_isvc(file: str, doc: dict) -> list[Target]:
             ws = pred.get("workerSpec")
             if isinstance(ws, dict):
                 multinode_layout(t, ws, mline)
+            why = other_accelerator([model], [pred])
+            if why:
+                t.skip = ("not modelled", why)
             out.append(t)
     if not out:
         out += pod_targets(file, "InferenceService", name, pred, replicas=replicas)

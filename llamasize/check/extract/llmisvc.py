@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from llamasize.check.extract.pods import (dedupe_types, gpu_resources, gpu_selectors, object_name, pod_containers,
-                                          pod_env, replica_count)
+from llamasize.check.extract.pods import (dedupe_types, gpu_resources, gpu_selectors, object_name, other_accelerator,
+                                          pod_containers, pod_env, replica_count)
 from llamasize.check.flags import container_invocation, parse_flags
 from llamasize.check.shell import script_segments
 from llamasize.check.target import Loc, Target
@@ -73,4 +73,7 @@ def extract_llmisvc(file: str, doc: dict) -> list[Target]:
         else:
             t.count_comparable = False
             t.assumptions.append("multi-node LLMInferenceService without data/dataLocal: pods per replica unknown")
+    why = other_accelerator([c for c, _ in containers + pod_containers(worker)], [template, worker])
+    if why:
+        t.skip = ("not modelled", why)
     return [t]
