@@ -210,3 +210,29 @@ def test_require_verified_makes_unverified_an_error(tmp_path, monkeypatch, regis
     ok, _ = _check(tmp_path, monkeypatch, registry, SERVE_8B + ["--max-model-len", "8192"],
                    options=CheckOptions(require_verified=True))
     assert not ok.failed and ok.summary.checked == 1
+
+
+def test_require_verified_on_the_command_line_and_in_the_policy(tmp_path):
+    from conftest import run_cli
+
+    (tmp_path / "d.yaml").write_text(textwrap.dedent("""\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: m}
+        spec:
+          template:
+            spec:
+              containers:
+              - name: vllm
+                image: vllm/vllm-openai:latest
+                args: ["--model", "microsoft/Phi-3-mini-4k-instruct"]
+                resources: {limits: {nvidia.com/gpu: 1}}
+        """))
+    plain = run_cli("check", str(tmp_path / "d.yaml"))
+    assert plain.code == 0 and "not verified 1" in plain.out
+    assert run_cli("check", str(tmp_path / "d.yaml"), "--require-verified").code == 1
+    (tmp_path / "p.yaml").write_text("require_verified: true\n")
+    by_policy = run_cli("check", str(tmp_path / "d.yaml"), "--policy", str(tmp_path / "p.yaml"))
+    assert by_policy.code == 1 and "LS018" in by_policy.out
+    assert run_cli("check", str(tmp_path / "d.yaml"), "--policy", str(tmp_path / "p.yaml"),
+                   "--no-require-verified").code == 0
