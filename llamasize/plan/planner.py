@@ -156,8 +156,9 @@ def dp_layouts(spec: ModelSpec, gpu: GpuSpec, n: int) -> list[tuple[int, int, in
     """``(tp, pp, dp)`` attention data-parallel layouts for ``n`` GPUs (``estimate.parallel``): one
     DP rank per GPU of a node (attention TP 1) and one pipeline stage per node, for MoE models whose
     KV cache TP attention would replicate -- MLA (the latent is held whole on every TP rank) or fewer
-    KV heads than the node's GPUs. Other models gain nothing: TP already splits their KV by head and
-    DP would replicate the attention weights. [] when none applies."""
+    KV heads than the node's GPUs -- and whose routed experts (and their width) divide evenly over
+    the node's GPUs. Other models gain nothing: TP already splits their KV by head and DP would
+    replicate the attention weights. [] when none applies."""
     if not spec.is_moe or n < 2 or spec.num_hidden_layers is None:
         return []
     nkv = spec.num_key_value_heads
@@ -166,6 +167,8 @@ def dp_layouts(spec: ModelSpec, gpu: GpuSpec, n: int) -> list[tuple[int, int, in
         return []
     if n % per_node or n // per_node > spec.num_hidden_layers:
         return []
+    if spec.num_local_experts % per_node or (spec.moe_intermediate_size or 0) % per_node:
+        return []  # the experts (and their width) split evenly over the ranks, as serving recipes do
     return [(1, n // per_node, per_node)]
 
 
