@@ -158,7 +158,7 @@ def test_no_dp_layouts_for_models_tp_already_splits(registry):
     assert dp_layouts(registry.model("maverick"), h100, 8) == []  # 8 KV heads: TP8 splits them
     assert dp_layouts(registry.model("llama3.1-70b"), h100, 8) == []  # dense
     assert dp_layouts(registry.model("deepseek-v3"), h100, 8) == [(1, 1, 8)]
-    assert dp_layouts(registry.model("deepseek-v3"), h100, 16) == [(1, 2, 8)]
+    assert dp_layouts(registry.model("deepseek-v3"), h100, 16) == [(1, 1, 16), (1, 2, 8)]
     assert dp_layouts(registry.model("deepseek-v3"), h100, 7) == []  # 256 experts do not split over 7
 
 

@@ -148,6 +148,10 @@ def vllm_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_
         cmd += [f.dp, str(dp)]
         notes = notes + [f"attention data parallelism: {dp} engine ranks of TP {tp}, each with its own scheduler and "
                          f"KV cache; the MoE layers span all {dp * tp} GPUs of a stage"]
+        if nodes > 1:
+            notes = notes + ["data-parallel ranks on several nodes: set vLLM's --data-parallel-size-local (ranks per "
+                             "node) and the rank/address flags for your launcher (facts/serving.md 2.1); the command "
+                             "below is the single-launch form"]
     if ep:
         cmd.append(f.ep_switch)
     cmd += [f.max_model_len, str(max_model_len)]

@@ -9,8 +9,8 @@ Search space (DESIGN.md rule 7, issue "Planner"):
   across nodes is tried only when no intra-node layout exists and the GPU has a fast interconnect,
   and it is flagged. For MoE models each layout is tried with and without expert parallelism.
 - Attention data-parallel layouts (``dp_layouts``) for MoE models whose KV cache TP attention
-  replicates (MLA, or fewer KV heads than GPUs): DP over the GPUs of a node with attention TP 1,
-  pipeline stages across nodes. At equal price and count a TP layout is preferred, so DP is chosen
+  replicates (MLA, or fewer KV heads than GPUs): DP with attention TP 1 over all the GPUs (wide EP
+  across nodes) or over each node's GPUs with pipeline stages across nodes. At equal price and count a TP layout is preferred, so DP is chosen
   only where it holds what TP cannot (or by a speed or headroom objective).
 - Quantization: the one asked for, or ``auto``: every format the GPU runs well (``auto_formats``).
 - KV dtype: the one asked for; ``any`` tries the model's dtype and FP8.
@@ -154,7 +154,9 @@ def layouts(spec: ModelSpec, gpu: GpuSpec, n: int, mode: str = "practical") -> l
 
 def dp_layouts(spec: ModelSpec, gpu: GpuSpec, n: int) -> list[tuple[int, int, int]]:
     """``(tp, pp, dp)`` attention data-parallel layouts for ``n`` GPUs (``estimate.parallel``): one
-    DP rank per GPU of a node (attention TP 1) and one pipeline stage per node, for MoE models whose
+    DP rank per GPU (attention TP 1); over several nodes either wide DP over all of them (the
+    all-to-all crosses nodes, as in the KServe DP+EP DeepSeek-R1 sample, facts/serving.md 2.2) or DP
+    inside a node and one pipeline stage per node, for MoE models whose
     KV cache TP attention would replicate -- MLA (the latent is held whole on every TP rank) or fewer
     KV heads than the node's GPUs -- and whose routed experts (and their width) divide evenly over
     the node's GPUs. Other models gain nothing: TP already splits their KV by head and DP would
@@ -167,9 +169,12 @@ def dp_layouts(spec: ModelSpec, gpu: GpuSpec, n: int) -> list[tuple[int, int, in
         return []
     if n % per_node or n // per_node > spec.num_hidden_layers:
         return []
-    if spec.num_local_experts % per_node or (spec.moe_intermediate_size or 0) % per_node:
-        return []  # the experts (and their width) split evenly over the ranks, as serving recipes do
-    return [(1, n // per_node, per_node)]
+    out = []
+    for dp in ((n, per_node) if n > per_node else (n,)):  # wide DP over the nodes, or DP per node + PP
+        if spec.num_local_experts % dp or (spec.moe_intermediate_size or 0) % dp:
+            continue  # the experts (and their width) split evenly over the ranks, as serving recipes do
+        out.append((1, n // dp, dp))
+    return out
 
 
 def gpu_counts(gpu: GpuSpec, max_gpus: int | None, max_nodes: int) -> list[int]:
@@ -519,7 +524,8 @@ def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None =
         Assumption(name="search", value=f"GPU counts 1..node size, then whole nodes: {node_note}; "
                    f"layouts: {req.layout_mode} (TP inside a node, PP across nodes)"
                    + ("" if req.layout_mode == "practical" else ", every TP x PP factorisation")
-                   + ("; attention data parallelism over each node's GPUs (DP x TP 1, with and without EP)"
+                   + ("; attention data parallelism (DP x TP 1 over every GPU, or over each node's with PP across "
+                      "nodes; with and without EP)"
                       if any(dp_layouts(req.model, g, g.gpus_per_node) for g in gpus) else ""),
                    source="llamasize.planner"),
         Assumption(name="memory_model", value="same arithmetic as 'llamasize fit'", source="llamasize.memory"),
