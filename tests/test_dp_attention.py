@@ -191,3 +191,27 @@ def test_check_models_the_manifest_layout(cli, tmp_path, command):
     (d,) = rep["deployments"]
     assert d["fits"] is True, rep
     assert not any("not modelled" in x["message"] for x in rep.get("findings", [])), rep
+
+
+def test_perf_without_ep_gathers_every_ranks_activations(r1):
+    """Experts split by width over the 8 GPUs: per MoE layer an all-gather + reduce-scatter of all
+    ranks' activations, timed as a ring all-reduce of ``ranks x tokens x h x 2`` bytes."""
+    b = 64
+    d = replace(r1, expert_parallel=False)
+    p = estimate_perf(d, prompt_tokens=1000, output_tokens=1000, concurrency=b)
+    spec = d.model
+    act = b * spec.hidden_size * 2  # 8 ranks x 8 tokens each
+    link = d.gpu.interconnect.bandwidth_bytes_per_s / 2 * COMM_EFFICIENCY
+    want = (spec.num_hidden_layers - 3) * (2 * 7 / 8 * act / link + COLLECTIVE_LATENCY_S)
+    assert p.decode.communication_s == pytest.approx(want, rel=1e-9)
+    # the same bytes per GPU either way: the experts are split over the 8 GPUs (by count or by width)
+    assert estimate_memory(d).per_gpu.weights_bytes == estimate_memory(r1).per_gpu.weights_bytes
+
+
+def test_one_sequence_is_one_ranks_prefill(r1):
+    """At concurrency 1 only one rank holds a sequence: its prompt alone runs through the MoE layers,
+    as on a TP1 replica with the experts split over 8 GPUs."""
+    p1 = estimate_perf(r1, prompt_tokens=1000, output_tokens=100, concurrency=1)
+    p8 = estimate_perf(r1, prompt_tokens=1000, output_tokens=100, concurrency=8)
+    assert p1.prefill.flops_per_gpu < p8.prefill.flops_per_gpu  # 8 ranks' prompts meet in the experts
+    assert math.isclose(p1.distinct_experts_per_moe_layer, 8.0)

@@ -221,6 +221,8 @@ def layout(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
                            "(GPUs = TP x PP)")
         if r.dp and r.dp > 1 and r.tp and r.tp % r.dp == 0:  # attention TP = tp / dp in each of dp ranks
             r.attn_dp, r.attn_tp = r.dp, r.tp // r.dp
+        elif r.dp and r.dp > 1 and r.tp:
+            assumptions.append(f"--dp-size {r.dp} does not divide --tp-size {r.tp}: sized as TP attention")
         r.dp = 1
     elif (t.engine == "vllm" and r.dp and r.dp > 1 and r.spec is not None and r.spec.is_moe
           and r.spec.num_local_experts):  # vLLM's DP ranks of a MoE model share its MoE layers
