@@ -14,10 +14,8 @@ Rules (DESIGN.md "Modeling rules" 3-5, facts/serving.md 2.1):
   the cost does not grow with the layer count).
 - **KV cache**: the one KV formula of ``estimate.kv`` (bytes per token per layer, the hybrid
   capacity of windowed layers), per stage, tokens allocated in blocks (vLLM 16).
-- **Attention data parallelism** (``parallel``, ``data_parallel_size`` D): each rank's GPUs hold
-  the KV of that rank's sequences only, ``ceil(batch / D)`` of them, so the deployment holds D
-  times what one rank holds (the MLA latent, replicated on every TP rank of a rank, is not
-  replicated across ranks).
+- **Attention data parallelism** (``parallel``, D ranks): a rank's GPUs hold the KV of its own
+  ``ceil(batch / D)`` sequences, so the deployment holds D times what one rank holds.
 - **Activations**: an analytical peak of the engine's profile run (see ``activation_peak_bytes``).
 - **Budget**: the engine's (``engines``), against the memory the driver reports where the catalogue
   has it.
@@ -42,6 +40,7 @@ from llamasize.estimate.engines import (
     vllm_batch_defaults, vllm_batch_defaults_at,
 )
 from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
+from llamasize.estimate.parallel import ATTENTION_DP_SOURCE, attention_dp_summary, attention_dp_warnings
 from llamasize.estimate.parallel import pp_partition, validate_layout
 from llamasize.estimate.params import architecture_warnings, params_confidence
 from llamasize.estimate.shards import stage_weight_bytes, total_weight_bytes
@@ -246,14 +245,12 @@ class MemoryCore:
         return min(kvm.max_tokens(self.capacity(k), rank, self.max_position) for k, kvm in enumerate(self.kvms))
 
     def max_concurrency(self, context: int) -> int:
-        """Most sequences of ``context`` tokens that fit (every attention data-parallel rank holds as
-        many as one rank's GPUs hold)."""
+        """Most sequences of ``context`` tokens that fit (each attention data-parallel rank as many)."""
         per_rank = min(max(0, self.capacity(k)) // kvm.per_sequence(context) for k, kvm in enumerate(self.kvms))
         return self.settings.dp * per_rank
 
     def kv_total(self, context: int, batch: int) -> int:
-        """KV bytes of the whole deployment (every GPU) for ``batch`` x ``context`` (each of the ``dp``
-        ranks' ``tp`` GPUs holds its ``ceil(batch / dp)`` sequences)."""
+        """KV bytes of the whole deployment (every GPU) for ``batch`` x ``context`` (a rank's its share)."""
         s = self.settings
         return sum(s.dp * s.tp * s.rank_batch(batch) * kvm.per_sequence(context) for kvm in self.kvms)
 
@@ -302,9 +299,7 @@ def _warnings(d: Deployment, s: Settings) -> list[str]:
     elif s.tp > 1 and not g.interconnect.fast:
         out.append(f"tensor parallelism ({s.tp}) without NVLink-class links ({g.interconnect.type}): "
                    "all-reduce is bandwidth-limited")
-    if s.dp > 1 and s.tp * s.dp > g.gpus_per_node:
-        out.append(f"attention data parallelism: the MoE layers' {'all-to-all' if s.ep else 'collectives'} over "
-                   f"{s.dp} x {s.tp} GPUs cross the inter-node network (its bandwidth is not in the catalogue)")
+    out += attention_dp_warnings(g.gpus_per_node, s.tp, s.dp, s.ep)
     if s.ep and spec.num_local_experts and spec.num_local_experts % (s.tp * s.dp):
         out.append(f"{spec.num_local_experts} experts do not divide evenly over {s.tp * s.dp} GPUs; "
                    "the busiest GPU holds the extra expert")
@@ -351,14 +346,8 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
             source="vLLM max_num_batched_tokens / max_num_seqs defaults for this GPU"
             if b.engine == "vllm" and defaults else "as given / generic default"))
     if s.dp > 1:
-        out.append(Assumption(
-            name="attention_data_parallel",
-            value=f"{s.dp} ranks x TP {s.tp} (x PP {s.pp}): attention, dense layers, shared experts and lm_head "
-                  f"replicated per rank, routed experts split over {s.dp * s.tp} GPUs"
-                  + (" (whole experts, EP)" if s.ep else " (by width)")
-                  + f"; each rank's GPUs hold the KV of its own ceil(batch / {s.dp}) sequences",
-            source="llamasize.parallel: vLLM --data-parallel-size (MoE sharded over TP x DP), SGLang "
-                   "--enable-dp-attention (facts/serving.md 2.1, 2.3)"))
+        out.append(Assumption(name="attention_data_parallel", value=attention_dp_summary(s.tp, s.pp, s.dp, s.ep),
+                              source=ATTENTION_DP_SOURCE))
     if s.layout == "hybrid":
         out.append(Assumption(name="kv_in_flight_tokens", value=str(s.batched_tokens),
                               source="windowed layers keep window + max_num_batched_tokens tokens "

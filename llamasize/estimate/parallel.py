@@ -71,6 +71,26 @@ def validate_layout(spec: ModelSpec, gpu_count: int, tp: int, pp: int, ep: bool,
         raise LayoutError(f"--ep needs a mixture-of-experts model; {spec.id} is dense", "ep")
 
 
+#: Where the attention data-parallel rules come from (the module docstring).
+ATTENTION_DP_SOURCE = ("llamasize.parallel: vLLM --data-parallel-size (MoE sharded over TP x DP), SGLang "
+                       "--enable-dp-attention (facts/serving.md 2.1, 2.3)")
+
+
+def attention_dp_summary(tp: int, pp: int, dp: int, ep: bool) -> str:
+    """What each GPU of an attention data-parallel layout holds, in words (``fit``'s assumption)."""
+    return (f"{dp} ranks x TP {tp} (x PP {pp}): attention, dense layers, shared experts and lm_head replicated per "
+            f"rank, routed experts split over {dp * tp} GPUs" + (" (whole experts, EP)" if ep else " (by width)")
+            + f"; each rank's GPUs hold the KV of its own ceil(batch / {dp}) sequences")
+
+
+def attention_dp_warnings(gpus_per_node: int, tp: int, dp: int, ep: bool) -> list[str]:
+    """The MoE layers' collectives of ``dp x tp`` GPUs cross nodes when they exceed a node."""
+    if dp <= 1 or tp * dp <= gpus_per_node:
+        return []
+    return [f"attention data parallelism: the MoE layers' {'all-to-all' if ep else 'collectives'} over {dp} x {tp} "
+            "GPUs cross the inter-node network (its bandwidth is not in the catalogue)"]
+
+
 def pp_partition(num_layers: int, pp: int) -> list[list[int]]:
     """Layers of each pipeline stage, as vLLM's ``get_pp_indices`` splits them: ``L // pp`` each,
     the remainder added one by one to the stages before the last."""
