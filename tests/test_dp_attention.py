@@ -215,3 +215,14 @@ def test_one_sequence_is_one_ranks_prefill(r1):
     p8 = estimate_perf(r1, prompt_tokens=1000, output_tokens=100, concurrency=8)
     assert p1.prefill.flops_per_gpu < p8.prefill.flops_per_gpu  # 8 ranks' prompts meet in the experts
     assert math.isclose(p1.distinct_experts_per_moe_layer, 8.0)
+
+
+@pytest.mark.parametrize("dp, fits", [(8, True), (1, False)])
+def test_check_llamasize_yaml_dp(cli, tmp_path, dp, fits):
+    """``dp:`` in llamasize.yaml is llamasize's --dp: DP8 holds 1,024 x 2,000 tokens, TP8 does not."""
+    f = tmp_path / "llamasize.yaml"
+    f.write_text(f"deployments:\n  - name: r1\n    model: deepseek-v3\n    gpu: h200\n    gpus: 8\n    dp: {dp}\n"
+                 "    ep: true\n    ctx: 2000\n    concurrency: 1024\n")
+    (d,) = cli("check", str(f), "--format", "json").json()["deployments"]
+    assert d["fits"] is fits
+    assert (d["tensor_parallel_size"], d["data_parallel_size"]) == ((1, 8) if dp == 8 else (8, 1))

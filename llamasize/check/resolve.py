@@ -224,6 +224,8 @@ def layout(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
         elif r.dp and r.dp > 1 and r.tp:
             assumptions.append(f"--dp-size {r.dp} does not divide --tp-size {r.tp}: sized as TP attention")
         r.dp = 1
+    elif t.native and r.dp and r.dp > 1:  # llamasize.yaml: dp is llamasize's --dp (attention DP)
+        r.attn_dp = r.dp
     elif (t.engine == "vllm" and r.dp and r.dp > 1 and r.spec is not None and r.spec.is_moe
           and r.spec.num_local_experts):  # vLLM's DP ranks of a MoE model share its MoE layers
         r.attn_dp = r.dp
