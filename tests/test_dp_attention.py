@@ -15,6 +15,8 @@ import math
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llamasize.estimate.checkpoint import uses_checkpoint_bytes
 from llamasize.estimate.deployment import Deployment
@@ -226,3 +228,17 @@ def test_check_llamasize_yaml_dp(cli, tmp_path, dp, fits):
     (d,) = cli("check", str(f), "--format", "json").json()["deployments"]
     assert d["fits"] is fits
     assert (d["tensor_parallel_size"], d["data_parallel_size"]) == ((1, 8) if dp == 8 else (8, 1))
+
+
+@given(dp=st.sampled_from([2, 4, 8]), ctx=st.integers(1, 32_768), batch=st.integers(1, 20_000),
+       ep=st.booleans())
+def test_fits_exactly_up_to_max_concurrency(r1, dp, ctx, batch, ep):
+    """A rank holds ``ceil(batch / dp)`` sequences, so a batch fits exactly when it is at most
+    ``max_concurrency`` (a multiple of dp), and the per-GPU KV never shrinks as the batch grows."""
+    d = replace(r1, tensor_parallel_size=8 // dp, data_parallel_size=dp, expert_parallel=ep, context_tokens=ctx,
+                batch=batch)
+    e = estimate_memory(d)
+    assert e.max_concurrency % dp == 0
+    assert e.fits is (batch <= e.max_concurrency)
+    more = estimate_memory(replace(d, batch=batch + 1))
+    assert more.per_gpu.kv_cache_bytes >= e.per_gpu.kv_cache_bytes
