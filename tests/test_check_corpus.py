@@ -74,7 +74,7 @@ def test_summary_counts_checked_unverified_and_listed(report):
     s = report.summary
     assert s.deployments == s.checked + s.unverified
     assert s.checked == sum(d.fits is not None for d in report.deployments) > 20
-    assert s.unverified == sum(d.fits is None for d in report.deployments) >= 5
+    assert s.unverified == sum(d.fits is None for d in report.deployments) >= 3
     assert s.not_serving == sum(x.status == "not a serving deployment" for x in report.skipped) >= 8
 
 

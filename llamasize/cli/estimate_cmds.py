@@ -11,7 +11,7 @@ import typer
 from llamasize.cli import inputs
 from llamasize.cli.options import (
     CpuOffloadGb, EnforceEager, KvCacheMemoryBytes, MaxLoraRank, MaxLoras,
-    Admission, Arrival, Qps, Requests, SimSeed,
+    Admission, Arrival, Qps, Requests, SimSeed, Dp, DpAttention,
     Batch, Calibration, CatalogDir, Concurrency, Ctx, Debug, DecodeEfficiency, Engine, Ep, Format, Gpu, Gpus, Instances,
     GpuMemoryUtilization, KvDtype, KvLayout, MaxNumBatchedTokens, MaxNumSeqs, MemFractionStatic, ModelArg,
     ModelName, OutputTokens, OverheadGib, Pp, PrefillEfficiency, PromptTokens, Quant, RequestsPerDay, SpecsDir,
@@ -63,6 +63,7 @@ def params_cmd(model: ModelArg, fmt: Format = None, specs_dir: SpecsDir = None, 
 
 def fit_cmd(
     *, model: ModelName, gpu: Gpu, gpus: Gpus = None, tp: Tp = None, pp: Pp = None, ep: Ep = False,
+    dp: Dp = None, dp_attention: DpAttention = False,
     quant: Quant = None, kv_dtype: KvDtype = None, ctx: Ctx, batch: Batch = None, engine: Engine = None,
     kv_layout: KvLayout = None, gpu_memory_utilization: GpuMemoryUtilization = None,
     mem_fraction_static: MemFractionStatic = None, max_num_batched_tokens: MaxNumBatchedTokens = None,
@@ -81,7 +82,7 @@ def fit_cmd(
                           ctx=context, batch=batch, engine=engine, kv_layout=kv_layout,
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                          overhead_gib=overhead_gib, text_only=text_only)
+                          overhead_gib=overhead_gib, text_only=text_only, dp=dp, dp_attention=dp_attention)
     d = inputs.serving_extras(d, kv_cache_memory_bytes=kv_cache_memory_bytes, cpu_offload_gb=cpu_offload_gb,
                               max_loras=max_loras, max_lora_rank=max_lora_rank, enforce_eager=enforce_eager)
     e = estimate_memory(d)
@@ -112,6 +113,7 @@ def _simulated(e, d, eff, prompt: int, output: int, sim: dict, concurrency: int)
 
 def perf_cmd(
     *, model: ModelName, gpu: Gpu, gpus: Gpus = None, tp: Tp = None, pp: Pp = None, ep: Ep = False,
+    dp: Dp = None, dp_attention: DpAttention = False,
     quant: Quant = None, kv_dtype: KvDtype = None, ctx: Ctx = None, batch: Batch = None, engine: Engine = None,
     kv_layout: KvLayout = None, gpu_memory_utilization: GpuMemoryUtilization = None,
     mem_fraction_static: MemFractionStatic = None, max_num_batched_tokens: MaxNumBatchedTokens = None,
@@ -133,7 +135,8 @@ def perf_cmd(
                           ctx=c, batch=batch, engine=engine, kv_layout=kv_layout,
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                          overhead_gib=overhead_gib, text_only=text_only, calibration=calibration)
+                          overhead_gib=overhead_gib, text_only=text_only, calibration=calibration, dp=dp,
+                          dp_attention=dp_attention)
     conc, rpd = inputs.perf_load(concurrency, requests_per_day, d.batch)
     eff = inputs.efficiencies(d.gpu, calibration, prefill_efficiency, decode_efficiency)
     sim = inputs.simulation(arrival, requests, qps, admission, seed)

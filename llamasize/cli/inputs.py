@@ -173,10 +173,12 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
                quant: str | None, kv_dtype: str | None, ctx: int, batch: str | None, engine: str | None,
                kv_layout: str | None, gpu_memory_utilization: str | None, mem_fraction_static: str | None,
                max_num_batched_tokens: str | None, max_num_seqs: str | None, overhead_gib: str | None,
-               text_only: bool, calibration: Path | None = None) -> Deployment:
+               text_only: bool, calibration: Path | None = None, dp: str | None = None,
+               dp_attention: bool = False) -> Deployment:
     """The Deployment of the deployment flags of ``fit`` and ``perf`` (every value validated,
     one-line errors); ``--gpu local`` says on stderr which device it found (on a CPU, with the rates
-    of the ``calibration`` file: perf's --calibration, else the default location)."""
+    of the ``calibration`` file: perf's --calibration, else the default location). ``dp`` /
+    ``dp_attention``: attention data parallelism (``attention_layout``)."""
     from llamasize.cli.output import note
     from llamasize.estimate.deployment import Deployment
     from llamasize.estimate.parallel import default_tensor_parallel
@@ -188,7 +190,10 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
         note(gpu_note)
     n = instance_gpu_count(reg, gpu, gpus)
     ppn = parse_count(pick(pp, default="1"), "--pp", maximum=1024)
-    tpn = parse_count(tp, "--tp", maximum=4096) if tp is not None else default_tensor_parallel(n, ppn)
+    if dp is None and not dp_attention:
+        tpn, dpn = parse_count(tp, "--tp", maximum=4096) if tp is not None else default_tensor_parallel(n, ppn), 1
+    else:
+        tpn, dpn = attention_layout(n, ppn, tp, dp)
     d = Deployment(
         model=spec, gpu=g, gpu_count=n, quant=spec.default_quant if quant is None else quant, context_tokens=ctx,
         tensor_parallel_size=tpn, pipeline_parallel_size=ppn, expert_parallel=ep,
@@ -200,9 +205,30 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
         max_num_batched_tokens=None if max_num_batched_tokens is None else parse_count(max_num_batched_tokens, "--max-num-batched-tokens"),
         max_num_seqs=None if max_num_seqs is None else parse_count(max_num_seqs, "--max-num-seqs", maximum=1_000_000),
         overhead_bytes=None if overhead_gib is None else int(parse_fraction(overhead_gib, "--overhead-gib", low=0, high=1024, low_inclusive=True) * GIB),
-        include_vision=not text_only,
+        include_vision=not text_only, data_parallel_size=dpn,
     )
     return d
+
+
+def attention_layout(n: int, pp: int, tp: str | None, dp: str | None) -> tuple[int, int]:
+    """``(tp, dp)`` of an attention data-parallel deployment of ``n`` GPUs (``--dp`` / ``--dp-attention``):
+    --dp given, TP defaults to what fills the GPUs (``n / (dp x pp)``); --dp-attention alone, TP
+    defaults to 1 and DP fills the GPUs (SGLang's ``--tp-size n --dp-size n --enable-dp-attention``)."""
+    from llamasize.errors import LayoutError
+    from llamasize.units import parse_count
+
+    tpn = parse_count(tp, "--tp", maximum=4096) if tp is not None else None
+    if dp is not None:
+        dpn = parse_count(dp, "--dp", maximum=4096)
+        if tpn is None:
+            if n % (dpn * pp):
+                raise LayoutError(f"--gpus ({n}) is not divisible by --dp ({dpn}) x --pp ({pp})", "dp")
+            tpn = n // (dpn * pp)
+        return tpn, dpn
+    tpn = tpn or 1
+    if n % (tpn * pp):
+        raise LayoutError(f"--dp-attention: --gpus ({n}) is not divisible by --tp ({tpn}) x --pp ({pp})", "dp")
+    return tpn, n // (tpn * pp)
 
 
 def warn_on_the_fly(spec, quant: str | None) -> None:

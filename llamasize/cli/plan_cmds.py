@@ -86,7 +86,7 @@ def _launch_text(engine: str, req, rec, reg) -> str:
                         pp=rec.pipeline_parallel_size, ep=rec.expert_parallel, quant=rec.quant,
                         kv_cache_dtype=rec.kv_cache_dtype, max_model_len=req.context_tokens, nodes=rec.nodes,
                         kv_layout=rec.kv_layout, gpu_memory_utilization=req.gpu_memory_utilization,
-                        mem_fraction_static=req.mem_fraction_static)
+                        mem_fraction_static=req.mem_fraction_static, dp=rec.data_parallel_size)
     for n in cmd.notes:
         sys.stderr.write(f"# note: {n}\n")
     sys.stderr.write(f"# {rec.gpu_count} x {rec.gpu}, {rec.nodes} node(s)\n")

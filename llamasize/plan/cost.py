@@ -152,7 +152,8 @@ def estimate_cost(perf: PerfEstimate, gpu: GpuSpec, basis: PriceBasis, apis: lis
     ]
     return CostEstimate(
         model=perf.model, gpu=perf.gpu, gpu_count=perf.gpu_count, tensor_parallel_size=perf.tensor_parallel_size,
-        pipeline_parallel_size=perf.pipeline_parallel_size, expert_parallel=perf.expert_parallel, quant=perf.quant,
+        pipeline_parallel_size=perf.pipeline_parallel_size, data_parallel_size=perf.data_parallel_size,
+        expert_parallel=perf.expert_parallel, quant=perf.quant,
         kv_cache_dtype=perf.kv_cache_dtype, price_kind=basis.kind if basis.usd_per_gpu_hour is None else "given",
         usd_per_gpu_hour=per_gpu, price_source=source, usd_per_hour=usd_h, usd_per_day=usd_day, utilization=u,
         prompt_tokens=p, output_tokens=o, concurrency=b, ttft_s=perf.ttft_s, tpot_s=perf.tpot_s,
