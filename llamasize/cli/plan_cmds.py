@@ -17,6 +17,7 @@ from llamasize.cli.options import (
     GpuTypes, Headroom, KvDtype, KvLayout, Layouts, Mau, MaxGpus, MaxNodes, MemFractionStatic, ModelName,
     Objective, OutputTokens, Price, PromptTokens, Pue, Quant, SpecsDir, Svg, Force, TextOnly, TokensPerDay, UsdPerGpuHour,
     UsdPerKwh, Utilization, Workload,
+    FrontierConcurrency, Gpu, Gpus, MaxTpot, MaxTtft, SimSeed, SloPercentile, SloQps, SloRequests, SloRequestsPerDay,
 )
 from llamasize.cli.output import out, raise_no_fit, warn
 from llamasize.errors import ExitCode, UsageError
@@ -34,8 +35,12 @@ def plan_cmd(
     alternatives: Alternatives = None, prompt_tokens: PromptTokens = None, output_tokens: OutputTokens = None,
     price: Price = None, calibration: Calibration = None, workload: Workload = None, emit: Emit = None,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
+    max_ttft: MaxTtft = None, max_tpot: MaxTpot = None, slo_percentile: SloPercentile = None, qps: SloQps = None,
+    requests_per_day: SloRequestsPerDay = None, requests: SloRequests = None, seed: SimSeed = None,
 ) -> None:
-    """Search GPU type x count x layout x quantization and recommend a deployment. Exit 3 when nothing fits."""
+    """Search GPU type x count x layout x quantization and recommend a deployment. Exit 3 when nothing fits.
+    With --max-ttft/--max-tpot and --qps (or --requests-per-day): the cheapest deployment x replicas x
+    concurrency cap whose simulated latencies meet the targets at that load; exit 3 with the nearest miss."""
     from llamasize.estimate.params import architecture_warnings
     from llamasize.plan.planner import plan
 
@@ -52,6 +57,10 @@ def plan_cmd(
     for key in inputs.unused_workload_keys(w, "plan"):
         warn(f"workload key '{key}' is not used by 'plan'")
     req = inputs.with_workload_shape(req, w, prompt_tokens, output_tokens, price, calibration)
+    sreq = inputs.slo_request(req, max_ttft=max_ttft, max_tpot=max_tpot, percentile=slo_percentile, qps=qps,
+                              requests_per_day=requests_per_day, requests=requests, sim_seed=seed)
+    if sreq is not None:
+        _slo_plan(sreq, reg, fmt, target)
     res = plan(req, reg)
     for message in architecture_warnings(req.model) + res.license_warnings:
         warn(message)
@@ -72,6 +81,26 @@ def plan_cmd(
 
         out(render_plan(res, fmt))
     raise typer.Exit(ExitCode.OK if rec is not None else ExitCode.NO_FIT)
+
+
+def _slo_plan(sreq, reg, fmt: str, target: str | None) -> None:
+    """``plan`` with latency targets (``plan.slo``): the report on stdout, the nearest miss on stderr
+    and exit 3 when nothing meets them."""
+    from llamasize.estimate.params import architecture_warnings
+    from llamasize.plan.slo import plan_slo
+
+    if target is not None or fmt == "tfvars":
+        raise UsageError("--max-ttft/--max-tpot plans print table, json or markdown (no --emit or tfvars yet)")
+    res = plan_slo(sreq, reg)
+    for message in architecture_warnings(sreq.plan.model):
+        warn(message)
+    from llamasize.render.slo import render_slo_plan
+
+    out(render_slo_plan(res, fmt))
+    if res.recommendation is None:
+        sys.stderr.write(f"llamasize: {res.nearest_miss_text or 'no candidate deployment fits in memory'}\n")
+        raise typer.Exit(ExitCode.NO_FIT)
+    raise typer.Exit(ExitCode.OK)
 
 
 def _launch_text(engine: str, req, rec, reg) -> str:
