@@ -17,7 +17,7 @@ from llamasize.cli.options import (
     GpuTypes, Headroom, KvDtype, KvLayout, Layouts, Mau, MaxGpus, MaxNodes, MemFractionStatic, ModelName,
     Objective, OutputTokens, Price, PromptTokens, Pue, Quant, SpecsDir, Svg, Force, TextOnly, TokensPerDay, UsdPerGpuHour,
     UsdPerKwh, Utilization, Workload,
-    FrontierConcurrency, Gpu, Gpus, MaxTpot, MaxTtft, SimSeed, SloPercentile, SloQps, SloRequests, SloRequestsPerDay,
+    Ep, FrontierConcurrency, Gpus, MaxTpot, MaxTtft, SimSeed, SloPercentile, SloQps, SloRequests, SloRequestsPerDay, Pp, Tp,
 )
 from llamasize.cli.output import out, raise_no_fit, warn
 from llamasize.errors import ExitCode, UsageError
@@ -217,3 +217,61 @@ def cost_cmd(
     from llamasize.render.cost import render_cost
 
     out(render_cost(report, fmt))
+
+
+def frontier_cmd(
+    model: ModelName = None, gpu: GpuTypes = None, exclude_gpu: ExcludeGpu = None, quant: Quant = None,
+    ctx: Ctx = None, prompt_tokens: PromptTokens = None, output_tokens: OutputTokens = None, kv_dtype: KvDtype = None,
+    engine: Engine = None, max_gpus: MaxGpus = None, max_nodes: MaxNodes = None, gpus: Gpus = None, tp: Tp = None,
+    pp: Pp = None, ep: Ep = False, max_concurrency: FrontierConcurrency = None, requests: SloRequests = None,
+    alternatives: Alternatives = None, svg: Svg = None, force: Force = False, calibration: Calibration = None,
+    fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
+) -> None:
+    """Pareto frontier of output tokens/s per GPU against tokens/s per user, one curve per deployment
+    (the planner's candidates, or the one given with --gpu and --gpus), from closed-loop simulations."""
+    from dataclasses import replace
+
+    from llamasize.files import check_new_file, write_new_file
+    from llamasize.plan.frontier import DEFAULT_CURVES, FrontierRequest, frontier
+    from llamasize.units import parse_count
+
+    fmt = inputs.output_format(fmt)
+    if svg is not None:
+        check_new_file(svg, force)
+    p, o, c = inputs.perf_shape(prompt_tokens, output_tokens, ctx)
+    req, reg, _ = inputs.plan_request(
+        model=model, quant=quant, ctx=str(c), batch=None, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,
+        max_nodes=max_nodes, budget=None, engine=engine, kv_layout=None, kv_dtype=kv_dtype, headroom=None,
+        objective=None, mau=None, gpu_memory_utilization=None, mem_fraction_static=None, text_only=False,
+        layouts=None, alternatives=0, workload_file=None, specs_dir=specs_dir, catalog_dir=catalog_dir)
+    req = replace(req, prompt_tokens=p, output_tokens=o, calibration=calibration)
+    fixed = None
+    if gpus is not None or tp is not None or pp is not None or ep:
+        if len(req.gpus) != 1:
+            raise UsageError("--gpus/--tp/--pp/--ep describe one deployment: give exactly one --gpu")
+        if req.quant == "auto" or req.kv_cache_dtype == "any":
+            raise UsageError("one deployment needs one format: give --quant (not auto) and --kv-dtype (not any)")
+        fixed = inputs.deployment(
+            reg, model=model, gpu=req.gpus[0], gpus=gpus, tp=tp, pp=pp, ep=ep, quant=req.quant,
+            kv_dtype=req.kv_cache_dtype, ctx=c, batch=None, engine=req.engine, kv_layout=None,
+            gpu_memory_utilization=None, mem_fraction_static=None, max_num_batched_tokens=None, max_num_seqs=None,
+            overhead_gib=None, text_only=False, calibration=calibration)
+    freq = FrontierRequest(
+        plan=req, deployment=fixed,
+        max_concurrency=None if max_concurrency is None else parse_count(max_concurrency, "--max-concurrency",
+                                                                          maximum=65_536),
+        requests=None if requests is None else parse_count(requests, "--requests", maximum=100_000),
+        curves=DEFAULT_CURVES if alternatives is None else max(1, alternatives))
+    res = frontier(freq, reg)
+    for message in res.warnings:
+        warn(message)
+    if not any(cv.frontier for cv in res.curves):
+        raise UsageError("no candidate deployment could be simulated (nothing fits, or rates are unknown)")
+    if svg is not None:
+        from llamasize.render.frontier import frontier_chart_svg
+
+        write_new_file(svg, frontier_chart_svg(res), force)
+        sys.stderr.write(f"llamasize: wrote {svg}\n")
+    from llamasize.render.frontier import render_frontier
+
+    out(render_frontier(res, fmt))
