@@ -168,9 +168,13 @@ def cost_cmd(
     usd_per_kwh: UsdPerKwh = None, pue: Pue = None, utilization: Utilization = None, options: CostOptions = None,
     all_references: AllReferences = False, svg: Svg = None, force: Force = False, workload: Workload = None,
     calibration: Calibration = None, fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
-    debug: Debug = False,
+    debug: Debug = False, max_ttft: MaxTtft = None, max_tpot: MaxTpot = None, slo_percentile: SloPercentile = None,
+    qps: SloQps = None, requests_per_day: SloRequestsPerDay = None, requests: SloRequests = None,
+    seed: SimSeed = None,
 ) -> None:
-    """Self-hosting vs API: $/day, $/1M tokens, break-even volumes, and a cost-vs-volume chart."""
+    """Self-hosting vs API: $/day, $/1M tokens, break-even volumes, and a cost-vs-volume chart.
+    With --max-ttft/--max-tpot and --qps (or --requests-per-day): priced at the SLO-feasible operating
+    point (replicas and concurrency cap from the SLO search) instead of a fixed concurrency."""
     from dataclasses import replace
 
     from llamasize.plan.cost import compare_costs
@@ -198,10 +202,22 @@ def cost_cmd(
     req = replace(req, prompt_tokens=p, output_tokens=o, price_basis=basis, calibration=calibration)
     if req.context_tokens < p + o:
         raise UsageError(f"--ctx ({req.context_tokens:,}) is shorter than prompt + output ({p + o:,} tokens)")
-    report, res = compare_costs(req, reg, basis, tokens_per_day=tpd, options=n_options,
-                                all_references=all_references)
-    if report is None:
-        raise_no_fit(res.suggestions)
+    sreq = inputs.slo_request(replace(req, objective="cost"), max_ttft=max_ttft, max_tpot=max_tpot,
+                              percentile=slo_percentile, qps=qps, requests_per_day=requests_per_day,
+                              requests=requests, sim_seed=seed)
+    if sreq is not None:
+        from llamasize.cli.output import NoFitError
+        from llamasize.plan.cost import compare_costs_slo
+
+        report, sres = compare_costs_slo(sreq, reg, basis, tokens_per_day=tpd, options=n_options,
+                                         all_references=all_references)
+        if report is None:
+            raise NoFitError(f"no deployment meets the targets; {sres.nearest_miss_text or 'nothing fits in memory'}")
+    else:
+        report, res = compare_costs(req, reg, basis, tokens_per_day=tpd, options=n_options,
+                                    all_references=all_references)
+        if report is None:
+            raise_no_fit(res.suggestions)
     for message in report.warnings:
         warn(message)
     if svg is not None:
