@@ -152,3 +152,14 @@ def test_durations_parse(text, seconds):
 def test_bad_durations_are_refused(text):
     with pytest.raises(UsageError):
         parse_duration(text, "--max-ttft")
+
+
+def test_json_validates_against_the_plan_slo_schema(cli):
+    from jsonschema import Draft202012Validator
+
+    schema = cli("schema", "plan-slo").json()
+    for args in (("--max-tpot", "50ms", "--qps", "4"), ("--max-ttft", "1ms", "--qps", "4")):
+        r = cli(*BASE, *args, "--format", "json")
+        assert r.code in (0, 3), r.err
+        errors = list(Draft202012Validator(schema).iter_errors(r.json()))
+        assert not errors, errors[0]

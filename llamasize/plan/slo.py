@@ -13,6 +13,9 @@ What is searched, and how:
   TTFT and TPOT at the percentile (default p90) are within the targets.
 - **Concurrency cap** (vLLM ``max_num_seqs``): for each replica count the caps ``CAPS`` (the engine
   default first, then smaller ones) are tried in a fixed order; the first that meets the targets is taken.
+  A cap at least as large as the sequences the last one ever ran, without preemption or a full pool, is
+  skipped: it would run the same steps; once a cap misses the TTFT target, smaller caps are not tried
+  (a smaller cap only lengthens the queue).
 - **Bounds, then simulation**: candidates are visited in the order of the objective at one replica.
   A candidate stops being searched when (1) one request alone already misses a target (its latency
   can only grow with load), or (2) the objective at its next replica count is no better than the best
@@ -21,11 +24,13 @@ What is searched, and how:
   answer when the offline run underestimates the sustained rate) and grows by one, or by 10 % once
   that is larger, up to ``MAX_REPLICAS``. Simulations are cached per (candidate, cap, replicas).
 
-Why "tightening a target never returns a cheaper plan": every choice above (the candidate order,
-the replica sequence, the caps and their order, the bounds' arithmetic) is independent of the target
-values except through "does this simulated point meet the targets"; a point that meets tighter
-targets meets looser ones, so under the looser targets each candidate's first meeting point comes no
-later in the same sequence, and the pruning only discards points no better than one already found.
+Why "tightening a target never returns a cheaper plan": the candidate order, the replica sequence,
+the caps and their order and the bounds' arithmetic do not depend on the target values; the targets
+enter only as "this simulated point misses", which stops the search of points after it (one request
+alone misses: the candidate; a cap misses TTFT: the smaller caps) or moves it to the next point. A
+point that misses a looser target misses the tighter one, so whatever the looser search skips the
+tighter one skips too, and each candidate's first meeting point under the looser targets comes no
+later in the same sequence; the objective's bound only discards points no better than one found.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ SLO_OBJECTIVES = ("cost", "gpus", "cost-per-token")
 #: Concurrency caps tried below the engine's default ``max_num_seqs``, in this order.
 CAPS = (64, 16)
 MAX_REPLICAS = 1024
+#: A run whose KV use peaked at or above this fraction of the pool may have been shaped by it.
+POOL_FULL = 0.98
 #: The replica count starts at floor(START_FRACTION x qps / offline capacity).
 START_FRACTION = 0.8
 
@@ -154,6 +161,17 @@ def _key(objective: str, c: _Cand, replicas: int) -> tuple:
     return (no_price, usd, gpus, c.index)
 
 
+def _unbound(o: SloOption) -> int | None:
+    """The most sequences the point ever ran, when nothing but arrivals limited them (no preemption,
+    the KV pool never full): a smaller cap that is still at least that many runs the same steps (a
+    smaller cap only enlarges the pool: a smaller sampler peak), so its result is the same and need
+    not be simulated. None when the pool or preemption shaped the run."""
+    s = o.simulation
+    if s.preemptions or s.kv_utilization_max >= POOL_FULL:
+        return None
+    return s.max_running
+
+
 def _describe(o: SloOption) -> str:
     ep = " EP" if o.expert_parallel else ""
     return (f"{o.replicas} x ({o.gpu_count} x {o.gpu}, TP{o.tensor_parallel_size} PP{o.pipeline_parallel_size}{ep}, "
@@ -235,12 +253,18 @@ class _Search:
             while r <= MAX_REPLICAS:
                 if st.best_key is not None and _key(objective, c, r) >= st.best_key:
                     return
+                bound = None  # running sequences of the last simulated cap, when the cap never bound
                 for cap in caps:
+                    if bound is not None and cap >= bound:
+                        continue  # the same run as the last cap's (see _unbound)
                     o = self.point(c, cap, r)
                     if o.meets:
                         c.best = o
                         st.best_key = _key(objective, c, r)
                         return
+                    bound = _unbound(o)
+                    if self.sreq.max_ttft_s is not None and o.ttft_s > self.sreq.max_ttft_s:
+                        break  # a smaller cap only lengthens the queue: TTFT misses at this load
                 r = max(r + 1, math.ceil(r * 1.1))
         except ValueError as err:  # a request the KV cache cannot hold even alone
             st.pruned += 1
