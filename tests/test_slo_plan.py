@@ -163,3 +163,15 @@ def test_json_validates_against_the_plan_slo_schema(cli):
         assert r.code in (0, 3), r.err
         errors = list(Draft202012Validator(schema).iter_errors(r.json()))
         assert not errors, errors[0]
+
+
+def test_budget_caps_all_the_replicas(registry):
+    free = plan_slo(_req(registry, qps=60.0, max_tpot_s=0.015), registry)
+    assert free.recommendation is not None
+    cap = free.recommendation.total_usd_per_hour - 0.01
+    capped = plan_slo(replace(_req(registry, qps=60.0, max_tpot_s=0.015),
+                              plan=replace(_req(registry, qps=60.0).plan, budget_usd_per_hour=cap)), registry)
+    assert capped.recommendation != free.recommendation
+    for o in [capped.recommendation, *capped.alternatives]:
+        if o is not None:
+            assert o.total_usd_per_hour <= cap

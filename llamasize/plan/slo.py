@@ -250,9 +250,12 @@ class _Search:
             cap_rps = self.capacity_rps(c)
             r = max(1, math.floor(START_FRACTION * self.sreq.qps / cap_rps)) if cap_rps > 0 else 1
             caps = [c.default_cap] + [x for x in CAPS if x < c.default_cap]
+            budget = self.sreq.plan.budget_usd_per_hour
             while r <= MAX_REPLICAS:
                 if st.best_key is not None and _key(objective, c, r) >= st.best_key:
                     return
+                if budget is not None and (c.price is None or c.price * r > budget):
+                    return  # --budget is for all the replicas
                 bound = None  # running sequences of the last simulated cap, when the cap never bound
                 for cap in caps:
                     if bound is not None and cap >= bound:
