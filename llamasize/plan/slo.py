@@ -22,7 +22,8 @@ What is searched, and how:
   point found. The replica count starts at ``floor(0.8 x qps / capacity)`` (capacity: the replica's
   simulated offline throughput in requests/s at the default cap; the 0.8 keeps the start below the
   answer when the offline run underestimates the sustained rate) and grows by one, or by 10 % once
-  that is larger, up to ``MAX_REPLICAS``. Simulations are cached per (candidate, cap, replicas).
+  that is larger, up to ``REPLICA_SPAN`` x the start + 16 (at most ``MAX_REPLICAS``). Simulations are
+  cached per (candidate, cap, replicas).
 
 Why "tightening a target never returns a cheaper plan": the candidate order, the replica sequence,
 the caps and their order and the bounds' arithmetic do not depend on the target values; the targets
@@ -63,6 +64,8 @@ SLO_OBJECTIVES = ("cost", "gpus", "cost-per-token")
 #: Concurrency caps tried below the engine's default ``max_num_seqs``, in this order.
 CAPS = (64, 16)
 MAX_REPLICAS = 1024
+#: The replicas of a candidate are searched from the start r up to REPLICA_SPAN x r + 16 (at most MAX_REPLICAS).
+REPLICA_SPAN = 8
 #: A run whose KV use peaked at or above this fraction of the pool may have been shaped by it.
 POOL_FULL = 0.98
 #: The replica count starts at floor(START_FRACTION x qps / offline capacity).
@@ -251,7 +254,8 @@ class _Search:
             r = max(1, math.floor(START_FRACTION * self.sreq.qps / cap_rps)) if cap_rps > 0 else 1
             caps = [c.default_cap] + [x for x in CAPS if x < c.default_cap]
             budget = self.sreq.plan.budget_usd_per_hour
-            while r <= MAX_REPLICAS:
+            last = min(MAX_REPLICAS, REPLICA_SPAN * r + 16)
+            while r <= last:
                 if st.best_key is not None and _key(objective, c, r) >= st.best_key:
                     return
                 if budget is not None and (c.price is None or c.price * r > budget):
