@@ -388,17 +388,17 @@ def slo_request(req: PlanRequest, *, max_ttft: str | None, max_tpot: str | None,
                 qps: str | None, requests_per_day: str | None, requests: str | None, sim_seed: int | None):
     """``plan``/``cost`` latency targets and load -> an ``SloRequest``; None without a target. The load
     flags are refused without a target (they would be ignored) and a target needs exactly one load."""
-    from llamasize.plan.slo import (
-        DEFAULT_PERCENTILE, DEFAULT_SLO_REQUESTS, DEFAULT_SLO_SEED, SloRequest, qps_from_requests_per_day,
-    )
-    from llamasize.units import parse_amount, parse_count, parse_duration
-
-    if max_ttft is None and max_tpot is None:
+    if max_ttft is None and max_tpot is None:  # before importing the search: it loads numpy
         given = [f for f, v in (("--slo-percentile", percentile), ("--qps", qps), ("--requests-per-day", requests_per_day),
                                 ("--requests", requests), ("--seed", sim_seed)) if v is not None]
         if given:
             raise UsageError(f"{', '.join(given)} set(s) the SLO search: add --max-ttft and/or --max-tpot")
         return None
+    from llamasize.plan.slo import (
+        DEFAULT_PERCENTILE, DEFAULT_SLO_REQUESTS, DEFAULT_SLO_SEED, SloRequest, qps_from_requests_per_day,
+    )
+    from llamasize.units import parse_amount, parse_count, parse_duration
+
     if (qps is None) == (requests_per_day is None):
         raise UsageError("latency targets need the load: give --qps R or --requests-per-day N (one of them)")
     rpd = None if requests_per_day is None else parse_amount(requests_per_day, "--requests-per-day", maximum=1e13)
