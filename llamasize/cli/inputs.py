@@ -410,6 +410,34 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
     )
 
 
+def slo_request(req: PlanRequest, *, max_ttft: str | None, max_tpot: str | None, percentile: str | None,
+                qps: str | None, requests_per_day: str | None, requests: str | None, sim_seed: int | None):
+    """``plan``/``cost`` latency targets and load -> an ``SloRequest``; None without a target. The load
+    flags are refused without a target (they would be ignored) and a target needs exactly one load."""
+    if max_ttft is None and max_tpot is None:  # before importing the search: it loads numpy
+        given = [f for f, v in (("--slo-percentile", percentile), ("--qps", qps), ("--requests-per-day", requests_per_day),
+                                ("--requests", requests), ("--seed", sim_seed)) if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} set(s) the SLO search: add --max-ttft and/or --max-tpot")
+        return None
+    from llamasize.plan.slo import (
+        DEFAULT_PERCENTILE, DEFAULT_SLO_REQUESTS, DEFAULT_SLO_SEED, SloRequest, qps_from_requests_per_day,
+    )
+    from llamasize.units import parse_amount, parse_count, parse_duration
+
+    if (qps is None) == (requests_per_day is None):
+        raise UsageError("latency targets need the load: give --qps R or --requests-per-day N (one of them)")
+    rpd = None if requests_per_day is None else parse_amount(requests_per_day, "--requests-per-day", maximum=1e13)
+    rate = parse_amount(qps, "--qps", maximum=1e7) if qps is not None else qps_from_requests_per_day(rpd)
+    return SloRequest(
+        plan=req, qps=rate, requests_per_day=rpd,
+        max_ttft_s=None if max_ttft is None else parse_duration(max_ttft, "--max-ttft"),
+        max_tpot_s=None if max_tpot is None else parse_duration(max_tpot, "--max-tpot"),
+        percentile=pick(percentile, default=DEFAULT_PERCENTILE).strip().lower(),
+        requests=parse_count(pick(requests, default=str(DEFAULT_SLO_REQUESTS)), "--requests", maximum=100_000),
+        seed=DEFAULT_SLO_SEED if sim_seed is None else seed(sim_seed))
+
+
 def emit_target(emit: str | None) -> str | None:
     """``plan --emit``: vllm, sglang or None."""
     if emit is None:

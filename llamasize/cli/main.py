@@ -31,6 +31,7 @@ COMMANDS = {
     "plan": plan_cmds.plan_cmd,
     "sweep": plan_cmds.sweep_cmd,
     "cost": plan_cmds.cost_cmd,
+    "frontier": plan_cmds.frontier_cmd,
     "check": infra.check_cmd,
     "terraform-external": infra.terraform_external_cmd,
     "schema": infra.schema_cmd,

@@ -103,6 +103,15 @@ Layouts = Annotated[Optional[str], typer.Option("--layouts", help="practical (TP
 Alternatives = Annotated[Optional[int], typer.Option("--alternatives", min=0, max=50, help="How many alternatives to list (default 5).")]
 Emit = Annotated[Optional[str], typer.Option("--emit", help="Print the launch command of the recommendation: vllm or sglang.")]
 
+# -------------------------------------------------------------------- SLO planning, frontier ---
+MaxTtft = Annotated[Optional[str], typer.Option("--max-ttft", help="plan/cost: latency target, time to first token at --slo-percentile (e.g. 2s, 500ms): search deployment x replicas x concurrency cap by simulation.")]
+MaxTpot = Annotated[Optional[str], typer.Option("--max-tpot", help="plan/cost: latency target, time per output token at --slo-percentile (e.g. 50ms).")]
+SloPercentile = Annotated[Optional[str], typer.Option("--slo-percentile", help="Percentile the latency targets apply to: p50, p90 (default) or p99.")]
+SloQps = Annotated[Optional[str], typer.Option("--qps", help="With --max-ttft/--max-tpot: the load, mean requests/s for the whole deployment (split evenly over replicas).")]
+SloRequestsPerDay = Annotated[Optional[str], typer.Option("--requests-per-day", help="With --max-ttft/--max-tpot: the load as requests a day (mean rate = N / 86,400 s; no peak factor).")]
+SloRequests = Annotated[Optional[str], typer.Option("--requests", help="Requests simulated per point (plan/cost SLO search: default 200; frontier: default 4 x concurrency, at least 32).")]
+FrontierConcurrency = Annotated[Optional[str], typer.Option("--max-concurrency", help="frontier: largest concurrency swept (default: what the KV cache holds, at most 1024).")]
+
 # -------------------------------------------------------------------------------------- check ---
 Paths = Annotated[Optional[List[str]], typer.Argument(help="Manifest files and directories (a directory: every *.yaml / *.yml below it, hidden directories skipped).")]
 ListRules = Annotated[bool, typer.Option("--list-rules", help="Print every rule (id, name, severity, description; --format text, json or markdown) and exit.")]
@@ -112,7 +121,7 @@ MinHeadroom = Annotated[Optional[str], typer.Option("--min-headroom", help="Free
 FailOn = Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 on findings of this severity or worse: error (default) or warning.")]
 Strict = Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Unknown models/GPUs and values llamasize cannot model are errors.")]
 DefaultGpu = Annotated[Optional[str], typer.Option("--default-gpu", help="GPU id to assume when a manifest does not pin a GPU type.")]
-SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, check, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
+SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, plan-slo, frontier, check, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
 
 # ------------------------------------------------------------------------------------ runtime ---
 Device = Annotated[Optional[str], typer.Option("--device", help="auto (a GPU with CuPy when present, else the CPU; default), cpu, cuda.")]
