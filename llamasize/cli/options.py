@@ -119,4 +119,5 @@ Batches = Annotated[Optional[str], typer.Option("--batches", help="Decode batch 
 Steps = Annotated[Optional[str], typer.Option("--steps", help="Timed decode steps per batch size (default 8).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the random weights and tokens (default 0).")]
 NoSave = Annotated[bool, typer.Option("--no-save", help="Do not write the calibration.")]
+FromLog = Annotated[Optional[str], typer.Option("--from-log", help="vLLM (V1 or V0) or SGLang start-up log to compare with and calibrate from ('-': stdin).")]
 NewTokens = Annotated[Optional[str], typer.Option("--new-tokens", "-n", help="Tokens to generate (default 32).")]
