@@ -405,7 +405,7 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
         req,
         prompt_tokens=parse_count(pick(prompt_tokens, w.prompt_tokens, str(DEFAULT_PROMPT_TOKENS)), "--prompt-tokens"),
         output_tokens=parse_count(pick(output_tokens, w.output_tokens, str(DEFAULT_OUTPUT_TOKENS)), "--output-tokens"),
-        price_basis=PriceBasis(kind=kind), calibration=calibration,
+        price_basis=PriceBasis(kind=kind), calibration=calibration, engine_memory=engine_memory_entries(calibration),
     )
 
 

@@ -39,7 +39,7 @@ CatalogDir = Annotated[Optional[List[Path]], typer.Option("--catalog-dir", help=
 Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 Instances = Annotated[bool, typer.Option("--instances", help="List the cloud instance types (AWS, GCP, Azure) and the GPUs they carry instead of the GPUs.")]
 Workload = Annotated[Optional[Path], typer.Option("--workload", "-w", help="YAML file with the same keys as the flags, '-' written '_' (flags win).")]
-Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="Calibration file written by 'llamasize verify' (default: the user cache).")]
+Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="Calibration file written by 'llamasize verify' and 'llamasize calibrate --from-log' (default: the user cache).")]
 
 # --------------------------------------------------------------------------------- deployment ---
 ModelName = Annotated[Optional[str], typer.Option("--model", "-m", callback=_required, help="Model: a registry id or alias; a Hugging Face repo id (org/name[@revision], hf://...) the registry lists, else one in the local HF cache ($HF_HUB_CACHE, $HF_HOME/hub; offline); or a path to a checkpoint directory, config.json or .gguf file ('./x' for a path named like an id). verify and run: default micro-moe.")]

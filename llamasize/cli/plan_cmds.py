@@ -166,7 +166,8 @@ def cost_cmd(
         alternatives=max(8, 4 * n_options), workload_file=w, specs_dir=specs_dir, catalog_dir=catalog_dir)
     for key in inputs.unused_workload_keys(w, "cost"):
         warn(f"workload key '{key}' is not used by 'cost'")
-    req = replace(req, prompt_tokens=p, output_tokens=o, price_basis=basis, calibration=calibration)
+    req = replace(req, prompt_tokens=p, output_tokens=o, price_basis=basis, calibration=calibration,
+                  engine_memory=inputs.engine_memory_entries(calibration))
     if req.context_tokens < p + o:
         raise UsageError(f"--ctx ({req.context_tokens:,}) is shorter than prompt + output ({p + o:,} tokens)")
     report, res = compare_costs(req, reg, basis, tokens_per_day=tpd, options=n_options,
