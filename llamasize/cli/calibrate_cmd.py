@@ -18,7 +18,7 @@ import typer
 from llamasize.cli import inputs
 from llamasize.cli.options import Calibration, CatalogDir, Debug, Format, FromLog, Gpu, ModelName, NoSave, SpecsDir
 from llamasize.cli.output import note, out
-from llamasize.errors import ExitCode, UnknownIdError, UsageError
+from llamasize.errors import ExitCode, UsageError
 from llamasize.text import quote_value
 
 #: Largest start-up log read (a multi-day server log is cut by the user, not read whole).
@@ -123,10 +123,10 @@ def log_deployment(reg, log, text: str, source: str, *, model: str | None, gpu: 
         raise UsageError("the log does not name the model (no config or arguments line): --model is required")
     try:
         res = inputs.model_resolution(reg, name)
-    except UnknownIdError as e:
+    except UsageError as e:  # unknown id, unreadable path (a path on the server the log came from)
         if model is not None:
             raise
-        raise UsageError(f"{e} -- the model the log names; give --model") from None
+        raise UsageError(f"{e} (the model the log names; name it with --model)") from None
     g = log_gpu(reg, log, text, gpu, notes)
     catalogue_total = g.memory_bytes
     g = with_logged_total(g, log, source, notes)
