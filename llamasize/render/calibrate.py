@@ -45,6 +45,6 @@ def render_log_calibration(r: LogCalibrationReport, fmt: str = "table") -> str:
         lines.append("predicted from the per-GPU breakdown (non-torch = the engine overhead; KV tokens = capacity / "
                      "bytes per token per GPU)")
     if r.calibration_path:
-        lines.append(f"saved as calibrated ({', '.join(r.saved_items)}) to {r.calibration_path}: fit, perf, plan and "
+        lines.append(f"saved as calibrated ({', '.join(i.replace('_', ' ') for i in r.saved_items)}) to {r.calibration_path}: fit, perf, plan and "
                      "cost use them for this deployment shape")
     return text + "".join(f"{line}\n" for line in lines)
