@@ -152,3 +152,10 @@ def test_settings_parsers():
     assert parse_dict("{'model': 'm', 'gpu_memory_utilization': 0.95}") == {"model": "m", "gpu_memory_utilization": "0.95"}
     # not a literal (an object repr inside): read key by key
     assert parse_dict("{'model': 'm', 'x': <Obj at 0x1>, 'max_num_seqs': 64}")["max_num_seqs"] == "64"
+
+
+def test_implausible_figures_are_ignored_with_a_note():
+    log = parse_engine_log("Available KV cache memory: 99999999999999999999999 GiB\nweights memory: 1.00GiB\n"
+                           "# GPU blocks: 99999999999999999999999, # CPU blocks: 1\n")
+    assert log.available_kv_bytes is None and log.kv_cache_tokens is None and log.weights_bytes == GIB
+    assert any("not a plausible figure" in n for n in log.notes)

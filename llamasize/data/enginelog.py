@@ -54,6 +54,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 #: A rank tag in the text before a message: ``TP0``, ``Worker_PP1_TP0``, ``DP0``, ``rank=0``.
 _RANK_TAG = re.compile(r"(?<![A-Za-z])(?:TP|PP|DP|EP|rank)[_ =]?(\d+)")
 _NUM = r"([0-9][0-9,]*(?:\.[0-9]+)?)"
+#: Largest figure taken from a log: 2**20 GiB (1 PiB) per GPU, 2**40 tokens, 10**9 x concurrency. Above
+#: them a line is garbled, not a measurement; it is ignored with a note.
+MAX_LOGGED_GIB = 2**20
+MAX_LOGGED_COUNT = 2**40
 _GIB = _NUM + r"\s*Gi?B"
 
 
@@ -354,7 +358,12 @@ def parse_engine_log(text: str) -> EngineLog:
     def take(item: str, name: str, group: int = 0, convert=_gib_bytes) -> None:
         if item in hits:
             h = _pick(hits[item], name, notes)
-            found[name] = convert(_number(h.groups[group]))
+            value = _number(h.groups[group])
+            if value > (MAX_LOGGED_GIB if convert is _gib_bytes else MAX_LOGGED_COUNT):
+                notes.append(f"{name.removesuffix('_bytes').replace('_', ' ')}: {h.groups[group]} on line {h.line} "
+                             "is not a plausible figure; ignored")
+                return
+            found[name] = convert(value)
             line_of[name] = h.line
 
     for item, name in (("weights_gib", "weights_bytes"), ("activation_peak_gib", "activation_peak_bytes"),
@@ -366,10 +375,12 @@ def parse_engine_log(text: str) -> EngineLog:
     take("max_concurrency", "max_concurrency", 1, float)
     if "sglang_kv_sizes" in hits and "available_kv_bytes" not in found:
         h = _pick(hits["sglang_kv_sizes"], "available_kv_bytes", notes)
-        found["available_kv_bytes"] = _gib_bytes(_number(h.groups[0])) + _gib_bytes(_number(h.groups[1]))
-        line_of["available_kv_bytes"] = h.line
+        if max(_number(g) for g in h.groups) <= MAX_LOGGED_GIB:
+            found["available_kv_bytes"] = _gib_bytes(_number(h.groups[0])) + _gib_bytes(_number(h.groups[1]))
+            line_of["available_kv_bytes"] = h.line
     block = _int(s.get("block_size"))
-    if "gpu_blocks" in hits and "kv_cache_tokens" not in found:
+    if "gpu_blocks" in hits and "kv_cache_tokens" not in found and \
+            _number(hits["gpu_blocks"][0].groups[0]) <= MAX_LOGGED_COUNT:
         h = _pick(hits["gpu_blocks"], "kv_cache_tokens", notes)
         found["kv_cache_tokens"] = int(_number(h.groups[0])) * (block or 16)
         line_of["kv_cache_tokens"] = h.line

@@ -52,17 +52,17 @@ class EngineMemoryEntry(BaseModel):
     expert_parallel: bool = False
     quant: str
     kv_cache_dtype: str
-    max_num_seqs: int = Field(ge=1)
-    max_num_batched_tokens: int = Field(ge=1)
+    max_num_seqs: int = Field(ge=1, le=2**40)
+    max_num_batched_tokens: int = Field(ge=1, le=2**40)
     gpu_memory_utilization: float | None = None
     mem_fraction_static: float | None = None
     # the logged line items, bytes per GPU (None: the log does not print it)
-    weights_bytes: int | None = Field(default=None, ge=0)
-    activation_peak_bytes: int | None = Field(default=None, ge=0)
-    non_torch_bytes: int | None = Field(default=None, ge=0)
-    cuda_graph_bytes: int | None = Field(default=None, ge=0)
+    weights_bytes: int | None = Field(default=None, ge=0, le=2**50)
+    activation_peak_bytes: int | None = Field(default=None, ge=0, le=2**50)
+    non_torch_bytes: int | None = Field(default=None, ge=0, le=2**50)
+    cuda_graph_bytes: int | None = Field(default=None, ge=0, le=2**50)
     #: For reference (not applied: the model computes it from the items above).
-    available_kv_bytes: int | None = Field(default=None, ge=0)
+    available_kv_bytes: int | None = Field(default=None, ge=0, le=2**50)
     # where the figures come from
     source_file: str
     source_date: str
