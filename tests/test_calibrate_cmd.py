@@ -287,3 +287,14 @@ def test_plan_and_cost_commands_run_with_a_calibration(cli):
     assert cli("calibrate", "--from-log", ROW1).code == 0
     assert cli("plan", "--model", "llama3.1-8b", "--ctx", "8K", "--gpu", "h100").code == 0
     assert cli("cost", "--model", "llama3.1-8b", "--gpu", "h100", "-f", "json").code == 0
+
+
+def test_json_validates_against_its_schema(cli):
+    from jsonschema import Draft202012Validator
+
+    schema = cli("schema", "calibrate").json()
+    for log in (ROW1, ROW3, ROW10):
+        doc = cli("calibrate", "--from-log", log, "-f", "json").json()  # saved: calibration_path is a string
+        assert not list(Draft202012Validator(schema).iter_errors(doc))
+    doc["items"][0]["ratio"] = "high"
+    assert list(Draft202012Validator(schema).iter_errors(doc))
