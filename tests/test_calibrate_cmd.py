@@ -298,3 +298,35 @@ def test_json_validates_against_its_schema(cli):
         assert not list(Draft202012Validator(schema).iter_errors(doc))
     doc["items"][0]["ratio"] = "high"
     assert list(Draft202012Validator(schema).iter_errors(doc))
+
+
+def _row1_with(tmp_path, **swap) -> str:
+    text = Path(ROW1).read_text()
+    for old, new in swap.items():
+        assert old in text
+        text = text.replace(old, new)
+    p = tmp_path / "x.log"
+    p.write_text(text)
+    return str(p)
+
+
+def test_runtime_fp8_and_fp32_runs_read_their_format(cli, tmp_path):
+    """facts rows 8 (``--quantization fp8``) and 9 (``--dtype float32``): their key lines, verbatim."""
+    row8 = _row1_with(tmp_path, **{
+        "quantization=None": "quantization=fp8",
+        "weights memory: 14.99GiB": "weights memory: 8.49GiB",
+        "Available KV cache memory: 58.11 GiB": "Available KV cache memory: 64.61 GiB",
+        "GPU KV cache size: 476,016 tokens": "GPU KV cache size: 529,248 tokens"})
+    doc = cli("calibrate", "--from-log", row8, "--no-save", "-f", "json").json()
+    assert doc["quant"] == "fp8"
+    assert next(i for i in doc["items"] if i["item"] == "weights")["logged"] == round(8.49 * GIB)
+    row9 = _row1_with(tmp_path, **{
+        "dtype=torch.bfloat16": "dtype=torch.float32",
+        "torch peak memory increase: 1.89GiB; non-torch forward increase memory: 0.25GiB; weights memory: 14.99GiB":
+            "torch peak memory increase: 2.21GiB; non-torch forward increase memory: 0.25GiB; weights memory: 29.98GiB",
+        "Available KV cache memory: 58.11 GiB": "Available KV cache memory: 42.8 GiB",
+        "GPU KV cache size: 476,016 tokens": "GPU KV cache size: 175,296 tokens"})
+    r = cli("calibrate", "--from-log", row9, "--no-save", "-f", "json")
+    doc = r.json()
+    assert doc["quant"] == "fp32" and "the run's KV cache is fp32" in r.err  # fp32 KV is not modelled: said
+    assert next(i for i in doc["items"] if i["item"] == "available KV")["logged"] == round(42.8 * GIB)

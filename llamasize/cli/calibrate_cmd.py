@@ -27,12 +27,6 @@ MAX_LOG_BYTES = 64 * 2**20
 #: than the spread of one driver to the next on the same H100 (79.19 vs 79.205 GiB,
 #: facts/hardware-memory.md 1a) and less than the gap to the next GPU (A100 80GB: 79.256 GiB).
 TOTAL_MATCH_GIB = 0.02
-#: vLLM dtype names -> llamasize weight formats (an unquantized checkpoint run at that dtype).
-DTYPE_FORMATS = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "half": "fp16", "fp16": "fp16",
-                 "float32": "fp32", "float": "fp32", "fp32": "fp32"}
-#: vLLM / SGLang KV-cache dtype names -> llamasize's.
-KV_DTYPES = {"auto": "auto", "fp8": "fp8", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8", "bfloat16": "bf16", "bf16": "bf16",
-             "float16": "fp16", "fp16": "fp16"}
 
 
 def read_log(source: str) -> tuple[str, str]:
@@ -94,23 +88,24 @@ def with_logged_total(g, log, source: str, notes: list[str]):
 
 
 def log_quant(log, res, notes: list[str]) -> str:
-    """The weight format: vLLM's ``quantization`` (``fp8`` = runtime FP8), else the dtype of an
-    unquantized checkpoint; a checkpoint method (compressed-tensors, GPTQ, ...) is the format the
-    resolved repository ships in."""
+    """The weight format: the format the resolved repository ships in when it is a quantized one;
+    else the engine's ``quantization`` method (``fp8`` = runtime FP8; ``engines.QUANTIZATION_METHODS``)
+    or, for a method llamasize does not map (``compressed-tensors``), the checkpoint's format; else
+    the dtype of an unquantized checkpoint (``engines.DTYPES``)."""
+    from llamasize.estimate.engines import DTYPES, QUANTIZATION_METHODS, method_key
     from llamasize.estimate.quant import checkpoint_default
 
     spec = res.spec
-    method = (log.quantization or "").strip().lower()
-    if method == "fp8":
-        return "fp8"
-    if method:
-        q = res.quant or checkpoint_default(spec) or spec.default_quant
-        notes.append(f"quantization={log.quantization}: the checkpoint's format, {q}")
-        return q
-    dtype = (log.dtype or "auto").strip().lower()
+    method = method_key(log.quantization or "")
     if res.quant:
         return res.quant
-    return DTYPE_FORMATS.get(dtype, spec.default_quant)
+    if method in QUANTIZATION_METHODS:
+        return QUANTIZATION_METHODS[method]
+    if method:
+        q = checkpoint_default(spec) or spec.default_quant
+        notes.append(f"quantization={log.quantization}: the checkpoint's format, {q}")
+        return q
+    return DTYPES.get(method_key(log.dtype or "auto"), spec.default_quant)
 
 
 def log_deployment(reg, log, text: str, source: str, *, model: str | None, gpu: str | None, notes: list[str]):
@@ -131,12 +126,23 @@ def log_deployment(reg, log, text: str, source: str, *, model: str | None, gpu: 
     catalogue_total = g.memory_bytes
     g = with_logged_total(g, log, source, notes)
     tp, pp = log.tensor_parallel_size or 1, log.pipeline_parallel_size or 1
+    if log.generation == "v0" and log.non_torch_bytes is not None:
+        notes.append("vLLM V0's non_torch_memory includes the CUDA context (V1 reports the forward increase "
+                     "only: facts/engine-memory.md item 4)")
     if (log.data_parallel_size or 1) > 1:
         notes.append(f"data parallel size {log.data_parallel_size}: one replica of TP {tp} x PP {pp} is compared")
-    kv_in = (log.kv_cache_dtype or "auto").strip().lower()
-    if kv_in not in KV_DTYPES:
+    from llamasize.estimate.engines import DTYPES, KV_CACHE_DTYPES, method_key
+
+    kv_in = method_key(log.kv_cache_dtype or "auto")
+    if kv_in not in KV_CACHE_DTYPES:
         raise UsageError(f"the log's kv_cache_dtype {quote_value(log.kv_cache_dtype)} is not one llamasize models "
-                         f"({', '.join(sorted(KV_DTYPES))})")
+                         f"({', '.join(sorted(KV_CACHE_DTYPES))})")
+    run_dtype = DTYPES.get(method_key(log.dtype or "auto"))
+    if kv_in == "auto" and run_dtype in ("bf16", "fp16"):
+        kv_in = run_dtype  # vLLM's 'auto' KV dtype is the dtype the model runs in
+    elif kv_in == "auto" and run_dtype == "fp32":
+        notes.append("the run's KV cache is fp32 (dtype float32, kv_cache_dtype auto); llamasize models 8- and "
+                     "16-bit KV only, so the KV figures are predicted at the checkpoint's dtype")
     ctx = log.max_model_len
     if ctx is None:
         ctx = res.spec.max_position_embeddings or 8192
@@ -154,7 +160,7 @@ def log_deployment(reg, log, text: str, source: str, *, model: str | None, gpu: 
     return Deployment(
         model=res.spec, gpu=g, gpu_count=tp * pp, quant=log_quant(log, res, notes), context_tokens=ctx,
         tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel=bool(log.expert_parallel),
-        kv_cache_dtype=KV_DTYPES[kv_in], engine=log.engine, gpu_memory_utilization=util,
+        kv_cache_dtype=KV_CACHE_DTYPES[kv_in], engine=log.engine, gpu_memory_utilization=util,
         mem_fraction_static=log.mem_fraction_static, max_num_batched_tokens=log.max_num_batched_tokens,
         max_num_seqs=log.max_num_seqs, engine_version=log.version,
     ), catalogue_total
