@@ -270,11 +270,11 @@ def test_fit_calibration_flag_names_the_file(cli, tmp_path):
 
 
 def test_plan_candidates_carry_the_correction(cli, registry):
-    from llamasize.cli import inputs
+    from llamasize.cli.engine_hook import engine_memory_entries
     from llamasize.plan.planner import PlanRequest, fit_deployment, plan
 
     assert cli("calibrate", "--from-log", ROW1).code == 0
-    entries = inputs.engine_memory_entries(None)
+    entries = engine_memory_entries(None)
     req = PlanRequest(model=registry.model("llama3.1-8b"), context_tokens=8192, quant="bf16", gpus=("h100",),
                       gpu_memory_utilization=0.95, engine_memory=entries)
     rec = plan(req, registry).recommendation

@@ -202,32 +202,9 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
         overhead_bytes=None if overhead_gib is None else int(parse_fraction(overhead_gib, "--overhead-gib", low=0, high=1024, low_inclusive=True) * GIB),
         include_vision=not text_only,
     )
+    from llamasize.cli.engine_hook import engine_calibrated
+
     return engine_calibrated(d, calibration)
-
-
-def engine_memory_entries(calibration: Path | None) -> tuple:
-    """The engine-memory entries of the calibration file (``--calibration``, else
-    $LLAMASIZE_CALIBRATION, else the default location; a named file must exist), saved by
-    ``calibrate --from-log``."""
-    from llamasize.estimate.calibration import calibration_path, load_calibrations
-
-    cals = load_calibrations(calibration_path(calibration), must_exist=calibration is not None)
-    return tuple(cals.engine_memory.values())
-
-
-def engine_calibrated(d: Deployment, calibration: Path | None) -> Deployment:
-    """``d`` with the engine-memory correction stored for its shape (``estimate.log_calibration``),
-    said on stderr; ``d`` itself when there is none."""
-    from llamasize.cli.output import note
-    from llamasize.estimate.log_calibration import with_engine_correction
-
-    out = with_engine_correction(d, engine_memory_entries(calibration))
-    c = out.engine_correction
-    if c is not None and c is not d.engine_correction:
-        items = [k for k, v in (("weights", c.weights_bytes), ("activation peak", c.activation_peak_bytes),
-                                ("non-torch", c.non_torch_bytes), ("CUDA graph", c.cuda_graph_bytes)) if v is not None]
-        note(f"engine memory calibrated ({', '.join(items)}) from the {c.source}")
-    return out
 
 
 def warn_on_the_fly(spec, quant: str | None) -> None:
@@ -392,6 +369,7 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
     """Prompt/output lengths (flag > workload file > default), price kind and calibration of a plan."""
     from dataclasses import replace
 
+    from llamasize.cli.engine_hook import engine_memory_entries
     from llamasize.plan.pricing import PRICE_KINDS, PriceBasis
     from llamasize.plan.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
     from llamasize.units import parse_count
@@ -405,7 +383,8 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
         req,
         prompt_tokens=parse_count(pick(prompt_tokens, w.prompt_tokens, str(DEFAULT_PROMPT_TOKENS)), "--prompt-tokens"),
         output_tokens=parse_count(pick(output_tokens, w.output_tokens, str(DEFAULT_OUTPUT_TOKENS)), "--output-tokens"),
-        price_basis=PriceBasis(kind=kind), calibration=calibration, engine_memory=engine_memory_entries(calibration),
+        price_basis=PriceBasis(kind=kind), calibration=calibration,
+        engine_memory=engine_memory_entries(calibration),
     )
 
 

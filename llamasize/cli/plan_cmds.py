@@ -144,6 +144,7 @@ def cost_cmd(
     """Self-hosting vs API: $/day, $/1M tokens, break-even volumes, and a cost-vs-volume chart."""
     from dataclasses import replace
 
+    from llamasize.cli.engine_hook import engine_memory_entries
     from llamasize.plan.cost import compare_costs
 
     from llamasize.files import check_new_file, write_new_file
@@ -167,7 +168,7 @@ def cost_cmd(
     for key in inputs.unused_workload_keys(w, "cost"):
         warn(f"workload key '{key}' is not used by 'cost'")
     req = replace(req, prompt_tokens=p, output_tokens=o, price_basis=basis, calibration=calibration,
-                  engine_memory=inputs.engine_memory_entries(calibration))
+                  engine_memory=engine_memory_entries(calibration))
     if req.context_tokens < p + o:
         raise UsageError(f"--ctx ({req.context_tokens:,}) is shorter than prompt + output ({p + o:,} tokens)")
     report, res = compare_costs(req, reg, basis, tokens_per_day=tpd, options=n_options,
