@@ -82,12 +82,13 @@ def test_fp8_dynamic_checkpoint_names_its_method():
 
 
 def test_rank0_line_wins_over_an_earlier_rank1_line():
-    """In the TP2 fixture rank 1 prints its profiling line first; rank 0's is used, and with
-    identical figures nothing is noted."""
+    """In the TP2 fixture rank 1 prints its profiling line first; rank 0's is used, and said once
+    (identical figures: no note of disagreement)."""
     log = parse_engine_log((LOGS / "vllm-0.19.0-llama31-8b-tp2.log").read_text())
     lines = clean_lines((LOGS / "vllm-0.19.0-llama31-8b-tp2.log").read_text())
     assert "Worker_TP0" in lines[log.lines["weights_bytes"] - 1]
-    assert log.notes == ()
+    assert len(log.notes) == 1 and "several ranks" in log.notes[0]
+    assert parse_engine_log((LOGS / "vllm-0.19.0-llama31-8b-tp1.log").read_text()).notes == ()
 
 
 def test_ranks_that_disagree_are_noted_and_rank0_is_taken():
@@ -95,7 +96,7 @@ def test_ranks_that_disagree_are_noted_and_rank0_is_taken():
             "(Worker_TP0 pid=1) INFO [gpu_worker.py:340] Available KV cache memory: 63.76 GiB\n")
     log = parse_engine_log(text)
     assert log.available_kv_bytes == _gib(63.76)
-    assert len(log.notes) == 1 and "rank 0" in log.notes[0]
+    assert len(log.notes) == 2 and "rank 0" in log.notes[1] and "line 2" in log.notes[1]
 
 
 def test_pp_tags_count_as_ranks():

@@ -216,6 +216,13 @@ def _pick(hits: list[_Hit], item: str, notes: list[str]) -> _Hit:
     return chosen
 
 
+def _ranks_note(hits: dict[str, list[_Hit]]) -> list[str]:
+    """One note when a figure was printed by several ranks (the lines of rank 0 are the ones used)."""
+    several = any(sum(1 for h in hs if h.rank0 is not None) > 1 for hs in hits.values())
+    return ["several ranks printed their memory lines: rank 0's (every TP/PP/DP tag 0), else the first, are "
+            "compared"] if several else []
+
+
 def split_top_level(text: str) -> list[str]:
     """``a=1, b='x, y', c={'k': [1, 2]}`` -> its top-level comma-separated parts (quotes and
     brackets respected)."""
@@ -420,5 +427,5 @@ def parse_engine_log(text: str) -> EngineLog:
         kv_cache_dtype=_none(s.get("kv_cache_dtype")), gpu_memory_utilization=util,
         mem_fraction_static=_float(s.get("mem_fraction_static")), max_model_len=max_len, max_num_seqs=seqs,
         max_num_batched_tokens=mnbt, block_size=block, enforce_eager=_bool(s.get("enforce_eager")),
-        lines=line_of, notes=tuple(notes), **found,
+        lines=line_of, notes=tuple(_ranks_note(hits) + notes), **found,
     )
