@@ -38,7 +38,8 @@ class LineItem(BaseModel):
     #: 1-based line of the log the figure is on.
     log_line: int | None
     #: How the predicted value was obtained: "engine_report" (the engine memory model's own line item),
-    #: "per_gpu" (the older per-GPU breakdown, a stand-in), or "not modelled".
+    #: "per_gpu" (the older per-GPU breakdown, a stand-in), "catalogue" (the device total), or
+    #: "not modelled".
     predicted_from: str
 
 
@@ -132,10 +133,9 @@ def compare_with_log(d: Deployment, log: EngineLog, source: str, notes: list[str
         p = predicted.get(key)
         if logged is None and key in ("cuda_graph_bytes", "device_total_bytes"):
             continue  # shown only when logged
+        basis = "not modelled" if p is None else "catalogue" if key == "device_total_bytes" else origin
         items.append(LineItem(item=name, unit=unit, predicted=p, logged=logged, ratio=_ratio(p, logged),
-                              log_line=log.lines.get(key), predicted_from="not modelled" if p is None
-                              else "per_gpu" if origin == "per_gpu" and key != "device_total_bytes" else
-                              "engine_report" if key != "device_total_bytes" else "catalogue"))
+                              log_line=log.lines.get(key), predicted_from=basis))
     kv = next(i for i in items if i.item == "available KV")
     passed = None if kv.ratio is None else abs(kv.ratio - 1) <= KV_TOLERANCE
     s = shape_of(d)
