@@ -93,6 +93,16 @@ _PATTERNS: dict[str, list[re.Pattern]] = {
     "api_version": [_pattern(r"vLLM API server version\s*v?([0-9][0-9A-Za-z.+_-]*)"),
                     _pattern(r"\bsglang(?:\s+version|==|\s+v)\s*:?\s*v?([0-9][0-9A-Za-z.+_-]*)")],
 }
+
+
+def _literal(p: re.Pattern) -> str:
+    """The pattern's text up to its first regex metacharacter, lower-cased (every pattern of
+    ``_PATTERNS`` starts with a literal word or two)."""
+    text = p.pattern.removeprefix("\\b")
+    return re.split(r"[\\()\[\]?*+.{|^$]", text, maxsplit=1)[0].strip().lower()
+
+
+_LITERALS = {p: _literal(p) for patterns in _PATTERNS.values() for p in patterns}
 _V1_CONFIG = _pattern(r"Initializing a V1 LLM engine\s*\(v?([^)\s]+)\)\s*with config:\s*(.*)$")
 _V0_CONFIG = _pattern(r"Initializing an LLM engine\s*\(v?([^)\s]+)\)\s*with config:\s*(.*)$")
 _NON_DEFAULT = _pattern(r"non-default args:\s*(\{.*\})")
@@ -195,8 +205,13 @@ def _collect(lines: list[str]) -> dict[str, list[_Hit]]:
     for i, line in enumerate(lines, 1):
         if len(line) > 100_000:  # a pasted blob, not a log line
             continue
+        low = line.lower()
         for item, patterns in _PATTERNS.items():
             for k, p in enumerate(patterns):
+                # the pattern's leading literal, as a substring test first: a server log of requests is
+                # mostly lines of none (a 22 MB log took 8 s of CPU with every regex tried on every line)
+                if _LITERALS[p] not in low:
+                    continue
                 m = p.search(line)
                 if m:
                     hits.setdefault(item, []).append(_Hit(m.groups(), i, _is_rank0(line[:m.start()]), k))
@@ -320,6 +335,8 @@ def _settings(lines: list[str]) -> tuple[str | None, str | None, dict[str, str],
     sglang = False
     config = nondefault = namespace = None
     for i, line in enumerate(lines, 1):
+        if "args" not in line and "config:" not in line:
+            continue
         if config is None and (m := _V1_CONFIG.search(line) or _V0_CONFIG.search(line)):
             generation = "v1" if m.re is _V1_CONFIG else "v0"
             version, config = m.group(1), (parse_pairs(m.group(2)), i)
