@@ -2,7 +2,7 @@
 
 Outputs (``mode="serialization"``): ``plan``, ``fit``, ``params``, ``perf``, ``cost``, ``sweep``, ``plan-slo``,
 ``frontier``,
-``check``, ``detect``, ``verify``, ``run``, ``terraform-external`` and ``tfvars``. Inputs (``mode="validation"``): ``llamasize.yaml``
+``check``, ``detect``, ``verify``, ``run``, ``calibrate``, ``terraform-external`` and ``tfvars``. Inputs (``mode="validation"``): ``llamasize.yaml``
 (check's own manifest format) and ``policy`` (``check --policy``). ``models`` and ``gpus`` print
 plain dicts built in ``render`` and have no schema yet.
 """
@@ -32,6 +32,8 @@ SCHEMAS: dict[str, tuple[str, str, str, str]] = {
     "detect": ("llamasize.runtime.detect", "DetectedDevices", "serialization", "llamasize detect --format json"),
     "verify": ("llamasize.verify", "VerifyReport", "serialization", "llamasize verify --format json"),
     "run": ("llamasize.runtime.generate", "RunResult", "serialization", "llamasize run --format json"),
+    "calibrate": ("llamasize.estimate.log_report", "LogCalibrationReport", "serialization",
+                  "llamasize calibrate --from-log FILE --format json"),
     "terraform-external": ("llamasize.integrations.terraform", "TerraformExternalResult", "serialization",
                            "stdout of llamasize terraform-external (Terraform's external data source)"),
     "tfvars": ("llamasize.integrations.terraform", "TfvarsOutput", "serialization",

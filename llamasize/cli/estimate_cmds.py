@@ -67,6 +67,7 @@ def fit_cmd(
     kv_layout: KvLayout = None, gpu_memory_utilization: GpuMemoryUtilization = None,
     mem_fraction_static: MemFractionStatic = None, max_num_batched_tokens: MaxNumBatchedTokens = None,
     max_num_seqs: MaxNumSeqs = None, overhead_gib: OverheadGib = None, text_only: TextOnly = False,
+    calibration: Calibration = None,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
 ) -> None:
     """Evaluate one deployment. Exit 0 when it fits, 3 when it does not (the report is printed either way)."""
@@ -79,7 +80,8 @@ def fit_cmd(
                           ctx=context, batch=batch, engine=engine, kv_layout=kv_layout,
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                          overhead_gib=overhead_gib, text_only=text_only, dp=dp, dp_attention=dp_attention)
+                          overhead_gib=overhead_gib, text_only=text_only, dp=dp, dp_attention=dp_attention,
+                          calibration=calibration)
     e = estimate_memory(d)
     _warn_and_note(e.warnings, quant, d)
     if fmt == "json":

@@ -207,7 +207,9 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
         overhead_bytes=None if overhead_gib is None else int(parse_fraction(overhead_gib, "--overhead-gib", low=0, high=1024, low_inclusive=True) * GIB),
         include_vision=not text_only, data_parallel_size=dpn,
     )
-    return d
+    from llamasize.cli.engine_hook import engine_calibrated
+
+    return engine_calibrated(d, calibration)
 
 
 def attention_layout(n: int, pp: int, tp: str | None, dp: str | None) -> tuple[int, int]:
@@ -393,6 +395,7 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
     """Prompt/output lengths (flag > workload file > default), price kind and calibration of a plan."""
     from dataclasses import replace
 
+    from llamasize.cli.engine_hook import engine_memory_entries
     from llamasize.plan.pricing import PRICE_KINDS, PriceBasis
     from llamasize.plan.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
     from llamasize.units import parse_count
@@ -407,6 +410,7 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
         prompt_tokens=parse_count(pick(prompt_tokens, w.prompt_tokens, str(DEFAULT_PROMPT_TOKENS)), "--prompt-tokens"),
         output_tokens=parse_count(pick(output_tokens, w.output_tokens, str(DEFAULT_OUTPUT_TOKENS)), "--output-tokens"),
         price_basis=PriceBasis(kind=kind), calibration=calibration,
+        engine_memory=engine_memory_entries(calibration),
     )
 
 

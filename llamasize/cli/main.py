@@ -17,7 +17,7 @@ import sys
 
 import typer
 
-from llamasize.cli import estimate_cmds, infra, plan_cmds, runtime
+from llamasize.cli import calibrate_cmd, estimate_cmds, infra, plan_cmds, runtime
 from llamasize.errors import ExitCode, LlamasizeError
 from llamasize.text import escape_controls
 
@@ -38,6 +38,7 @@ COMMANDS = {
     "detect": runtime.detect_cmd,
     "verify": runtime.verify_cmd,
     "run": runtime.run_cmd,
+    "calibrate": calibrate_cmd.calibrate_cmd,
 }
 HELP = "Deployment planner and hardware sizing calculator for Llama 4 and other dense and MoE LLMs."
 

@@ -39,7 +39,7 @@ CatalogDir = Annotated[Optional[List[Path]], typer.Option("--catalog-dir", help=
 Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 Instances = Annotated[bool, typer.Option("--instances", help="List the cloud instance types (AWS, GCP, Azure) and the GPUs they carry instead of the GPUs.")]
 Workload = Annotated[Optional[Path], typer.Option("--workload", "-w", help="YAML file with the same keys as the flags, '-' written '_' (flags win).")]
-Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="Calibration file written by 'llamasize verify' (default: the user cache).")]
+Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="Calibration file written by 'llamasize verify' and 'llamasize calibrate --from-log' (default: the user cache).")]
 
 # --------------------------------------------------------------------------------- deployment ---
 ModelName = Annotated[Optional[str], typer.Option("--model", "-m", callback=_required, help="Model: a registry id or alias; a Hugging Face repo id (org/name[@revision], hf://...) the registry lists, else one in the local HF cache ($HF_HUB_CACHE, $HF_HOME/hub; offline); or a path to a checkpoint directory, config.json or .gguf file ('./x' for a path named like an id). verify and run: default micro-moe.")]
@@ -121,7 +121,7 @@ MinHeadroom = Annotated[Optional[str], typer.Option("--min-headroom", help="Free
 FailOn = Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 on findings of this severity or worse: error (default) or warning.")]
 Strict = Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Unknown models/GPUs and values llamasize cannot model are errors.")]
 DefaultGpu = Annotated[Optional[str], typer.Option("--default-gpu", help="GPU id to assume when a manifest does not pin a GPU type.")]
-SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, plan-slo, frontier, check, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
+SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, plan-slo, frontier, check, calibrate, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
 
 # ------------------------------------------------------------------------------------ runtime ---
 Device = Annotated[Optional[str], typer.Option("--device", help="auto (a GPU with CuPy when present, else the CPU; default), cpu, cuda.")]
@@ -130,4 +130,5 @@ Batches = Annotated[Optional[str], typer.Option("--batches", help="Decode batch 
 Steps = Annotated[Optional[str], typer.Option("--steps", help="Timed decode steps per batch size (default 8).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the random weights and tokens (default 0).")]
 NoSave = Annotated[bool, typer.Option("--no-save", help="Do not write the calibration.")]
+FromLog = Annotated[Optional[str], typer.Option("--from-log", help="vLLM (V1 or V0) or SGLang start-up log to compare with and calibrate from ('-': stdin).")]
 NewTokens = Annotated[Optional[str], typer.Option("--new-tokens", "-n", help="Tokens to generate (default 32).")]

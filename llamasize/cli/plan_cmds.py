@@ -177,6 +177,7 @@ def cost_cmd(
     point (replicas and concurrency cap from the SLO search) instead of a fixed concurrency."""
     from dataclasses import replace
 
+    from llamasize.cli.engine_hook import engine_memory_entries
     from llamasize.plan.cost import compare_costs
 
     from llamasize.files import check_new_file, write_new_file
@@ -199,7 +200,8 @@ def cost_cmd(
         alternatives=max(8, 4 * n_options), workload_file=w, specs_dir=specs_dir, catalog_dir=catalog_dir)
     for key in inputs.unused_workload_keys(w, "cost"):
         warn(f"workload key '{key}' is not used by 'cost'")
-    req = replace(req, prompt_tokens=p, output_tokens=o, price_basis=basis, calibration=calibration)
+    req = replace(req, prompt_tokens=p, output_tokens=o, price_basis=basis, calibration=calibration,
+                  engine_memory=engine_memory_entries(calibration))
     if req.context_tokens < p + o:
         raise UsageError(f"--ctx ({req.context_tokens:,}) is shorter than prompt + output ({p + o:,} tokens)")
     sreq = inputs.slo_request(replace(req, objective="cost"), max_ttft=max_ttft, max_tpot=max_tpot,
