@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from llamasize.cli import inputs
+from llamasize.cli import inputs, serving_flags
 from llamasize.cli.options import (
     CpuOffloadGb, EnforceEager, KvCacheMemoryBytes, MaxLoraRank, MaxLoras,
     Admission, Arrival, Qps, Requests, SimSeed, Dp, DpAttention,
@@ -68,6 +68,7 @@ def fit_cmd(
     kv_layout: KvLayout = None, gpu_memory_utilization: GpuMemoryUtilization = None,
     mem_fraction_static: MemFractionStatic = None, max_num_batched_tokens: MaxNumBatchedTokens = None,
     max_num_seqs: MaxNumSeqs = None, overhead_gib: OverheadGib = None, text_only: TextOnly = False,
+    calibration: Calibration = None,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
     kv_cache_memory_bytes: KvCacheMemoryBytes = None, cpu_offload_gb: CpuOffloadGb = None, max_loras: MaxLoras = None,
     max_lora_rank: MaxLoraRank = None, enforce_eager: EnforceEager = False,
@@ -82,9 +83,10 @@ def fit_cmd(
                           ctx=context, batch=batch, engine=engine, kv_layout=kv_layout,
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                          overhead_gib=overhead_gib, text_only=text_only, dp=dp, dp_attention=dp_attention)
-    d = inputs.serving_extras(d, kv_cache_memory_bytes=kv_cache_memory_bytes, cpu_offload_gb=cpu_offload_gb,
-                              max_loras=max_loras, max_lora_rank=max_lora_rank, enforce_eager=enforce_eager)
+                          overhead_gib=overhead_gib, text_only=text_only, dp=dp, dp_attention=dp_attention,
+                          calibration=calibration)
+    d = serving_flags.serving_extras(d, kv_cache_memory_bytes=kv_cache_memory_bytes, cpu_offload_gb=cpu_offload_gb,
+                                     max_loras=max_loras, max_lora_rank=max_lora_rank, enforce_eager=enforce_eager)
     e = estimate_memory(d)
     _warn_and_note(e.warnings, quant, d)
     if fmt == "json":

@@ -207,7 +207,9 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
         overhead_bytes=None if overhead_gib is None else int(parse_fraction(overhead_gib, "--overhead-gib", low=0, high=1024, low_inclusive=True) * GIB),
         include_vision=not text_only, data_parallel_size=dpn,
     )
-    return d
+    from llamasize.cli.engine_hook import engine_calibrated
+
+    return engine_calibrated(d, calibration)
 
 
 def attention_layout(n: int, pp: int, tp: str | None, dp: str | None) -> tuple[int, int]:
@@ -393,6 +395,7 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
     """Prompt/output lengths (flag > workload file > default), price kind and calibration of a plan."""
     from dataclasses import replace
 
+    from llamasize.cli.engine_hook import engine_memory_entries
     from llamasize.plan.pricing import PRICE_KINDS, PriceBasis
     from llamasize.plan.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
     from llamasize.units import parse_count
@@ -407,7 +410,36 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
         prompt_tokens=parse_count(pick(prompt_tokens, w.prompt_tokens, str(DEFAULT_PROMPT_TOKENS)), "--prompt-tokens"),
         output_tokens=parse_count(pick(output_tokens, w.output_tokens, str(DEFAULT_OUTPUT_TOKENS)), "--output-tokens"),
         price_basis=PriceBasis(kind=kind), calibration=calibration,
+        engine_memory=engine_memory_entries(calibration),
     )
+
+
+def slo_request(req: PlanRequest, *, max_ttft: str | None, max_tpot: str | None, percentile: str | None,
+                qps: str | None, requests_per_day: str | None, requests: str | None, sim_seed: int | None):
+    """``plan``/``cost`` latency targets and load -> an ``SloRequest``; None without a target. The load
+    flags are refused without a target (they would be ignored) and a target needs exactly one load."""
+    if max_ttft is None and max_tpot is None:  # before importing the search: it loads numpy
+        given = [f for f, v in (("--slo-percentile", percentile), ("--qps", qps), ("--requests-per-day", requests_per_day),
+                                ("--requests", requests), ("--seed", sim_seed)) if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} set(s) the SLO search: add --max-ttft and/or --max-tpot")
+        return None
+    from llamasize.plan.slo import (
+        DEFAULT_PERCENTILE, DEFAULT_SLO_REQUESTS, DEFAULT_SLO_SEED, SloRequest, qps_from_requests_per_day,
+    )
+    from llamasize.units import parse_amount, parse_count, parse_duration
+
+    if (qps is None) == (requests_per_day is None):
+        raise UsageError("latency targets need the load: give --qps R or --requests-per-day N (one of them)")
+    rpd = None if requests_per_day is None else parse_amount(requests_per_day, "--requests-per-day", maximum=1e13)
+    rate = parse_amount(qps, "--qps", maximum=1e7) if qps is not None else qps_from_requests_per_day(rpd)
+    return SloRequest(
+        plan=req, qps=rate, requests_per_day=rpd,
+        max_ttft_s=None if max_ttft is None else parse_duration(max_ttft, "--max-ttft"),
+        max_tpot_s=None if max_tpot is None else parse_duration(max_tpot, "--max-tpot"),
+        percentile=pick(percentile, default=DEFAULT_PERCENTILE).strip().lower(),
+        requests=parse_count(pick(requests, default=str(DEFAULT_SLO_REQUESTS)), "--requests", maximum=100_000),
+        seed=DEFAULT_SLO_SEED if sim_seed is None else seed(sim_seed))
 
 
 def emit_target(emit: str | None) -> str | None:
@@ -564,23 +596,3 @@ def run_settings(*, prompt_tokens: str | None, new_tokens: str | None, batch: st
             parse_count(pick(new_tokens, default="32"), "--new-tokens", maximum=65536),
             parse_count(pick(batch, default="1"), "--batch", maximum=4096), layout)
 
-
-# --- serving memory flags (issue 13 item 2) --------------------------------------------------
-def serving_extras(d, *, kv_cache_memory_bytes: str | None, cpu_offload_gb: str | None, max_loras: str | None,
-                   max_lora_rank: str | None, enforce_eager: bool):
-    """``d`` with fit's serving memory flags (``estimate.serving_extras`` has the byte rules)."""
-    from dataclasses import replace
-
-    from llamasize.units import GIB, parse_count, parse_fraction
-
-    kw: dict = {}
-    if kv_cache_memory_bytes is not None:
-        kw["kv_cache_memory_bytes"] = parse_count(kv_cache_memory_bytes, "--kv-cache-memory-bytes", maximum=2**50)
-    if cpu_offload_gb is not None:
-        kw["cpu_offload_bytes"] = int(round(parse_fraction(cpu_offload_gb, "--cpu-offload-gb", high=1e6) * GIB))
-    if max_loras is not None or max_lora_rank is not None:
-        kw["lora_slots"] = parse_count(max_loras or "1", "--max-loras", maximum=4096)
-        kw["lora_rank"] = parse_count(max_lora_rank or "16", "--max-lora-rank", maximum=65536)
-    if enforce_eager:
-        kw["enforce_eager"] = True
-    return replace(d, **kw) if kw else d

@@ -39,7 +39,7 @@ CatalogDir = Annotated[Optional[List[Path]], typer.Option("--catalog-dir", help=
 Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 Instances = Annotated[bool, typer.Option("--instances", help="List the cloud instance types (AWS, GCP, Azure) and the GPUs they carry instead of the GPUs.")]
 Workload = Annotated[Optional[Path], typer.Option("--workload", "-w", help="YAML file with the same keys as the flags, '-' written '_' (flags win).")]
-Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="Calibration file written by 'llamasize verify' (default: the user cache).")]
+Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="Calibration file written by 'llamasize verify' and 'llamasize calibrate --from-log' (default: the user cache).")]
 
 # --------------------------------------------------------------------------------- deployment ---
 ModelName = Annotated[Optional[str], typer.Option("--model", "-m", callback=_required, help="Model: a registry id or alias; a Hugging Face repo id (org/name[@revision], hf://...) the registry lists, else one in the local HF cache ($HF_HUB_CACHE, $HF_HOME/hub; offline); or a path to a checkpoint directory, config.json or .gguf file ('./x' for a path named like an id). verify and run: default micro-moe.")]
@@ -103,6 +103,15 @@ Layouts = Annotated[Optional[str], typer.Option("--layouts", help="practical (TP
 Alternatives = Annotated[Optional[int], typer.Option("--alternatives", min=0, max=50, help="How many alternatives to list (default 5).")]
 Emit = Annotated[Optional[str], typer.Option("--emit", help="Print the launch command of the recommendation: vllm or sglang.")]
 
+# -------------------------------------------------------------------- SLO planning, frontier ---
+MaxTtft = Annotated[Optional[str], typer.Option("--max-ttft", help="plan/cost: latency target, time to first token at --slo-percentile (e.g. 2s, 500ms): search deployment x replicas x concurrency cap by simulation.")]
+MaxTpot = Annotated[Optional[str], typer.Option("--max-tpot", help="plan/cost: latency target, time per output token at --slo-percentile (e.g. 50ms).")]
+SloPercentile = Annotated[Optional[str], typer.Option("--slo-percentile", help="Percentile the latency targets apply to: p50, p90 (default) or p99.")]
+SloQps = Annotated[Optional[str], typer.Option("--qps", help="With --max-ttft/--max-tpot: the load, mean requests/s for the whole deployment (split evenly over replicas).")]
+SloRequestsPerDay = Annotated[Optional[str], typer.Option("--requests-per-day", help="With --max-ttft/--max-tpot: the load as requests a day (mean rate = N / 86,400 s; no peak factor).")]
+SloRequests = Annotated[Optional[str], typer.Option("--requests", help="Requests simulated per point (plan/cost SLO search: default 200; frontier: default 4 x concurrency, at least 32).")]
+FrontierConcurrency = Annotated[Optional[str], typer.Option("--max-concurrency", help="frontier: largest concurrency swept (default: what the KV cache holds, at most 1024).")]
+
 # -------------------------------------------------------------------------------------- check ---
 Paths = Annotated[Optional[List[str]], typer.Argument(help="Manifest files and directories (a directory: every *.yaml / *.yml below it, hidden directories skipped).")]
 ListRules = Annotated[bool, typer.Option("--list-rules", help="Print every rule (id, name, severity, description; --format text, json or markdown) and exit.")]
@@ -112,7 +121,7 @@ MinHeadroom = Annotated[Optional[str], typer.Option("--min-headroom", help="Free
 FailOn = Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 on findings of this severity or worse: error (default) or warning.")]
 Strict = Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Unknown models/GPUs and values llamasize cannot model are errors.")]
 DefaultGpu = Annotated[Optional[str], typer.Option("--default-gpu", help="GPU id to assume when a manifest does not pin a GPU type.")]
-SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, check, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
+SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, plan-slo, frontier, check, calibrate, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
 
 # ------------------------------------------------------------------------------------ runtime ---
 Device = Annotated[Optional[str], typer.Option("--device", help="auto (a GPU with CuPy when present, else the CPU; default), cpu, cuda.")]
@@ -121,6 +130,7 @@ Batches = Annotated[Optional[str], typer.Option("--batches", help="Decode batch 
 Steps = Annotated[Optional[str], typer.Option("--steps", help="Timed decode steps per batch size (default 8).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the random weights and tokens (default 0).")]
 NoSave = Annotated[bool, typer.Option("--no-save", help="Do not write the calibration.")]
+FromLog = Annotated[Optional[str], typer.Option("--from-log", help="vLLM (V1 or V0) or SGLang start-up log to compare with and calibrate from ('-': stdin).")]
 NewTokens = Annotated[Optional[str], typer.Option("--new-tokens", "-n", help="Tokens to generate (default 32).")]
 # --- serving memory flags (issue 13 item 2; fit; byte rules in estimate.serving_extras) ---
 KvCacheMemoryBytes = Annotated[Optional[str], typer.Option("--kv-cache-memory-bytes", help="vLLM: KV cache bytes per GPU (2G = 2 GiB, 2g = 2e9); replaces the size --gpu-memory-utilization leaves.")]

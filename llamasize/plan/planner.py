@@ -30,6 +30,7 @@ from llamasize.data.registry import Registry
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UsageError
 from llamasize.estimate.calibration import CalibrationFile, calibration_path, efficiencies_from, load_calibrations
+from llamasize.estimate.log_calibration import with_engine_correction
 from llamasize.estimate.deployment import Assumption, Deployment
 from llamasize.estimate.engines import ONLINE_QUANTIZATION
 from llamasize.estimate.memory import FitEstimate, budget_step_notes, estimate_memory, fit_reasons, quick_fit
@@ -88,6 +89,9 @@ class PlanRequest:
     price_basis: object = None
     #: Calibration file to look efficiencies up in (None = the default location).
     calibration: object = None
+    #: Engine-memory entries of the calibration (``calibrate --from-log``), attached to every candidate
+    #: of a matching shape (``estimate.log_calibration.with_engine_correction``).
+    engine_memory: tuple = ()
 
 
 # ------------------------------------------------------------------------------------ results ---
@@ -263,6 +267,12 @@ def select_gpus(req: PlanRequest, reg: Registry) -> tuple[list[GpuSpec], list[Gp
 
 def _base_deployment(req: PlanRequest, gpu: GpuSpec, n: int, tp: int, pp: int, ep: bool, quant: str,
                      kv: str, dp: int = 1) -> Deployment:
+    d = _plain_deployment(req, gpu, n, tp, pp, ep, quant, kv, dp)
+    return with_engine_correction(d, req.engine_memory) if req.engine_memory else d
+
+
+def _plain_deployment(req: PlanRequest, gpu: GpuSpec, n: int, tp: int, pp: int, ep: bool, quant: str,
+                      kv: str, dp: int = 1) -> Deployment:
     return Deployment(data_parallel_size=dp,
         model=req.model, gpu=gpu, gpu_count=n, quant=quant, context_tokens=req.context_tokens,
         tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel=ep, kv_cache_dtype=kv, batch=req.batch,
