@@ -53,7 +53,13 @@ def summary_line(report: CheckReport) -> str:
         return f"{k} {word}{'' if k == 1 else 's'}"
 
     return (f"{n(s.files, 'file')}, {n(s.deployments, 'deployment')}: {s.passed} passed, {s.warned} with warnings, "
-            f"{s.failed} failed; {n(s.errors, 'error')}, {n(s.warnings, 'warning')}, {n(s.notes, 'note')}")
+            f"{s.failed} failed; {n(s.errors, 'error')}, {n(s.warnings, 'warning')}, {n(s.notes, 'note')}"
+            + waived_tail(s))
+
+
+def waived_tail(s) -> str:
+    """``; 2 waived`` when findings were waived, ignored or baselined (nothing otherwise)."""
+    return f"; {s.waived} waived" if s.waived else ""
 
 
 def shown_id(d: CheckedDeployment) -> str:

@@ -35,6 +35,21 @@ class Finding(BaseModel):
     doc_url: str | None = None
 
 
+class WaivedFinding(BaseModel):
+    """A finding that was not reported: waived inline, ignored with ``--ignore`` (or the policy's
+    ``ignore``), or already in the ``--baseline`` file (``llamasize.check.waivers``,
+    ``llamasize.check.baseline``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    finding: Finding
+    by: Literal["inline", "ignore", "baseline"]
+    #: The reason written after an inline waiver (None for --ignore and the baseline).
+    reason: str | None = None
+    #: The line of the waiver comment (inline waivers only).
+    waiver_line: int | None = None
+
+
 class CheckedDeployment(BaseModel):
     """One serving deployment found in a manifest and what the check made of it."""
 
@@ -93,6 +108,8 @@ class CheckSummary(BaseModel):
     errors: int
     warnings: int
     notes: int
+    #: Findings not reported because a waiver, ``--ignore`` or the baseline covers them.
+    waived: int = 0
 
 
 class CheckReport(BaseModel):
@@ -110,6 +127,8 @@ class CheckReport(BaseModel):
     summary: CheckSummary
     #: True when a finding is at or above ``fail_on`` (exit status 1).
     failed: bool
+    #: The findings that were waived, ignored or baselined (not in ``findings``, not failing the run).
+    waived: list[WaivedFinding] = []
 
 
 # -------------------------------------------------------------------------------- inputs ---
@@ -124,6 +143,10 @@ class Policy(BaseModel):
     min_headroom: float | None = Field(default=None, ge=0, lt=1)
     fail_on: Literal["error", "warning"] | None = None
     strict: bool | None = None
+    #: Rule ids never reported (as ``--ignore``; the flag adds to them).
+    ignore: list[str] = []
+    #: ``check --compare``: the largest allowed increase of the total on-demand USD per month (730 h).
+    max_monthly_increase_usd: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
 
 
 class ManifestDeployment(BaseModel):
@@ -185,3 +208,9 @@ class CheckOptions:
     default_gpu: str | None = None
     #: Paths are shown relative to this directory when they lie inside it.
     cwd: Path | None = None
+    #: Rule ids not reported (``--ignore`` and the policy's ``ignore``), counted as waived.
+    ignore: frozenset[str] = frozenset()
+    #: Keys of findings already accepted (``--baseline``; ``llamasize.check.baseline``), repeated per finding.
+    baseline: tuple = ()
+    #: ``--compare``: the largest allowed increase of the monthly total, USD (None: no limit).
+    max_monthly_increase: float | None = None

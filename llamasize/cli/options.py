@@ -112,6 +112,14 @@ Strict = Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Un
 DefaultGpu = Annotated[Optional[str], typer.Option("--default-gpu", help="GPU id to assume when a manifest does not pin a GPU type.")]
 SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, check, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
 
+# --------------------------------------------------------- check: waivers, baseline, stdin, compare ---
+Ignore = Annotated[Optional[List[str]], typer.Option("--ignore", help="Do not report findings of this rule (repeat or comma-separate: --ignore LS009,LS010); counted as waived.")]
+Baseline = Annotated[Optional[Path], typer.Option("--baseline", help="Report only findings that are not in this baseline file (written by --write-baseline).")]
+WriteBaseline = Annotated[Optional[Path], typer.Option("--write-baseline", help="Write the findings of this run to a baseline file (JSON, stable across runs).")]
+StdinName = Annotated[Optional[str], typer.Option("--stdin-name", help="File name the manifest read from stdin ('-') is shown as (default <stdin>).")]
+Compare = Annotated[Optional[str], typer.Option("--compare", help="Diff against BASE: a directory holding the same paths (a checkout of the base branch), a git ref read with git show, or a saved check --format json report.")]
+MaxMonthlyIncrease = Annotated[Optional[str], typer.Option("--max-monthly-increase", help="With --compare: fail when the total on-demand USD per month rises by more than this.")]
+
 # ------------------------------------------------------------------------------------ runtime ---
 Device = Annotated[Optional[str], typer.Option("--device", help="auto (a GPU with CuPy when present, else the CPU; default), cpu, cuda.")]
 Tolerance = Annotated[Optional[str], typer.Option("--tolerance", help="Allowed error: 1/(1+F) <= measured/predicted <= 1+F (default 0.5).")]
