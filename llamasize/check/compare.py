@@ -161,7 +161,11 @@ def git_files(rev: str, paths: list[str], cwd: Path) -> list[MemoryFile]:
     if rev.startswith("-"):
         raise UsageError(f"--compare {quote_value(rev)}: not a directory, report or git revision")
     _git(["rev-parse", "--is-inside-work-tree"], cwd)
-    commit = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], cwd).decode().strip()
+    try:
+        commit = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], cwd).decode().strip()
+    except UsageError:
+        raise UsageError(f"--compare {quote_value(rev)}: not a directory, a .json report or a git revision of "
+                         "this repository") from None
     prefix = _git(["rev-parse", "--show-prefix"], cwd).decode("utf-8", "surrogateescape").strip()
     out: list[MemoryFile] = []
     seen: set[str] = set()
@@ -218,12 +222,17 @@ def _gpu_shown(d: CheckedDeployment) -> str:
     return ",".join(d.gpus) or ",".join(quote_if_needed(g) for g in d.gpu_refs) or "GPU ?"
 
 
+def _cents(x: float) -> float:
+    """USD rounded to the cent (sums of floats otherwise print as 40558.800000000003)."""
+    return round(x, 2)
+
+
 def side(d: CheckedDeployment) -> DeploymentSide:
     """A deployment's GPUs, prices and headroom."""
     price = d.price_usd_per_hour
     return DeploymentSide(model=d.model or d.model_ref, gpu=_gpu_shown(d),
                           gpus=d.gpu_count * d.replicas if d.gpu_count is not None else None, replicas=d.replicas,
-                          usd_per_hour=price, usd_per_month=None if price is None else price * HOURS_PER_MONTH,
+                          usd_per_hour=price, usd_per_month=None if price is None else _cents(price * HOURS_PER_MONTH),
                           headroom_fraction=d.headroom_fraction, status=d.status)
 
 
@@ -245,12 +254,12 @@ def compare_reports(before: CheckReport, after: CheckReport, base: str, kind: st
             change = "changed" if fields else "unchanged"
         ma = 0.0 if sa is None else sa.usd_per_month
         mb = 0.0 if sb is None else sb.usd_per_month
-        delta = None if (ma is None or mb is None) else mb - ma
+        delta = None if (ma is None or mb is None) else _cents(mb - ma)
         changes.append(DeploymentChange(change=change, id=k[1], file=k[0], before=sa, after=sb, fields=fields,
                                         delta_usd_per_month=delta))
 
     def total(sides, attr):
-        return sum(getattr(s, attr) for s in sides if s is not None and getattr(s, attr) is not None)
+        return _cents(sum(getattr(s, attr) for s in sides if s is not None and getattr(s, attr) is not None))
 
     befores = [c.before for c in changes if c.before is not None]
     afters = [c.after for c in changes if c.after is not None]
@@ -258,7 +267,7 @@ def compare_reports(before: CheckReport, after: CheckReport, base: str, kind: st
     totals = CompareTotals(
         gpus_before=total(befores, "gpus"), gpus_after=total(afters, "gpus"),
         usd_per_hour_before=total(befores, "usd_per_hour"), usd_per_hour_after=total(afters, "usd_per_hour"),
-        usd_per_month_before=m_before, usd_per_month_after=m_after, delta_usd_per_month=m_after - m_before,
+        usd_per_month_before=m_before, usd_per_month_after=m_after, delta_usd_per_month=_cents(m_after - m_before),
         unpriced_before=sum(s.usd_per_hour is None for s in befores),
         unpriced_after=sum(s.usd_per_hour is None for s in afters))
     known = Counter(finding_key(f) for f in before.findings)
@@ -351,7 +360,7 @@ def render_compare_text(r: CompareReport) -> str:
             continue
         change, ident, gpus, hour, month, head = _row(c)
         lines.append(f"  {change:<8} {escape_controls(c.file)}  {ident}")
-        lines.append(f"           GPUs {gpus}; {hour}/h; {month}/month; headroom {head}")
+        lines.append(f"           GPUs {gpus}; $/h {hour}; $/month {month}; headroom {head}")
     lines.append(f"Total: {headline(r)}")
     policy = _policy_line(r)
     if policy:
