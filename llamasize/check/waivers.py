@@ -28,7 +28,6 @@ from llamasize.check.rules import LS110, LS111
 #: ``# llamasize: ignore[IDS] reason`` after the start of a line or a blank (not inside a word).
 WAIVER = re.compile(r"(?:^|\s)#\s*llamasize\s*:\s*ignore\b(?P<rest>.*)$", re.IGNORECASE)
 _IDS = re.compile(r"^\[(?P<ids>[^\]]*)\]\s*[:\-—]?\s*(?P<reason>.*?)\s*$")
-RULE_ID = re.compile(r"^LS\d{3}$")
 
 
 @dataclass
