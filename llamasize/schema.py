@@ -1,7 +1,7 @@
 """JSON Schemas of llamasize's documents, generated from the pydantic models that produce them.
 
 Outputs (``mode="serialization"``): ``plan``, ``fit``, ``params``, ``perf``, ``cost``, ``sweep``,
-``check``, ``detect``, ``verify``, ``run``, ``terraform-external`` and ``tfvars``. Inputs (``mode="validation"``): ``llamasize.yaml``
+``check``, ``check-compare``, ``detect``, ``verify``, ``run``, ``terraform-external`` and ``tfvars``. Inputs (``mode="validation"``): ``llamasize.yaml``
 (check's own manifest format) and ``policy`` (``check --policy``). ``models`` and ``gpus`` print
 plain dicts built in ``render`` and have no schema yet.
 """
@@ -25,6 +25,8 @@ SCHEMAS: dict[str, tuple[str, str, str, str]] = {
     "cost": ("llamasize.plan.cost", "CostReport", "serialization", "llamasize cost --format json"),
     "sweep": ("llamasize.plan.sweep", "SweepResult", "serialization", "llamasize sweep --format json"),
     "check": ("llamasize.check.report", "CheckReport", "serialization", "llamasize check --format json"),
+    "check-compare": ("llamasize.check.compare", "CompareReport", "serialization",
+                      "llamasize check --compare BASE --format json"),
     "detect": ("llamasize.runtime.detect", "DetectedDevices", "serialization", "llamasize detect --format json"),
     "verify": ("llamasize.verify", "VerifyReport", "serialization", "llamasize verify --format json"),
     "run": ("llamasize.runtime.generate", "RunResult", "serialization", "llamasize run --format json"),

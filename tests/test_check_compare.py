@@ -173,9 +173,15 @@ def test_outside_a_repository(cli, tmp_path, monkeypatch):
     assert r.code == 2 and r.out == "" and r.err.startswith("llamasize: error: git ")
 
 
-def test_compare_json_has_a_schema(cli, repo):
+def test_compare_json_validates_against_its_published_schema(cli, repo):
+    import jsonschema
+
     from llamasize.check.compare import CompareReport
 
     rep = cli("check", "deploy", "--compare", "HEAD", "--format", "json").json()
+    schema = json.loads(cli("schema", "check-compare").out)
+    jsonschema.Draft202012Validator(schema).validate(rep)
     assert CompareReport.model_validate(rep).totals.gpus_after == 5
-    assert json.dumps(rep)  # plain JSON
+    broken = dict(rep, totals=dict(rep["totals"], gpus_after="five"))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema).validate(broken)

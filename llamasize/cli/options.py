@@ -110,7 +110,7 @@ MinHeadroom = Annotated[Optional[str], typer.Option("--min-headroom", help="Free
 FailOn = Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 on findings of this severity or worse: error (default) or warning.")]
 Strict = Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Unknown models/GPUs and values llamasize cannot model are errors.")]
 DefaultGpu = Annotated[Optional[str], typer.Option("--default-gpu", help="GPU id to assume when a manifest does not pin a GPU type.")]
-SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, check, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
+SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, check, check-compare, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
 
 # --------------------------------------------------------- check: waivers, baseline, stdin, compare ---
 Ignore = Annotated[Optional[List[str]], typer.Option("--ignore", help="Do not report findings of this rule (repeat or comma-separate: --ignore LS009,LS010); counted as waived.")]
