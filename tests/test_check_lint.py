@@ -86,6 +86,16 @@ def test_waiver_on_the_same_line_with_a_reason(cli, tmp_path, monkeypatch):
     assert "; 1 waived" in text.splitlines()[-1]
 
 
+def test_sarif_lists_waived_findings_as_suppressed(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.yaml").write_text(manifest(scout_comment="  # llamasize: ignore[LS002] capped by the router"))
+    r = cli("check", "m.yaml", "--ignore", "LS009", "--format", "sarif")
+    assert r.code == 0
+    results = json.loads(r.out)["runs"][0]["results"]
+    assert [(x["ruleId"], x["suppressions"][0]["kind"], x["suppressions"][0]["justification"]) for x in results] == \
+        [("LS002", "inSource", "capped by the router"), ("LS009", "external", "--ignore")]
+
+
 def test_waiver_on_the_line_above_covers_the_next_content_line(cli, tmp_path, monkeypatch):
     above = "          # llamasize: ignore[LS009] in-house model, sized by hand\n\n          # another comment\n"
     r, rep = run_check(cli, tmp_path, monkeypatch, manifest(mystery_above=above))

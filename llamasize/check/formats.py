@@ -5,7 +5,9 @@
   ``%`` -> ``%25``, CR -> ``%0D``, LF -> ``%0A``; in property values also ``:`` -> ``%3A`` and ``,`` ->
   ``%2C``.
 - **sarif**: SARIF 2.1.0, one run, every rule in ``tool.driver.rules``, results with ``ruleId``,
-  ``ruleIndex``, ``level`` (error / warning / note) and a physical location (relative URI + start line).
+  ``ruleIndex``, ``level`` (error / warning / note) and a physical location (relative URI + start line);
+  waived findings follow as results with ``suppressions`` (``inSource`` for an inline waiver, with
+  its reason as the justification; ``external`` for ``--ignore`` and the baseline).
 - **junit**: ``<testsuites>`` with one ``<testsuite>`` per file and one ``<testcase>`` per
   deployment (plus one per file-level finding); findings at or above the failure level become
   ``<failure>`` elements, the others go to ``<system-out>``.
@@ -197,7 +199,10 @@ def sarif_document(report: CheckReport) -> dict:
     rules = rule_table()
     index = {r.id: i for i, r in enumerate(rules)}
     results = []
-    for f in report.findings:
+    suppressed = [(w.finding, {"kind": "inSource" if w.by == "inline" else "external",
+                               "justification": w.reason or ("--ignore" if w.by == "ignore" else "in the baseline")})
+                  for w in report.waived]
+    for f, suppression in [(f, None) for f in report.findings] + suppressed:
         results.append({
             "ruleId": f.rule_id,
             "ruleIndex": index[f.rule_id],
@@ -206,6 +211,7 @@ def sarif_document(report: CheckReport) -> dict:
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.file)},
                                                 "region": {"startLine": f.line}}}],
             **({"properties": {"deployment": f.deployment}} if f.deployment else {}),
+            **({"suppressions": [suppression]} if suppression else {}),
         })
     artifacts = [{"location": {"uri": _uri(p)}} for p in report.files]
     return {
