@@ -127,8 +127,8 @@ def _git(args: list[str], cwd: Path) -> bytes:
     """stdout of ``git ARGS`` in ``cwd`` (UsageError with git's first stderr line on failure)."""
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
     try:
-        p = subprocess.run(["git", "--no-pager", "-c", "core.quotepath=off", *args], cwd=cwd, env=env,
-                           capture_output=True, timeout=GIT_TIMEOUT_S, check=False)
+        p = subprocess.run(["git", "--no-pager", "--literal-pathspecs", "-c", "core.quotepath=off", *args], cwd=cwd,
+                           env=env, capture_output=True, timeout=GIT_TIMEOUT_S, check=False)
     except FileNotFoundError:
         raise UsageError("--compare with a git revision needs git on the PATH") from None
     except subprocess.TimeoutExpired:
@@ -162,7 +162,8 @@ def git_files(rev: str, paths: list[str], cwd: Path) -> list[MemoryFile]:
         raise UsageError(f"--compare {quote_value(rev)}: not a directory, report or git revision")
     _git(["rev-parse", "--is-inside-work-tree"], cwd)
     try:
-        commit = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"], cwd).decode().strip()
+        commit = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"],
+                      cwd).decode().strip()
     except UsageError:
         raise UsageError(f"--compare {quote_value(rev)}: not a directory, a .json report or a git revision of "
                          "this repository") from None

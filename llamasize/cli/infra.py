@@ -14,8 +14,8 @@ import typer
 
 from llamasize.cli import check_inputs, inputs
 from llamasize.cli.options import (
-    Baseline, CatalogDir, Compare, Debug, DefaultGpu, FailOn, Format, Ignore, ListRules, MaxMonthlyIncrease, MaxUsdPerHour,
-    MinHeadroom, Paths, Policy, SchemaName, SpecsDir, StdinName, Strict, WriteBaseline,
+    Baseline, CatalogDir, Compare, Debug, DefaultGpu, FailOn, Format, Ignore, ListRules, MaxMonthlyIncrease,
+    MaxUsdPerHour, MinHeadroom, Paths, Policy, SchemaName, SpecsDir, StdinName, Strict, WriteBaseline,
 )
 from llamasize.cli.output import out, raise_no_fit, warn
 from llamasize.errors import ExitCode, UsageError
