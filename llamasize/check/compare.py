@@ -4,8 +4,8 @@ infracost comments "this pull request adds $X/month".
 **BASE** is, in this order: an existing directory (another copy of the tree, such as a checkout of
 the base branch: each path ``P`` is read as ``BASE/P``), an existing ``.json`` file (a saved
 ``check --format json`` report), or else a git revision (``origin/main``, a sha), whose files are
-read with ``git ls-tree`` and ``git show REV:path``: nothing is checked out and the work tree is not
-touched. The same rules, waivers and ``--ignore`` apply to both sides (the baseline only to the
+listed with ``git ls-tree`` and read with ``git cat-file --batch`` (the bytes ``git show REV:path``
+prints, in one process): nothing is checked out and the work tree is not touched. The same rules, waivers and ``--ignore`` apply to both sides (the baseline only to the
 paths given).
 
 Deployments are matched by file and ``Kind/name`` (a renamed file shows as one removed and one
@@ -123,12 +123,12 @@ class CompareReport(BaseModel):
 
 
 # ------------------------------------------------------------------------------ reading BASE ---
-def _git(args: list[str], cwd: Path) -> bytes:
+def _git(args: list[str], cwd: Path, stdin: bytes | None = None) -> bytes:
     """stdout of ``git ARGS`` in ``cwd`` (UsageError with git's first stderr line on failure)."""
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
     try:
         p = subprocess.run(["git", "--no-pager", "--literal-pathspecs", "-c", "core.quotepath=off", *args], cwd=cwd,
-                           env=env, capture_output=True, timeout=GIT_TIMEOUT_S, check=False)
+                           env=env, input=stdin, capture_output=True, timeout=GIT_TIMEOUT_S, check=False)
     except FileNotFoundError:
         raise UsageError("--compare with a git revision needs git on the PATH") from None
     except subprocess.TimeoutExpired:
@@ -157,7 +157,8 @@ def _hidden(rel: str) -> bool:
 
 def git_files(rev: str, paths: list[str], cwd: Path) -> list[MemoryFile]:
     """The manifests under ``paths`` at git revision ``rev``: named files as they are, directories'
-    ``*.yaml``/``*.yml`` (hidden directories skipped), read with ``git show`` (never checked out)."""
+    ``*.yaml``/``*.yml`` (hidden directories skipped). Listed with ``git ls-tree`` and read in one
+    ``git cat-file --batch`` (the bytes ``git show REV:path`` prints); nothing is checked out."""
     if rev.startswith("-"):
         raise UsageError(f"--compare {quote_value(rev)}: not a directory, report or git revision")
     _git(["rev-parse", "--is-inside-work-tree"], cwd)
@@ -168,8 +169,7 @@ def git_files(rev: str, paths: list[str], cwd: Path) -> list[MemoryFile]:
         raise UsageError(f"--compare {quote_value(rev)}: not a directory, a .json report or a git revision of "
                          "this repository") from None
     prefix = _git(["rev-parse", "--show-prefix"], cwd).decode("utf-8", "surrogateescape").strip()
-    out: list[MemoryFile] = []
-    seen: set[str] = set()
+    wanted: dict[str, tuple[str, str]] = {}  # repository path -> (shown path, blob id)
     for raw in paths:
         rel = _relative(raw, cwd)
         repo_path = (prefix + ("" if rel == "." else rel)).rstrip("/") or "."
@@ -178,18 +178,37 @@ def git_files(rev: str, paths: list[str], cwd: Path) -> list[MemoryFile]:
             if not entry:
                 continue
             meta, name = entry.split(b"\t", 1)
-            mode, kind, _ = meta.split()
+            mode, kind, blob = meta.split()
             path = name.decode("utf-8", "surrogateescape")
-            if kind != b"blob" or mode not in (b"100644", b"100755") or path in seen:
+            if kind != b"blob" or mode not in (b"100644", b"100755") or path in wanted:
                 continue
             shown = path[len(prefix):] if path.startswith(prefix) else path
             exact = path == repo_path
             if not exact and (not path.endswith(YAML_SUFFIXES) or _hidden(shown[len(rel):] if rel != "." else shown)):
                 continue
-            seen.add(path)
-            data = _git(["show", f"{commit}:{path}"], cwd)
-            out.append(MemoryFile(shown, data[:MAX_MANIFEST_FILE_BYTES + 1]))
-    return sorted(out, key=lambda m: m.display)
+            wanted[path] = (shown, blob.decode())
+    blobs = _cat_blobs([b for _, b in wanted.values()], cwd)
+    return sorted((MemoryFile(shown, blobs[b][:MAX_MANIFEST_FILE_BYTES + 1]) for shown, b in wanted.values()),
+                  key=lambda m: m.display)
+
+
+def _cat_blobs(ids: list[str], cwd: Path) -> dict[str, bytes]:
+    """The contents of blobs by id, from one ``git cat-file --batch`` (``<id> blob <size>\\n<data>\\n``
+    per object)."""
+    if not ids:
+        return {}
+    raw = _git(["cat-file", "--batch"], cwd, stdin=("\n".join(ids) + "\n").encode())
+    out: dict[str, bytes] = {}
+    pos = 0
+    for want in ids:
+        end = raw.index(b"\n", pos)
+        header = raw[pos:end].split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise UsageError(f"git cat-file: cannot read object {want}")
+        size = int(header[2])
+        out[want] = raw[end + 1:end + 1 + size]
+        pos = end + 1 + size + 1
+    return out
 
 
 def base_report(base: str, paths: list[str], reg, options: CheckOptions) -> tuple[CheckReport, str]:
