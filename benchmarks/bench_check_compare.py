@@ -1,7 +1,8 @@
 """``llamasize check --compare`` and ``--baseline`` benchmark: N manifests (``bench_check.generate``)
 committed to a temporary git repository, a tenth of them then changed in the work tree; prints the
 time of a plain check, of ``--compare HEAD`` (the base files listed with ``git ls-tree`` and read
-in one ``git cat-file --batch``) and of ``--baseline`` with every finding baselined, all in-process, and the git read alone.
+in one ``git cat-file --batch``) and of ``--baseline`` with every finding baselined, all in-process,
+and the git read alone.
 
 Run: .venv/bin/python benchmarks/bench_check_compare.py [N]   (default 200)
 """

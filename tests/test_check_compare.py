@@ -110,6 +110,23 @@ def test_from_a_subdirectory_of_the_repository(cli, repo, monkeypatch):
     assert {d["change"] for d in rep["deployments"]} == {"added", "removed", "changed"}
 
 
+def test_git_named_file_and_hidden_directories(cli, repo):
+    """A named file is read as it is; a directory's hidden subdirectories are skipped on both sides
+    (as the directory walk of check skips them), so a manifest there is neither added nor removed."""
+    hidden = repo / "deploy" / ".drafts"
+    hidden.mkdir()
+    (hidden / "llamasize.yaml").write_text(BASE)
+    git(repo, "add", "-f", ".")
+    git(repo, "commit", "-q", "-m", "drafts")
+    (repo / "deploy" / "llamasize.yaml").write_text(HEAD)
+    rep = cli("check", "deploy/llamasize.yaml", "--compare", "HEAD~1", "--format", "json").json()
+    assert {d["file"] for d in rep["deployments"]} == {"deploy/llamasize.yaml"}
+    rep = cli("check", "deploy", "--compare", "HEAD", "--format", "json").json()
+    # HEAD holds deploy/.drafts/llamasize.yaml: read there, its deployments would show as removed
+    assert all(".drafts" not in d["file"] for d in rep["deployments"])
+    assert {d["change"] for d in rep["deployments"]} == {"unchanged"} and len(rep["deployments"]) == 2
+
+
 def test_markdown_is_a_pr_comment(cli, repo):
     r = cli("check", "deploy", "--compare", "HEAD", "--format", "markdown")
     assert r.code == 0
