@@ -345,16 +345,6 @@ def _row(c: DeploymentChange) -> list[str]:
     return [c.change, c.id, _arrow(_gpus(a), _gpus(b)), hour, month, head]
 
 
-def headline(r: CompareReport) -> str:
-    """``+$17,461.60/month on demand ($0.00 -> $17,461.60); GPUs 0 -> 8`` (the totals in one line)."""
-    t = r.totals
-    unpriced = t.unpriced_before + t.unpriced_after
-    tail = f"; {unpriced} deployment(s) without a price are not in the totals" if unpriced else ""
-    return (f"{_usd(t.delta_usd_per_month, signed=True)}/month on demand ({_usd(t.usd_per_month_before)} -> "
-            f"{_usd(t.usd_per_month_after)}; {_usd(t.usd_per_hour_before)}/h -> {_usd(t.usd_per_hour_after)}/h); "
-            f"GPUs {t.gpus_before} -> {t.gpus_after}{tail}")
-
-
 def _counts(r: CompareReport) -> str:
     n = Counter(c.change for c in r.deployments)
     return ", ".join(f"{n[k]} {k}" for k in ("added", "removed", "changed", "unchanged"))
@@ -380,8 +370,14 @@ def render_compare_text(r: CompareReport) -> str:
             continue
         change, ident, gpus, hour, month, head = _row(c)
         lines.append(f"  {change:<8} {escape_controls(c.file)}  {ident}")
-        lines.append(f"           GPUs {gpus}; $/h {hour}; $/month {month}; headroom {head}")
-    lines.append(f"Total: {headline(r)}")
+        lines += [f"           GPUs {gpus}; headroom {head}", f"           $/h {hour}", f"           $/month {month}"]
+    t = r.totals
+    lines += [f"Total: {_usd(t.delta_usd_per_month, signed=True)}/month on demand; GPUs {t.gpus_before} -> "
+              f"{t.gpus_after}",
+              f"  $/month {_usd(t.usd_per_month_before)} -> {_usd(t.usd_per_month_after)}",
+              f"  $/h {_usd(t.usd_per_hour_before)} -> {_usd(t.usd_per_hour_after)}"]
+    if t.unpriced_before + t.unpriced_after:
+        lines.append(f"  {t.unpriced_before + t.unpriced_after} deployment(s) without a price are not in the totals")
     policy = _policy_line(r)
     if policy:
         lines.append(f"Policy: {policy}")
