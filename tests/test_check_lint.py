@@ -287,3 +287,17 @@ def test_list_rules_has_every_rule_with_its_description(cli):
     by_id = {r["id"]: r for r in rules}
     assert by_id["LS110"]["name"] == "invalid-waiver" and "reason is required" in by_id["LS110"]["description"]
     assert by_id["LS111"]["severity"] == "note"
+
+
+def test_waiver_reason_cannot_forge_output(cli, tmp_path, monkeypatch):
+    """A reason holding bidi controls (valid in YAML, unlike ESC) reaches the JSON and SARIF only as
+    \\u escapes."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.yaml").write_text(manifest(scout_comment="  # llamasize: ignore[LS002] ok \u202e \u2066"),
+                                     encoding="utf-8")
+    for fmt in ("json", "sarif"):
+        r = cli("check", "m.yaml", "--format", fmt)
+        assert r.code == 0 and "\u202e" not in r.out and "\u2066" not in r.out
+        assert "\\u202e" in r.out and "\\u2066" in r.out
+    text = cli("check", "m.yaml")
+    assert text.code == 0 and "\u202e" not in text.out
