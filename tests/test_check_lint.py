@@ -208,6 +208,20 @@ def test_baseline_is_stable_and_survives_moved_lines(cli, tmp_path, monkeypatch)
     assert r.code == 0  # a warning: the run fails at errors
 
 
+def test_refreshing_a_baseline_in_place_keeps_old_and_adds_new(cli, tmp_path, monkeypatch):
+    """--baseline B --write-baseline B: the baselined findings and the new ones are written back."""
+    monkeypatch.chdir(tmp_path)
+    one = manifest().split("---\n")[0]
+    (tmp_path / "m.yaml").write_text(one)
+    cli("check", "m.yaml", "--write-baseline", "b.json")
+    assert [e["rule_id"] for e in json.loads((tmp_path / "b.json").read_text())["findings"]] == ["LS002"]
+    (tmp_path / "m.yaml").write_text(manifest())
+    r = cli("check", "m.yaml", "--baseline", "b.json", "--write-baseline", "b.json", "--format", "json")
+    assert [f["rule_id"] for f in r.json()["findings"]] == ["LS009"]  # reported once, as new
+    assert [e["rule_id"] for e in json.loads((tmp_path / "b.json").read_text())["findings"]] == ["LS002", "LS009"]
+    assert cli("check", "m.yaml", "--baseline", "b.json").code == 0
+
+
 def test_baseline_counts_findings(cli, tmp_path, monkeypatch):
     """A baseline with one finding accepts one: a second identical one (another file) is new."""
     monkeypatch.chdir(tmp_path)
