@@ -1,7 +1,8 @@
 """JSON Schemas of llamasize's documents, generated from the pydantic models that produce them.
 
-Outputs (``mode="serialization"``): ``plan``, ``fit``, ``params``, ``perf``, ``cost``, ``sweep``,
-``check``, ``check-compare``, ``detect``, ``verify``, ``run``, ``terraform-external`` and ``tfvars``. Inputs (``mode="validation"``): ``llamasize.yaml``
+Outputs (``mode="serialization"``): ``plan``, ``fit``, ``params``, ``perf``, ``cost``, ``sweep``, ``plan-slo``,
+``frontier``,
+``check``, ``check-compare``, ``detect``, ``verify``, ``run``, ``calibrate``, ``terraform-external`` and ``tfvars``. Inputs (``mode="validation"``): ``llamasize.yaml``
 (check's own manifest format) and ``policy`` (``check --policy``). ``models`` and ``gpus`` print
 plain dicts built in ``render`` and have no schema yet.
 """
@@ -24,12 +25,17 @@ SCHEMAS: dict[str, tuple[str, str, str, str]] = {
     "perf": ("llamasize.estimate.perf", "PerfEstimate", "serialization", "llamasize perf --format json"),
     "cost": ("llamasize.plan.cost", "CostReport", "serialization", "llamasize cost --format json"),
     "sweep": ("llamasize.plan.sweep", "SweepResult", "serialization", "llamasize sweep --format json"),
+    "plan-slo": ("llamasize.plan.results", "SloPlanResult", "serialization",
+                 "llamasize plan --max-ttft/--max-tpot --qps --format json"),
+    "frontier": ("llamasize.plan.frontier", "FrontierResult", "serialization", "llamasize frontier --format json"),
     "check": ("llamasize.check.report", "CheckReport", "serialization", "llamasize check --format json"),
     "check-compare": ("llamasize.check.compare", "CompareReport", "serialization",
                       "llamasize check --compare BASE --format json"),
     "detect": ("llamasize.runtime.detect", "DetectedDevices", "serialization", "llamasize detect --format json"),
     "verify": ("llamasize.verify", "VerifyReport", "serialization", "llamasize verify --format json"),
     "run": ("llamasize.runtime.generate", "RunResult", "serialization", "llamasize run --format json"),
+    "calibrate": ("llamasize.estimate.log_report", "LogCalibrationReport", "serialization",
+                  "llamasize calibrate --from-log FILE --format json"),
     "terraform-external": ("llamasize.integrations.terraform", "TerraformExternalResult", "serialization",
                            "stdout of llamasize terraform-external (Terraform's external data source)"),
     "tfvars": ("llamasize.integrations.terraform", "TfvarsOutput", "serialization",

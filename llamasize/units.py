@@ -130,6 +130,27 @@ def parse_amount(text: str | float, what: str, *, maximum: float = 1e16) -> floa
     return value
 
 
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*(ms|s|us|µs|min)?\s*$")
+_DURATION_UNITS = {None: 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "min": 60.0}
+
+
+def parse_duration(text: str | float, what: str, *, maximum_s: float = 86_400.0) -> float:
+    """Parse a latency such as ``2s``, ``50ms``, ``1.5 s``, ``250us`` or ``0.05`` (seconds) into
+    seconds. Must be positive, finite and at most ``maximum_s`` (a day by default)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        m = _DURATION.match(str(text)) if len(str(text)) <= MAX_NUMBER_CHARS else None
+        if not m:
+            raise UsageError(f"{what} must be a duration such as 2s, 50ms or 1.5 s, got {quote_value(text)}")
+        value = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if math.isnan(value) or math.isinf(value) or value <= 0:
+        raise UsageError(f"{what} must be a positive finite duration, got {quote_value(text)}")
+    if value > maximum_s:
+        raise UsageError(f"{what} {value:g} s is absurdly long (limit {maximum_s:g} s)")
+    return value
+
+
 def gib(n_bytes: int | None, digits: int = 1) -> str:
     """Format a byte count as GiB (binary) for display, e.g. ``28.1 GiB``; ``unknown`` for None."""
     if n_bytes is None:

@@ -163,6 +163,8 @@ class ManifestDeployment(BaseModel):
     tp: int | None = Field(default=None, ge=1, le=4096)
     pp: int = Field(default=1, ge=1, le=1024)
     ep: bool = False
+    #: Attention data-parallel ranks (``llamasize fit --dp``): gpus = dp x tp x pp.
+    dp: int = Field(default=1, ge=1, le=4096)
     #: Context per sequence (8K = 8,192; 1M = 1,048,576), what --max-model-len would be.
     ctx: int | str
     #: Sequences that must fit at ``ctx`` at the same time.

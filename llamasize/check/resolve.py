@@ -215,10 +215,22 @@ def layout(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
         eps = count(t, "ep_size", "expert-parallel size", out)
         ep = ep or bool(eps and eps > 1)
     r.ep = ep
+    r.attn_dp, r.attn_tp = 1, r.tp
     if t.engine == "sglang" and t.settings.get("dp_attention") and t.settings["dp_attention"].value:
         assumptions.append("SGLang --enable-dp-attention: data-parallel attention inside the TP group "
                            "(GPUs = TP x PP)")
+        if r.dp and r.dp > 1 and r.tp and r.tp % r.dp == 0:  # attention TP = tp / dp in each of dp ranks
+            r.attn_dp, r.attn_tp = r.dp, r.tp // r.dp
+        elif r.dp and r.dp > 1 and r.tp:
+            assumptions.append(f"--dp-size {r.dp} does not divide --tp-size {r.tp}: sized as TP attention")
         r.dp = 1
+    elif t.native and r.dp and r.dp > 1:  # llamasize.yaml: dp is llamasize's --dp (attention DP)
+        r.attn_dp = r.dp
+    elif (t.engine == "vllm" and r.dp and r.dp > 1 and r.spec is not None and r.spec.is_moe
+          and r.spec.num_local_experts):  # vLLM's DP ranks of a MoE model share its MoE layers
+        r.attn_dp = r.dp
+        assumptions.append(f"vLLM --data-parallel-size {r.dp} on a MoE model: attention data parallelism, the MoE "
+                           f"layers sharded over {r.dp} x {r.tp} GPUs (facts/serving.md 2.1)")
 
 
 #: How a quantized checkpoint's format is named in an assumption ("... is an FP8 checkpoint").

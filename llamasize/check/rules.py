@@ -90,7 +90,8 @@ def invalid_parallel_layout(r: Resolved):
     """The estimator's own layout check (``memory.validate_layout``); the line is the setting its
     typed ``LayoutError.setting`` names."""
     try:
-        validate_layout(r.spec, r.tp * r.pp, r.tp, r.pp, r.ep)
+        tp, dp = (r.attn_tp, r.attn_dp) if r.attn_tp else (r.tp, 1)  # attention TP and DP (resolve.layout)
+        validate_layout(r.spec, tp * r.pp * dp, tp, r.pp, r.ep, dp)
     except LayoutError as e:
         key = "tp" if e.setting == "gpus" else e.setting
         yield r.lines.get(key, r.target.line), str(e)

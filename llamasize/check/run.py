@@ -160,10 +160,6 @@ class Checker:
         t = r.target
         if r.spec is None or not r.gpus or None in (r.tp, r.pp, r.dp) or r.quant is None or r.kv is None:
             return []
-        if r.ep and r.dp > 1:
-            issues.append(LS012(r.lines.get("dp", t.line), f"wide expert parallelism (data-parallel {r.dp} x "
-                                                           "expert-parallel) is not modelled; memory not checked"))
-            return []
         resolve.default_context(r)
         issues += context_above_model_maximum(r)
         layout_issues = invalid_parallel_layout(r)
@@ -174,8 +170,9 @@ class Checker:
         context = min(r.ctx, maxpos) if (r.ctx is not None and maxpos is not None) else (r.ctx or 1)
         results = []
         for g in r.gpus:
-            d = Deployment(model=r.spec, gpu=g, gpu_count=r.tp * r.pp, quant=r.quant, context_tokens=context,
-                           tensor_parallel_size=r.tp, pipeline_parallel_size=r.pp, expert_parallel=r.ep,
+            d = Deployment(model=r.spec, gpu=g, gpu_count=r.attn_tp * r.pp * r.attn_dp, quant=r.quant,
+                           context_tokens=context, tensor_parallel_size=r.attn_tp, pipeline_parallel_size=r.pp,
+                           data_parallel_size=r.attn_dp, expert_parallel=r.ep,
                            kv_cache_dtype=r.kv, batch=r.batch, engine=t.engine, kv_layout=r.knobs["kv_layout"],
                            gpu_memory_utilization=r.knobs.get("gmu"), mem_fraction_static=r.knobs.get("mfs"),
                            max_num_batched_tokens=r.knobs.get("mnbt"), max_num_seqs=r.knobs.get("mns"))

@@ -77,6 +77,12 @@ class Resolved:
     pp: int | None = 1
     dp: int | None = 1
     ep: bool = False
+    #: Attention data parallelism (``estimate.parallel``): ranks whose MoE layers one model shares
+    #: (vLLM ``--data-parallel-size`` of a MoE model, SGLang ``--dp-size`` with
+    #: ``--enable-dp-attention``) and the attention TP inside a rank (SGLang: ``--tp-size / --dp-size``);
+    #: set by ``resolve.layout``, passed to the Deployment as ``data_parallel_size`` / ``tensor_parallel_size``.
+    attn_dp: int = 1
+    attn_tp: int | None = 1
     quant: str | None = None
     quant_line: int = 1
     kv: str | None = "auto"
@@ -119,5 +125,6 @@ class GpuEstimate:
     def what(self) -> str:
         """``model (quant) on N x gpu (TP t, PP p[, EP])``, how memory findings name the setup."""
         e = self.estimate
-        return (f"{self.r.spec.id} ({self.r.quant}) on {e.gpu_count} x {self.gpu.id} (TP {e.tensor_parallel_size}, "
+        dp = f"DP {e.data_parallel_size} x " if e.data_parallel_size > 1 else ""
+        return (f"{self.r.spec.id} ({self.r.quant}) on {e.gpu_count} x {self.gpu.id} ({dp}TP {e.tensor_parallel_size}, "
                 f"PP {e.pipeline_parallel_size}{', EP' if e.expert_parallel else ''})")

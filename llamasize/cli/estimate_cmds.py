@@ -10,7 +10,7 @@ import typer
 
 from llamasize.cli import inputs
 from llamasize.cli.options import (
-    Admission, Arrival, Qps, Requests, SimSeed,
+    Admission, Arrival, Qps, Requests, SimSeed, Dp, DpAttention,
     Batch, Calibration, CatalogDir, Concurrency, Ctx, Debug, DecodeEfficiency, Engine, Ep, Format, Gpu, Gpus, Instances,
     GpuMemoryUtilization, KvDtype, KvLayout, MaxNumBatchedTokens, MaxNumSeqs, MemFractionStatic, ModelArg,
     ModelName, OutputTokens, OverheadGib, Pp, PrefillEfficiency, PromptTokens, Quant, RequestsPerDay, SpecsDir,
@@ -62,10 +62,12 @@ def params_cmd(model: ModelArg, fmt: Format = None, specs_dir: SpecsDir = None, 
 
 def fit_cmd(
     *, model: ModelName, gpu: Gpu, gpus: Gpus = None, tp: Tp = None, pp: Pp = None, ep: Ep = False,
+    dp: Dp = None, dp_attention: DpAttention = False,
     quant: Quant = None, kv_dtype: KvDtype = None, ctx: Ctx, batch: Batch = None, engine: Engine = None,
     kv_layout: KvLayout = None, gpu_memory_utilization: GpuMemoryUtilization = None,
     mem_fraction_static: MemFractionStatic = None, max_num_batched_tokens: MaxNumBatchedTokens = None,
     max_num_seqs: MaxNumSeqs = None, overhead_gib: OverheadGib = None, text_only: TextOnly = False,
+    calibration: Calibration = None,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
 ) -> None:
     """Evaluate one deployment. Exit 0 when it fits, 3 when it does not (the report is printed either way)."""
@@ -78,7 +80,8 @@ def fit_cmd(
                           ctx=context, batch=batch, engine=engine, kv_layout=kv_layout,
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                          overhead_gib=overhead_gib, text_only=text_only)
+                          overhead_gib=overhead_gib, text_only=text_only, dp=dp, dp_attention=dp_attention,
+                          calibration=calibration)
     e = estimate_memory(d)
     _warn_and_note(e.warnings, quant, d)
     if fmt == "json":
@@ -107,6 +110,7 @@ def _simulated(e, d, eff, prompt: int, output: int, sim: dict, concurrency: int)
 
 def perf_cmd(
     *, model: ModelName, gpu: Gpu, gpus: Gpus = None, tp: Tp = None, pp: Pp = None, ep: Ep = False,
+    dp: Dp = None, dp_attention: DpAttention = False,
     quant: Quant = None, kv_dtype: KvDtype = None, ctx: Ctx = None, batch: Batch = None, engine: Engine = None,
     kv_layout: KvLayout = None, gpu_memory_utilization: GpuMemoryUtilization = None,
     mem_fraction_static: MemFractionStatic = None, max_num_batched_tokens: MaxNumBatchedTokens = None,
@@ -128,7 +132,8 @@ def perf_cmd(
                           ctx=c, batch=batch, engine=engine, kv_layout=kv_layout,
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                          overhead_gib=overhead_gib, text_only=text_only, calibration=calibration)
+                          overhead_gib=overhead_gib, text_only=text_only, calibration=calibration, dp=dp,
+                          dp_attention=dp_attention)
     conc, rpd = inputs.perf_load(concurrency, requests_per_day, d.batch)
     eff = inputs.efficiencies(d.gpu, calibration, prefill_efficiency, decode_efficiency)
     sim = inputs.simulation(arrival, requests, qps, admission, seed)

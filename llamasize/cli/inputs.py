@@ -173,10 +173,12 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
                quant: str | None, kv_dtype: str | None, ctx: int, batch: str | None, engine: str | None,
                kv_layout: str | None, gpu_memory_utilization: str | None, mem_fraction_static: str | None,
                max_num_batched_tokens: str | None, max_num_seqs: str | None, overhead_gib: str | None,
-               text_only: bool, calibration: Path | None = None) -> Deployment:
+               text_only: bool, calibration: Path | None = None, dp: str | None = None,
+               dp_attention: bool = False) -> Deployment:
     """The Deployment of the deployment flags of ``fit`` and ``perf`` (every value validated,
     one-line errors); ``--gpu local`` says on stderr which device it found (on a CPU, with the rates
-    of the ``calibration`` file: perf's --calibration, else the default location)."""
+    of the ``calibration`` file: perf's --calibration, else the default location). ``dp`` /
+    ``dp_attention``: attention data parallelism (``attention_layout``)."""
     from llamasize.cli.output import note
     from llamasize.estimate.deployment import Deployment
     from llamasize.estimate.parallel import default_tensor_parallel
@@ -188,7 +190,10 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
         note(gpu_note)
     n = instance_gpu_count(reg, gpu, gpus)
     ppn = parse_count(pick(pp, default="1"), "--pp", maximum=1024)
-    tpn = parse_count(tp, "--tp", maximum=4096) if tp is not None else default_tensor_parallel(n, ppn)
+    if dp is None and not dp_attention:
+        tpn, dpn = parse_count(tp, "--tp", maximum=4096) if tp is not None else default_tensor_parallel(n, ppn), 1
+    else:
+        tpn, dpn = attention_layout(n, ppn, tp, dp)
     d = Deployment(
         model=spec, gpu=g, gpu_count=n, quant=spec.default_quant if quant is None else quant, context_tokens=ctx,
         tensor_parallel_size=tpn, pipeline_parallel_size=ppn, expert_parallel=ep,
@@ -200,9 +205,32 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
         max_num_batched_tokens=None if max_num_batched_tokens is None else parse_count(max_num_batched_tokens, "--max-num-batched-tokens"),
         max_num_seqs=None if max_num_seqs is None else parse_count(max_num_seqs, "--max-num-seqs", maximum=1_000_000),
         overhead_bytes=None if overhead_gib is None else int(parse_fraction(overhead_gib, "--overhead-gib", low=0, high=1024, low_inclusive=True) * GIB),
-        include_vision=not text_only,
+        include_vision=not text_only, data_parallel_size=dpn,
     )
-    return d
+    from llamasize.cli.engine_hook import engine_calibrated
+
+    return engine_calibrated(d, calibration)
+
+
+def attention_layout(n: int, pp: int, tp: str | None, dp: str | None) -> tuple[int, int]:
+    """``(tp, dp)`` of an attention data-parallel deployment of ``n`` GPUs (``--dp`` / ``--dp-attention``):
+    --dp given, TP defaults to what fills the GPUs (``n / (dp x pp)``); --dp-attention alone, TP
+    defaults to 1 and DP fills the GPUs (SGLang's ``--tp-size n --dp-size n --enable-dp-attention``)."""
+    from llamasize.errors import LayoutError
+    from llamasize.units import parse_count
+
+    tpn = parse_count(tp, "--tp", maximum=4096) if tp is not None else None
+    if dp is not None:
+        dpn = parse_count(dp, "--dp", maximum=4096)
+        if tpn is None:
+            if n % (dpn * pp):
+                raise LayoutError(f"--gpus ({n}) is not divisible by --dp ({dpn}) x --pp ({pp})", "dp")
+            tpn = n // (dpn * pp)
+        return tpn, dpn
+    tpn = tpn or 1
+    if n % (tpn * pp):
+        raise LayoutError(f"--dp-attention: --gpus ({n}) is not divisible by --tp ({tpn}) x --pp ({pp})", "dp")
+    return tpn, n // (tpn * pp)
 
 
 def warn_on_the_fly(spec, quant: str | None) -> None:
@@ -367,6 +395,7 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
     """Prompt/output lengths (flag > workload file > default), price kind and calibration of a plan."""
     from dataclasses import replace
 
+    from llamasize.cli.engine_hook import engine_memory_entries
     from llamasize.plan.pricing import PRICE_KINDS, PriceBasis
     from llamasize.plan.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
     from llamasize.units import parse_count
@@ -381,7 +410,36 @@ def with_workload_shape(req: PlanRequest, w: Workload, prompt_tokens: str | None
         prompt_tokens=parse_count(pick(prompt_tokens, w.prompt_tokens, str(DEFAULT_PROMPT_TOKENS)), "--prompt-tokens"),
         output_tokens=parse_count(pick(output_tokens, w.output_tokens, str(DEFAULT_OUTPUT_TOKENS)), "--output-tokens"),
         price_basis=PriceBasis(kind=kind), calibration=calibration,
+        engine_memory=engine_memory_entries(calibration),
     )
+
+
+def slo_request(req: PlanRequest, *, max_ttft: str | None, max_tpot: str | None, percentile: str | None,
+                qps: str | None, requests_per_day: str | None, requests: str | None, sim_seed: int | None):
+    """``plan``/``cost`` latency targets and load -> an ``SloRequest``; None without a target. The load
+    flags are refused without a target (they would be ignored) and a target needs exactly one load."""
+    if max_ttft is None and max_tpot is None:  # before importing the search: it loads numpy
+        given = [f for f, v in (("--slo-percentile", percentile), ("--qps", qps), ("--requests-per-day", requests_per_day),
+                                ("--requests", requests), ("--seed", sim_seed)) if v is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} set(s) the SLO search: add --max-ttft and/or --max-tpot")
+        return None
+    from llamasize.plan.slo import (
+        DEFAULT_PERCENTILE, DEFAULT_SLO_REQUESTS, DEFAULT_SLO_SEED, SloRequest, qps_from_requests_per_day,
+    )
+    from llamasize.units import parse_amount, parse_count, parse_duration
+
+    if (qps is None) == (requests_per_day is None):
+        raise UsageError("latency targets need the load: give --qps R or --requests-per-day N (one of them)")
+    rpd = None if requests_per_day is None else parse_amount(requests_per_day, "--requests-per-day", maximum=1e13)
+    rate = parse_amount(qps, "--qps", maximum=1e7) if qps is not None else qps_from_requests_per_day(rpd)
+    return SloRequest(
+        plan=req, qps=rate, requests_per_day=rpd,
+        max_ttft_s=None if max_ttft is None else parse_duration(max_ttft, "--max-ttft"),
+        max_tpot_s=None if max_tpot is None else parse_duration(max_tpot, "--max-tpot"),
+        percentile=pick(percentile, default=DEFAULT_PERCENTILE).strip().lower(),
+        requests=parse_count(pick(requests, default=str(DEFAULT_SLO_REQUESTS)), "--requests", maximum=100_000),
+        seed=DEFAULT_SLO_SEED if sim_seed is None else seed(sim_seed))
 
 
 def emit_target(emit: str | None) -> str | None:

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from llamasize.cli import estimate_cmds, infra, plan_cmds, runtime
+from llamasize.cli import calibrate_cmd, estimate_cmds, infra, plan_cmds, runtime
 from llamasize.errors import ExitCode, LlamasizeError
 from llamasize.text import escape_controls
 
@@ -30,12 +30,14 @@ COMMANDS = {
     "plan": plan_cmds.plan_cmd,
     "sweep": plan_cmds.sweep_cmd,
     "cost": plan_cmds.cost_cmd,
+    "frontier": plan_cmds.frontier_cmd,
     "check": infra.check_cmd,
     "terraform-external": infra.terraform_external_cmd,
     "schema": infra.schema_cmd,
     "detect": runtime.detect_cmd,
     "verify": runtime.verify_cmd,
     "run": runtime.run_cmd,
+    "calibrate": calibrate_cmd.calibrate_cmd,
 }
 HELP = "Deployment planner and hardware sizing calculator for Llama 4 and other dense and MoE LLMs."
 

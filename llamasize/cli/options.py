@@ -39,7 +39,7 @@ CatalogDir = Annotated[Optional[List[Path]], typer.Option("--catalog-dir", help=
 Debug = Annotated[bool, typer.Option("--debug", help="Show a traceback on errors.")]
 Instances = Annotated[bool, typer.Option("--instances", help="List the cloud instance types (AWS, GCP, Azure) and the GPUs they carry instead of the GPUs.")]
 Workload = Annotated[Optional[Path], typer.Option("--workload", "-w", help="YAML file with the same keys as the flags, '-' written '_' (flags win).")]
-Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="Calibration file written by 'llamasize verify' (default: the user cache).")]
+Calibration = Annotated[Optional[Path], typer.Option("--calibration", help="Calibration file written by 'llamasize verify' and 'llamasize calibrate --from-log' (default: the user cache).")]
 
 # --------------------------------------------------------------------------------- deployment ---
 ModelName = Annotated[Optional[str], typer.Option("--model", "-m", callback=_required, help="Model: a registry id or alias; a Hugging Face repo id (org/name[@revision], hf://...) the registry lists, else one in the local HF cache ($HF_HUB_CACHE, $HF_HOME/hub; offline); or a path to a checkpoint directory, config.json or .gguf file ('./x' for a path named like an id). verify and run: default micro-moe.")]
@@ -49,6 +49,8 @@ Gpus = Annotated[Optional[str], typer.Option("--gpus", "-n", help="Number of GPU
 Tp = Annotated[Optional[str], typer.Option("--tp", help="Tensor-parallel size (default: --gpus / --pp).")]
 Pp = Annotated[Optional[str], typer.Option("--pp", help="Pipeline-parallel size (default 1).")]
 Ep = Annotated[bool, typer.Option("--ep", help="Expert parallelism for MoE layers (vLLM --enable-expert-parallel).")]
+Dp = Annotated[Optional[str], typer.Option("--dp", "--data-parallel-size", help="Attention data-parallel ranks (vLLM --data-parallel-size, SGLang --dp-size with --enable-dp-attention): each rank runs attention on its own sequences with --tp GPUs, the MoE layers span all dp x tp GPUs (default 1; --gpus = dp x tp x pp).")]
+DpAttention = Annotated[bool, typer.Option("--dp-attention", help="Attention data parallelism over every GPU of a stage (SGLang --enable-dp-attention spelling): --dp defaults to --gpus / (--tp x --pp), --tp to 1.")]
 Quant = Annotated[Optional[str], typer.Option("--quant", "-q", help="Weight format (fp32 bf16 fp16 fp8 fp8_mixed int4_mixed int8 int4 nf4 mxfp4 nvfp4 q8_0 q6_k q5_k_m q4_k_m q4_0 q3_k_m q2_k, fp8_experts, or a checkpoint format id such as gptq-w4-g128, bnb-nf4-dq, ct-fp8-channel, mlx-4bit-g64); fit and perf default to the format the model's checkpoint ships in; plan, sweep and cost also take 'auto' (every format the GPU runs well; their default).")]
 KvDtype = Annotated[Optional[str], typer.Option("--kv-dtype", help="KV-cache dtype: auto (the model's dtype; default), bf16, fp16, fp8; plan, sweep and cost also 'any' (search auto and fp8).")]
 Ctx = Annotated[Optional[str], typer.Option("--ctx", "-c", callback=_required, help="Context length per sequence (8K = 8,192; 8k = 8,000; 1M = 1,048,576); required by fit and plan; perf and cost default to prompt + output.")]
@@ -101,6 +103,15 @@ Layouts = Annotated[Optional[str], typer.Option("--layouts", help="practical (TP
 Alternatives = Annotated[Optional[int], typer.Option("--alternatives", min=0, max=50, help="How many alternatives to list (default 5).")]
 Emit = Annotated[Optional[str], typer.Option("--emit", help="Print the launch command of the recommendation: vllm or sglang.")]
 
+# -------------------------------------------------------------------- SLO planning, frontier ---
+MaxTtft = Annotated[Optional[str], typer.Option("--max-ttft", help="plan/cost: latency target, time to first token at --slo-percentile (e.g. 2s, 500ms): search deployment x replicas x concurrency cap by simulation.")]
+MaxTpot = Annotated[Optional[str], typer.Option("--max-tpot", help="plan/cost: latency target, time per output token at --slo-percentile (e.g. 50ms).")]
+SloPercentile = Annotated[Optional[str], typer.Option("--slo-percentile", help="Percentile the latency targets apply to: p50, p90 (default) or p99.")]
+SloQps = Annotated[Optional[str], typer.Option("--qps", help="With --max-ttft/--max-tpot: the load, mean requests/s for the whole deployment (split evenly over replicas).")]
+SloRequestsPerDay = Annotated[Optional[str], typer.Option("--requests-per-day", help="With --max-ttft/--max-tpot: the load as requests a day (mean rate = N / 86,400 s; no peak factor).")]
+SloRequests = Annotated[Optional[str], typer.Option("--requests", help="Requests simulated per point (plan/cost SLO search: default 200; frontier: default 4 x concurrency, at least 32).")]
+FrontierConcurrency = Annotated[Optional[str], typer.Option("--max-concurrency", help="frontier: largest concurrency swept (default: what the KV cache holds, at most 1024).")]
+
 # -------------------------------------------------------------------------------------- check ---
 Paths = Annotated[Optional[List[str]], typer.Argument(help="Manifest files and directories (a directory: every *.yaml / *.yml below it, hidden directories skipped).")]
 ListRules = Annotated[bool, typer.Option("--list-rules", help="Print every rule (id, name, severity, description; --format text, json or markdown) and exit.")]
@@ -110,14 +121,14 @@ MinHeadroom = Annotated[Optional[str], typer.Option("--min-headroom", help="Free
 FailOn = Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 on findings of this severity or worse: error (default) or warning.")]
 Strict = Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Unknown models/GPUs and values llamasize cannot model are errors.")]
 DefaultGpu = Annotated[Optional[str], typer.Option("--default-gpu", help="GPU id to assume when a manifest does not pin a GPU type.")]
-SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, check, check-compare, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
+SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, plan-slo, frontier, check, check-compare, calibrate, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
 
 # --------------------------------------------------------- check: waivers, baseline, stdin, compare ---
 Ignore = Annotated[Optional[List[str]], typer.Option("--ignore", help="Do not report findings of this rule (repeat or comma-separate: --ignore LS009,LS010); counted as waived.")]
 Baseline = Annotated[Optional[Path], typer.Option("--baseline", help="Report only findings that are not in this baseline file (written by --write-baseline).")]
 WriteBaseline = Annotated[Optional[Path], typer.Option("--write-baseline", help="Write the findings of this run to a baseline file (JSON, stable across runs).")]
 StdinName = Annotated[Optional[str], typer.Option("--stdin-name", help="File name the manifest read from stdin ('-') is shown as (default <stdin>).")]
-Compare = Annotated[Optional[str], typer.Option("--compare", help="Diff against BASE: a directory holding the same paths (a checkout of the base branch), a git ref read with git show, or a saved check --format json report.")]
+Compare = Annotated[Optional[str], typer.Option("--compare", help="Diff against BASE: a directory holding the same paths (a checkout of the base branch), a git revision (read from git objects, nothing checked out), or a saved check --format json report.")]
 MaxMonthlyIncrease = Annotated[Optional[str], typer.Option("--max-monthly-increase", help="With --compare: fail when the total on-demand USD per month rises by more than this.")]
 
 # ------------------------------------------------------------------------------------ runtime ---
@@ -127,4 +138,5 @@ Batches = Annotated[Optional[str], typer.Option("--batches", help="Decode batch 
 Steps = Annotated[Optional[str], typer.Option("--steps", help="Timed decode steps per batch size (default 8).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the random weights and tokens (default 0).")]
 NoSave = Annotated[bool, typer.Option("--no-save", help="Do not write the calibration.")]
+FromLog = Annotated[Optional[str], typer.Option("--from-log", help="vLLM (V1 or V0) or SGLang start-up log to compare with and calibrate from ('-': stdin).")]
 NewTokens = Annotated[Optional[str], typer.Option("--new-tokens", "-n", help="Tokens to generate (default 32).")]

@@ -17,6 +17,7 @@ from llamasize.cli.options import (
     GpuTypes, Headroom, KvDtype, KvLayout, Layouts, Mau, MaxGpus, MaxNodes, MemFractionStatic, ModelName,
     Objective, OutputTokens, Price, PromptTokens, Pue, Quant, SpecsDir, Svg, Force, TextOnly, TokensPerDay, UsdPerGpuHour,
     UsdPerKwh, Utilization, Workload,
+    Ep, FrontierConcurrency, Gpus, MaxTpot, MaxTtft, SimSeed, SloPercentile, SloQps, SloRequests, SloRequestsPerDay, Pp, Tp,
 )
 from llamasize.cli.output import out, raise_no_fit, warn
 from llamasize.errors import ExitCode, UsageError
@@ -34,8 +35,12 @@ def plan_cmd(
     alternatives: Alternatives = None, prompt_tokens: PromptTokens = None, output_tokens: OutputTokens = None,
     price: Price = None, calibration: Calibration = None, workload: Workload = None, emit: Emit = None,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
+    max_ttft: MaxTtft = None, max_tpot: MaxTpot = None, slo_percentile: SloPercentile = None, qps: SloQps = None,
+    requests_per_day: SloRequestsPerDay = None, requests: SloRequests = None, seed: SimSeed = None,
 ) -> None:
-    """Search GPU type x count x layout x quantization and recommend a deployment. Exit 3 when nothing fits."""
+    """Search GPU type x count x layout x quantization and recommend a deployment. Exit 3 when nothing fits.
+    With --max-ttft/--max-tpot and --qps (or --requests-per-day): the cheapest deployment x replicas x
+    concurrency cap whose simulated latencies meet the targets at that load; exit 3 with the nearest miss."""
     from llamasize.estimate.params import architecture_warnings
     from llamasize.plan.planner import plan
 
@@ -52,6 +57,10 @@ def plan_cmd(
     for key in inputs.unused_workload_keys(w, "plan"):
         warn(f"workload key '{key}' is not used by 'plan'")
     req = inputs.with_workload_shape(req, w, prompt_tokens, output_tokens, price, calibration)
+    sreq = inputs.slo_request(req, max_ttft=max_ttft, max_tpot=max_tpot, percentile=slo_percentile, qps=qps,
+                              requests_per_day=requests_per_day, requests=requests, sim_seed=seed)
+    if sreq is not None:
+        _slo_plan(sreq, reg, fmt, target)
     res = plan(req, reg)
     for message in architecture_warnings(req.model) + res.license_warnings:
         warn(message)
@@ -74,6 +83,26 @@ def plan_cmd(
     raise typer.Exit(ExitCode.OK if rec is not None else ExitCode.NO_FIT)
 
 
+def _slo_plan(sreq, reg, fmt: str, target: str | None) -> None:
+    """``plan`` with latency targets (``plan.slo``): the report on stdout, the nearest miss on stderr
+    and exit 3 when nothing meets them."""
+    from llamasize.estimate.params import architecture_warnings
+    from llamasize.plan.slo import plan_slo
+
+    if target is not None or fmt == "tfvars":
+        raise UsageError("--max-ttft/--max-tpot plans print table, json or markdown (no --emit or tfvars yet)")
+    res = plan_slo(sreq, reg)
+    for message in architecture_warnings(sreq.plan.model):
+        warn(message)
+    from llamasize.render.slo import render_slo_plan
+
+    out(render_slo_plan(res, fmt))
+    if res.recommendation is None:
+        sys.stderr.write(f"llamasize: {res.nearest_miss_text or 'no candidate deployment fits in memory'}\n")
+        raise typer.Exit(ExitCode.NO_FIT)
+    raise typer.Exit(ExitCode.OK)
+
+
 def _launch_text(engine: str, req, rec, reg) -> str:
     """The launch command (stdout) and its notes (stderr, as comments). The plan must have been
     sized for the same engine: vLLM and SGLang budget memory differently."""
@@ -86,7 +115,7 @@ def _launch_text(engine: str, req, rec, reg) -> str:
                         pp=rec.pipeline_parallel_size, ep=rec.expert_parallel, quant=rec.quant,
                         kv_cache_dtype=rec.kv_cache_dtype, max_model_len=req.context_tokens, nodes=rec.nodes,
                         kv_layout=rec.kv_layout, gpu_memory_utilization=req.gpu_memory_utilization,
-                        mem_fraction_static=req.mem_fraction_static)
+                        mem_fraction_static=req.mem_fraction_static, dp=rec.data_parallel_size)
     for n in cmd.notes:
         sys.stderr.write(f"# note: {n}\n")
     sys.stderr.write(f"# {rec.gpu_count} x {rec.gpu}, {rec.nodes} node(s)\n")
@@ -139,11 +168,16 @@ def cost_cmd(
     usd_per_kwh: UsdPerKwh = None, pue: Pue = None, utilization: Utilization = None, options: CostOptions = None,
     all_references: AllReferences = False, svg: Svg = None, force: Force = False, workload: Workload = None,
     calibration: Calibration = None, fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
-    debug: Debug = False,
+    debug: Debug = False, max_ttft: MaxTtft = None, max_tpot: MaxTpot = None, slo_percentile: SloPercentile = None,
+    qps: SloQps = None, requests_per_day: SloRequestsPerDay = None, requests: SloRequests = None,
+    seed: SimSeed = None,
 ) -> None:
-    """Self-hosting vs API: $/day, $/1M tokens, break-even volumes, and a cost-vs-volume chart."""
+    """Self-hosting vs API: $/day, $/1M tokens, break-even volumes, and a cost-vs-volume chart.
+    With --max-ttft/--max-tpot and --qps (or --requests-per-day): priced at the SLO-feasible operating
+    point (replicas and concurrency cap from the SLO search) instead of a fixed concurrency."""
     from dataclasses import replace
 
+    from llamasize.cli.engine_hook import engine_memory_entries
     from llamasize.plan.cost import compare_costs
 
     from llamasize.files import check_new_file, write_new_file
@@ -166,13 +200,26 @@ def cost_cmd(
         alternatives=max(8, 4 * n_options), workload_file=w, specs_dir=specs_dir, catalog_dir=catalog_dir)
     for key in inputs.unused_workload_keys(w, "cost"):
         warn(f"workload key '{key}' is not used by 'cost'")
-    req = replace(req, prompt_tokens=p, output_tokens=o, price_basis=basis, calibration=calibration)
+    req = replace(req, prompt_tokens=p, output_tokens=o, price_basis=basis, calibration=calibration,
+                  engine_memory=engine_memory_entries(calibration))
     if req.context_tokens < p + o:
         raise UsageError(f"--ctx ({req.context_tokens:,}) is shorter than prompt + output ({p + o:,} tokens)")
-    report, res = compare_costs(req, reg, basis, tokens_per_day=tpd, options=n_options,
-                                all_references=all_references)
-    if report is None:
-        raise_no_fit(res.suggestions)
+    sreq = inputs.slo_request(replace(req, objective="cost"), max_ttft=max_ttft, max_tpot=max_tpot,
+                              percentile=slo_percentile, qps=qps, requests_per_day=requests_per_day,
+                              requests=requests, sim_seed=seed)
+    if sreq is not None:
+        from llamasize.cli.output import NoFitError
+        from llamasize.plan.cost import compare_costs_slo
+
+        report, sres = compare_costs_slo(sreq, reg, basis, tokens_per_day=tpd, options=n_options,
+                                         all_references=all_references)
+        if report is None:
+            raise NoFitError(f"no deployment meets the targets; {sres.nearest_miss_text or 'nothing fits in memory'}")
+    else:
+        report, res = compare_costs(req, reg, basis, tokens_per_day=tpd, options=n_options,
+                                    all_references=all_references)
+        if report is None:
+            raise_no_fit(res.suggestions)
     for message in report.warnings:
         warn(message)
     if svg is not None:
@@ -188,3 +235,61 @@ def cost_cmd(
     from llamasize.render.cost import render_cost
 
     out(render_cost(report, fmt))
+
+
+def frontier_cmd(
+    model: ModelName = None, gpu: GpuTypes = None, exclude_gpu: ExcludeGpu = None, quant: Quant = None,
+    ctx: Ctx = None, prompt_tokens: PromptTokens = None, output_tokens: OutputTokens = None, kv_dtype: KvDtype = None,
+    engine: Engine = None, max_gpus: MaxGpus = None, max_nodes: MaxNodes = None, gpus: Gpus = None, tp: Tp = None,
+    pp: Pp = None, ep: Ep = False, max_concurrency: FrontierConcurrency = None, requests: SloRequests = None,
+    alternatives: Alternatives = None, svg: Svg = None, force: Force = False, calibration: Calibration = None,
+    fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
+) -> None:
+    """Pareto frontier of output tokens/s per GPU against tokens/s per user, one curve per deployment
+    (the planner's candidates, or the one given with --gpu and --gpus), from closed-loop simulations."""
+    from dataclasses import replace
+
+    from llamasize.files import check_new_file, write_new_file
+    from llamasize.plan.frontier import DEFAULT_CURVES, FrontierRequest, frontier
+    from llamasize.units import parse_count
+
+    fmt = inputs.output_format(fmt)
+    if svg is not None:
+        check_new_file(svg, force)
+    p, o, c = inputs.perf_shape(prompt_tokens, output_tokens, ctx)
+    req, reg, _ = inputs.plan_request(
+        model=model, quant=quant, ctx=str(c), batch=None, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,
+        max_nodes=max_nodes, budget=None, engine=engine, kv_layout=None, kv_dtype=kv_dtype, headroom=None,
+        objective=None, mau=None, gpu_memory_utilization=None, mem_fraction_static=None, text_only=False,
+        layouts=None, alternatives=0, workload_file=None, specs_dir=specs_dir, catalog_dir=catalog_dir)
+    req = replace(req, prompt_tokens=p, output_tokens=o, calibration=calibration)
+    fixed = None
+    if gpus is not None or tp is not None or pp is not None or ep:
+        if len(req.gpus) != 1:
+            raise UsageError("--gpus/--tp/--pp/--ep describe one deployment: give exactly one --gpu")
+        if req.quant == "auto" or req.kv_cache_dtype == "any":
+            raise UsageError("one deployment needs one format: give --quant (not auto) and --kv-dtype (not any)")
+        fixed = inputs.deployment(
+            reg, model=model, gpu=req.gpus[0], gpus=gpus, tp=tp, pp=pp, ep=ep, quant=req.quant,
+            kv_dtype=req.kv_cache_dtype, ctx=c, batch=None, engine=req.engine, kv_layout=None,
+            gpu_memory_utilization=None, mem_fraction_static=None, max_num_batched_tokens=None, max_num_seqs=None,
+            overhead_gib=None, text_only=False, calibration=calibration)
+    freq = FrontierRequest(
+        plan=req, deployment=fixed,
+        max_concurrency=None if max_concurrency is None else parse_count(max_concurrency, "--max-concurrency",
+                                                                          maximum=65_536),
+        requests=None if requests is None else parse_count(requests, "--requests", maximum=100_000),
+        curves=DEFAULT_CURVES if alternatives is None else max(1, alternatives))
+    res = frontier(freq, reg)
+    for message in res.warnings:
+        warn(message)
+    if not any(cv.frontier for cv in res.curves):
+        raise UsageError("no candidate deployment could be simulated (nothing fits, or rates are unknown)")
+    if svg is not None:
+        from llamasize.render.frontier import frontier_chart_svg
+
+        write_new_file(svg, frontier_chart_svg(res), force)
+        sys.stderr.write(f"llamasize: wrote {svg}\n")
+    from llamasize.render.frontier import render_frontier
+
+    out(render_frontier(res, fmt))

@@ -1,8 +1,11 @@
-"""Calibration files: efficiencies measured on a device by ``llamasize verify``.
+"""Calibration files: efficiencies measured on a device by ``llamasize verify``, and engine memory
+read from start-up logs by ``llamasize calibrate --from-log``.
 
 One JSON file holds one entry per device id (a catalogue GPU id such as ``h100-sxm``, or ``cpu``):
 the measured prefill and decode efficiencies plus the device peaks they were measured against.
 ``perf``, ``plan`` and ``cost`` use a matching entry and label their numbers ``calibrated``.
+``engine_memory`` (added for issue 12; absent in older files, which stay readable) holds one
+``log_calibration.EngineMemoryEntry`` per deployment shape, keyed by ``EngineMemoryEntry.key``.
 
 Location: ``--calibration FILE``, else ``$LLAMASIZE_CALIBRATION``, else
 ``$XDG_CACHE_HOME/llamasize/calibration.json`` (``~/.cache/llamasize/calibration.json``).
@@ -20,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from llamasize import SCHEMA_VERSION, __version__
 from llamasize.data.hardware import GpuSpec
 from llamasize.errors import DataError
+from llamasize.estimate.log_calibration import EngineMemoryEntry, engine_correction_for
 from llamasize.estimate.perf import Efficiencies
 from llamasize.files import parse_json, pydantic_message, read_text_file
 from llamasize.text import quote_value
@@ -54,6 +58,8 @@ class CalibrationFile(BaseModel):
 
     schema_version: str = SCHEMA_VERSION
     devices: dict[str, DeviceCalibration] = {}
+    #: Engine memory line items from start-up logs, by ``EngineMemoryEntry.key``.
+    engine_memory: dict[str, EngineMemoryEntry] = {}
 
 
 def calibration_path(explicit: Path | None = None, *, writing: bool = False) -> Path | None:
@@ -128,11 +134,25 @@ def load_calibrations(path: Path | None, *, must_exist: bool = False) -> Calibra
 
 
 def save_calibration(entry: DeviceCalibration, path: Path) -> Path:
-    """Add or replace the entry for ``entry.device`` and write the file atomically."""
+    """Add or replace the entry for ``entry.device`` and write the file atomically (the file's
+    other entries are kept)."""
     current = load_calibrations(path)
     devices = dict(current.devices)
     devices[entry.device] = entry
-    out = CalibrationFile(devices=dict(sorted(devices.items())))
+    return _write(current.model_copy(update={"devices": dict(sorted(devices.items()))}), path)
+
+
+def save_engine_memory(entry: EngineMemoryEntry, path: Path) -> Path:
+    """Add or replace the engine-memory entry of ``entry.key`` and write the file atomically (the
+    file's other entries are kept)."""
+    current = load_calibrations(path)
+    entries = dict(current.engine_memory)
+    entries[entry.key] = entry
+    return _write(current.model_copy(update={"engine_memory": dict(sorted(entries.items()))}), path)
+
+
+def _write(out: CalibrationFile, path: Path) -> Path:
+    """Write a calibration file atomically; a failure is a one-line DataError."""
     text = json.dumps(out.model_dump(mode="json"), indent=2, allow_nan=False) + "\n"
     tmp = None
     try:
@@ -147,6 +167,12 @@ def save_calibration(entry: DeviceCalibration, path: Path) -> Path:
             os.unlink(tmp)
         raise DataError(f"{quote_value(str(path))}: cannot save the calibration: {e.strerror or e}") from None
     return path
+
+
+def engine_correction(calibrations: CalibrationFile, d):
+    """The engine-memory correction the file holds for deployment ``d`` (``log_calibration``:
+    what "matching" means), or None."""
+    return engine_correction_for(calibrations.engine_memory.values(), d)
 
 
 def efficiencies_for(device: GpuSpec, path: Path | None = None) -> Efficiencies:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
 from llamasize import SCHEMA_VERSION
 from llamasize.data.hardware import GpuSpec
@@ -43,6 +43,12 @@ class Deployment:
     engine_version: str | None = None
     #: Line items measured in a start-up log for this deployment (``calibrate --from-log``).
     engine_correction: EngineCorrection | None = None
+    #: Attention data-parallel ranks (``estimate.parallel``, "Attention data parallelism"): each rank
+    #: runs attention (and dense layers) on its own sequences with ``tensor_parallel_size`` GPUs, and
+    #: the MoE layers are sharded over all ``data_parallel_size x tensor_parallel_size`` GPUs of a
+    #: stage. vLLM ``-dp D -tp T [--enable-expert-parallel]``: D x T GPUs; SGLang ``--tp-size N
+    #: --dp-size D --enable-dp-attention``: N GPUs, ``tensor_parallel_size = N / D``.
+    data_parallel_size: int = 1
 
 
 class Assumption(BaseModel):
@@ -73,6 +79,18 @@ class ParallelLayoutFields(BaseModel):
     expert_parallel: bool
     quant: str
     kv_cache_dtype: str
+    #: Attention data-parallel ranks (``Deployment.data_parallel_size``); ``tensor_parallel_size`` is
+    #: then the attention TP inside one rank. Left out of the JSON when 1 (no attention DP), so the
+    #: documents of deployments without it read as before.
+    data_parallel_size: int = 1
+
+    @model_serializer(mode="wrap")
+    def _omit_single_rank(self, handler):
+        """The dumped fields, without ``data_parallel_size`` when it is 1."""
+        out = handler(self)
+        if isinstance(out, dict) and out.get("data_parallel_size") == 1:
+            out.pop("data_parallel_size")
+        return out
 
 
 class DeploymentHead(BaseModel):

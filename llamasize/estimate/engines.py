@@ -248,14 +248,18 @@ class EngineFlags:
     memory_fraction: str
     quantization: str = "--quantization"
     dtype: str = "--dtype"
+    #: Attention data parallelism: the DP size flag, and the switch that makes SGLang's DP ranks share
+    #: one model's MoE layers (vLLM's DP does for MoE models without one; facts/serving.md 2.1, 2.3).
+    dp: str | None = None
+    dp_attention_switch: str | None = None
 
 
 VLLM_FLAGS = EngineFlags(("vllm", "serve"), None, "--tensor-parallel-size", "--pipeline-parallel-size",
                          "--enable-expert-parallel", None, "--max-model-len", "--kv-cache-dtype", "fp8",
-                         "--gpu-memory-utilization")
+                         "--gpu-memory-utilization", dp="--data-parallel-size")
 SGLANG_FLAGS = EngineFlags(("python", "-m", SGLANG_SERVER_MODULE), "--model-path", "--tp-size", "--pp-size",
                            None, "--ep-size", "--context-length", "--kv-cache-dtype", "fp8_e4m3",
-                           "--mem-fraction-static")
+                           "--mem-fraction-static", dp="--dp-size", dp_attention_switch="--enable-dp-attention")
 ENGINE_FLAGS = {"vllm": VLLM_FLAGS, "sglang": SGLANG_FLAGS}
 #: llamasize formats the engines quantize on load from a 16-bit checkpoint -> ``--quantization``.
 ONLINE_QUANTIZATION = {"fp8": "fp8"}

@@ -14,6 +14,8 @@ Rules (DESIGN.md "Modeling rules" 3-5, facts/serving.md 2.1):
   the cost does not grow with the layer count).
 - **KV cache**: the one KV formula of ``estimate.kv`` (bytes per token per layer, the hybrid
   capacity of windowed layers), per stage, tokens allocated in blocks (vLLM 16).
+- **Attention data parallelism** (``parallel``, D ranks): a rank's GPUs hold the KV of its own
+  ``ceil(batch / D)`` sequences, so the deployment holds D times what one rank holds.
 - **Activations**: an analytical peak of the engine's profile run (see ``activation_peak_bytes``).
 - **Budget**: the engine's (``engines``), against the memory the driver reports where the catalogue
   has it.
@@ -38,6 +40,7 @@ from llamasize.estimate.engines import (
     vllm_batch_defaults, vllm_batch_defaults_at,
 )
 from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
+from llamasize.estimate.parallel import ATTENTION_DP_SOURCE, attention_dp_summary, attention_dp_warnings
 from llamasize.estimate.parallel import pp_partition, validate_layout
 from llamasize.estimate.params import architecture_warnings, params_confidence
 from llamasize.estimate.shards import stage_weight_bytes, total_weight_bytes
@@ -164,6 +167,12 @@ class Settings:
     max_seqs: int
     batched_tokens: int
     nodes: int
+    #: Attention data-parallel ranks (``Deployment.data_parallel_size``).
+    dp: int = 1
+
+    def rank_batch(self, batch: int) -> int:
+        """Sequences one attention data-parallel rank holds of ``batch``: ``ceil(batch / dp)``."""
+        return -(-batch // self.dp)
 
 
 #: ``kv.resolve_kv_layout`` reads every layer's type: cached per (layout, engine, spec), the planner
@@ -183,10 +192,11 @@ def resolve(d: Deployment) -> Settings:
         raise UsageError(f"--batch must be at least 1, got {d.batch}")
     if d.context_tokens < 1:
         raise UsageError(f"--ctx must be at least 1, got {d.context_tokens}")
-    pp = d.pipeline_parallel_size
-    tp = d.tensor_parallel_size if d.tensor_parallel_size is not None else d.gpu_count // max(pp, 1)
-    validate_layout(spec, d.gpu_count, tp, pp, d.expert_parallel)
-    budget = engine_budget(engine, gpu, tp=tp, pp=pp, gpu_memory_utilization=d.gpu_memory_utilization,
+    pp, dp = d.pipeline_parallel_size, d.data_parallel_size
+    tp = d.tensor_parallel_size if d.tensor_parallel_size is not None else d.gpu_count // max(pp * dp, 1)
+    validate_layout(spec, d.gpu_count, tp, pp, d.expert_parallel, dp)
+    # with attention DP the engine's groups span dp x tp GPUs (SGLang's tp_size; vLLM's EP group)
+    budget = engine_budget(engine, gpu, tp=tp * dp, pp=pp, gpu_memory_utilization=d.gpu_memory_utilization,
                            mem_fraction_static=d.mem_fraction_static, overhead_bytes=d.overhead_bytes,
                            chunked_prefill_size=d.max_num_batched_tokens)
     default_seqs, default_tokens = vllm_batch_defaults(gpu)
@@ -198,7 +208,7 @@ def resolve(d: Deployment) -> Settings:
         kv_dtype=resolve_kv_dtype(kv_dtype_in, spec), kv_bytes=kv_dtype_bytes(kv_dtype_in, spec),
         layout=layout, layout_reason=layout_reason, budget=budget,
         max_seqs=d.max_num_seqs or default_seqs, batched_tokens=d.max_num_batched_tokens or default_tokens,
-        nodes=-(-d.gpu_count // gpu.gpus_per_node),
+        nodes=-(-d.gpu_count // gpu.gpus_per_node), dp=dp,
     )
 
 
@@ -223,7 +233,7 @@ class MemoryCore:
         best = None
         for k, kvm in enumerate(self.kvms):
             cap = self.capacity(k)
-            need = batch * kvm.per_sequence(context)
+            need = self.settings.rank_batch(batch) * kvm.per_sequence(context)
             row = (cap - need, k, cap, need)
             if best is None or row < best:
                 best = row
@@ -231,21 +241,24 @@ class MemoryCore:
 
     def max_context(self, batch: int) -> int:
         """Longest context (<= the model's maximum) at which ``batch`` sequences fit."""
-        return min(kvm.max_tokens(self.capacity(k), batch, self.max_position) for k, kvm in enumerate(self.kvms))
+        rank = self.settings.rank_batch(batch)
+        return min(kvm.max_tokens(self.capacity(k), rank, self.max_position) for k, kvm in enumerate(self.kvms))
 
     def max_concurrency(self, context: int) -> int:
-        """Most sequences of ``context`` tokens that fit."""
-        return min(max(0, self.capacity(k)) // kvm.per_sequence(context) for k, kvm in enumerate(self.kvms))
+        """Most sequences of ``context`` tokens that fit (each attention data-parallel rank as many)."""
+        per_rank = min(max(0, self.capacity(k)) // kvm.per_sequence(context) for k, kvm in enumerate(self.kvms))
+        return self.settings.dp * per_rank
 
     def kv_total(self, context: int, batch: int) -> int:
-        """KV bytes of the whole deployment (every GPU) for ``batch`` x ``context``."""
-        return sum(self.settings.tp * batch * kvm.per_sequence(context) for kvm in self.kvms)
+        """KV bytes of the whole deployment (every GPU) for ``batch`` x ``context`` (a rank's its share)."""
+        s = self.settings
+        return sum(s.dp * s.tp * s.rank_batch(batch) * kvm.per_sequence(context) for kvm in self.kvms)
 
 
 def memory_core(d: Deployment, s: Settings) -> MemoryCore:
     """Weights, activation peak and KV models for a resolved deployment (cached primitives)."""
     spec = d.model
-    weights = stage_weight_bytes(spec, s.fmt.id, s.tp, s.pp, s.ep, d.include_vision)
+    weights = stage_weight_bytes(spec, s.fmt.id, s.tp, s.pp, s.ep, d.include_vision, s.dp)
     kvms = kv_models(spec, s.kv_bytes, s.tp, s.pp, s.layout, s.budget.block_size, s.batched_tokens)
     act = activation_peak_bytes(spec, s.tp, s.batched_tokens, s.max_seqs) if s.budget.activations_in_budget else 0
     return MemoryCore(s, weights, act, kvms, spec.need("the context limit", "max_position_embeddings"))
@@ -286,8 +299,9 @@ def _warnings(d: Deployment, s: Settings) -> list[str]:
     elif s.tp > 1 and not g.interconnect.fast:
         out.append(f"tensor parallelism ({s.tp}) without NVLink-class links ({g.interconnect.type}): "
                    "all-reduce is bandwidth-limited")
-    if s.ep and spec.num_local_experts and spec.num_local_experts % s.tp:
-        out.append(f"{spec.num_local_experts} experts do not divide evenly over {s.tp} GPUs; "
+    out += attention_dp_warnings(g.gpus_per_node, s.tp, s.dp, s.ep)
+    if s.ep and spec.num_local_experts and spec.num_local_experts % (s.tp * s.dp):
+        out.append(f"{spec.num_local_experts} experts do not divide evenly over {s.tp * s.dp} GPUs; "
                    "the busiest GPU holds the extra expert")
     if fmt.accuracy != "exact" and not uses_checkpoint_bytes(spec, fmt.id):  # a checkpoint's bytes are its own
         out.append(f"{fmt.id}: {fmt.accuracy_note}")
@@ -331,6 +345,9 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
             name="activation_profile", value=f"{s.batched_tokens} tokens, {s.max_seqs} sequences",
             source="vLLM max_num_batched_tokens / max_num_seqs defaults for this GPU"
             if b.engine == "vllm" and defaults else "as given / generic default"))
+    if s.dp > 1:
+        out.append(Assumption(name="attention_data_parallel", value=attention_dp_summary(s.tp, s.pp, s.dp, s.ep),
+                              source=ATTENTION_DP_SOURCE))
     if s.layout == "hybrid":
         out.append(Assumption(name="kv_in_flight_tokens", value=str(s.batched_tokens),
                               source="windowed layers keep window + max_num_batched_tokens tokens "
@@ -345,7 +362,7 @@ def estimate_memory(d: Deployment) -> FitEstimate:
     common = dict(
         model=spec.id, model_name=spec.name, gpu=gpu.id, gpu_name=gpu.name, gpu_count=d.gpu_count, nodes=s.nodes,
         gpus_per_node=gpu.gpus_per_node, tensor_parallel_size=s.tp, pipeline_parallel_size=s.pp,
-        expert_parallel=s.ep, quant=s.fmt.id, kv_cache_dtype=s.kv_dtype, kv_layout=s.layout,
+        data_parallel_size=s.dp, expert_parallel=s.ep, quant=s.fmt.id, kv_cache_dtype=s.kv_dtype, kv_layout=s.layout,
         engine=s.budget.engine, context_tokens=d.context_tokens, batch=d.batch, memory_basis=gpu.memory.basis,
         warnings=_warnings(d, s), assumptions=_assumptions(d, s),
     )
@@ -394,8 +411,10 @@ def _verdict(d: Deployment, s: Settings, core: MemoryCore) -> _Verdict:
         )
     elif free < 0:
         kinds.append("kv_cache")
+        held = (f"{d.batch}" if s.dp == 1 else
+                f"{s.rank_batch(d.batch)} (of {d.batch} sequences over {s.dp} attention data-parallel ranks)")
         reasons.append(
-            f"KV cache for {d.batch} x {d.context_tokens:,} tokens needs {kv_need / GIB:.1f} GiB per GPU; "
+            f"KV cache for {held} x {d.context_tokens:,} tokens needs {kv_need / GIB:.1f} GiB per GPU; "
             f"{capacity / GIB:.1f} GiB left after weights, activations and overhead "
             f"(max context at this batch: {max_ctx:,}; max concurrency at this context: {max_conc})"
         )

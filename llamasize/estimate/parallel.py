@@ -5,6 +5,13 @@
 - **Pipeline parallelism** (PP) splits the layers as vLLM's ``get_pp_indices`` does.
 - **Expert parallelism** (EP, vLLM: EP size = TP size) gives each GPU whole experts instead of a
   slice of every expert's width.
+- **Attention data parallelism** (DP ranks ``D``): each rank runs attention, the dense layers, the
+  shared experts and the lm_head on its own sequences, sharded by the attention TP ``T`` inside the
+  rank (replicated across ranks); the routed experts are sharded over all ``D x T`` GPUs of a stage,
+  whole experts with EP, by width without (vLLM: "MoE layers will be sharded according to the product
+  of the tensor, prefill-context, and data parallel sizes", facts/serving.md 2.1). A stage has
+  ``D x T`` GPUs, a deployment ``D x T x PP``. vLLM ``-dp D -tp T``: D x T GPUs; SGLang ``--tp-size N
+  --dp-size D --enable-dp-attention``: N GPUs, attention TP ``N / D`` (facts/serving.md 2.3).
 - **Shards**: the part of each weight-table tensor one GPU holds, by ``params.Parallel`` kind.
 
 Errors are ``LayoutError`` (``llamasize.errors``) naming the setting at fault.
@@ -35,15 +42,24 @@ def tp_problem(spec: ModelSpec, tp: int) -> str | None:
     return None
 
 
-def validate_layout(spec: ModelSpec, gpu_count: int, tp: int, pp: int, ep: bool) -> None:
+def validate_layout(spec: ModelSpec, gpu_count: int, tp: int, pp: int, ep: bool, dp: int = 1) -> None:
     """Raise UsageError when a parallel layout cannot run (DESIGN.md rule 7). Checks that need an
-    unpublished value are skipped (the estimate reports it as unknown instead)."""
+    unpublished value are skipped (the estimate reports it as unknown instead). ``dp``: attention
+    data-parallel ranks (the module docstring)."""
     if tp < 1 or pp < 1:
         raise LayoutError("tensor and pipeline parallel sizes must be at least 1", "tp" if tp < 1 else "pp")
-    if tp * pp != gpu_count:
+    if dp < 1:
+        raise LayoutError(f"data_parallel_size must be at least 1, got {dp}", "dp")
+    if dp > 1 and tp * pp * dp != gpu_count:
+        raise LayoutError(
+            f"--gpus ({gpu_count}) must equal data_parallel_size ({dp}) x tensor_parallel_size ({tp}) x "
+            f"pipeline_parallel_size ({pp})", "gpus"
+        )
+    if tp * pp * dp != gpu_count:
         raise LayoutError(
             f"--gpus ({gpu_count}) must equal tensor_parallel_size ({tp}) x pipeline_parallel_size ({pp}); "
-            "data-parallel replicas are not modelled: size one replica", "gpus"
+            "data-parallel replicas are not modelled: size one replica (--dp is attention data parallelism)",
+            "gpus"
         )
     layers = spec.num_hidden_layers
     problem = tp_problem(spec, tp)
@@ -53,6 +69,26 @@ def validate_layout(spec: ModelSpec, gpu_count: int, tp: int, pp: int, ep: bool)
         raise LayoutError(f"pipeline_parallel_size ({pp}) exceeds num_hidden_layers ({layers})", "pp")
     if ep and not spec.is_moe:
         raise LayoutError(f"--ep needs a mixture-of-experts model; {spec.id} is dense", "ep")
+
+
+#: Where the attention data-parallel rules come from (the module docstring).
+ATTENTION_DP_SOURCE = ("llamasize.parallel: vLLM --data-parallel-size (MoE sharded over TP x DP), SGLang "
+                       "--enable-dp-attention (facts/serving.md 2.1, 2.3)")
+
+
+def attention_dp_summary(tp: int, pp: int, dp: int, ep: bool) -> str:
+    """What each GPU of an attention data-parallel layout holds, in words (``fit``'s assumption)."""
+    return (f"{dp} ranks x TP {tp} (x PP {pp}): attention, dense layers, shared experts and lm_head replicated per "
+            f"rank, routed experts split over {dp * tp} GPUs" + (" (whole experts, EP)" if ep else " (by width)")
+            + f"; each rank's GPUs hold the KV of its own ceil(batch / {dp}) sequences")
+
+
+def attention_dp_warnings(gpus_per_node: int, tp: int, dp: int, ep: bool) -> list[str]:
+    """The MoE layers' collectives of ``dp x tp`` GPUs cross nodes when they exceed a node."""
+    if dp <= 1 or tp * dp <= gpus_per_node:
+        return []
+    return [f"attention data parallelism: the MoE layers' {'all-to-all' if ep else 'collectives'} over {dp} x {tp} "
+            "GPUs cross the inter-node network (its bandwidth is not in the catalogue)"]
 
 
 def pp_partition(num_layers: int, pp: int) -> list[list[int]]:
@@ -68,12 +104,16 @@ def pp_partition(num_layers: int, pp: int) -> list[list[int]]:
     return out
 
 
-def shard_shape(t: Tensor, spec: ModelSpec, tp: int, ep: bool) -> tuple[int, ...]:
+def shard_shape(t: Tensor, spec: ModelSpec, tp: int, ep: bool, dp: int = 1) -> tuple[int, ...]:
     """Shape of the part of tensor ``t`` one GPU holds under TP degree ``tp`` (and EP over the same
-    GPUs when ``ep``); see ``params.Parallel`` for the split of each kind."""
+    GPUs when ``ep``); see ``params.Parallel`` for the split of each kind. With ``dp`` attention
+    data-parallel ranks the routed experts are split over ``dp x tp`` GPUs, everything else over
+    the rank's ``tp`` (the module docstring)."""
     s = t.shape
-    c = lambda n: -(-n // tp)  # noqa: E731 - ceil division
     p = t.parallel
+    if dp > 1 and p in ("expert_column", "expert_row"):
+        tp = tp * dp
+    c = lambda n: -(-n // tp)  # noqa: E731 - ceil division
     if p == "replicated" or tp == 1:
         return s
     if p in ("column", "vocab"):

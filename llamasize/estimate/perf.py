@@ -24,6 +24,15 @@ A roofline per pipeline stage and per GPU (DESIGN.md rule 6, issue "Performance 
   (datasheets state bidirectional totals) x a communication efficiency.
 - **Pipeline**: a decode batch is split into ``m = min(B, pp)`` micro-batches; TPOT = the sum of
   the stage times; the bubble fraction ``1 - m/pp`` is reported.
+- **Attention data parallelism** (D ranks, ``parallel``): each rank runs attention, the dense
+  layers and the lm_head on its own ``ceil(B / D)`` sequences (the batch above is per rank), while
+  every MoE layer sees the tokens of all D ranks (experts hit, expert FLOPs and rows from
+  ``D x`` the rank's tokens, on the GPU's ``1 / (D x TP)`` share of the experts). Per MoE layer
+  the tokens are exchanged over the ``D x TP`` GPUs: with EP a dispatch and a combine all-to-all of
+  ``tokens x k x h x 2`` bytes; without EP (experts split by width) an all-gather and a
+  reduce-scatter of all ranks' activations, timed as a ring all-reduce of ``D x tokens x h x 2``
+  bytes. The TP all-reduces stay inside a rank (none when its TP is 1). In the steady state the
+  ranks prefill their prompts in parallel (a prefill's MoE layers see one prompt per rank).
 
 Efficiencies are named constants (below), replaced by a calibration measured by ``verify`` on the
 device, or overridden per run. Numbers say ``analytical`` or ``calibrated``.
@@ -233,7 +242,7 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
         warnings.append(eff.warning)
     common = dict(
         model=spec.id, gpu=gpu.id, gpu_count=d.gpu_count, tensor_parallel_size=s.tp, pipeline_parallel_size=s.pp,
-        expert_parallel=s.ep, quant=s.fmt.id, kv_cache_dtype=s.kv_dtype, kv_layout=s.layout, engine=s.budget.engine,
+        data_parallel_size=s.dp, expert_parallel=s.ep, quant=s.fmt.id, kv_cache_dtype=s.kv_dtype, kv_layout=s.layout, engine=s.budget.engine,
         prompt_tokens=prompt_tokens, output_tokens=output_tokens, concurrency=b, compute_dtype=dtype,
         peak_flops_per_s=peak, memory_bandwidth_bytes_per_s=bw, interconnect_bytes_per_s=link,
         efficiencies={"prefill": eff.prefill, "decode_bandwidth": eff.decode_bandwidth, "comm": eff.comm},
@@ -242,6 +251,14 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
     )
     assumptions = _assumptions(eff, dtype, prompt_tokens, output_tokens, b, s.layout, s.fmt.compute_scope,
                                base_dtype(gpu))
+    if s.dp > 1:
+        assumptions.append(Assumption(
+            name="attention_data_parallel",
+            value=f"{s.dp} ranks x TP {s.tp}: {s.rank_batch(b)} of the {b} sequences per rank for attention and the "
+                  f"dense layers; the MoE layers see every rank's tokens, "
+                  + ("dispatched and combined by two all-to-alls" if s.ep else "gathered and scattered back")
+                  + f" over {s.dp * s.tp} GPUs",
+            source="llamasize.perf (module docstring): vLLM --data-parallel-size, SGLang --enable-dp-attention"))
     if spec.num_nextn_predict_layers:
         assumptions.append(Assumption(
             name="speculative_decoding", value=f"none: the checkpoint's {spec.num_nextn_predict_layers} MTP layer(s) "
@@ -252,7 +269,7 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
                       "vocab_size")
         if bw is None:
             raise UnknownValueError("decode speed", ["memory_bandwidth_gb_per_s"], f"the catalogue entry {gpu.id}")
-        stages = stage_weights(spec, s.fmt.id, s.tp, s.pp, s.ep)
+        stages = stage_weights(spec, s.fmt.id, s.tp, s.pp, s.ep, s.dp)
     except UnknownValueError as e:
         return PerfEstimate(prefill=None, decode=None, distinct_experts_per_moe_layer=None,
                             kv_bytes_read_per_step_per_gpu=0, ttft_s=None, tpot_s=None,
@@ -262,16 +279,19 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
                             unknown=[str(e)], **common)
     if peak is None:
         unknown.append(f"{gpu.id} has no {dtype} FLOP rate in the catalogue: compute time and prefill are unknown")
-    if link is None and (s.tp > 1 or s.ep):
+    if link is None and (s.tp > 1 or s.ep or s.dp > 1):
         unknown.append(f"{gpu.id} has no interconnect bandwidth in the catalogue: communication time is unknown")
     base_peak = gpu.flops.per_second(base_dtype(gpu))
-    prefill, _ = _phase(spec, s, stages, prompt_tokens, peak, bw, link_uni, eff, prefill=True, base_peak=base_peak)
-    micro = min(b, s.pp)
-    per_micro = -(-b // micro)
+    b_rank = s.rank_batch(b)  # sequences of one attention data-parallel rank (b when dp = 1)
+    ranks = min(s.dp, b)  # ranks with a sequence: their tokens meet in the MoE layers
+    prefill, _ = _phase(spec, s, stages, prompt_tokens, peak, bw, link_uni, eff, prefill=True, base_peak=base_peak,
+                        ranks=ranks)
+    micro = min(b_rank, s.pp)
+    per_micro = -(-b_rank // micro)
     span = DecodeSpan.generation(prompt_tokens, output_tokens)  # the decode steps of the generation
     decode, kv_read = _phase(spec, s, stages, per_micro, peak, bw, link_uni, eff, prefill=False, span=span,
-                             base_peak=base_peak)
-    experts = (expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, per_micro)
+                             base_peak=base_peak, ranks=ranks)
+    experts = (expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, per_micro * ranks)
                if spec.is_moe else None)
     bubble = 1.0 - micro / s.pp
     ttft = prefill.time_s
@@ -281,7 +301,8 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
     req_s = latency = in_tps = out_tps = per_gpu_hour = None
     if ttft is not None and tpot is not None:
         # steady state: b sequences share the decode steps; prompts are prefilled one after another
-        cycle = output_tokens * tpot + b * ttft
+        # (on each attention data-parallel rank, the ranks in parallel)
+        cycle = output_tokens * tpot + b_rank * ttft
         req_s = b / cycle
         out_tps = req_s * output_tokens
         in_tps = req_s * prompt_tokens
@@ -314,9 +335,13 @@ def _bound(compute: float | None, memory: float, comm: float) -> Bound | None:
     return max(roofs, key=lambda k: (roofs[k], k))
 
 
-def _layer_comm_s(spec: ModelSpec, s, stage: StageWeights, tokens: int, link_uni, eff: Efficiencies) -> float:
-    """TP all-reduces and EP all-to-alls of one stage for ``tokens`` tokens."""
-    if s.tp <= 1 or link_uni is None:
+def _layer_comm_s(spec: ModelSpec, s, stage: StageWeights, tokens: int, link_uni, eff: Efficiencies,
+                  ranks: int = 1) -> float:
+    """TP all-reduces and EP all-to-alls of one stage for ``tokens`` tokens (per attention
+    data-parallel rank; ``ranks`` ranks hold tokens). With attention DP the MoE layers exchange the
+    tokens over the ``dp x tp`` GPUs (the module docstring)."""
+    moe_gpus = s.tp * s.dp
+    if moe_gpus <= 1 or link_uni is None:
         return 0.0
     h = spec.hidden_size
     act = tokens * h * ACT_BYTES
@@ -326,9 +351,10 @@ def _layer_comm_s(spec: ModelSpec, s, stage: StageWeights, tokens: int, link_uni
     t += dense_layers * ring_allreduce_s(act, s.tp, link_uni, eff.comm)  # after a dense MLP
     if s.ep:
         k = spec.num_experts_per_tok
-        t += stage.moe_layers * 2 * all_to_all_s(act * k, s.tp, link_uni, eff.comm)
-    else:
-        t += stage.moe_layers * ring_allreduce_s(act, s.tp, link_uni, eff.comm)
+        t += stage.moe_layers * 2 * all_to_all_s(act * k, moe_gpus, link_uni, eff.comm)
+    else:  # the experts split by width: every rank's activations gathered, the results scattered back
+        t += stage.moe_layers * ring_allreduce_s(act * max(1, ranks) if s.dp > 1 else act, moe_gpus, link_uni,
+                                                 eff.comm)
     return t
 
 
@@ -360,7 +386,7 @@ RateFn = Callable[["Work"], float]
 
 
 def _stage_work(spec: ModelSpec, s, st: StageWeights, tokens: int, *, prefill: bool,
-                span: DecodeSpan | None = None) -> list[Work]:
+                span: DecodeSpan | None = None, ranks: int = 1) -> list[Work]:
     """The work of one stage: a prefill of ``tokens`` tokens, or a decode step of ``tokens``
     sequences over the decode ``span`` (``traffic.DecodeSpan``). Three groups, each with its own roofline:
 
@@ -370,15 +396,18 @@ def _stage_work(spec: ModelSpec, s, st: StageWeights, tokens: int, *, prefill: b
     - experts: the routed experts hit, ``E x (1 - (1 - k/E)^T)`` of them, each multiplying its
       share ``T x k / hit`` of the rows;
     - attention: scores and values over the attended pairs; in decode it reads the KV cache.
+
+    With attention data parallelism ``tokens`` are one rank's and the experts see ``ranks x tokens``.
     """
     sequences = 1 if prefill else tokens  # a prefill needs the logits of its last position only
     out = [Work("dense", 2 * tokens * st.dense_matmul_params + 2 * sequences * st.lm_head_params,
                 st.dense_bytes + tokens * st.embedding_row_bytes, tokens)]
     if spec.is_moe and st.moe_layers:
         e, k = spec.num_local_experts, spec.num_experts_per_tok
-        hit = expected_distinct_experts(e, k, tokens)
-        out.append(Work("experts", 2 * tokens * st.routed_matmul_params * k / e, st.routed_bytes * hit / e,
-                        tokens * k / hit))
+        moe_tokens = tokens * max(1, ranks)  # every attention data-parallel rank's tokens meet here
+        hit = expected_distinct_experts(e, k, moe_tokens)
+        out.append(Work("experts", 2 * moe_tokens * st.routed_matmul_params * k / e, st.routed_bytes * hit / e,
+                        moe_tokens * k / hit))
     if prefill:
         out.append(Work("attention", _attn_flops(
             spec, s, st.layers, lambda lt: attended_pairs(tokens, spec.window_of(lt), lt == "chunked_attention")),
@@ -411,13 +440,13 @@ def phase_work(d: Deployment, tokens: int, *, prefill: bool, ctx: int = 0) -> li
     ``ctx`` tokens on a full layer) -- what the speed model divides by the
     device's rates (``verify`` uses it with measured rates)."""
     _, _, s, _ = quick_fit(d)
-    stages = stage_weights(d.model, s.fmt.id, s.tp, s.pp, s.ep)
+    stages = stage_weights(d.model, s.fmt.id, s.tp, s.pp, s.ep, s.dp)
     span = None if prefill else DecodeSpan.at(ctx - 1)
     return [_stage_work(d.model, s, st, tokens, prefill=prefill, span=span) for st in stages]
 
 
 def _phase(spec: ModelSpec, s, stages, tokens: int, peak, bw, link_uni, eff: Efficiencies, *, prefill: bool,
-           span: DecodeSpan | None = None, base_peak=None) -> tuple[PhaseTime, int]:
+           span: DecodeSpan | None = None, base_peak=None, ranks: int = 1) -> tuple[PhaseTime, int]:
     """Stages run one after another: time = sum over stages of the roofline of their work groups
     + communication. A format that quantizes only the experts (``compute_scope == "experts"``)
     runs its other matmuls at ``base_peak`` (the 16-bit rate)."""
@@ -431,9 +460,9 @@ def _phase(spec: ModelSpec, s, stages, tokens: int, peak, bw, link_uni, eff: Eff
     memory = comm = total = 0.0
     flops_max = bytes_max = kv_max = 0
     for st in stages:
-        works = _stage_work(spec, s, st, tokens, prefill=prefill, span=span)
+        works = _stage_work(spec, s, st, tokens, prefill=prefill, span=span, ranks=ranks)
         t, c, m = roofline(works, rate, bw * eff.decode_bandwidth)
-        cm = _layer_comm_s(spec, s, st, tokens, link_uni, eff)
+        cm = _layer_comm_s(spec, s, st, tokens, link_uni, eff, ranks)
         memory += m
         comm += cm
         if compute is not None and c is not None:

@@ -111,12 +111,13 @@ def _stage_of_other(t: Tensor, pp: int) -> int:
 
 
 @lru_cache(maxsize=4096)
-def stage_tensor_groups(spec: ModelSpec, quant: str, tp: int, pp: int,
-                        ep: bool) -> tuple[tuple[int, Tensor, tuple, int, int], ...]:
+def stage_tensor_groups(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
+                        dp: int = 1) -> tuple[tuple[int, Tensor, tuple, int, int], ...]:
     """Every tensor one GPU of each stage holds, grouped: ``(stage, tensor, shard_shape, nbytes,
     count)`` where ``count`` layers of the stage hold a tensor like ``tensor`` (a representative:
     its name and layer are the first layer's of its class). Summing ``nbytes x count`` gives the
-    same total as summing every tensor of the weight table.
+    same total as summing every tensor of the weight table. ``dp``: attention data-parallel ranks
+    (``parallel.shard_shape``: the routed experts split over ``dp x tp`` GPUs).
 
     A checkpoint served in its own format (``checkpoint.uses_checkpoint_bytes``): each shard's
     bytes are scaled by its component's ``checkpoint bytes / table bytes`` (floored per tensor), so
@@ -134,26 +135,27 @@ def stage_tensor_groups(spec: ModelSpec, quant: str, tp: int, pp: int,
     stages = pp_partition(spec.need("the pipeline split", "num_hidden_layers"), pp)
     out = []
     for c in lay.classes:
-        shards = [(t, shard_shape(t, spec, tp, ep), st) for t, st in zip(c.tensors, c.storages)]
+        shards = [(t, shard_shape(t, spec, tp, ep, dp), st) for t, st in zip(c.tensors, c.storages)]
         for k, layers in enumerate(stages):
             n = c.count_in(layers[0], layers[-1] + 1) if layers else 0
             if n:
                 out += [(k, t, shape, scaled(t, st.nbytes(shape)), n) for t, shape, st in shards]
     for t, st in lay.other:
-        shape = shard_shape(t, spec, tp, ep)
+        shape = shard_shape(t, spec, tp, ep, dp)
         out.append((_stage_of_other(t, pp), t, shape, scaled(t, st.nbytes(shape)), 1))
     return tuple(out)
 
 
 @lru_cache(maxsize=4096)
 def stage_weight_bytes(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool,
-                       include_vision: bool) -> tuple[int, ...]:
+                       include_vision: bool, dp: int = 1) -> tuple[int, ...]:
     """Weight bytes on one GPU of each pipeline stage (exact for the format's layout; from the
-    checkpoint's own tensors when ``uses_checkpoint_bytes``)."""
+    checkpoint's own tensors when ``uses_checkpoint_bytes``); ``dp`` attention data-parallel ranks."""
+    groups = stage_tensor_groups(spec, quant, tp, pp, ep, dp)
     if uses_checkpoint_bytes(spec, quant):
-        return checkpoint_stage_bytes(spec, quant, stage_tensor_groups(spec, quant, tp, pp, ep), pp, include_vision)
+        return checkpoint_stage_bytes(spec, quant, groups, pp, include_vision)
     out = [0] * pp
-    for k, t, _, nbytes, n in stage_tensor_groups(spec, quant, tp, pp, ep):
+    for k, t, _, nbytes, n in groups:
         if include_vision or t.component != "vision":
             out[k] += nbytes * n
     return tuple(out)

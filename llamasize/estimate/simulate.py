@@ -471,6 +471,9 @@ def simulate(d: Deployment, requests: list[Request], *, eff: Efficiencies | None
     given) bound each step; the KV pool is what ``fit`` leaves for KV on each GPU. A request whose
     prompt plus output cannot fit in an empty pool is refused with ValueError (the engine refuses
     it too: its length exceeds what the KV cache can hold)."""
+    if d.data_parallel_size > 1:  # each rank schedules its own requests: not modelled step by step yet
+        raise ValueError("the step simulator does not model attention data parallelism (--dp) yet; "
+                         "drop --arrival for the analytical estimate")
     cost = StepCost(d, eff)
     if clients is not None and clients < 1:
         raise ValueError("a closed loop needs at least one client")

@@ -56,11 +56,12 @@ class StageWeights:
 
 
 @lru_cache(maxsize=2048)
-def stage_weights(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool) -> tuple[StageWeights, ...]:
+def stage_weights(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool, dp: int = 1) -> tuple[StageWeights, ...]:
     """Weight traffic per stage, from ``shards.stage_tensor_groups`` (``n`` layers of the stage hold
-    each grouped tensor; the vision tower is left out: it does not run per token)."""
+    each grouped tensor; the vision tower is left out: it does not run per token). ``dp``: attention
+    data-parallel ranks (the routed experts of one GPU are its ``1 / (dp x tp)`` share)."""
     acc = [[0, 0, 0, 0, 0, 0] for _ in range(pp)]
-    for k, t, shape, nbytes, n in stage_tensor_groups(spec, quant, tp, pp, ep):
+    for k, t, shape, nbytes, n in stage_tensor_groups(spec, quant, tp, pp, ep, dp):
         numel = math.prod(shape) * n
         nbytes *= n
         if t.component == "vision":

@@ -6,6 +6,12 @@ compressed-tensors, ModelOpt) and vLLM reads it, so no ``--quantization`` is pas
 note says which checkpoint to use. ``--quantization fp8`` quantizes a BF16 checkpoint on load.
 Multi-node vLLM uses a Ray cluster (as in the LeaderWorkerSet example, facts/serving.md 2.2);
 multi-node SGLang uses ``--nnodes/--node-rank/--dist-init-addr``.
+
+Attention data parallelism (``dp`` ranks of attention TP ``tp``; ``estimate.parallel``): vLLM
+``--tensor-parallel-size tp --data-parallel-size dp`` (its DP ranks share the MoE layers of a MoE
+model; ``--enable-expert-parallel`` makes them whole experts over ``dp x tp`` GPUs); SGLang counts
+every GPU of a stage in its TP size: ``--tp-size dp x tp --dp-size dp --enable-dp-attention``
+(``--ep-size dp x tp`` with EP).
 """
 
 from __future__ import annotations
@@ -131,12 +137,21 @@ def _layout_notes(spec: ModelSpec, kv_layout: str, engine: str) -> list[str]:
 
 def vllm_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_cache_dtype: str,
                  max_model_len: int, nodes: int, gpu_memory_utilization: float | None = None,
-                 kv_layout: str = "full") -> LaunchCommand:
-    """``vllm serve`` for one deployment (facts/serving.md 2.1 flag names)."""
+                 kv_layout: str = "full", dp: int = 1) -> LaunchCommand:
+    """``vllm serve`` for one deployment (facts/serving.md 2.1 flag names); ``dp`` attention
+    data-parallel ranks (the module docstring)."""
     qflags, notes = _quant_flags(spec, quant, "vllm")
     notes = notes + _layout_notes(spec, kv_layout, "vLLM")
     f = VLLM_FLAGS
     cmd = [*f.launch, model_repo(spec, quant), f.tp, str(tp), f.pp, str(pp)]
+    if dp > 1:
+        cmd += [f.dp, str(dp)]
+        notes = notes + [f"attention data parallelism: {dp} engine ranks of TP {tp}, each with its own scheduler and "
+                         f"KV cache; the MoE layers span all {dp * tp} GPUs of a stage"]
+        if nodes > 1:
+            notes = notes + ["data-parallel ranks on several nodes: set vLLM's --data-parallel-size-local (ranks per "
+                             "node) and the rank/address flags for your launcher (facts/serving.md 2.1); the command "
+                             "below is the single-launch form"]
     if ep:
         cmd.append(f.ep_switch)
     cmd += [f.max_model_len, str(max_model_len)]
@@ -155,14 +170,18 @@ def vllm_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_
 
 def sglang_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_cache_dtype: str,
                    max_model_len: int, nodes: int, mem_fraction_static: float | None = None,
-                   kv_layout: str = "full") -> LaunchCommand:
-    """``python -m sglang.launch_server`` for one deployment (facts/serving.md 2.3 flag names)."""
+                   kv_layout: str = "full", dp: int = 1) -> LaunchCommand:
+    """``python -m sglang.launch_server`` for one deployment (facts/serving.md 2.3 flag names); with
+    ``dp`` attention data-parallel ranks SGLang's TP size counts every GPU of a stage (``dp x tp``)."""
     qflags, notes = _quant_flags(spec, quant, "sglang")
     notes = notes + _layout_notes(spec, kv_layout, "SGLang")
     f = SGLANG_FLAGS
-    cmd = [*f.launch, f.model_flag, model_repo(spec, quant), f.tp, str(tp), f.pp, str(pp)]
+    group = tp * dp
+    cmd = [*f.launch, f.model_flag, model_repo(spec, quant), f.tp, str(group), f.pp, str(pp)]
+    if dp > 1:
+        cmd += [f.dp, str(dp), f.dp_attention_switch]
     if ep:
-        cmd += [f.ep_size, str(tp)]
+        cmd += [f.ep_size, str(group)]
     cmd += [f.max_model_len, str(max_model_len)]
     if kv_cache_dtype == "fp8":
         cmd += [f.kv_cache_dtype, f.kv_fp8]
@@ -179,18 +198,18 @@ def sglang_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, k
 def serve_command(engine: str, spec: ModelSpec, gpu: GpuSpec, *, tp: int, pp: int, ep: bool, quant: str,
                   kv_cache_dtype: str, max_model_len: int, nodes: int, kv_layout: str,
                   gpu_memory_utilization: float | None = None,
-                  mem_fraction_static: float | None = None) -> LaunchCommand:
+                  mem_fraction_static: float | None = None, dp: int = 1) -> LaunchCommand:
     """The launch command of ``engine`` (vllm or sglang) for a deployment sized with that engine's
     memory rules. For SGLang without an explicit ``mem_fraction_static``, the automatic value the
     deployment was sized with (``engines.engine_budget``) is pinned, so the server budgets what the
     estimate assumed."""
     kw = dict(tp=tp, pp=pp, ep=ep, quant=quant, kv_cache_dtype=kv_cache_dtype, max_model_len=max_model_len,
-              nodes=nodes, kv_layout=kv_layout)
+              nodes=nodes, kv_layout=kv_layout, dp=dp)
     if engine == "vllm":
         return vllm_command(spec, gpu_memory_utilization=gpu_memory_utilization, **kw)
     if engine != "sglang":
         raise UsageError(f"no launch command for engine {quote_value(engine)} (choices: vllm, sglang)")
     fraction = mem_fraction_static
     if fraction is None:
-        fraction = engine_budget("sglang", gpu, tp=tp, pp=pp).fraction
+        fraction = engine_budget("sglang", gpu, tp=tp * dp, pp=pp).fraction  # SGLang's tp_size: dp x tp
     return sglang_command(spec, mem_fraction_static=fraction, **kw)

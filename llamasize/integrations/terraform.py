@@ -195,7 +195,7 @@ def external_result(res: PlanResult, spec: ModelSpec) -> TerraformExternalResult
     try:
         cmd = vllm_command(spec, tp=o.tensor_parallel_size, pp=o.pipeline_parallel_size, ep=o.expert_parallel,
                            quant=o.quant, kv_cache_dtype=o.kv_cache_dtype, max_model_len=tv.max_model_len,
-                           nodes=o.nodes, kv_layout=o.kv_layout).text()
+                           nodes=o.nodes, kv_layout=o.kv_layout, dp=o.data_parallel_size).text()
     except UsageError:
         cmd = ""
     plan_json = json.dumps(res.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)

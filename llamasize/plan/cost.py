@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -21,9 +22,12 @@ from pydantic import BaseModel, ConfigDict
 from llamasize import SCHEMA_VERSION
 from llamasize.data.hardware import GpuSpec
 from llamasize.errors import UsageError
-from llamasize.estimate.deployment import Assumption, DeploymentHead, ParallelLayoutFields
-from llamasize.estimate.perf import PerfEstimate
+from llamasize.estimate.deployment import Assumption, Deployment, DeploymentHead, ParallelLayoutFields
+from llamasize.estimate.perf import PerfEstimate, estimate_perf
+from llamasize.estimate.simulate import simulated_perf
+from llamasize.estimate.calibration import efficiencies_from
 from llamasize.plan.planner import fit_deployment, load_plan_calibration, option_perf, plan
+from llamasize.plan.slo import plan_slo
 from llamasize.plan.pricing import SECONDS_PER_DAY, PriceBasis, gpu_hour_price, usd_per_mtok
 from llamasize.data.prices import (
     blended_usd_per_mtok, load_api_prices, prices_for_model, reference_prices, usd_for_tokens,
@@ -152,7 +156,8 @@ def estimate_cost(perf: PerfEstimate, gpu: GpuSpec, basis: PriceBasis, apis: lis
     ]
     return CostEstimate(
         model=perf.model, gpu=perf.gpu, gpu_count=perf.gpu_count, tensor_parallel_size=perf.tensor_parallel_size,
-        pipeline_parallel_size=perf.pipeline_parallel_size, expert_parallel=perf.expert_parallel, quant=perf.quant,
+        pipeline_parallel_size=perf.pipeline_parallel_size, data_parallel_size=perf.data_parallel_size,
+        expert_parallel=perf.expert_parallel, quant=perf.quant,
         kv_cache_dtype=perf.kv_cache_dtype, price_kind=basis.kind if basis.usd_per_gpu_hour is None else "given",
         usd_per_gpu_hour=per_gpu, price_source=source, usd_per_hour=usd_h, usd_per_day=usd_day, utilization=u,
         prompt_tokens=p, output_tokens=o, concurrency=b, ttft_s=perf.ttft_s, tpot_s=perf.tpot_s,
@@ -302,3 +307,53 @@ def compare_costs(req, reg, basis: PriceBasis, *, tokens_per_day: float | None =
         estimates.append(estimate_cost(option_perf(req, d, cals), d.gpu, basis, apis, tokens_per_day=tokens_per_day))
     return cost_report(req.model.id, estimates, apis, tokens_per_day=tokens_per_day, utilization=basis.utilization,
                        price_kind=basis.kind), res
+
+
+# ------------------------------------------------------------------------------ SLO operating point ---
+def compare_costs_slo(sreq, reg, basis: PriceBasis, *, tokens_per_day: float | None = None, options: int = 3,
+                      all_references: bool = False):
+    """``llamasize cost --max-ttft/--max-tpot --qps``: price the SLO-feasible operating point instead of a
+    fixed concurrency. The SLO search (``plan.slo.plan_slo``) picks each deployment's replicas and
+    concurrency cap; each option (the best point per GPU type) is priced from a simulation of one
+    replica at its share of the load, so its capacity is the load it serves within the targets.
+    Returns ``(report, slo_plan)``; the report is None when no point meets the targets."""
+    req = sreq.plan
+    cals = load_plan_calibration(req)
+    res = plan_slo(sreq, reg, cals)
+    p, o = req.prompt_tokens, req.output_tokens
+    providers = load_api_prices(reg.catalog_dirs)
+    apis = prices_for_model(providers, req.model.id, p, o, min_input_tokens=p)
+    apis += reference_prices(providers, include_optional=all_references)
+    picked, seen = [], set()
+    for x in [res.recommendation, *res.alternatives]:
+        if x is not None and x.gpu not in seen:
+            seen.add(x.gpu)
+            picked.append(x)
+    estimates = []
+    for x in picked[:options]:
+        gpu = reg.gpu(x.gpu)
+        d = replace(fit_deployment_of(x, req, gpu), max_num_seqs=x.max_num_seqs)
+        eff = efficiencies_from(cals, gpu)
+        e = estimate_perf(d, prompt_tokens=p, output_tokens=o, concurrency=max(1, x.simulation.max_running), eff=eff)
+        e = simulated_perf(e, d, eff=eff, prompt_tokens=p, output_tokens=o, arrival="poisson", requests=sreq.requests,
+                           qps=x.qps_per_replica, seed=sreq.seed, admission="greedy", clients=None)
+        point = Assumption(
+            name="operating_point", value=f"SLO-feasible: {sreq.percentile} TTFT {x.ttft_s:.4g} s, TPOT "
+            f"{x.tpot_s:.4g} s at {x.qps_per_replica:,.4g} requests/s per replica, max_num_seqs {x.max_num_seqs}, "
+            f"{x.replicas} replica(s) for {sreq.qps:,.4g} requests/s", source="--max-ttft/--max-tpot (llamasize.plan.slo)")
+        e = e.model_copy(update={"assumptions": [*e.assumptions, point]})
+        estimates.append(estimate_cost(e, gpu, basis, apis, tokens_per_day=tokens_per_day))
+    if not estimates:
+        return None, res
+    return cost_report(req.model.id, estimates, apis, tokens_per_day=tokens_per_day, utilization=basis.utilization,
+                       price_kind=basis.kind), res
+
+
+def fit_deployment_of(x, req, gpu: GpuSpec):
+    """The Deployment of an SLO option (same settings as the plan request)."""
+    return Deployment(
+        model=req.model, gpu=gpu, gpu_count=x.gpu_count, quant=x.quant, context_tokens=req.context_tokens,
+        tensor_parallel_size=x.tensor_parallel_size, pipeline_parallel_size=x.pipeline_parallel_size,
+        expert_parallel=x.expert_parallel, kv_cache_dtype=x.kv_cache_dtype, batch=req.batch, engine=req.engine,
+        kv_layout=req.kv_layout, gpu_memory_utilization=req.gpu_memory_utilization,
+        mem_fraction_static=req.mem_fraction_static, include_vision=req.include_vision)

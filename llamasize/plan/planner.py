@@ -8,6 +8,10 @@ Search space (DESIGN.md rule 7, issue "Planner"):
   divide TP or the other way round). TP stays inside a node; pipeline stages span nodes. TP
   across nodes is tried only when no intra-node layout exists and the GPU has a fast interconnect,
   and it is flagged. For MoE models each layout is tried with and without expert parallelism.
+- Attention data-parallel layouts (``dp_layouts``) for MoE models whose KV cache TP attention
+  replicates (MLA, or fewer KV heads than GPUs): DP with attention TP 1 over all the GPUs (wide EP
+  across nodes) or over each node's GPUs with pipeline stages across nodes. At equal price and count a TP layout is preferred, so DP is chosen
+  only where it holds what TP cannot (or by a speed or headroom objective).
 - Quantization: the one asked for, or ``auto``: every format the GPU runs well (``auto_formats``).
 - KV dtype: the one asked for; ``any`` tries the model's dtype and FP8.
 
@@ -26,6 +30,7 @@ from llamasize.data.registry import Registry
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UsageError
 from llamasize.estimate.calibration import CalibrationFile, calibration_path, efficiencies_from, load_calibrations
+from llamasize.estimate.log_calibration import with_engine_correction
 from llamasize.estimate.deployment import Assumption, Deployment
 from llamasize.estimate.engines import ONLINE_QUANTIZATION
 from llamasize.estimate.memory import FitEstimate, budget_step_notes, estimate_memory, fit_reasons, quick_fit
@@ -84,6 +89,9 @@ class PlanRequest:
     price_basis: object = None
     #: Calibration file to look efficiencies up in (None = the default location).
     calibration: object = None
+    #: Engine-memory entries of the calibration (``calibrate --from-log``), attached to every candidate
+    #: of a matching shape (``estimate.log_calibration.with_engine_correction``).
+    engine_memory: tuple = ()
 
 
 # ------------------------------------------------------------------------------------ results ---
@@ -148,6 +156,31 @@ def layouts(spec: ModelSpec, gpu: GpuSpec, n: int, mode: str = "practical") -> l
     return out
 
 
+def dp_layouts(spec: ModelSpec, gpu: GpuSpec, n: int) -> list[tuple[int, int, int]]:
+    """``(tp, pp, dp)`` attention data-parallel layouts for ``n`` GPUs (``estimate.parallel``): one
+    DP rank per GPU (attention TP 1); over several nodes either wide DP over all of them (the
+    all-to-all crosses nodes, as in the KServe DP+EP DeepSeek-R1 sample, facts/serving.md 2.2) or DP
+    inside a node and one pipeline stage per node, for MoE models whose
+    KV cache TP attention would replicate -- MLA (the latent is held whole on every TP rank) or fewer
+    KV heads than the node's GPUs -- and whose routed experts (and their width) divide evenly over
+    the node's GPUs. Other models gain nothing: TP already splits their KV by head and DP would
+    replicate the attention weights. [] when none applies."""
+    if not spec.is_moe or n < 2 or spec.num_hidden_layers is None:
+        return []
+    nkv = spec.num_key_value_heads
+    per_node = min(n, gpu.gpus_per_node)
+    if not (spec.is_mla or (nkv is not None and nkv < per_node)):
+        return []
+    if n % per_node or n // per_node > spec.num_hidden_layers:
+        return []
+    out = []
+    for dp in ((n, per_node) if n > per_node else (n,)):  # wide DP over the nodes, or DP per node + PP
+        if spec.num_local_experts % dp or (spec.moe_intermediate_size or 0) % dp:
+            continue  # the experts (and their width) split evenly over the ranks, as serving recipes do
+        out.append((1, n // dp, dp))
+    return out
+
+
 def gpu_counts(gpu: GpuSpec, max_gpus: int | None, max_nodes: int) -> list[int]:
     """1 .. GPUs per node, then whole nodes up to ``max_nodes``, capped at ``max_gpus``."""
     counts = list(range(1, gpu.gpus_per_node + 1)) + [k * gpu.gpus_per_node for k in range(2, max_nodes + 1)]
@@ -196,12 +229,12 @@ def _usd_per_mtok(price_per_hour: float | None, perf) -> float | None:
 
 
 def _sort_key(objective: str, price, n, nodes, pp, ep, quant, headroom, gpu_id, kv, per_mtok=None,
-              tokens_per_s=None) -> tuple:
+              tokens_per_s=None, dp: int = 1) -> tuple:
     prec = PRECISION.index(quant) if quant in PRECISION else len(PRECISION)
     no_price = price is None
     p = price if price is not None else 0.0
     kvp = 0 if kv != "fp8" else 1
-    tail = (nodes, pp, ep, prec, kvp, gpu_id)
+    tail = (nodes, pp, dp > 1, ep, prec, kvp, gpu_id)
     if objective == "gpus":
         return (n, no_price, p) + tail
     if objective == "headroom":
@@ -233,8 +266,14 @@ def select_gpus(req: PlanRequest, reg: Registry) -> tuple[list[GpuSpec], list[Gp
 
 
 def _base_deployment(req: PlanRequest, gpu: GpuSpec, n: int, tp: int, pp: int, ep: bool, quant: str,
-                     kv: str) -> Deployment:
-    return Deployment(
+                     kv: str, dp: int = 1) -> Deployment:
+    d = _plain_deployment(req, gpu, n, tp, pp, ep, quant, kv, dp)
+    return with_engine_correction(d, req.engine_memory) if req.engine_memory else d
+
+
+def _plain_deployment(req: PlanRequest, gpu: GpuSpec, n: int, tp: int, pp: int, ep: bool, quant: str,
+                      kv: str, dp: int = 1) -> Deployment:
+    return Deployment(data_parallel_size=dp,
         model=req.model, gpu=gpu, gpu_count=n, quant=quant, context_tokens=req.context_tokens,
         tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel=ep, kv_cache_dtype=kv, batch=req.batch,
         engine=req.engine, kv_layout=req.kv_layout, gpu_memory_utilization=req.gpu_memory_utilization,
@@ -274,11 +313,13 @@ def search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_node
                 last_fail: Deployment | None = None
                 for n in counts:
                     cands = []
-                    for tp, pp, multi in layouts(spec, gpu, n, req.layout_mode):
+                    shapes = [(tp, pp, 1, multi) for tp, pp, multi in layouts(spec, gpu, n, req.layout_mode)]
+                    shapes += [(tp, pp, dp, False) for tp, pp, dp in dp_layouts(spec, gpu, n)]
+                    for tp, pp, dp, multi in shapes:
                         for ep in eps:
-                            if ep and tp == 1:
+                            if ep and tp * dp == 1:
                                 continue
-                            d = _base_deployment(req, gpu, n, tp, pp, ep, quant, kv)
+                            d = _base_deployment(req, gpu, n, tp, pp, ep, quant, kv, dp)
                             fits, free, s, _ = quick_fit(d, req.headroom)
                             evaluated += 1
                             if fits is None:
@@ -295,7 +336,7 @@ def search(req: PlanRequest, gpus: list[GpuSpec], max_gpus: int | None, max_node
                                 per_mtok = _usd_per_mtok(price, pe)
                                 tps = pe.output_tokens_per_s
                             key = _sort_key(req.objective, price, n, s.nodes, pp, ep, quant, headroom, gpu.id, kv,
-                                            per_mtok, tps)
+                                            per_mtok, tps, dp)
                             cands.append(_Cand(key, d, price, free, headroom, multi))
                     if cands:
                         found = min(cands)
@@ -325,7 +366,7 @@ def _option(c: _Cand, req: "PlanRequest", calibrations: CalibrationFile) -> Plan
     return PlanOption(
         gpu=e.gpu, gpu_name=e.gpu_name, gpu_count=e.gpu_count, nodes=e.nodes,
         tensor_parallel_size=e.tensor_parallel_size, pipeline_parallel_size=e.pipeline_parallel_size,
-        expert_parallel=e.expert_parallel, quant=e.quant, kv_cache_dtype=e.kv_cache_dtype, kv_layout=e.kv_layout,
+        data_parallel_size=e.data_parallel_size, expert_parallel=e.expert_parallel, quant=e.quant, kv_cache_dtype=e.kv_cache_dtype, kv_layout=e.kv_layout,
         engine=e.engine, fits=bool(e.fits), headroom_fraction=e.per_gpu.headroom_fraction,
         max_context_tokens=e.max_context_tokens, max_concurrency=e.max_concurrency, per_gpu=e.per_gpu,
         price_usd_per_hour=price, price_source=source, multi_node_tensor_parallel=c.multi_node_tp,
@@ -345,7 +386,7 @@ def _next_larger(d: Deployment, req: "PlanRequest") -> Deployment | None:
         found = layouts(req.model, d.gpu, n, req.layout_mode)
         if found:
             tp, pp, _ = found[0]
-            return replace(d, gpu_count=n, tensor_parallel_size=tp, pipeline_parallel_size=pp,
+            return replace(d, gpu_count=n, tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=1,
                            expert_parallel=d.expert_parallel and tp > 1)
     return None
 
@@ -492,7 +533,10 @@ def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None =
                    source="--headroom (free memory per GPU / engine budget, at the requested batch and context)"),
         Assumption(name="search", value=f"GPU counts 1..node size, then whole nodes: {node_note}; "
                    f"layouts: {req.layout_mode} (TP inside a node, PP across nodes)"
-                   + ("" if req.layout_mode == "practical" else ", every TP x PP factorisation"),
+                   + ("" if req.layout_mode == "practical" else ", every TP x PP factorisation")
+                   + ("; attention data parallelism (DP x TP 1 over every GPU, or over each node's with PP across "
+                      "nodes; with and without EP)"
+                      if any(dp_layouts(req.model, g, g.gpus_per_node) for g in gpus) else ""),
                    source="llamasize.planner"),
         Assumption(name="memory_model", value="same arithmetic as 'llamasize fit'", source="llamasize.memory"),
     ]
@@ -520,4 +564,4 @@ def fit_deployment(option: PlanOption, req: PlanRequest, reg: Registry) -> Deplo
     """The ``fit`` deployment of a plan option (same settings), for round-trip checks."""
     return _base_deployment(req, reg.gpu(option.gpu), option.gpu_count, option.tensor_parallel_size,
                             option.pipeline_parallel_size, option.expert_parallel, option.quant,
-                            "fp8" if option.kv_cache_dtype == "fp8" else "auto")
+                            "fp8" if option.kv_cache_dtype == "fp8" else "auto", option.data_parallel_size)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from llamasize import SCHEMA_VERSION
 from llamasize.estimate.deployment import Assumption, ParallelLayoutFields
 from llamasize.estimate.memory import PerGpuMemory
+from llamasize.estimate.simresult import SimulationSummary
 
 
 class _OptionHead(BaseModel):
@@ -123,3 +124,84 @@ class PlanResult(BaseModel):
 
 
 # ------------------------------------------------------------------------------------ search ----
+
+
+# -------------------------------------------------------------------------- SLO-driven plans ---
+class SloTargets(BaseModel):
+    """What an SLO-driven plan must meet (``plan --max-ttft/--max-tpot``) and the load it must meet it at."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: Time to first token and time per output token at ``percentile`` (seconds; None = no target).
+    max_ttft_s: float | None
+    max_tpot_s: float | None
+    percentile: Literal["p50", "p90", "p99"]
+    #: Mean arrival rate of the whole deployment (requests/s), split evenly over the replicas.
+    qps: float
+    requests_per_day: float | None
+    load_source: str
+    #: Requests per simulated replica (Poisson arrivals at qps / replicas, seeded by ``seed``).
+    requests: int
+    seed: int
+
+
+class SloOption(BaseModel):
+    """One operating point of the SLO search: a deployment, its replicas and engine concurrency cap,
+    and what the simulation of one replica at its share of the load gave."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gpu: str
+    gpu_count: int
+    nodes: int
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    expert_parallel: bool
+    quant: str
+    kv_cache_dtype: str
+    kv_layout: str
+    engine: str
+    replicas: int
+    #: The engine's concurrency cap (vLLM ``--max-num-seqs``) the point was simulated with.
+    max_num_seqs: int
+    qps_per_replica: float
+    #: GPU-hour price of one replica and of all replicas (None = price unknown).
+    price_usd_per_hour: float | None
+    total_usd_per_hour: float | None
+    price_source: str | None
+    #: Total $/h over the tokens (prompt + output) served per hour at this load, per 1M tokens.
+    usd_per_mtok_blended: float | None
+    #: Simulated TTFT and TPOT at the targets' percentile (seconds).
+    ttft_s: float
+    tpot_s: float
+    meets: bool
+    #: The first target missed, e.g. "p90 TTFT 2.4 s > 2 s" (None when every target is met).
+    miss: str | None
+    simulation: SimulationSummary
+
+
+class SloPlanResult(BaseModel):
+    """The JSON of ``llamasize plan`` with latency targets (``--max-ttft`` / ``--max-tpot``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    model: str
+    model_name: str
+    request: PlanRequestSummary
+    slo: SloTargets
+    #: The best point (by the objective) that meets every target; None when none does.
+    recommendation: SloOption | None
+    #: The best point of other deployments that meet the targets, best first.
+    alternatives: list[SloOption]
+    #: When nothing meets the targets: the simulated point that came closest (smallest worst ratio
+    #: of simulated latency to target), and the sentence that says so.
+    nearest_miss: SloOption | None
+    nearest_miss_text: str | None
+    candidates: int
+    #: Candidates discarded by a bound (one request alone misses a target, or the objective's lower
+    #: bound is no better than the best point found) without a simulation under load.
+    candidates_pruned: int
+    simulations: int
+    assumptions: list[Assumption]
+    warnings: list[str]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
 from llamasize import SCHEMA_VERSION
 from llamasize.data.registry import Registry
@@ -32,6 +32,17 @@ class SweepCell(BaseModel):
     price_usd_per_hour: float | None
     #: True when the model's unpublished architecture makes the question unanswerable.
     unknown: bool = False
+    #: Attention data-parallel ranks of the deployment (``Deployment.data_parallel_size``; then
+    #: ``tensor_parallel_size`` is the attention TP of a rank); left out of the JSON when 1.
+    data_parallel_size: int = 1
+
+    @model_serializer(mode="wrap")
+    def _omit_single_rank(self, handler):
+        """The dumped fields, without ``data_parallel_size`` when it is 1."""
+        out = handler(self)
+        if isinstance(out, dict) and out.get("data_parallel_size") == 1:
+            out.pop("data_parallel_size")
+        return out
 
 
 class SweepRow(BaseModel):
@@ -80,7 +91,8 @@ def sweep(req: PlanRequest, contexts: list[int], reg: Registry) -> SweepResult:
                                        nodes=-(-d.gpu_count // gpu.gpus_per_node),
                                        tensor_parallel_size=d.tensor_parallel_size,
                                        pipeline_parallel_size=d.pipeline_parallel_size, quant=d.quant,
-                                       kv_cache_dtype=kv, price_usd_per_hour=price))
+                                       kv_cache_dtype=kv, price_usd_per_hour=price,
+                                       data_parallel_size=d.data_parallel_size))
             else:
                 cells.append(SweepCell(context_tokens=ctx, min_gpus=None, nodes=None, tensor_parallel_size=None,
                                        pipeline_parallel_size=None, quant=None, kv_cache_dtype=None,

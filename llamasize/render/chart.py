@@ -11,6 +11,9 @@ Point semantics:
   interpolation of y in x), which is what "linear in volume" means.
 - ``step``: y_i holds on [x_i, x_(i+1)) and jumps to y_(i+1) at x_(i+1); the last point ends the series.
 
+``render.frontier`` draws the throughput-latency frontier with the same two renderers: other axis
+labels and ``y_prefix=""`` (the y ticks of a cost chart are dollars, ``"$"``, the default).
+
 Both renderers are pure functions of their input (no clock, no randomness, fixed float formatting),
 so the same series always give the same text. Nothing here prints.
 """
@@ -119,7 +122,8 @@ def _ascii(text: str) -> str:
 
 # --------------------------------------------------------------------------------------- text ---
 def render_text(series: Sequence[Series], width: int = 72, height: int = 20, *,
-                x_label: str = "tokens/day", y_label: str = "USD/day", title: str | None = None) -> str:
+                x_label: str = "tokens/day", y_label: str = "USD/day", title: str | None = None,
+                y_prefix: str = "$") -> str:
     """The chart as plain ASCII text (no colour), for a terminal.
 
     Layout, top to bottom: the title (if any), the y-axis label, the framed plot, the x tick labels,
@@ -134,7 +138,7 @@ def render_text(series: Sequence[Series], width: int = 72, height: int = 20, *,
     """
     series = _check(series)
     (xlo, xhi), (ylo, yhi) = _ranges(series)
-    y_labels = {e: decade_label(e, "$") for e in range(ylo, yhi + 1)}
+    y_labels = {e: decade_label(e, y_prefix) for e in range(ylo, yhi + 1)}
     gutter = max(len(v) for v in y_labels.values()) + 1
     cols, rows = width - gutter - 4, height - 4
     if cols < 10 or rows < 3:
@@ -273,7 +277,7 @@ def _svg_points(s: Series) -> list[tuple[float, float]]:
 
 
 def render_svg(series: Sequence[Series], title: str, *, x_label: str = "tokens/day",
-               y_label: str = "USD/day", width: int = 720, height: int = 440) -> str:
+               y_label: str = "USD/day", width: int = 720, height: int = 440, y_prefix: str = "$") -> str:
     """The chart as a standalone SVG 1.1 document (UTF-8 text, opens in any browser).
 
     ``width`` x ``height`` pixels hold the title, the plot and its axes; the legend (one row of
@@ -333,7 +337,7 @@ def render_svg(series: Sequence[Series], title: str, *, x_label: str = "tokens/d
                    f"{_xml_text(decade_label(e))}</text>")
     for e in range(ylo, yhi + 1, ky):
         out.append(f'<text x="{_num(left - 8)}" y="{_num(py(10.0 ** e) + 4)}" text-anchor="end">'
-                   f"{_xml_text(decade_label(e, '$'))}</text>")
+                   f"{_xml_text(decade_label(e, y_prefix))}</text>")
     out.append("</g>")
     cy = top + ph / 2
     out.append(f'<text class="axis-label" x="{_num(left + pw / 2)}" y="{_num(top + ph + 42)}" '

@@ -59,10 +59,16 @@ def render_params(b: ParamBreakdown, fmt: str) -> str:
     return out + "\n" + "".join(line + "\n" + sep for line in lines)
 
 
+def dp_text(e) -> str:
+    """``"DP 8 x "`` before the TP size of a layout with attention data parallelism, else ``""``."""
+    return f"DP {e.data_parallel_size} x " if e.data_parallel_size > 1 else ""
+
+
 def fit_title(e: FitEstimate) -> str:
     """One-line description of a deployment."""
     ep = ", EP" if e.expert_parallel else ""
-    return (f"{e.model} on {e.gpu_count} x {e.gpu} (TP {e.tensor_parallel_size}, PP {e.pipeline_parallel_size}{ep}; "
+    return (f"{e.model} on {e.gpu_count} x {e.gpu} ({dp_text(e)}TP {e.tensor_parallel_size}, PP "
+            f"{e.pipeline_parallel_size}{ep}; "
             f"{e.nodes} node{'s' if e.nodes > 1 else ''}) | {e.quant} | KV {e.kv_cache_dtype}, {e.kv_layout} layout "
             f"| {e.engine} | {e.batch} x {e.context_tokens:,} tokens")
 
@@ -155,7 +161,7 @@ def render_perf(e: PerfEstimate, fmt: str) -> str:
         return to_json(e)
     md = fmt == "markdown"
     ep = ", EP" if e.expert_parallel else ""
-    head = (f"{'## ' if md else ''}{e.model} on {e.gpu_count} x {e.gpu} (TP {e.tensor_parallel_size}, PP "
+    head = (f"{'## ' if md else ''}{e.model} on {e.gpu_count} x {e.gpu} ({dp_text(e)}TP {e.tensor_parallel_size}, PP "
             f"{e.pipeline_parallel_size}{ep}) | {e.quant} (compute {e.compute_dtype}) | KV {e.kv_cache_dtype} | "
             f"{e.concurrency} x ({e.prompt_tokens:,} prompt + {e.output_tokens:,} output) tokens\n\n"
             f"speed: {e.confidence} ({e.efficiency_source} efficiencies)\n\n")

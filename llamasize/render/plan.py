@@ -21,7 +21,8 @@ def option_line(o: PlanOption) -> str:
     """One-line description of a plan option."""
     ep = " · EP" if o.expert_parallel else ""
     multi = " (TP across nodes!)" if o.multi_node_tensor_parallel else ""
-    return (f"{o.gpu_count} x {o.gpu} ({o.nodes} node{'s' if o.nodes > 1 else ''}) · TP {o.tensor_parallel_size} · "
+    dp = f"DP {o.data_parallel_size} · " if o.data_parallel_size > 1 else ""
+    return (f"{o.gpu_count} x {o.gpu} ({o.nodes} node{'s' if o.nodes > 1 else ''}) · {dp}TP {o.tensor_parallel_size} · "
             f"PP {o.pipeline_parallel_size}{ep}{multi} · {o.quant} · KV {o.kv_cache_dtype} ({o.kv_layout}) · "
             f"{_price_text(o.price_usd_per_hour)}/h")
 
@@ -30,7 +31,8 @@ def option_line(o: PlanOption) -> str:
 def _option_rows(options: list[PlanOption], start: int) -> list[list[str]]:
     return [
         [str(i), o.gpu, f"{o.gpu_count}" + (f" ({o.nodes}n)" if o.nodes > 1 else ""),
-         f"TP{o.tensor_parallel_size} PP{o.pipeline_parallel_size}" + (" EP" if o.expert_parallel else ""),
+         (f"DP{o.data_parallel_size} " if o.data_parallel_size > 1 else "")
+         + f"TP{o.tensor_parallel_size} PP{o.pipeline_parallel_size}" + (" EP" if o.expert_parallel else ""),
          o.quant, o.kv_cache_dtype, f"{o.headroom_fraction:.1%}", human_tokens(o.max_context_tokens),
          str(o.max_concurrency), seconds(o.ttft_s), seconds(o.tpot_s), usd_per_mtok(o.usd_per_mtok_blended),
          _price_text(o.price_usd_per_hour)]

@@ -71,14 +71,17 @@ def extract_llamasize(file: str, doc, stem: str) -> list[Target]:
                    batch=Loc(d.concurrency, at("concurrency")), policy=mf.policy)
         t.gpu_types = [("llamasize", d.gpu, at("gpu"))]
         t.gpu_count = Loc(d.gpus, at("gpus"))
-        tp = d.tp if d.tp is not None else (d.gpus // d.pp if d.gpus % d.pp == 0 else None)
+        tp = d.tp if d.tp is not None else (d.gpus // (d.pp * d.dp) if d.gpus % (d.pp * d.dp) == 0 else None)
         if tp is None:
-            t.issues.append(LS005(at("pp"), f"gpus ({d.gpus}) is not divisible by pp ({d.pp})"))
+            t.issues.append(LS005(at("pp"), f"gpus ({d.gpus}) is not divisible by pp ({d.pp})"
+                                  + (f" x dp ({d.dp})" if d.dp > 1 else "")))
             t.count_comparable = False
             tp = 1
         t.settings = {"tp": Loc(tp, at("tp") if d.tp is not None else at("gpus")), "pp": Loc(d.pp, at("pp")),
                       "ep": Loc(d.ep, at("ep")), "max_model_len": Loc(d.ctx, at("ctx")),
                       "kv_cache_dtype": Loc(d.kv_dtype, at("kv_dtype")), "kv_layout": Loc(d.kv_layout, at("kv_layout"))}
+        if d.dp > 1:
+            t.settings["dp"] = Loc(d.dp, at("dp"))
         if d.quant is not None:
             t.settings["quantization"] = Loc(d.quant, at("quant"))
         if d.gpu_memory_utilization is not None:

@@ -1,0 +1,177 @@
+"""SLO-driven planning (issue 12 item 4): ``plan --max-ttft/--max-tpot --qps``.
+
+The property tests run the real search on one GPU type and one format with small simulations
+(a few dozen requests per point): what a returned plan claims is re-simulated independently, a
+tightened target must never give a cheaper plan, and an impossible one must exit 3 with the nearest miss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llamasize.errors import UsageError
+from llamasize.estimate.simulate import simulate, summarize, workload
+from llamasize.plan.cost import fit_deployment_of
+from llamasize.plan.planner import PlanRequest
+from llamasize.plan.slo import SloRequest, plan_slo, qps_from_requests_per_day
+from llamasize.units import parse_duration
+
+PROMPT, OUTPUT, REQUESTS = 512, 64, 40
+BASE = ("plan", "-m", "llama3.1-8b", "--ctx", "2048", "--gpu", "h100", "--quant", "bf16", "-p", str(PROMPT),
+        "-o", str(OUTPUT), "--requests", str(REQUESTS))
+
+
+def _req(registry, **kw) -> SloRequest:
+    plan = PlanRequest(model=registry.model("llama3.1-8b"), context_tokens=2048, quant="bf16", gpus=("h100",),
+                       prompt_tokens=PROMPT, output_tokens=OUTPUT)
+    return SloRequest(plan=plan, requests=REQUESTS, **kw)
+
+
+def _resimulate(registry, sreq: SloRequest, o):
+    """The recommendation's one replica, simulated again from scratch (not the search's cache)."""
+    d = replace(fit_deployment_of(o, sreq.plan, registry.gpu(o.gpu)), max_num_seqs=o.max_num_seqs)
+    reqs = workload("poisson", sreq.requests, PROMPT, OUTPUT, qps=sreq.qps / o.replicas, seed=sreq.seed)
+    return summarize(simulate(d, reqs), arrival="poisson", qps=sreq.qps / o.replicas, seed=sreq.seed,
+                     admission="greedy")
+
+
+targets = st.tuples(st.sampled_from([0.05, 0.2, 0.5, 2.0]), st.sampled_from([0.004, 0.008, 0.015, 0.05]),
+                    st.sampled_from([2.0, 10.0, 40.0, 120.0]), st.sampled_from(["p50", "p90", "p99"]))
+
+
+@settings(max_examples=5)
+@given(targets, st.sampled_from([0.5, 0.8]))
+def test_plan_meets_targets_and_tightening_never_gets_cheaper(registry, t, factor):
+    ttft, tpot, qps, pct = t
+    loose = _req(registry, qps=qps, max_ttft_s=ttft, max_tpot_s=tpot, percentile=pct)
+    tight = replace(loose, max_ttft_s=ttft * factor, max_tpot_s=tpot * factor)
+    a, b = plan_slo(loose, registry), plan_slo(tight, registry)
+    for sreq, res in ((loose, a), (tight, b)):
+        o = res.recommendation
+        if o is None:
+            assert res.nearest_miss is not None and not res.nearest_miss.meets
+            assert res.nearest_miss_text.startswith("nearest miss: ") and f"{pct} " in res.nearest_miss_text
+            continue
+        s = _resimulate(registry, sreq, o)
+        assert getattr(s, f"ttft_s_{pct}") <= sreq.max_ttft_s
+        assert getattr(s, f"tpot_s_{pct}") <= sreq.max_tpot_s
+        assert math.isclose(getattr(s, f"ttft_s_{pct}"), o.ttft_s) and o.meets and o.miss is None
+        assert o.total_usd_per_hour == pytest.approx(o.price_usd_per_hour * o.replicas)
+    if b.recommendation is not None:  # what meets the tighter targets meets the looser ones
+        assert a.recommendation is not None
+        assert a.recommendation.total_usd_per_hour <= b.recommendation.total_usd_per_hour
+
+
+@settings(max_examples=3)
+@given(st.sampled_from([2.0, 20.0, 80.0]))
+def test_more_load_never_needs_fewer_replicas_of_one_deployment(registry, qps):
+    """One deployment (1 GPU, no larger counts), a fixed target: doubling the load never lowers the cost."""
+    one = lambda q: plan_slo(replace(_req(registry, qps=q, max_ttft_s=0.5, max_tpot_s=0.02),
+                                     plan=replace(_req(registry, qps=q).plan, max_gpus=1)), registry)
+    a, b = one(qps), one(2 * qps)
+    assert a.recommendation is not None
+    if b.recommendation is not None:
+        assert b.recommendation.replicas >= a.recommendation.replicas
+
+
+def test_impossible_target_exits_3_with_the_nearest_miss(cli):
+    r = cli(*BASE, "--max-ttft", "1ms", "--qps", "5", "--format", "json")
+    assert r.code == 3, r.err
+    doc = r.json()
+    assert doc["recommendation"] is None and doc["nearest_miss"]["meets"] is False
+    line = r.err.strip().splitlines()[-1]
+    assert line.startswith("llamasize: nearest miss: ") and "p90 TTFT" in line and "> 1 ms" in line
+    assert doc["nearest_miss"]["ttft_s"] > 0.001
+
+
+def test_table_names_targets_seed_and_latencies(cli):
+    r = cli(*BASE, "--max-ttft", "2s", "--max-tpot", "50ms", "--slo-percentile", "p99", "--qps", "4",
+            "--seed", "7")
+    assert r.code == 0, r.err
+    assert "p99 TTFT <= 2.00 s and TPOT <= 50.0 ms at 4 requests/s" in r.out
+    assert "Recommendation: 1 replica x 1 x h100-sxm" in r.out and "seed 7" in r.out
+    assert "slo_percentile: p99 [--slo-percentile]" in r.out
+
+
+def test_requests_per_day_is_the_mean_rate(cli):
+    r = cli(*BASE, "--max-tpot", "50ms", "--requests-per-day", "864k", "--format", "json")
+    assert r.code == 0, r.err
+    slo = r.json()["slo"]
+    assert slo["qps"] == pytest.approx(10.0) == pytest.approx(qps_from_requests_per_day(864_000))
+    assert slo["requests_per_day"] == 864_000 and slo["percentile"] == "p90" and slo["max_ttft_s"] is None
+    rec = r.json()["recommendation"]
+    assert rec["qps_per_replica"] * rec["replicas"] == pytest.approx(10.0)
+    assert rec["simulation"]["requests"] == REQUESTS and rec["simulation"]["seed"] == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--qps", "5"), "set(s) the SLO search: add --max-ttft and/or --max-tpot"),
+    (("--max-ttft", "2s"), "give --qps R or --requests-per-day N"),
+    (("--max-ttft", "2s", "--qps", "5", "--requests-per-day", "1M"), "give --qps R or --requests-per-day N"),
+    (("--max-ttft", "2 hours", "--qps", "5"), "--max-ttft must be a duration such as 2s, 50ms or 1.5 s"),
+    (("--max-tpot", "0ms", "--qps", "5"), "--max-tpot must be a positive finite duration"),
+    (("--max-tpot", "50ms", "--qps", "5", "--slo-percentile", "p95"), "unknown --slo-percentile"),
+    (("--max-tpot", "50ms", "--qps", "5", "--objective", "headroom"), "does not rank SLO plans"),
+    (("--max-tpot", "50ms", "--qps", "0"), "--qps must be a positive"),
+    (("--max-tpot", "50ms", "--qps", "5", "--emit", "vllm"), "no --emit or tfvars"),
+])
+def test_bad_slo_flags_are_one_line_usage_errors(cli, args, message):
+    r = cli(*BASE, *args)
+    assert r.code == 2, (r.code, r.out, r.err)
+    assert message in r.err and len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+
+
+def test_cost_prices_the_slo_operating_point(cli):
+    r = cli("cost", "-m", "llama3.1-8b", "--gpu", "h100", "--quant", "bf16", "-p", str(PROMPT), "-o", str(OUTPUT),
+            "--requests", str(REQUESTS), "--max-tpot", "20ms", "--qps", "8", "--format", "json")
+    assert r.code == 0, r.err
+    doc = r.json()
+    point = [a for a in doc["assumptions"] if a["name"] == "operating_point"]
+    assert point and point[0]["value"].startswith("SLO-feasible: p90")
+    fixed = cli("cost", "-m", "llama3.1-8b", "--gpu", "h100", "--quant", "bf16", "-p", str(PROMPT), "-o",
+                str(OUTPUT), "--format", "json")
+    assert not [a for a in fixed.json()["assumptions"] if a["name"] == "operating_point"]
+    assert fixed.json()["concurrency"] == 32
+    miss = cli("cost", "-m", "llama3.1-8b", "--gpu", "h100", "--quant", "bf16", "-p", str(PROMPT), "-o", str(OUTPUT),
+               "--requests", str(REQUESTS), "--max-ttft", "1ms", "--qps", "8")
+    assert miss.code == 3 and "nearest miss: " in miss.err
+
+
+@pytest.mark.parametrize("text, seconds", [("2s", 2.0), ("50ms", 0.05), ("1.5 s", 1.5), ("0.25", 0.25),
+                                           ("250us", 0.00025), ("1min", 60.0)])
+def test_durations_parse(text, seconds):
+    assert parse_duration(text, "--max-ttft") == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "2h", "-1s", "0", "s", "nan", "1e400s", "2 s s"])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(UsageError):
+        parse_duration(text, "--max-ttft")
+
+
+def test_json_validates_against_the_plan_slo_schema(cli):
+    from jsonschema import Draft202012Validator
+
+    schema = cli("schema", "plan-slo").json()
+    for args in (("--max-tpot", "50ms", "--qps", "4"), ("--max-ttft", "1ms", "--qps", "4")):
+        r = cli(*BASE, *args, "--format", "json")
+        assert r.code in (0, 3), r.err
+        errors = list(Draft202012Validator(schema).iter_errors(r.json()))
+        assert not errors, errors[0]
+
+
+def test_budget_caps_all_the_replicas(registry):
+    free = plan_slo(_req(registry, qps=60.0, max_tpot_s=0.015), registry)
+    assert free.recommendation is not None
+    cap = free.recommendation.total_usd_per_hour - 0.01
+    capped = plan_slo(replace(_req(registry, qps=60.0, max_tpot_s=0.015),
+                              plan=replace(_req(registry, qps=60.0).plan, budget_usd_per_hour=cap)), registry)
+    assert capped.recommendation != free.recommendation
+    for o in [capped.recommendation, *capped.alternatives]:
+        if o is not None:
+            assert o.total_usd_per_hour <= cap
