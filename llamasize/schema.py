@@ -2,7 +2,7 @@
 
 Outputs (``mode="serialization"``): ``plan``, ``fit``, ``params``, ``perf``, ``cost``, ``sweep``, ``plan-slo``,
 ``frontier``,
-``check``, ``detect``, ``verify``, ``run``, ``calibrate``, ``terraform-external`` and ``tfvars``. Inputs (``mode="validation"``): ``llamasize.yaml``
+``check``, ``check-compare``, ``detect``, ``verify``, ``run``, ``calibrate``, ``terraform-external`` and ``tfvars``. Inputs (``mode="validation"``): ``llamasize.yaml``
 (check's own manifest format) and ``policy`` (``check --policy``). ``models`` and ``gpus`` print
 plain dicts built in ``render`` and have no schema yet.
 """
@@ -29,6 +29,8 @@ SCHEMAS: dict[str, tuple[str, str, str, str]] = {
                  "llamasize plan --max-ttft/--max-tpot --qps --format json"),
     "frontier": ("llamasize.plan.frontier", "FrontierResult", "serialization", "llamasize frontier --format json"),
     "check": ("llamasize.check.report", "CheckReport", "serialization", "llamasize check --format json"),
+    "check-compare": ("llamasize.check.compare", "CompareReport", "serialization",
+                      "llamasize check --compare BASE --format json"),
     "detect": ("llamasize.runtime.detect", "DetectedDevices", "serialization", "llamasize detect --format json"),
     "verify": ("llamasize.verify", "VerifyReport", "serialization", "llamasize verify --format json"),
     "run": ("llamasize.runtime.generate", "RunResult", "serialization", "llamasize run --format json"),

@@ -1,7 +1,9 @@
 """examples/: the Terraform module (both routes) and the GitHub Actions workflow, exercised the way
-Terraform and GitHub run them. The manifests are exercised by test_check.py. There is no terraform
-binary here: the HCL is read with regular expressions and the external program is run as the
-external provider runs it (no shell, the query on stdin, no extra arguments)."""
+Terraform and GitHub run them. The manifests are exercised by test_check.py. The HCL is read with
+regular expressions and the external program is run as the external provider runs it (no shell, the
+query on stdin, no extra arguments); when a ``terraform`` binary is on the PATH, the tfvars route and
+the provider list are also run through it (offline: that route needs no provider, and
+``terraform providers`` downloads nothing)."""
 
 from __future__ import annotations
 
@@ -161,3 +163,137 @@ def test_workflow_step_runs(tmp_path, manifests, status):
     assert md.startswith("## llamasize check") and "| status | deployment |" in md
     sarif = json.loads((tmp_path / "llamasize.sarif").read_text())
     assert sarif["version"] == "2.1.0" and len(sarif["runs"][0]["results"]) == len(annotations)
+
+
+# ------------------------------------------------------------- terraform binary (when present) ---
+TERRAFORM = shutil.which("terraform")
+needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason="no terraform binary on the PATH: the tfvars "
+                                                               "route is checked with regular expressions only")
+
+
+def terraform(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """``terraform ARGS`` offline: no version check (CHECKPOINT_DISABLE), no user CLI config."""
+    env = dict(os.environ, CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", TF_INPUT="0",
+               TF_CLI_CONFIG_FILE=os.devnull)
+    env.pop("TF_PLUGIN_CACHE_DIR", None)
+    return subprocess.run([TERRAFORM, *args, "-no-color"], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@needs_terraform
+def test_tfvars_route_through_terraform(tmp_path, cli):
+    """llamasize's tfvars output, loaded by Terraform as an auto.tfvars.json file into the module's
+    variables.tf, comes back with the same values and types (no provider, no network)."""
+    r = cli(*TFVARS_COMMAND)
+    assert r.code == 0
+    (tmp_path / "llamasize.auto.tfvars.json").write_text(r.out)
+    shutil.copy(TF / "variables.tf", tmp_path / "variables.tf")
+    names = sorted(variables())
+    (tmp_path / "outputs.tf").write_text("".join(f'output "{n}" {{\n  value = var.{n}\n}}\n' for n in names))
+    init = terraform(tmp_path, "init", "-input=false")
+    assert init.returncode == 0, init.stderr
+    assert not (tmp_path / ".terraform" / "providers").exists()  # nothing was downloaded
+    applied = terraform(tmp_path, "apply", "-auto-approve", "-input=false")
+    assert applied.returncode == 0, applied.stderr
+    got = json.loads(terraform(tmp_path, "output", "-json").stdout)
+    assert {k: v["value"] for k, v in got.items()} == r.json()
+    for k, v in got.items():
+        declared = variables()[k]["type"]
+        if r.json()[k] is not None:
+            assert v["type"] == declared, (k, v["type"], declared)
+
+
+@needs_terraform
+def test_main_tf_names_the_providers_terraform_init_downloads(tmp_path):
+    """The header of main.tf says which providers ``terraform init`` downloads; ``terraform
+    providers`` (which reads the configuration and downloads nothing) agrees."""
+    for f in ("main.tf", "variables.tf"):
+        shutil.copy(TF / f, tmp_path / f)
+    p = terraform(tmp_path, "providers")
+    assert p.returncode == 0, p.stderr
+    required = set(re.findall(r"provider\[registry\.terraform\.io/([\w-]+/[\w-]+)\]", p.stdout))
+    header = (TF / "main.tf").read_text().split("terraform {")[0]
+    stated = set(re.findall(r"\b(hashicorp/[\w-]+)\b", header))
+    assert required == stated == {"hashicorp/external"}
+    assert "terraform init" in header
+
+
+def test_main_tf_states_its_providers_without_terraform():
+    """Without a binary: the providers stated in main.tf's header are those of required_providers."""
+    text = (TF / "main.tf").read_text()
+    header, body = text.split("terraform {", 1)
+    sources = set(re.findall(r'source\s*=\s*"([^"]+)"', body.split("data ")[0]))
+    assert sources == set(re.findall(r"\b(hashicorp/[\w-]+)\b", header))
+
+
+# ----------------------------------------------------------------- github actions: install, compare ---
+#: The oldest major of each action the workflow may use (the Node 24 releases).
+ACTION_MAJORS = {"actions/checkout": 5, "actions/setup-python": 6, "actions/github-script": 8,
+                 "github/codeql-action/upload-sarif": 4}
+
+
+def test_workflow_actions_are_current_majors():
+    steps = workflow()["jobs"]["check"]["steps"]
+    used = [s["uses"] for s in steps if "uses" in s]
+    assert used
+    for u in used:
+        name, version = u.split("@")
+        assert name in ACTION_MAJORS, u
+        assert int(version.lstrip("v").split(".")[0]) >= ACTION_MAJORS[name], u
+    assert {u.split("@")[0] for u in used} == set(ACTION_MAJORS)
+
+
+def test_workflow_installs_llamasize_from_its_repository():
+    """Not from a package index it is not on: a wheel built from a checkout of the repository."""
+    wf = workflow()
+    steps = wf["jobs"]["check"]["steps"]
+    source = next(s for s in steps if s.get("uses", "").startswith("actions/checkout")
+                  and "repository" in s.get("with", {}))
+    path = source["with"]["path"]
+    assert path.startswith(".")  # hidden: check's directory walk never reads it
+    install = next(s for s in steps if "pip install" in s.get("run", ""))
+    lines = [ln.strip() for ln in install["run"].splitlines() if ln.strip()]
+    assert lines[0].startswith("python -m pip wheel --no-deps") and lines[0].endswith(f"./{path}")
+    assert re.fullmatch(r"python -m pip install \S+/llamasize-\*\.whl", lines[1])
+    assert not any(re.search(r"pip install\s+llamasize(\s|$)", ln) for ln in lines)
+
+
+def test_workflow_compare_step_runs(tmp_path):
+    """The compare step's script in a clone whose origin/main is the base: the markdown comment is
+    written, starts with the marker the comment step looks for, and the exit status is check's."""
+    from llamasize.check.compare import COMMENT_MARKER
+
+    wf = workflow()
+    job_env = wf["jobs"]["check"]["env"]
+    steps = wf["jobs"]["check"]["steps"]
+    step = next(s for s in steps if "--compare" in s.get("run", ""))
+    comment = next(s for s in steps if "github-script" in s.get("uses", ""))
+    assert f"'{COMMENT_MARKER}'" in comment["with"]["script"] and "llamasize-compare.md" in comment["with"]["script"]
+    assert wf["permissions"]["pull-requests"] == "write"
+    assert next(s for s in steps if s.get("with", {}).get("fetch-depth") == 0)
+
+    genv = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_SYSTEM=os.devnull, GIT_AUTHOR_NAME="t",
+                GIT_AUTHOR_EMAIL="t@example.invalid", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid")
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, env=genv, check=True, capture_output=True)
+
+    shutil.copytree(REPO / "examples" / "manifests" / "passing", tmp_path / job_env["MANIFESTS"])
+    (tmp_path / ".github").mkdir()
+    shutil.copy(GHA / "llamasize-policy.yaml", tmp_path / job_env["POLICY"])
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "base")
+    git("update-ref", "refs/remotes/origin/main", "HEAD")
+    ls = tmp_path / job_env["MANIFESTS"] / "llamasize.yaml"
+    ls.write_text(ls.read_text().replace("gpus: 1\n", "gpus: 1\n    replicas: 2\n", 1))
+    summary = tmp_path / "summary.md"
+    env = dict(os.environ, **{k: str(v) for k, v in job_env.items()}, GITHUB_ACTIONS="true", GITHUB_BASE_REF="main",
+               GITHUB_STEP_SUMMARY=str(summary),
+               PATH=f"{shim(tmp_path / 'bin')}{os.pathsep}{os.environ.get('PATH', '')}")
+    p = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    md = (tmp_path / "llamasize-compare.md").read_text()
+    assert md.startswith(COMMENT_MARKER + "\n") and "| changed |" in md and "/month**" in md
+    assert md in summary.read_text()

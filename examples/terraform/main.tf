@@ -5,6 +5,11 @@
 # 2. The external data source below: Terraform runs `llamasize terraform-external` on every plan,
 #    writes the query to its stdin and reads a flat map of strings back; the whole plan is one
 #    JSON string under plan_json. llamasize must be on the PATH of the machine running Terraform.
+#
+# Providers: `terraform init` here downloads one provider, hashicorp/external (~> 2.3, from
+# registry.terraform.io), for route 2 only. Route 1 alone (variables.tf and the tfvars file, without
+# this file) needs no provider and runs offline; tests/test_examples.py runs it through a real
+# `terraform` binary when one is on the PATH.
 
 terraform {
   required_version = ">= 1.3"

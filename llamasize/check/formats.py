@@ -5,7 +5,9 @@
   ``%`` -> ``%25``, CR -> ``%0D``, LF -> ``%0A``; in property values also ``:`` -> ``%3A`` and ``,`` ->
   ``%2C``.
 - **sarif**: SARIF 2.1.0, one run, every rule in ``tool.driver.rules``, results with ``ruleId``,
-  ``ruleIndex``, ``level`` (error / warning / note) and a physical location (relative URI + start line).
+  ``ruleIndex``, ``level`` (error / warning / note) and a physical location (relative URI + start line);
+  waived findings follow as results with ``suppressions`` (``inSource`` for an inline waiver, with
+  its reason as the justification; ``external`` for ``--ignore`` and the baseline).
 - **junit**: ``<testsuites>`` with one ``<testsuite>`` per file and one ``<testcase>`` per
   deployment (plus one per file-level finding); findings at or above the failure level become
   ``<failure>`` elements, the others go to ``<system-out>``.
@@ -54,7 +56,7 @@ def summary_line(report: CheckReport) -> str:
 
     line = (f"{n(s.files, 'file')}, {n(s.deployments, 'deployment')}: {s.passed} passed, {s.warned} with warnings, "
             f"{s.failed} failed; {n(s.errors, 'error')}, {n(s.warnings, 'warning')}, {n(s.notes, 'note')}")
-    return line + verified_counts(report)
+    return line + verified_counts(report) + waived_tail(s)
 
 
 def verified_counts(report: CheckReport) -> str:
@@ -68,6 +70,11 @@ def verified_counts(report: CheckReport) -> str:
         out += (f"; {s.not_serving} document not a serving deployment" if s.not_serving == 1 else
                 f"; {s.not_serving} documents not serving deployments")
     return out
+
+
+def waived_tail(s) -> str:
+    """``; 2 waived`` when findings were waived, ignored or baselined (nothing otherwise)."""
+    return f"; {s.waived} waived" if s.waived else ""
 
 
 def shown_id(d: CheckedDeployment) -> str:
@@ -209,7 +216,10 @@ def sarif_document(report: CheckReport) -> dict:
     rules = rule_table()
     index = {r.id: i for i, r in enumerate(rules)}
     results = []
-    for f in report.findings:
+    suppressed = [(w.finding, {"kind": "inSource" if w.by == "inline" else "external",
+                               "justification": w.reason or ("--ignore" if w.by == "ignore" else "in the baseline")})
+                  for w in report.waived]
+    for f, suppression in [(f, None) for f in report.findings] + suppressed:
         results.append({
             "ruleId": f.rule_id,
             "ruleIndex": index[f.rule_id],
@@ -218,6 +228,7 @@ def sarif_document(report: CheckReport) -> dict:
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.file)},
                                                 "region": {"startLine": f.line}}}],
             **({"properties": {"deployment": f.deployment}} if f.deployment else {}),
+            **({"suppressions": [suppression]} if suppression else {}),
         })
     artifacts = [{"location": {"uri": _uri(p)}} for p in report.files]
     return {

@@ -35,6 +35,21 @@ class Finding(BaseModel):
     doc_url: str | None = None
 
 
+class WaivedFinding(BaseModel):
+    """A finding that was not reported: waived inline, ignored with ``--ignore`` (or the policy's
+    ``ignore``), or already in the ``--baseline`` file (``llamasize.check.waivers``,
+    ``llamasize.check.baseline``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    finding: Finding
+    by: Literal["inline", "ignore", "baseline"]
+    #: The reason written after an inline waiver (None for --ignore and the baseline).
+    reason: str | None = None
+    #: The line of the waiver comment (inline waivers only).
+    waiver_line: int | None = None
+
+
 class CheckedDeployment(BaseModel):
     """One serving deployment found in a manifest and what the check made of it."""
 
@@ -99,6 +114,8 @@ class CheckSummary(BaseModel):
     #: Documents reported instead of checked (``CheckReport.skipped``).
     not_modelled: int = 0
     not_serving: int = 0
+    #: Findings not reported because a waiver, ``--ignore`` or the baseline covers them.
+    waived: int = 0
 
 
 class SkippedDocument(BaseModel):
@@ -131,6 +148,8 @@ class CheckReport(BaseModel):
     failed: bool
     #: Documents reported instead of checked: not a serving deployment, or not modelled.
     skipped: list[SkippedDocument] = []
+    #: The findings that were waived, ignored or baselined (not in ``findings``, not failing the run).
+    waived: list[WaivedFinding] = []
 
 
 # -------------------------------------------------------------------------------- inputs ---
@@ -147,6 +166,10 @@ class Policy(BaseModel):
     strict: bool | None = None
     #: A deployment whose memory was not checked is an error (LS018), as ``--require-verified``.
     require_verified: bool | None = None
+    #: Rule ids never reported (as ``--ignore``; the flag adds to them).
+    ignore: list[str] = []
+    #: ``check --compare``: the largest allowed increase of the total on-demand USD per month (730 h).
+    max_monthly_increase_usd: float | None = Field(default=None, ge=0, le=1e9, allow_inf_nan=False)
 
 
 class ManifestDeployment(BaseModel):
@@ -212,3 +235,9 @@ class CheckOptions:
     cwd: Path | None = None
     #: A deployment without a memory verdict is an error (LS018) rather than a warning.
     require_verified: bool = False
+    #: Rule ids not reported (``--ignore`` and the policy's ``ignore``), counted as waived.
+    ignore: frozenset[str] = frozenset()
+    #: Keys of findings already accepted (``--baseline``; ``llamasize.check.baseline``), repeated per finding.
+    baseline: tuple = ()
+    #: ``--compare``: the largest allowed increase of the monthly total, USD (None: no limit).
+    max_monthly_increase: float | None = None

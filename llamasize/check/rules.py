@@ -254,6 +254,16 @@ LS103 = reported(
     "file (some keep the last value, some the first, some refuse it); llamasize checked the last "
     "value. An error, as yamllint's key-duplicates rule is by default.",
     where="the repeated key")
+#: Rules about inline waivers (decided in ``llamasize.check.waivers``).
+LS110 = reported(
+    "LS110", "invalid-waiver", "warning",
+    "An inline waiver (`# llamasize: ignore[LS002] reason`) names no rule, an id that is not a rule, "
+    "or gives no reason; it waives nothing (a reason is required).",
+    where="the waiver comment")
+LS111 = reported(
+    "LS111", "unused-waiver", "note",
+    "An inline waiver waives nothing: no finding of the rules it names is on the line it covers.",
+    where="the waiver comment")
 
 LS016 = reported(
     "LS016", "flag-not-modelled", "note",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -25,8 +26,10 @@ from pydantic import ValidationError
 
 from llamasize.check import resolve
 from llamasize.check.extract import describe, documents, extract
+from llamasize.check import baseline as baseline_file
 from llamasize.check.report import (FAIL_LEVELS, SEVERITY_RANK, CheckedDeployment, CheckOptions, CheckReport,
                                     CheckSummary, Finding, Policy, SkippedDocument)
+from llamasize.check.waivers import Suppressor
 from llamasize.check.rule import Issue
 from llamasize.check.rules import (DEPLOYMENT_RULES, LS012, LS013, LS016, LS017, LS018, LS100, LS101, LS102,
                                    LS103, MEMORY_RULES, PRICE_RULES, context_above_model_maximum,
@@ -97,6 +100,9 @@ class Checker:
         self.opt = options
         self.resolver = resolve.Resolver(reg, options.default_gpu)
         self._estimates: dict = {}
+        #: Waivers, --ignore and the baseline (``llamasize.check.waivers``): applied to each target's
+        #: findings before its verdict, so a waived finding does not fail the deployment.
+        self.suppress = Suppressor(options.ignore, Counter(options.baseline), baseline_file.key)
 
     def finding(self, issue: Issue, file: str, t: Target | None = None) -> Finding:
         """The finding of an issue (its severity raised to error by ``--strict`` where the rule says
@@ -108,6 +114,12 @@ class Checker:
         return Finding(file=file, line=issue.line, rule_id=r.id, rule_name=r.name,
                        severity=r.severity_in(self.opt.strict), message=escape_controls(message),
                        deployment=t.id if t is not None else None)
+
+    def waiver_findings(self) -> list[Finding]:
+        """The findings about the inline waivers themselves (malformed: LS110, unused: LS111);
+        ``--ignore`` applies to them too."""
+        out = [self.finding(i, file) for file, i in self.suppress.waiver_issues()]
+        return [f for f in out if f.rule_id not in self.opt.ignore]
 
     def estimate(self, d: Deployment):
         """``estimate_memory`` once per distinct deployment."""
@@ -147,7 +159,7 @@ class Checker:
         if self.opt.require_verified and not (results and all(e.fits is not None for _, e in results)):
             issues.append(LS018(t.line, "memory not verified (--require-verified): see the findings above on why it "
                                         "could not be checked"))
-        findings = [self.finding(i, t.file, t) for i in issues]
+        findings = self.suppress([self.finding(i, t.file, t) for i in issues])
         return _Evaluated(self._summary(r, results, findings, assumptions), findings)
 
     def _memory(self, r: Resolved, issues: list[Issue]) -> list[tuple[object, object]]:
@@ -214,6 +226,24 @@ class Checker:
 
 
 # --------------------------------------------------------------------------------- the run ---
+@dataclass(frozen=True)
+class MemoryFile:
+    """A manifest that is not read from disk: stdin (``-``, shown as ``--stdin-name`` or
+    ``<stdin>``) or a file of a git revision (``check --compare REF``). ``name`` and ``stem`` are
+    those of a path, so a ``llamasize.yaml`` piped in is read as one when it is named so."""
+
+    display: str
+    data: bytes
+
+    @property
+    def name(self) -> str:
+        return self.display.rsplit("/", 1)[-1]
+
+    @property
+    def stem(self) -> str:
+        return Path(self.name).stem
+
+
 def discover(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
     """Files to check: ``(path, named)``; directories walked for ``*.yaml``/``*.yml`` (sorted,
     hidden directories skipped). UsageError (exit 2) for a path that does not exist or is not a
@@ -228,6 +258,9 @@ def discover(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
             out.append((p, named))
 
     for raw in paths:
+        if isinstance(raw, MemoryFile):
+            out.append((raw, True))
+            continue
         p = Path(raw)
         if p.is_dir():
             found = []
@@ -271,8 +304,9 @@ def read_capped(path: Path) -> bytes:
         return fh.read(MAX_MANIFEST_FILE_BYTES + 1)
 
 
-def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckOptions()) -> CheckReport:
-    """Check every manifest under ``paths`` (see the module docstring)."""
+def check_paths(paths: Iterable[str | Path | MemoryFile], reg, options: CheckOptions = CheckOptions()) -> CheckReport:
+    """Check every manifest under ``paths`` (see the module docstring; a ``MemoryFile`` is checked
+    as a file named on the command line)."""
     if options.fail_on not in FAIL_LEVELS:
         raise UsageError(f"unknown --fail-on {quote_value(options.fail_on)} (choices: {', '.join(FAIL_LEVELS)})")
     files = discover(paths)
@@ -283,10 +317,10 @@ def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckO
     skipped: list[SkippedDocument] = []
     shown = []
     for path, named in files:
-        display = _norm_path(path, cwd)
+        display = path.display if isinstance(path, MemoryFile) else _norm_path(path, cwd)
         shown.append(display)
         try:
-            data = read_capped(path)
+            data = path.data if isinstance(path, MemoryFile) else read_capped(path)
         except OSError as e:
             if named:
                 raise UsageError(f"{quote_if_needed(display)}: cannot read: {e.strerror or e}") from None
@@ -296,6 +330,7 @@ def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckO
             findings.append(checker.finding(LS100(1, f"file is larger than the {MAX_MANIFEST_FILE_BYTES // 2**20} MiB "
                                                      "limit; not checked"), display))
             continue
+        checker.suppress.read(display, data)
         duplicates: list[tuple[int, str, int]] = []
         docs, problem = parse_documents(data, duplicates)
         targets: list[Target] = []
@@ -331,6 +366,7 @@ def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckO
                                                      "StatefulSet, Pod, LeaderWorkerSet, InferenceService, "
                                                      "LLMInferenceService, production-stack Helm values, or a "
                                                      "llamasize.yaml)"), display))
+    findings = checker.suppress(findings) + checker.waiver_findings()  # file-level findings; the waivers' own
     findings = sorted(set(findings), key=lambda f: (f.file, f.line, f.rule_id, f.deployment or "", f.message))
     deployments.sort(key=lambda d: (d.file, d.line, d.id))
     counts = {s: sum(1 for f in findings if f.severity == s) for s in ("error", "warning", "note")}
@@ -342,10 +378,13 @@ def check_paths(paths: Iterable[str | Path], reg, options: CheckOptions = CheckO
         errors=counts["error"], warnings=counts["warning"], notes=counts["note"],
         checked=sum(d.fits is not None for d in deployments), unverified=sum(d.fits is None for d in deployments),
         not_modelled=sum(x.status == "not modelled" for x in skipped),
-        not_serving=sum(x.status != "not modelled" for x in skipped))
+        not_serving=sum(x.status != "not modelled" for x in skipped),
+        waived=len(checker.suppress.waived))
     return CheckReport(
         fail_on=options.fail_on, strict=options.strict, policy=options.policy, files=sorted(shown),
         deployments=deployments, findings=findings, summary=summary,
         skipped=sorted(skipped, key=lambda x: (x.file, x.line, x.id)),
         failed=any(SEVERITY_RANK[f.severity] >= threshold for f in findings),
+        waived=sorted(checker.suppress.waived, key=lambda w: (w.finding.file, w.finding.line, w.finding.rule_id,
+                                                              w.finding.deployment or "", w.finding.message)),
     )

@@ -12,10 +12,10 @@ import sys
 
 import typer
 
-from llamasize.cli import inputs
+from llamasize.cli import check_inputs, inputs
 from llamasize.cli.options import (
-    CatalogDir, Debug, DefaultGpu, FailOn, Format, ListRules, MaxUsdPerHour, MinHeadroom, Paths, Policy, SchemaName, SpecsDir,
-    Strict,
+    Baseline, CatalogDir, Compare, Debug, DefaultGpu, FailOn, Format, Ignore, ListRules, MaxMonthlyIncrease,
+    MaxUsdPerHour, MinHeadroom, Paths, Policy, SchemaName, SpecsDir, StdinName, Strict, WriteBaseline,
 )
 from llamasize.cli.options import RequireVerified
 from llamasize.cli.output import out, raise_no_fit, warn
@@ -26,11 +26,14 @@ from llamasize.text import quote_value
 def check_cmd(
     paths: Paths = None, fmt: Format = None, policy: Policy = None, max_usd_per_hour: MaxUsdPerHour = None,
     min_headroom: MinHeadroom = None, fail_on: FailOn = None, strict: Strict = None, default_gpu: DefaultGpu = None,
-    list_rules: ListRules = False, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
-    require_verified: RequireVerified = None,
+    list_rules: ListRules = False, ignore: Ignore = None, baseline: Baseline = None,
+    write_baseline: WriteBaseline = None, stdin_name: StdinName = None, compare: Compare = None,
+    max_monthly_increase: MaxMonthlyIncrease = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
+    debug: Debug = False, require_verified: RequireVerified = None,
 ) -> None:
-    """Check serving manifests (Kubernetes, KServe, LeaderWorkerSet, Helm values, llamasize.yaml).
-    Exit 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable input."""
+    """Check serving manifests (Kubernetes, KServe, LeaderWorkerSet, Helm values, llamasize.yaml;
+    '-' reads one from stdin). Exit 0 clean, 1 findings at or above --fail-on (with --compare also a
+    monthly increase above the policy), 2 usage or unreadable input."""
     from llamasize.check.formats import RULE_FORMATS, render_check, render_rules
     from llamasize.check.run import check_paths
 
@@ -41,13 +44,31 @@ def check_cmd(
         return out(render_rules(rule_fmt))
     if not paths:
         raise UsageError("Missing argument 'paths'. (see 'llamasize check --help')")
-    f = inputs.check_format(fmt, os.environ.get("GITHUB_ACTIONS", "").lower() == "true")
+    on_github = os.environ.get("GITHUB_ACTIONS", "").lower() == "true"
+    f = check_inputs.compare_format(fmt) if compare is not None else inputs.check_format(fmt, on_github)
     options = inputs.check_options(policy=policy, max_usd_per_hour=max_usd_per_hour, min_headroom=min_headroom,
                                    fail_on=fail_on, strict=strict, default_gpu=default_gpu,
                                    require_verified=require_verified)
-    report = check_paths(paths, inputs.registry(specs_dir, catalog_dir), options)
+    options = check_inputs.lint_options(options, policy=policy, ignore=ignore, baseline=baseline,
+                                        max_monthly_increase=max_monthly_increase)
+    manifests = check_inputs.paths_with_stdin(paths, stdin_name, compare is not None)
+    reg = inputs.registry(specs_dir, catalog_dir)
+    report = check_paths(manifests, reg, options)
     if not report.files:
         warn("no manifest files found (directories are searched for *.yaml and *.yml)")
+    if write_baseline is not None:
+        from llamasize.check.baseline import render_baseline
+
+        kept = list(report.findings) + [w.finding for w in report.waived if w.by == "baseline"]
+        write_baseline.write_text(render_baseline(kept), encoding="utf-8")
+        warn(f"wrote {len(kept)} finding(s) to the baseline {quote_value(str(write_baseline))}")
+    if compare is not None:
+        from llamasize.check.compare import base_report, compare_reports, render_compare
+
+        before, kind = base_report(compare, list(paths), reg, options)
+        result = compare_reports(before, report, compare, kind, options.max_monthly_increase)
+        out(render_compare(result, f))
+        raise typer.Exit(ExitCode.FINDINGS if result.failed else ExitCode.OK)
     out(render_check(report, f))
     raise typer.Exit(ExitCode.FINDINGS if report.failed else ExitCode.OK)
 

@@ -9,11 +9,10 @@ Results go to stdout; warnings, notes and errors to stderr. Every error is one l
 ``--debug`` (or ``LLAMASIZE_DEBUG=1``).
 """
 
-from __future__ import annotations
-
 import functools
 import os
 import sys
+from typing import Annotated
 
 import typer
 
@@ -56,12 +55,21 @@ def make_app(names=None) -> typer.Typer:
     )
     for name in names or COMMANDS:
         application.command(name)(COMMANDS[name])
-    if names is not None and len(names) == 1:
-        application.callback()(_group)
+    application.callback()(_group)
     return application
 
 
-def _group() -> None:
+def _print_version(value: bool) -> None:
+    """``llamasize --version``: print ``llamasize X.Y.Z`` and stop (an eager option: before any command)."""
+    if value:
+        from llamasize import __version__
+
+        sys.stdout.write(f"llamasize {__version__}\n")
+        raise typer.Exit(ExitCode.OK)
+
+
+def _group(version: Annotated[bool, typer.Option("--version", "-V", callback=_print_version, is_eager=True,
+                                                 help="Print llamasize's version and exit.")] = False) -> None:
     """Deployment planner and hardware sizing calculator for Llama 4 and other dense and MoE LLMs."""
 
 

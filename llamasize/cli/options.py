@@ -121,7 +121,15 @@ MinHeadroom = Annotated[Optional[str], typer.Option("--min-headroom", help="Free
 FailOn = Annotated[Optional[str], typer.Option("--fail-on", help="Exit 1 on findings of this severity or worse: error (default) or warning.")]
 Strict = Annotated[Optional[bool], typer.Option("--strict/--no-strict", help="Unknown models/GPUs and values llamasize cannot model are errors.")]
 DefaultGpu = Annotated[Optional[str], typer.Option("--default-gpu", help="GPU id to assume when a manifest does not pin a GPU type.")]
-SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, plan-slo, frontier, check, calibrate, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
+SchemaName = Annotated[Optional[str], typer.Argument(help="plan, fit, params, perf, cost, sweep, plan-slo, frontier, check, check-compare, calibrate, terraform-external, tfvars, llamasize.yaml or policy (none: list them).")]
+
+# --------------------------------------------------------- check: waivers, baseline, stdin, compare ---
+Ignore = Annotated[Optional[List[str]], typer.Option("--ignore", help="Do not report findings of this rule (repeat or comma-separate: --ignore LS009,LS010); counted as waived.")]
+Baseline = Annotated[Optional[Path], typer.Option("--baseline", help="Report only findings that are not in this baseline file (written by --write-baseline).")]
+WriteBaseline = Annotated[Optional[Path], typer.Option("--write-baseline", help="Write the findings of this run to a baseline file (JSON, stable across runs).")]
+StdinName = Annotated[Optional[str], typer.Option("--stdin-name", help="File name the manifest read from stdin ('-') is shown as (default <stdin>).")]
+Compare = Annotated[Optional[str], typer.Option("--compare", help="Diff against BASE: a directory holding the same paths (a checkout of the base branch), a git revision (read from git objects, nothing checked out), or a saved check --format json report.")]
+MaxMonthlyIncrease = Annotated[Optional[str], typer.Option("--max-monthly-increase", help="With --compare: fail when the total on-demand USD per month rises by more than this.")]
 
 # ------------------------------------------------------------------------------------ runtime ---
 Device = Annotated[Optional[str], typer.Option("--device", help="auto (a GPU with CuPy when present, else the CPU; default), cpu, cuda.")]
