@@ -54,7 +54,7 @@ KvDtype = Annotated[Optional[str], typer.Option("--kv-dtype", help="KV-cache dty
 Ctx = Annotated[Optional[str], typer.Option("--ctx", "-c", callback=_required, help="Context length per sequence (8K = 8,192; 8k = 8,000; 1M = 1,048,576); required by fit and plan; perf and cost default to prompt + output.")]
 Contexts = Annotated[Optional[str], typer.Option("--ctx", "-c", help="Comma-separated context lengths (e.g. 8K,128K,1M,10M; default 8K,128K,1M).")]
 Batch = Annotated[Optional[str], typer.Option("--batch", "-b", help="Concurrent sequences at that context (default 1).")]
-Engine = Annotated[Optional[str], typer.Option("--engine", "-e", help="Serving engine whose memory rules apply: vllm (default), sglang, generic.")]
+Engine = Annotated[Optional[str], typer.Option("--engine", "-e", help="Serving engine whose memory rules apply: vllm (default), sglang, trtllm (TensorRT-LLM), generic.")]
 KvLayout = Annotated[Optional[str], typer.Option("--kv-layout", help="KV layout: full (every layer full length), hybrid (windowed and chunked layers capped), auto (the engine's default; run: full is the default).")]
 GpuMemoryUtilization = Annotated[Optional[str], typer.Option("--gpu-memory-utilization", help="vLLM's fraction of total GPU memory (default 0.92).")]
 MemFractionStatic = Annotated[Optional[str], typer.Option("--mem-fraction-static", help="SGLang's fraction for weights + KV (default: SGLang's automatic rule).")]

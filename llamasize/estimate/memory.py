@@ -215,8 +215,7 @@ class MemoryCore:
 
     def capacity(self, k: int) -> int:
         """KV bytes stage ``k``'s GPU can hold after weights, activations and overhead."""
-        b = self.settings.budget
-        return b.budget_bytes - self.weights[k] - self.activation - b.overhead_bytes
+        return self.settings.budget.kv_capacity(self.weights[k], self.activation)
 
     def binding_stage(self, context: int, batch: int) -> tuple[int, int, int, int]:
         """``(free, stage, capacity, kv_need)`` of the stage with the least free memory."""
@@ -302,7 +301,8 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
         Assumption(name="engine", value=b.engine, source="--engine"),
         Assumption(name="kv_layout", value=s.layout, source=s.layout_reason),
         Assumption(name="kv_block_size_tokens", value=str(b.block_size),
-                   source="vLLM CacheConfig.DEFAULT_BLOCK_SIZE" if b.engine == "vllm" else "token-granular KV"),
+                   source={"vllm": "vLLM CacheConfig.DEFAULT_BLOCK_SIZE",
+                           "trtllm": "TensorRT-LLM tokens_per_block 32 (assumed)"}.get(b.engine, "token-granular KV")),
         Assumption(name="quantization", value=f"{fmt.id}: {fmt.description}; quantizes {fmt.quantizes}; "
                    f"keeps 16-bit: {fmt.keeps_16bit}",
                    source=d.model.quantization.source if d.model.quantization is not None
@@ -318,8 +318,9 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
     if b.fraction_name:
         given = d.gpu_memory_utilization is not None or d.mem_fraction_static is not None
         out.append(Assumption(name=b.fraction_name, value=f"{b.fraction:g}",
-                              source="as given" if given else ("vLLM 0.33 default (0.9 before)" if b.engine == "vllm"
-                                                               else "SGLang automatic rule")))
+                              source="as given" if given else {
+                                  "vllm": "vLLM 0.33 default (0.9 before)", "sglang": "SGLang automatic rule",
+                                  "trtllm": "TensorRT-LLM default (assumed)"}.get(b.engine, "default")))
     if b.engine != "sglang":
         out.append(Assumption(
             name="runtime_overhead_bytes", value=f"{b.overhead_bytes:,}",
