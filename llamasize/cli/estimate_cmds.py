@@ -16,6 +16,7 @@ from llamasize.cli.options import (
     ModelName, OutputTokens, OverheadGib, Pp, PrefillEfficiency, PromptTokens, Quant, RequestsPerDay, SpecsDir,
     TextOnly, Tp,
 )
+from llamasize.cli.options import EngineVersion, HybridKvCache, KvCacheFreeGpuMemFraction
 from llamasize.cli.output import note, out, warn
 from llamasize.errors import ExitCode, UsageError
 
@@ -66,6 +67,8 @@ def fit_cmd(
     kv_layout: KvLayout = None, gpu_memory_utilization: GpuMemoryUtilization = None,
     mem_fraction_static: MemFractionStatic = None, max_num_batched_tokens: MaxNumBatchedTokens = None,
     max_num_seqs: MaxNumSeqs = None, overhead_gib: OverheadGib = None, text_only: TextOnly = False,
+    engine_version: EngineVersion = None, hybrid_kv_cache: HybridKvCache = None,
+    kv_cache_free_gpu_mem_fraction: KvCacheFreeGpuMemFraction = None,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
 ) -> None:
     """Evaluate one deployment. Exit 0 when it fits, 3 when it does not (the report is printed either way)."""
@@ -78,7 +81,9 @@ def fit_cmd(
                           ctx=context, batch=batch, engine=engine, kv_layout=kv_layout,
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                          overhead_gib=overhead_gib, text_only=text_only)
+                          overhead_gib=overhead_gib, text_only=text_only, engine_version=engine_version,
+                          hybrid_kv_cache=hybrid_kv_cache,
+                          kv_cache_free_gpu_mem_fraction=kv_cache_free_gpu_mem_fraction)
     e = estimate_memory(d)
     _warn_and_note(e.warnings, quant, d)
     if fmt == "json":
@@ -115,6 +120,8 @@ def perf_cmd(
     requests_per_day: RequestsPerDay = None, prefill_efficiency: PrefillEfficiency = None,
     decode_efficiency: DecodeEfficiency = None, calibration: Calibration = None, arrival: Arrival = None,
     requests: Requests = None, qps: Qps = None, admission: Admission = None, seed: SimSeed = None,
+    engine_version: EngineVersion = None, hybrid_kv_cache: HybridKvCache = None,
+    kv_cache_free_gpu_mem_fraction: KvCacheFreeGpuMemFraction = None,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
 ) -> None:
     """Speed of one deployment: TTFT, TPOT, tokens/s, tokens per GPU-hour, and the dominating bound;
@@ -128,7 +135,9 @@ def perf_cmd(
                           ctx=c, batch=batch, engine=engine, kv_layout=kv_layout,
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                          overhead_gib=overhead_gib, text_only=text_only, calibration=calibration)
+                          overhead_gib=overhead_gib, text_only=text_only, calibration=calibration,
+                          engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
+                          kv_cache_free_gpu_mem_fraction=kv_cache_free_gpu_mem_fraction)
     conc, rpd = inputs.perf_load(concurrency, requests_per_day, d.batch)
     eff = inputs.efficiencies(d.gpu, calibration, prefill_efficiency, decode_efficiency)
     sim = inputs.simulation(arrival, requests, qps, admission, seed)

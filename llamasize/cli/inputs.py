@@ -173,7 +173,8 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
                quant: str | None, kv_dtype: str | None, ctx: int, batch: str | None, engine: str | None,
                kv_layout: str | None, gpu_memory_utilization: str | None, mem_fraction_static: str | None,
                max_num_batched_tokens: str | None, max_num_seqs: str | None, overhead_gib: str | None,
-               text_only: bool, calibration: Path | None = None) -> Deployment:
+               text_only: bool, calibration: Path | None = None, engine_version: str | None = None,
+               hybrid_kv_cache: str | None = None, kv_cache_free_gpu_mem_fraction: str | None = None) -> Deployment:
     """The Deployment of the deployment flags of ``fit`` and ``perf`` (every value validated,
     one-line errors); ``--gpu local`` says on stderr which device it found (on a CPU, with the rates
     of the ``calibration`` file: perf's --calibration, else the default location)."""
@@ -201,6 +202,9 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
         max_num_seqs=None if max_num_seqs is None else parse_count(max_num_seqs, "--max-num-seqs", maximum=1_000_000),
         overhead_bytes=None if overhead_gib is None else int(parse_fraction(overhead_gib, "--overhead-gib", low=0, high=1024, low_inclusive=True) * GIB),
         include_vision=not text_only,
+        engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
+        kv_cache_free_gpu_mem_fraction=None if kv_cache_free_gpu_mem_fraction is None else parse_fraction(
+            kv_cache_free_gpu_mem_fraction, "--kv-cache-free-gpu-mem-fraction"),
     )
     return d
 

@@ -62,6 +62,10 @@ MaxNumBatchedTokens = Annotated[Optional[str], typer.Option("--max-num-batched-t
 MaxNumSeqs = Annotated[Optional[str], typer.Option("--max-num-seqs", help="Sequences per step (sampler peak).")]
 OverheadGib = Annotated[Optional[str], typer.Option("--overhead-gib", help="Runtime overhead per GPU in GiB, replacing the engine default.")]
 TextOnly = Annotated[bool, typer.Option("--text-only", help="Do not load the vision tower.")]
+# engine memory profiles (issue 12 item 1; estimate/engine_profiles.py)
+EngineVersion = Annotated[Optional[str], typer.Option("--engine-version", help="Engine release whose memory rules apply, X.Y.Z (default: the current release, vLLM 0.33.0 / SGLang 0.5.23).")]
+HybridKvCache = Annotated[Optional[str], typer.Option("--hybrid-kv-cache", help="vLLM's hybrid KV manager for chunked-local attention (Llama 4): on, off, auto (the version's default); mirrors VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE.")]
+KvCacheFreeGpuMemFraction = Annotated[Optional[str], typer.Option("--kv-cache-free-gpu-mem-fraction", help="TensorRT-LLM's KV fraction of the memory left after weights and activations (default 0.9; --engine trtllm).")]
 
 # ------------------------------------------------------------------------------ speed and cost ---
 PromptTokens = Annotated[Optional[str], typer.Option("--prompt-tokens", "-p", help="Prompt tokens per request (default 2048; verify: of the prefill measurement, default 64; run: random prompt tokens, default 32).")]

@@ -43,6 +43,11 @@ class Deployment:
     engine_version: str | None = None
     #: Line items measured in a start-up log for this deployment (``calibrate --from-log``).
     engine_correction: EngineCorrection | None = None
+    #: vLLM's hybrid KV manager for chunked-local attention: ``on`` / ``off`` (mirrors
+    #: ``VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE``), None / ``auto``: the version's default.
+    hybrid_kv_cache: str | None = None
+    #: TensorRT-LLM's ``kv_cache_free_gpu_mem_fraction`` (None: its default 0.9).
+    kv_cache_free_gpu_mem_fraction: float | None = None
 
 
 class Assumption(BaseModel):
