@@ -14,7 +14,7 @@ modelled):
 ==============  =====  ========  =======  =========  ========  ============
 versions        util   graphs    copies   non-torch  hybrid    tokens line
 ==============  =====  ========  =======  =========  ========  ============
-0.10 - 0.16     0.90   no        9.25     0.13 GiB   off       available
+0.10 - 0.16     0.90   no        9.1      0.13 GiB   off       available
 0.17            0.90   no        3.25     0.13 GiB   off       available
 0.18            0.90   no        3.25     0.25 GiB   off       available
 0.19 - 0.20     0.90   no        3.25     0.25 GiB   on        available
@@ -26,7 +26,7 @@ versions        util   graphs    copies   non-torch  hybrid    tokens line
 Sources: util 0.92 in 0.33.0, 0.9 before (facts/serving.md 2.1; the release that changed it is
 not in the facts: 0.33 assumed); graphs deducted by default since 0.21.0
 (``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, facts/serving.md 2.1; 0.19.0 does not, rows 1-30);
-sampler copies: 3.25 calibrated on rows 1, 9, 10, 22, 27 (0.19.0) and row 32 (0.17.0), 9.25 on
+sampler copies: 3.25 calibrated on rows 1, 9, 10, 22, 27 (0.19.0) and row 32 (0.17.0), 9.1 on
 row 31 (0.15/0.16: activation 5.64 GiB where 0.17 has 2.23); non-torch 0.13 GiB at TP1 in
 0.15-0.17 (rows 31, 32), 0.25 GiB from 0.18 (rows 1, 33); hybrid KV for chunked-local attention
 off by default from PR #21761 (2025-07-28, assumed to cover 0.10-0.18), on in 0.19.0 (facts
@@ -97,7 +97,7 @@ class EngineProfile:
 
 #: vLLM rule boundaries: (first version, fields). Each row holds until the next.
 _VLLM_ROWS = (
-    ((0, 10, 0), dict(sampler_fp32_copies=9.25, non_torch_tp1_bytes=int(0.13 * GIB), hybrid_chunked_default=False)),
+    ((0, 10, 0), dict(sampler_fp32_copies=9.1, non_torch_tp1_bytes=int(0.13 * GIB), hybrid_chunked_default=False)),
     ((0, 17, 0), dict(sampler_fp32_copies=3.25, non_torch_tp1_bytes=int(0.13 * GIB), hybrid_chunked_default=False)),
     ((0, 18, 0), dict(hybrid_chunked_default=False)),
     ((0, 19, 0), dict()),
@@ -120,7 +120,7 @@ def _holds_for(i: int) -> str:
 
 def vllm_profile(version: str | None) -> EngineProfile:
     """The vLLM profile of ``version`` (None: the current release)."""
-    text = version or CURRENT_VERSION["vllm"]
+    text = CURRENT_VERSION["vllm"] if version is None else version
     v = parse_version(text)
     if v < VLLM_OLDEST:
         raise UsageError(f"--engine-version {text}: vLLM's V0 engine (before 0.10) profiled one max_model_len "
@@ -142,7 +142,7 @@ def engine_profile(engine: str, version: str | None) -> EngineProfile:
     if version is not None:
         parse_version(version)
     if engine == "sglang":
-        text = version or CURRENT_VERSION["sglang"]
+        text = CURRENT_VERSION["sglang"] if version is None else version
         notes = () if version is None or parse_version(version)[:2] == (0, 5) else (
             f"SGLang {text}: the memory rules modelled are SGLang 0.5's (facts/serving.md 2.3)",)
         return EngineProfile("sglang", text, "SGLang 0.5", notes=notes)

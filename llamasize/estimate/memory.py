@@ -140,9 +140,12 @@ def resolve(d: Deployment) -> Settings:
     if engine == "generic":
         default_seqs, default_tokens = GENERIC_MAX_SEQS, GENERIC_PREFILL_CHUNK
     layout, layout_reason = _kv_layout(d.kv_layout, engine, spec, chunked)
+    fp32_kv = kv_dtype_in == "auto" and fmt.id == "fp32" and not spec.is_mla
     return Settings(
         tp=tp, pp=pp, ep=d.expert_parallel, fmt=fmt, kv_dtype_in=kv_dtype_in,
-        kv_dtype=resolve_kv_dtype(kv_dtype_in, spec), kv_bytes=kv_dtype_bytes(kv_dtype_in, spec),
+        # --dtype float32 runs the KV cache in fp32 too (facts/engine-memory.md row 9)
+        kv_dtype="fp32" if fp32_kv else resolve_kv_dtype(kv_dtype_in, spec),
+        kv_bytes=4 if fp32_kv else kv_dtype_bytes(kv_dtype_in, spec),
         layout=layout, layout_reason=layout_reason, budget=budget,
         max_seqs=d.max_num_seqs or default_seqs, batched_tokens=d.max_num_batched_tokens or default_tokens,
         nodes=-(-d.gpu_count // gpu.gpus_per_node), profile=profile, chunked_hybrid=chunked,
@@ -274,7 +277,8 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
     out = [
         Assumption(name="device_memory", value=f"{gpu.memory_bytes:,} bytes ({gpu.memory.basis})",
                    source=gpu.memory.budget_source),
-        Assumption(name="engine", value=b.engine, source="--engine"),
+        Assumption(name="engine", value=b.engine + (f" {s.profile.version}" if s.profile.version else ""),
+                   source=f"--engine / --engine-version (rules of {s.profile.holds_for}, llamasize.estimate.engine_profiles)"),
         Assumption(name="kv_layout", value=s.layout, source=s.layout_reason),
         Assumption(name="kv_block_size_tokens", value=str(b.block_size),
                    source={"vllm": "vLLM CacheConfig.DEFAULT_BLOCK_SIZE",
@@ -301,8 +305,9 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
         out.append(Assumption(
             name="runtime_overhead_bytes", value=f"{b.overhead_bytes:,}",
             source="--overhead-gib" if d.overhead_bytes is not None else
-            ("vLLM non-torch 1 GiB (docstring example) + CUDA graphs 0.5 GiB (assumed)" if b.engine == "vllm"
-             else "CUDA context, a few hundred MiB (facts/hardware.md); 512 MiB assumed")))
+            (("vLLM non-torch forward increase by TP/PP (facts/engine-memory.md item 4)"
+              + ("; the CUDA-graph pool is deducted on top (vLLM >= 0.21)" if s.profile.deducts_cuda_graphs else ""))
+             if b.engine == "vllm" else "CUDA context, a few hundred MiB (facts/hardware.md); 512 MiB assumed")))
         defaults = not (d.max_num_batched_tokens or d.max_num_seqs)
         out.append(Assumption(
             name="activation_profile", value=f"{s.batched_tokens} tokens, {s.max_seqs} sequences",
