@@ -262,3 +262,20 @@ def test_bad_versions_are_usage_errors(registry, bad):
 
     with pytest.raises(UsageError):
         estimate_memory(replace(deployment(registry, ROWS[0]), engine_version=bad))
+
+
+def test_llama4_kv_groups_and_hybrid_concurrency(registry):
+    """facts item 7: with the hybrid manager on, Llama 4 forms (Full x 12)(Chunked x 12) x 3 and holds about
+    48/12 = 4x the requests at long context; item 6: the 0.19 token line bills every layer at full cost."""
+    (r,) = [r for r in ROWS if r.row == "scout"]
+    long = replace(r, max_model_len=1_048_576)
+    on = estimate_memory(deployment(registry, long, hybrid_kv_cache="on")).engine_report
+    off = estimate_memory(deployment(registry, long, hybrid_kv_cache="off")).engine_report
+    assert (on.kv_groups, on.padding_layers, off.kv_groups) == (4, 0, 1)
+    assert on.available_kv_bytes == off.available_kv_bytes
+    assert abs(on.kv_cache_tokens - off.kv_cache_tokens) <= 16 * 4  # the same tokens line in 0.19
+    assert 3.5 < on.max_concurrency / off.max_concurrency <= 4.0
+    # at max_model_len 8K with max_num_batched_tokens 8K a chunked group needs min(8192 + 8192, 8192): no saving
+    short_on = estimate_memory(deployment(registry, r, hybrid_kv_cache="on")).engine_report
+    short_off = estimate_memory(deployment(registry, r, hybrid_kv_cache="off")).engine_report
+    assert abs(short_on.max_concurrency - short_off.max_concurrency) < 0.01

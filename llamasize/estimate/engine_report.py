@@ -102,8 +102,22 @@ def vllm_report(spec: ModelSpec, profile: EngineProfile, items: EngineItems, *, 
         kv_groups=n_groups, padding_layers=padding, basis=items.basis, log_lines=lines)
 
 
+#: SGLang's ``--hybrid-kvcache-ratio`` default (facts/engine-memory.md item 7).
+SGLANG_HYBRID_KVCACHE_RATIO = 0.5
+
+
+def sglang_two_pools(tokens: int, ratio: float, chunk: int, context_len: int) -> tuple[int, int]:
+    """SGLang's two Llama 4 pools ``(full, local)`` from the one-pool token count ``tokens``:
+    ``t = (1 - ratio) + ratio x chunk / context_len``, full = ``4 tokens / (3t + 1)``, local =
+    ``4 tokens t / (3t + 1)`` (the 1 global : 3 chunked layer ratio of Llama 4; memory conserved:
+    ``12 full + 36 local = 48 tokens``). From SGLang's ``model_runner`` (``set_num_token_hybrid``),
+    recalled, not in the sourced facts: labelled assumed."""
+    t = (1 - ratio) + ratio * chunk / context_len
+    return int(4 * tokens // (3 * t + 1)), int(4 * tokens * t // (3 * t + 1))
+
+
 def pool_report(spec: ModelSpec, profile: EngineProfile, items: EngineItems, *, engine: str, tp: int, pp: int,
-                kv_bytes: int, block: int, max_model_len: int) -> EngineReport:
+                kv_bytes: int, block: int, max_model_len: int, two_pools: bool = False) -> EngineReport:
     """SGLang's and TensorRT-LLM's report: one token pool over every KV layer of a stage
     (``#tokens = pool // bytes per token``, the smallest over the stages)."""
     per_layer = kv_bytes_per_token_layer(spec, kv_bytes, tp)
@@ -117,10 +131,19 @@ def pool_report(spec: ModelSpec, profile: EngineProfile, items: EngineItems, *, 
     half = tokens * per_layer * n_kv0 // 2
     conc = tokens / max_model_len
     w, avail = items.weights[0], items.capacity[0]
+    basis = items.basis
     if engine == "sglang":
         lines = [f"Load weight end. mem usage={w / GIB:.2f} GB",
                  f"KV Cache is allocated. #tokens: {tokens}, K size: {half / GIB:.2f} GB, V size: {half / GIB:.2f} GB",
                  f"(llamasize: {conc:.2f} requests of {max_model_len:,} tokens; SGLang's \"GB\" are GiB)"]
+        if two_pools and spec.attention_chunk_size:
+            full, local = sglang_two_pools(tokens, SGLANG_HYBRID_KVCACHE_RATIO, spec.attention_chunk_size,
+                                           max_model_len)
+            per_request_local = min(spec.attention_chunk_size, max_model_len)
+            conc = min(full / max_model_len, local / per_request_local)
+            lines.append(f"(llamasize: two pools, --hybrid-kvcache-ratio {SGLANG_HYBRID_KVCACHE_RATIO}: full {full:,} "
+                         f"tokens, local {local:,} tokens; {conc:.2f} requests of {max_model_len:,} tokens)")
+            basis = {**basis, "kv_cache_tokens": "assumed (SGLang two-pool split recalled from its source)"}
     else:
         lines = [f"weights: {w / GIB:.2f} GiB; activations: {items.activations[0] / GIB:.2f} GiB "
                  f"(llamasize's words: the TensorRT-LLM log wording is not in the sourced facts)",
@@ -131,8 +154,8 @@ def pool_report(spec: ModelSpec, profile: EngineProfile, items: EngineItems, *, 
         activation_peak_bytes=items.activations[0], non_torch_bytes=items.non_torch, cuda_graph_bytes=items.cuda_graphs[0],
         cuda_graph_deducted=items.graphs_deducted, startup_context_bytes=items.startup_context, available_kv_bytes=avail,
         kv_cache_tokens=tokens, kv_cache_blocks=tokens // block if block > 1 else None, block_size=block,
-        max_model_len=max_model_len, max_concurrency=round(conc, 4), kv_groups=1, padding_layers=0, basis=items.basis,
-        log_lines=lines)
+        max_model_len=max_model_len, max_concurrency=round(conc, 4), kv_groups=2 if basis is not items.basis else 1,
+        padding_layers=0, basis=basis, log_lines=lines)
 
 
 def engine_report(d: Deployment, s, core) -> EngineReport | None:
@@ -166,7 +189,8 @@ def engine_report(d: Deployment, s, core) -> EngineReport | None:
         return vllm_report(spec, s.profile, items, tp=s.tp, pp=s.pp, kv_bytes=s.kv_bytes, block=b.block_size,
                            hybrid=s.layout == "hybrid", in_flight=s.batched_tokens, max_model_len=d.context_tokens)
     return pool_report(spec, s.profile, items, engine=b.engine, tp=s.tp, pp=s.pp, kv_bytes=s.kv_bytes,
-                       block=b.block_size, max_model_len=d.context_tokens)
+                       block=b.block_size, max_model_len=d.context_tokens,
+                       two_pools=b.engine == "sglang" and s.layout == "hybrid")
 
 
 def startup_warnings(d: Deployment, s, core) -> list[str]:
