@@ -279,3 +279,33 @@ def test_llama4_kv_groups_and_hybrid_concurrency(registry):
     short_on = estimate_memory(deployment(registry, r, hybrid_kv_cache="on")).engine_report
     short_off = estimate_memory(deployment(registry, r, hybrid_kv_cache="off")).engine_report
     assert abs(short_on.max_concurrency - short_off.max_concurrency) < 0.01
+
+
+# ------------------------------------------------------------------------------------ the CLI ---
+@pytest.mark.parametrize("args, message", [
+    (["--engine-version", "soon"], "is not a version like"),
+    (["--engine-version", "0.6.3"], "V0 engine"),
+    (["--hybrid-kv-cache", "maybe"], "--hybrid-kv-cache"),
+    (["--engine", "sglang", "--hybrid-kv-cache", "on"], "is a vLLM setting"),
+    (["--kv-cache-free-gpu-mem-fraction", "0.8"], "needs --engine trtllm"),
+    (["--engine", "trtllm", "--kv-cache-free-gpu-mem-fraction", "1.5"], "--kv-cache-free-gpu-mem-fraction"),
+])
+def test_bad_engine_flags_are_one_line_usage_errors(cli, args, message):
+    r = cli("fit", "--model", "llama3.1-8b", "--gpu", "h100", "--ctx", "8K", *args)
+    assert r.code == 2, (r.code, r.err)
+    assert message in r.err and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_fit_json_and_table_carry_the_engine_report(cli):
+    args = ("fit", "--model", "llama3.1-8b", "--gpu", "h100", "--ctx", "8K", "--gpu-memory-utilization", "0.95",
+            "--engine-version", "0.19.0")
+    j = cli(*args, "--format", "json").json()
+    rep = j["engine_report"]
+    assert set(rep) >= {"weights_bytes", "activation_peak_bytes", "non_torch_bytes", "cuda_graph_bytes",
+                        "available_kv_bytes", "kv_cache_tokens", "max_concurrency", "basis"}
+    assert all(isinstance(rep[k], int) for k in ("weights_bytes", "activation_peak_bytes", "available_kv_bytes"))
+    assert j["per_gpu"]["kv_capacity_bytes"] == rep["available_kv_bytes"]
+    text = cli(*args).out
+    assert "engine start-up (vLLM 0.19.0" in text and f"GPU KV cache size: {rep['kv_cache_tokens']:,} tokens" in text
+    perf = cli("perf", "--model", "llama3.1-8b", "--gpu", "h100", "--engine-version", "0.19.0", "--format", "json")
+    assert perf.code == 0, perf.err
