@@ -32,9 +32,9 @@ from llamasize.text import quote_value
 VLLM_GPU_MEMORY_UTILIZATION = 0.92
 #: vLLM's KV block size in tokens (CacheConfig.DEFAULT_BLOCK_SIZE).
 VLLM_BLOCK_SIZE = 16
-#: Non-torch allocations (NCCL, cuBLAS workspaces) plus the CUDA-graph pool under vLLM: 1 GiB
-#: non-torch as in vLLM's own memory_profiling docstring example, plus 0.5 GiB for CUDA graphs
-#: (assumed; vLLM estimates it at start-up). Not measured: override with ``--overhead-gib``.
+#: The old flat vLLM overhead (1 GiB non-torch, vLLM's memory_profiling docstring example, + 0.5 GiB
+#: CUDA graphs, assumed): used only when ``engine_budget`` is called for vLLM without an overhead;
+#: ``memory.resolve`` always passes the non-torch figure of ``engine_memory.non_torch_bytes``.
 VLLM_OVERHEAD_BYTES = GIB + GIB // 2
 #: A CUDA context "takes a few hundred MiB" (facts/hardware.md 4.2); 512 MiB assumed.
 CUDA_CONTEXT_BYTES = 512 * MIB

@@ -14,7 +14,9 @@ Rules (DESIGN.md "Modeling rules" 3-5, facts/serving.md 2.1):
   the cost does not grow with the layer count).
 - **KV cache**: the one KV formula of ``estimate.kv`` (bytes per token per layer, the hybrid
   capacity of windowed layers), per stage, tokens allocated in blocks (vLLM 16).
-- **Activations**: an analytical peak of the engine's profile run (see ``activation_peak_bytes``).
+- **Activations, non-torch, CUDA graphs, weights as loaded**: under vLLM the engine's start-up
+  accounting by version (``engine_memory``, ``engine_profiles``; the report in ``engine_report``);
+  other engines an analytical peak of the profile run (``activation_peak_bytes``).
 - **Budget**: the engine's (``engines``), against the memory the driver reports where the catalogue
   has it.
 """
