@@ -153,11 +153,13 @@ def test_an_unknown_draft_model_is_said(tmp_path, monkeypatch, registry):
 
 
 def test_enforce_eager_frees_the_cuda_graph_reserve(tmp_path, monkeypatch, registry):
-    """No CUDA graphs: the 0.5 GiB CUDA-graph share of the 1.5 GiB assumed overhead is not reserved."""
+    """No CUDA graphs: the CUDA-graph pool vLLM 0.33 deducts from the KV budget (engine_report) is not reserved."""
     _, [(_, e0)] = _check(tmp_path, monkeypatch, registry, SERVE_8B + ["--max-model-len", "8192"])
     report, [(d, e)] = _check(tmp_path, monkeypatch, registry, SERVE_8B + ["--max-model-len", "8192", "--enforce-eager"])
-    assert d.enforce_eager and e0.per_gpu.overhead_bytes - e.per_gpu.overhead_bytes == GIB // 2
-    assert e.per_gpu.kv_capacity_bytes - e0.per_gpu.kv_capacity_bytes == GIB // 2
+    graphs = e0.engine_report.cuda_graph_bytes
+    assert graphs > 0 and e.engine_report.cuda_graph_bytes == 0
+    assert d.enforce_eager and e0.per_gpu.overhead_bytes - e.per_gpu.overhead_bytes == graphs
+    assert e.per_gpu.kv_capacity_bytes - e0.per_gpu.kv_capacity_bytes == graphs
 
 
 @pytest.mark.parametrize("flags, note", [
@@ -172,7 +174,7 @@ def test_flags_without_gpu_memory_change_say_so(tmp_path, monkeypatch, registry,
 
 def test_layout_and_scheduler_flags(tmp_path, monkeypatch, registry):
     """--data-parallel-size multiplies the GPUs; --enable-expert-parallel on a dense model is a layout
-    error; --max-num-batched-tokens sizes the activation peak; --kv-cache-dtype fp8 halves KV bytes;
+    error; --max-num-batched-tokens and --max-num-seqs size the activation peak; --kv-cache-dtype fp8 halves KV bytes;
     --quantization fp8 about halves the weights."""
     dp, _ = _check(tmp_path, monkeypatch, registry, SERVE_8B + ["--max-model-len", "8192", "--data-parallel-size", "2"])
     assert "LS005" in _rules(dp)  # 1 GPU requested, 2 used
@@ -182,9 +184,12 @@ def test_layout_and_scheduler_flags(tmp_path, monkeypatch, registry):
     ep, _ = _check(tmp_path, monkeypatch, registry, SERVE_8B + ["--max-model-len", "8192", "--enable-expert-parallel"])
     assert "LS004" in _rules(ep)
     _, [(_, small)] = _check(tmp_path, monkeypatch, registry, SERVE_8B + ["--max-num-batched-tokens", "2048"])
-    _, [(_, large)] = _check(tmp_path, monkeypatch, registry, SERVE_8B + ["--max-num-batched-tokens", "16384",
-                                                                          "--max-num-seqs", "512"])
+    _, [(_, large)] = _check(tmp_path, monkeypatch, registry, SERVE_8B + ["--max-num-batched-tokens", "16384"])
     assert large.per_gpu.activation_bytes > small.per_gpu.activation_bytes
+    # the sampler's logits at --max-num-seqs dominate the peak (docs/facts/engine-memory.md item 3)
+    _, [(_, few)] = _check(tmp_path, monkeypatch, registry, SERVE_8B + ["--max-num-batched-tokens", "2048",
+                                                                        "--max-num-seqs", "256"])
+    assert few.per_gpu.activation_bytes < small.per_gpu.activation_bytes
     _, [(_, kv8)] = _check(tmp_path, monkeypatch, registry, SERVE_8B + ["--max-model-len", "8192", "--kv-cache-dtype", "fp8"])
     _, [(_, kv16)] = _check(tmp_path, monkeypatch, registry, SERVE_8B + ["--max-model-len", "8192"])
     assert kv16.per_gpu.kv_cache_bytes == 2 * kv8.per_gpu.kv_cache_bytes == 8192 * KV_8B_PER_TOKEN

@@ -116,7 +116,9 @@ def test_fit_weights_are_the_checkpoint_bytes_in_its_own_format(cli, tmp_path):
     r = cli("fit", "--model", str(d), "--gpu", "h100", "--ctx", "4k", "--format", "json")
     assert r.code == 0, r.err
     e = r.json()
-    assert e["weights_bytes"] == nbytes and e["per_gpu"]["weights_bytes"] == nbytes
+    # per GPU as vLLM loads it: plus the rotary cos_sin_cache (8192 positions x head_dim 32 x 2 B) and the
+    # vocabulary padded from 3,000 to 3,008 rows (embedding and lm_head)
+    assert e["weights_bytes"] == nbytes and e["per_gpu"]["weights_bytes"] == nbytes + 8192 * 32 * 2 + 8 * 256 * 2 * 2
     assert e["confidence"]["weights_bytes"] == "exact (checkpoint)"
     # another format is a re-quantization: sized by that format's rule, not the checkpoint's bytes
     r8 = cli("fit", "--model", str(d), "--gpu", "h100", "--ctx", "4k", "--quant", "fp8", "--format", "json")

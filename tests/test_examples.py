@@ -286,7 +286,7 @@ def test_workflow_compare_step_runs(tmp_path):
     git("commit", "-q", "-m", "base")
     git("update-ref", "refs/remotes/origin/main", "HEAD")
     ls = tmp_path / job_env["MANIFESTS"] / "llamasize.yaml"
-    ls.write_text(ls.read_text().replace("gpus: 1\n", "gpus: 1\n    replicas: 2\n", 1))
+    ls.write_text(re.sub(r"(\n    gpus: [^\n]*\n)", r"\1    replicas: 2\n", ls.read_text(), count=1))
     summary = tmp_path / "summary.md"
     env = dict(os.environ, **{k: str(v) for k, v in job_env.items()}, GITHUB_ACTIONS="true", GITHUB_BASE_REF="main",
                GITHUB_STEP_SUMMARY=str(summary),

@@ -137,11 +137,19 @@ def test_kv_fp8_halves_kv(registry):
     assert a.per_gpu.kv_cache_bytes == 2 * b.per_gpu.kv_cache_bytes
 
 
-def test_vllm_default_layout_for_llama4_is_full_and_said(registry):
-    e = fit(registry, "scout", "h100", "int4_mixed", 8192)
+def test_vllm_default_layout_for_llama4_follows_the_version_and_is_said(registry):
+    # facts/engine-memory.md item 7: hybrid KV for chunked-local attention off by default from PR #21761,
+    # on in 0.19.0; --hybrid-kv-cache mirrors VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE
+    e = fit(registry, "scout", "h100", "int4_mixed", 8192, engine_version="0.18.0")
     assert e.kv_layout == "full"
     names = {a.name: a for a in e.assumptions}
-    assert names["kv_layout"].value == "full"
+    assert names["kv_layout"].value == "full" and "PR #21761" in names["kv_layout"].source
+    assert fit(registry, "scout", "h100", "int4_mixed", 8192, engine_version="0.19.0").kv_layout == "hybrid"
+    assert fit(registry, "scout", "h100", "int4_mixed", 8192).kv_layout == "hybrid"
+    off = fit(registry, "scout", "h100", "int4_mixed", 8192, hybrid_kv_cache="off")
+    assert off.kv_layout == "full"
+    assert fit(registry, "scout", "h100", "int4_mixed", 8192, engine_version="0.18.0",
+               hybrid_kv_cache="on").kv_layout == "hybrid"
     g = fit(registry, "gpt-oss-20b", "h100", "mxfp4", 8192)
     assert g.kv_layout == "hybrid"  # sliding-window layers are capped by default in vLLM
 
@@ -162,7 +170,12 @@ def test_tp8_weights_are_total_over_8_plus_replicas(registry, model):
     assert 8 * per_gpu == total + 7 * replicated
     assert replicated / total < 1e-3
     e = fit(registry, model, "h100", "bf16", 4096, gpus=8)
-    assert e.per_gpu.weights_bytes == per_gpu
+    # as loaded by vLLM: plus the rotary cos_sin_cache every rank holds (max_position x head_dim x 2 B)
+    # and the vocabulary padded to a multiple of 64 x TP (202,048 -> 202,240 rows at TP 8, embedding + lm_head)
+    rope = spec.max_position_embeddings * spec.resolved_head_dim * 2
+    padding = (202_240 - 202_048) // 8 * spec.hidden_size * 2 * 2
+    assert e.per_gpu.weights_bytes == per_gpu + rope + padding
+    assert fit(registry, model, "h100", "bf16", 4096, gpus=8, engine="generic").per_gpu.weights_bytes == per_gpu
     assert e.weights_bytes == total
 
 

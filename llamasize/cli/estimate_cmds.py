@@ -17,6 +17,7 @@ from llamasize.cli.options import (
     ModelName, OutputTokens, OverheadGib, Pp, PrefillEfficiency, PromptTokens, Quant, RequestsPerDay, SpecsDir,
     TextOnly, Tp,
 )
+from llamasize.cli.options import EngineVersion, HybridKvCache, KvCacheFreeGpuMemFraction
 from llamasize.cli.output import note, out, warn
 from llamasize.errors import ExitCode, UsageError
 
@@ -69,6 +70,8 @@ def fit_cmd(
     mem_fraction_static: MemFractionStatic = None, max_num_batched_tokens: MaxNumBatchedTokens = None,
     max_num_seqs: MaxNumSeqs = None, overhead_gib: OverheadGib = None, text_only: TextOnly = False,
     calibration: Calibration = None,
+    engine_version: EngineVersion = None, hybrid_kv_cache: HybridKvCache = None,
+    kv_cache_free_gpu_mem_fraction: KvCacheFreeGpuMemFraction = None,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
     kv_cache_memory_bytes: KvCacheMemoryBytes = None, cpu_offload_gb: CpuOffloadGb = None, max_loras: MaxLoras = None,
     max_lora_rank: MaxLoraRank = None, enforce_eager: EnforceEager = False,
@@ -84,7 +87,8 @@ def fit_cmd(
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                           overhead_gib=overhead_gib, text_only=text_only, dp=dp, dp_attention=dp_attention,
-                          calibration=calibration)
+                          calibration=calibration, engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
+                          kv_cache_free_gpu_mem_fraction=kv_cache_free_gpu_mem_fraction)
     d = serving_flags.serving_extras(d, kv_cache_memory_bytes=kv_cache_memory_bytes, cpu_offload_gb=cpu_offload_gb,
                                      max_loras=max_loras, max_lora_rank=max_lora_rank, enforce_eager=enforce_eager)
     e = estimate_memory(d)
@@ -124,6 +128,8 @@ def perf_cmd(
     requests_per_day: RequestsPerDay = None, prefill_efficiency: PrefillEfficiency = None,
     decode_efficiency: DecodeEfficiency = None, calibration: Calibration = None, arrival: Arrival = None,
     requests: Requests = None, qps: Qps = None, admission: Admission = None, seed: SimSeed = None,
+    engine_version: EngineVersion = None, hybrid_kv_cache: HybridKvCache = None,
+    kv_cache_free_gpu_mem_fraction: KvCacheFreeGpuMemFraction = None,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
 ) -> None:
     """Speed of one deployment: TTFT, TPOT, tokens/s, tokens per GPU-hour, and the dominating bound;
@@ -138,7 +144,8 @@ def perf_cmd(
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                           overhead_gib=overhead_gib, text_only=text_only, calibration=calibration, dp=dp,
-                          dp_attention=dp_attention)
+                          dp_attention=dp_attention, engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
+                          kv_cache_free_gpu_mem_fraction=kv_cache_free_gpu_mem_fraction)
     conc, rpd = inputs.perf_load(concurrency, requests_per_day, d.batch)
     eff = inputs.efficiencies(d.gpu, calibration, prefill_efficiency, decode_efficiency)
     sim = inputs.simulation(arrival, requests, qps, admission, seed)

@@ -174,7 +174,8 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
                kv_layout: str | None, gpu_memory_utilization: str | None, mem_fraction_static: str | None,
                max_num_batched_tokens: str | None, max_num_seqs: str | None, overhead_gib: str | None,
                text_only: bool, calibration: Path | None = None, dp: str | None = None,
-               dp_attention: bool = False) -> Deployment:
+               dp_attention: bool = False, engine_version: str | None = None,
+               hybrid_kv_cache: str | None = None, kv_cache_free_gpu_mem_fraction: str | None = None) -> Deployment:
     """The Deployment of the deployment flags of ``fit`` and ``perf`` (every value validated,
     one-line errors); ``--gpu local`` says on stderr which device it found (on a CPU, with the rates
     of the ``calibration`` file: perf's --calibration, else the default location). ``dp`` /
@@ -193,6 +194,8 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
     if dp is None and not dp_attention:
         tpn, dpn = parse_count(tp, "--tp", maximum=4096) if tp is not None else default_tensor_parallel(n, ppn), 1
     else:
+        from llamasize.cli.serving_flags import attention_layout
+
         tpn, dpn = attention_layout(n, ppn, tp, dp)
     d = Deployment(
         model=spec, gpu=g, gpu_count=n, quant=spec.default_quant if quant is None else quant, context_tokens=ctx,
@@ -206,31 +209,13 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
         max_num_seqs=None if max_num_seqs is None else parse_count(max_num_seqs, "--max-num-seqs", maximum=1_000_000),
         overhead_bytes=None if overhead_gib is None else int(parse_fraction(overhead_gib, "--overhead-gib", low=0, high=1024, low_inclusive=True) * GIB),
         include_vision=not text_only, data_parallel_size=dpn,
+        engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
+        kv_cache_free_gpu_mem_fraction=None if kv_cache_free_gpu_mem_fraction is None else parse_fraction(
+            kv_cache_free_gpu_mem_fraction, "--kv-cache-free-gpu-mem-fraction"),
     )
     from llamasize.cli.engine_hook import engine_calibrated
 
     return engine_calibrated(d, calibration)
-
-
-def attention_layout(n: int, pp: int, tp: str | None, dp: str | None) -> tuple[int, int]:
-    """``(tp, dp)`` of an attention data-parallel deployment of ``n`` GPUs (``--dp`` / ``--dp-attention``):
-    --dp given, TP defaults to what fills the GPUs (``n / (dp x pp)``); --dp-attention alone, TP
-    defaults to 1 and DP fills the GPUs (SGLang's ``--tp-size n --dp-size n --enable-dp-attention``)."""
-    from llamasize.errors import LayoutError
-    from llamasize.units import parse_count
-
-    tpn = parse_count(tp, "--tp", maximum=4096) if tp is not None else None
-    if dp is not None:
-        dpn = parse_count(dp, "--dp", maximum=4096)
-        if tpn is None:
-            if n % (dpn * pp):
-                raise LayoutError(f"--gpus ({n}) is not divisible by --dp ({dpn}) x --pp ({pp})", "dp")
-            tpn = n // (dpn * pp)
-        return tpn, dpn
-    tpn = tpn or 1
-    if n % (tpn * pp):
-        raise LayoutError(f"--dp-attention: --gpus ({n}) is not divisible by --tp ({tpn}) x --pp ({pp})", "dp")
-    return tpn, n // (tpn * pp)
 
 
 def warn_on_the_fly(spec, quant: str | None) -> None:

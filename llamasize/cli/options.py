@@ -56,7 +56,7 @@ KvDtype = Annotated[Optional[str], typer.Option("--kv-dtype", help="KV-cache dty
 Ctx = Annotated[Optional[str], typer.Option("--ctx", "-c", callback=_required, help="Context length per sequence (8K = 8,192; 8k = 8,000; 1M = 1,048,576); required by fit and plan; perf and cost default to prompt + output.")]
 Contexts = Annotated[Optional[str], typer.Option("--ctx", "-c", help="Comma-separated context lengths (e.g. 8K,128K,1M,10M; default 8K,128K,1M).")]
 Batch = Annotated[Optional[str], typer.Option("--batch", "-b", help="Concurrent sequences at that context (default 1).")]
-Engine = Annotated[Optional[str], typer.Option("--engine", "-e", help="Serving engine whose memory rules apply: vllm (default), sglang, generic.")]
+Engine = Annotated[Optional[str], typer.Option("--engine", "-e", help="Serving engine whose memory rules apply: vllm (default), sglang, trtllm (TensorRT-LLM), generic.")]
 KvLayout = Annotated[Optional[str], typer.Option("--kv-layout", help="KV layout: full (every layer full length), hybrid (windowed and chunked layers capped), auto (the engine's default; run: full is the default).")]
 GpuMemoryUtilization = Annotated[Optional[str], typer.Option("--gpu-memory-utilization", help="vLLM's fraction of total GPU memory (default 0.92).")]
 MemFractionStatic = Annotated[Optional[str], typer.Option("--mem-fraction-static", help="SGLang's fraction for weights + KV (default: SGLang's automatic rule).")]
@@ -64,6 +64,10 @@ MaxNumBatchedTokens = Annotated[Optional[str], typer.Option("--max-num-batched-t
 MaxNumSeqs = Annotated[Optional[str], typer.Option("--max-num-seqs", help="Sequences per step (sampler peak).")]
 OverheadGib = Annotated[Optional[str], typer.Option("--overhead-gib", help="Runtime overhead per GPU in GiB, replacing the engine default.")]
 TextOnly = Annotated[bool, typer.Option("--text-only", help="Do not load the vision tower.")]
+# engine memory profiles (issue 12 item 1; estimate/engine_profiles.py)
+EngineVersion = Annotated[Optional[str], typer.Option("--engine-version", help="Engine release whose memory rules apply, X.Y.Z (default: the current release, vLLM 0.33.0 / SGLang 0.5.23).")]
+HybridKvCache = Annotated[Optional[str], typer.Option("--hybrid-kv-cache", help="vLLM's hybrid KV manager for chunked-local attention (Llama 4): on, off, auto (the version's default); mirrors VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE.")]
+KvCacheFreeGpuMemFraction = Annotated[Optional[str], typer.Option("--kv-cache-free-gpu-mem-fraction", help="TensorRT-LLM's KV fraction of the memory left after weights and activations (default 0.9; --engine trtllm).")]
 
 # ------------------------------------------------------------------------------ speed and cost ---
 PromptTokens = Annotated[Optional[str], typer.Option("--prompt-tokens", "-p", help="Prompt tokens per request (default 2048; verify: of the prefill measurement, default 64; run: random prompt tokens, default 32).")]

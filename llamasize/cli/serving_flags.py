@@ -23,3 +23,24 @@ def serving_extras(d, *, kv_cache_memory_bytes: str | None, cpu_offload_gb: str 
     if enforce_eager:
         kw["enforce_eager"] = True
     return replace(d, **kw) if kw else d
+
+
+def attention_layout(n: int, pp: int, tp: str | None, dp: str | None) -> tuple[int, int]:
+    """``(tp, dp)`` of an attention data-parallel deployment of ``n`` GPUs (``--dp`` / ``--dp-attention``):
+    --dp given, TP defaults to what fills the GPUs (``n / (dp x pp)``); --dp-attention alone, TP
+    defaults to 1 and DP fills the GPUs (SGLang's ``--tp-size n --dp-size n --enable-dp-attention``)."""
+    from llamasize.errors import LayoutError
+    from llamasize.units import parse_count
+
+    tpn = parse_count(tp, "--tp", maximum=4096) if tp is not None else None
+    if dp is not None:
+        dpn = parse_count(dp, "--dp", maximum=4096)
+        if tpn is None:
+            if n % (dpn * pp):
+                raise LayoutError(f"--gpus ({n}) is not divisible by --dp ({dpn}) x --pp ({pp})", "dp")
+            tpn = n // (dpn * pp)
+        return tpn, dpn
+    tpn = tpn or 1
+    if n % (tpn * pp):
+        raise LayoutError(f"--dp-attention: --gpus ({n}) is not divisible by --tp ({tpn}) x --pp ({pp})", "dp")
+    return tpn, n // (tpn * pp)

@@ -62,6 +62,11 @@ class Deployment:
     draft: Draft | None = None
     #: vLLM --enforce-eager: no CUDA graphs captured.
     enforce_eager: bool = False
+    #: vLLM's hybrid KV manager for chunked-local attention: ``on`` / ``off`` (mirrors
+    #: ``VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE``), None / ``auto``: the version's default.
+    hybrid_kv_cache: str | None = None
+    #: TensorRT-LLM's ``kv_cache_free_gpu_mem_fraction`` (None: its default 0.9).
+    kv_cache_free_gpu_mem_fraction: float | None = None
 
 
 class Assumption(BaseModel):

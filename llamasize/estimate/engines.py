@@ -10,6 +10,9 @@ vocabulary (flag names, quantization / dtype / KV-cache dtype names; parse and e
   activations, CUDA graphs and the context live in the reserved remainder. The automatic value is
   ``(total - reserved) / total`` with reserved MB = 512 + 1.5 x max(chunked_prefill_size, 2048)
   + tp x pp / 8 x 1024 (+ a CUDA-graph reserve not modelled), at least 10 GiB on GPUs > 60 GiB.
+- **TensorRT-LLM** (``--engine trtllm``): the KV pool is ``kv_cache_free_gpu_mem_fraction`` (default
+  0.9, TensorRT-LLM's ``KvCacheConfig.free_gpu_memory_fraction``; not in the sourced facts: assumed) of
+  the memory left after the weights, the activations and a CUDA context are loaded.
 - **generic**: the whole device (times ``--gpu-memory-utilization`` if given) minus a CUDA context
   and the activation peak; token-granular KV. A stand-in for llama.cpp-like or custom servers.
 """
@@ -29,9 +32,9 @@ from llamasize.text import quote_value
 VLLM_GPU_MEMORY_UTILIZATION = 0.92
 #: vLLM's KV block size in tokens (CacheConfig.DEFAULT_BLOCK_SIZE).
 VLLM_BLOCK_SIZE = 16
-#: Non-torch allocations (NCCL, cuBLAS workspaces) plus the CUDA-graph pool under vLLM: 1 GiB
-#: non-torch as in vLLM's own memory_profiling docstring example, plus 0.5 GiB for CUDA graphs
-#: (assumed; vLLM estimates it at start-up). Not measured: override with ``--overhead-gib``.
+#: The old flat vLLM overhead (1 GiB non-torch, vLLM's memory_profiling docstring example, + 0.5 GiB
+#: CUDA graphs, assumed): used only when ``engine_budget`` is called for vLLM without an overhead;
+#: ``memory.resolve`` always passes the non-torch figure of ``engine_memory.non_torch_bytes``.
 VLLM_OVERHEAD_BYTES = GIB + GIB // 2
 #: A CUDA context "takes a few hundred MiB" (facts/hardware.md 4.2); 512 MiB assumed.
 CUDA_CONTEXT_BYTES = 512 * MIB
@@ -41,7 +44,13 @@ CUDA_CONTEXT_BYTES = 512 * MIB
 SGLANG_CHUNKED_PREFILL_LARGE = 8192
 SGLANG_CHUNKED_PREFILL_SMALL = 2048
 
-ENGINES = ("vllm", "sglang", "generic")
+#: TensorRT-LLM's default ``kv_cache_free_gpu_mem_fraction`` (``KvCacheConfig.free_gpu_memory_fraction``
+#: = 0.9, as the issue 12 text states; not in facts/serving.md, so labelled assumed).
+TRTLLM_KV_CACHE_FREE_GPU_MEM_FRACTION = 0.9
+#: TensorRT-LLM's KV block size in tokens (``tokens_per_block`` default 32; assumed, not in the facts).
+TRTLLM_BLOCK_SIZE = 32
+
+ENGINES = ("vllm", "sglang", "trtllm", "generic")
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,16 @@ class EngineBudget:
     fraction: float | None
     fraction_name: str | None
     notes: tuple[str, ...] = ()
+    #: TensorRT-LLM: the KV pool is this fraction of what is left after weights, activations and
+    #: overhead (None: the KV gets all of it, as in vLLM's identity).
+    kv_free_fraction: float | None = None
+
+    def kv_capacity(self, weights: int, activation: int) -> int:
+        """KV bytes one GPU holds after ``weights`` and ``activation`` (the engine's identity)."""
+        left = self.budget_bytes - weights - (activation if self.activations_in_budget else 0) - self.overhead_bytes
+        if self.kv_free_fraction is None or left <= 0:
+            return left
+        return int(left * self.kv_free_fraction)
 
 
 def check_engine(name: str) -> str:
@@ -123,9 +142,23 @@ def engine_budget(engine: str, gpu: GpuSpec, *, tp: int, pp: int,
                   gpu_memory_utilization: float | None = None,
                   mem_fraction_static: float | None = None,
                   overhead_bytes: int | None = None,
-                  chunked_prefill_size: int | None = None) -> EngineBudget:
+                  chunked_prefill_size: int | None = None,
+                  kv_cache_free_gpu_mem_fraction: float | None = None) -> EngineBudget:
     """The per-GPU memory budget of ``engine`` on ``gpu`` (see the module docstring)."""
     total = gpu.memory_bytes
+    if kv_cache_free_gpu_mem_fraction is not None and engine != "trtllm":
+        raise UsageError("--kv-cache-free-gpu-mem-fraction is a TensorRT-LLM setting; it needs --engine trtllm")
+    if engine == "trtllm":
+        if gpu_memory_utilization is not None or mem_fraction_static is not None:
+            raise UsageError("--gpu-memory-utilization / --mem-fraction-static are vLLM / SGLang settings; "
+                             "with --engine trtllm use --kv-cache-free-gpu-mem-fraction")
+        given = kv_cache_free_gpu_mem_fraction is not None
+        fraction = kv_cache_free_gpu_mem_fraction if given else TRTLLM_KV_CACHE_FREE_GPU_MEM_FRACTION
+        overhead = CUDA_CONTEXT_BYTES if overhead_bytes is None else overhead_bytes
+        notes = () if given else (f"TensorRT-LLM kv_cache_free_gpu_mem_fraction {fraction:g} (its default; assumed, "
+                                  "not in the sourced facts) of the memory left after weights and activations",)
+        return EngineBudget("trtllm", total, total, overhead, True, TRTLLM_BLOCK_SIZE, fraction,
+                            "kv_cache_free_gpu_mem_fraction", notes, kv_free_fraction=fraction)
     if engine == "sglang":
         if gpu_memory_utilization is not None:
             raise UsageError("--gpu-memory-utilization is a vLLM setting; with --engine sglang use --mem-fraction-static")

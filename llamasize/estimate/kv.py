@@ -153,12 +153,14 @@ def layer_capacity(spec: ModelSpec, layer_type: str, max_tokens: int, layout: st
     return max_tokens if cap is None else min(max_tokens, cap)
 
 
-def resolve_kv_layout(kv_layout: str, engine: str, spec: ModelSpec) -> tuple[str, str]:
+def resolve_kv_layout(kv_layout: str, engine: str, spec: ModelSpec, chunked_hybrid: tuple[bool, str] | None = None
+                      ) -> tuple[str, str]:
     """The concrete layout ``auto`` stands for, and why (facts/serving.md 2.1).
 
-    vLLM: its hybrid KV manager handles sliding-window layers by default but was disabled by
-    default for Llama 4's chunked-local layers (PR #21761), so ``full`` for chunked models and
-    ``hybrid`` for sliding-window ones. SGLang: Llama 4 hybrid KV is a separate opt-in mode, so
+    vLLM: its hybrid KV manager handles sliding-window layers by default; for Llama 4's
+    chunked-local layers it depends on the version and ``--hybrid-kv-cache``
+    (``chunked_hybrid``: ``(on, why)`` from ``engine_profiles.hybrid_chunked``; None: off, as
+    PR #21761 made it). SGLang: Llama 4 hybrid KV is a separate opt-in mode, so
     ``full``. generic: ``full`` (the reference implementations keep full-length KV).
     """
     if kv_layout not in KV_LAYOUTS:
@@ -174,6 +176,10 @@ def resolve_kv_layout(kv_layout: str, engine: str, spec: ModelSpec) -> tuple[str
     if types == {"full_attention", "linear_attention"}:
         return "full", "every KV layer is full attention (linear-attention layers hold a fixed state per sequence)"
     if engine == "vllm":
+        if "chunked_attention" in types and chunked_hybrid is not None and chunked_hybrid[0]:
+            return "hybrid", f"vLLM's hybrid KV manager caps chunked-local layers: {chunked_hybrid[1]}"
+        if "chunked_attention" in types and chunked_hybrid is not None:
+            return "full", f"every layer holds the full context: {chunked_hybrid[1]}"
         if "chunked_attention" in types:
             return "full", ("vLLM disables its hybrid KV manager for Llama 4 chunked-local layers by default "
                             "(PR #21761): every layer holds the full context; --kv-layout hybrid models it on")

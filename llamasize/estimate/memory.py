@@ -16,7 +16,9 @@ Rules (DESIGN.md "Modeling rules" 3-5, facts/serving.md 2.1):
   capacity of windowed layers), per stage, tokens allocated in blocks (vLLM 16).
 - **Attention data parallelism** (``parallel``, D ranks): a rank's GPUs hold the KV of its own
   ``ceil(batch / D)`` sequences, so the deployment holds D times what one rank holds.
-- **Activations**: an analytical peak of the engine's profile run (see ``activation_peak_bytes``).
+- **Activations, non-torch, CUDA graphs, weights as loaded**: under vLLM the engine's start-up
+  accounting by version (``engine_memory``, ``engine_profiles``; the report in ``engine_report``);
+  other engines an analytical peak of the profile run (``activation_peak_bytes``).
 - **Budget**: the engine's (``engines``), against the memory the driver reports where the catalogue
   has it.
 """
@@ -25,20 +27,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
-
-from llamasize import SCHEMA_VERSION
-from llamasize.data.hardware import MemoryBasis
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.checkpoint import uses_checkpoint_bytes
-from llamasize.estimate.deployment import Assumption, Deployment, ParallelLayoutFields
+from llamasize.estimate import engine_memory as em
+from llamasize.estimate.deployment import Assumption, Deployment
+from llamasize.estimate.engine_profiles import EngineProfile, engine_profile, hybrid_chunked
+from llamasize.estimate.engine_report import engine_report, startup_warnings
 from llamasize.estimate.engines import (
     SGLANG_LARGE_GPU_GIB, VLLM_BATCH_TIERS, EngineBudget, check_engine, engine_budget, is_a100, sglang_reserved_bytes,
     vllm_batch_defaults, vllm_batch_defaults_at,
 )
+from llamasize.estimate.fit_result import EngineReport, FailureKind, FitEstimate, PerGpuMemory  # noqa: F401 (re-exported)
 from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
 from llamasize.estimate.parallel import ATTENTION_DP_SOURCE, attention_dp_summary, attention_dp_warnings
 from llamasize.estimate.parallel import pp_partition, validate_layout
@@ -52,75 +52,6 @@ from llamasize.units import GIB
 GENERIC_PREFILL_CHUNK = 2048
 #: Sequences per step assumed for the generic engine's sampler peak.
 GENERIC_MAX_SEQS = 256
-
-
-# ------------------------------------------------------------------------------------ results ---
-class PerGpuMemory(BaseModel):
-    """Memory of one GPU of the binding pipeline stage, in bytes (``free_bytes`` < 0 = shortfall)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    total_bytes: int
-    budget_bytes: int
-    weights_bytes: int | None
-    kv_cache_bytes: int | None
-    activation_bytes: int | None
-    overhead_bytes: int
-    kv_capacity_bytes: int | None
-    free_bytes: int | None
-    headroom_fraction: float | None
-    pipeline_stage: int
-    layers: list[int] | None
-
-
-#: Why a deployment does not fit: the context is above the model's maximum, the weights (with
-#: activations and overhead) leave no room, or the KV cache does not fit in what is left.
-FailureKind = Literal["context", "weights", "kv_cache"]
-
-
-class _FitHead(BaseModel):
-    """The leading fields of ``FitEstimate`` (before ``ParallelLayoutFields``)."""
-
-    schema_version: str = SCHEMA_VERSION
-    model: str
-    model_name: str
-    gpu: str
-    gpu_name: str
-    gpu_count: int
-    nodes: int
-    gpus_per_node: int
-
-
-class FitEstimate(ParallelLayoutFields, _FitHead):
-    """Verdict and memory breakdown for one deployment (the JSON of ``llamasize fit``)."""
-
-    # fields: _FitHead's, ParallelLayoutFields', then these (the docstring is the JSON schema description)
-
-    model_config = ConfigDict(frozen=True)
-
-    kv_layout: Literal["full", "hybrid"]
-    engine: str
-    context_tokens: int
-    batch: int
-    #: True / False, or None when an unknown model value decides it.
-    fits: bool | None
-    reasons: list[str]
-    #: What each reason is about, in the order of ``reasons`` (typed, so no caller parses the English);
-    #: not part of the JSON document.
-    reason_kinds: list[FailureKind] = Field(default_factory=list, exclude=True)
-    max_context_tokens: int | None
-    max_concurrency: int | None
-    weights_bytes: int | None
-    kv_cache_bytes: int | None
-    kv_cache_bytes_per_token: int | None
-    per_gpu: PerGpuMemory
-    #: Which device total is budgeted (``data.hardware.Memory``): a CUDA/HIP-reported total, else a flagged
-    #: upper bound (nvidia-smi's total, a cloud API's figure, the binary capacity).
-    memory_basis: MemoryBasis
-    warnings: list[str]
-    assumptions: list[Assumption]
-    confidence: dict[str, str]
-    unknown: list[str]
 
 
 # --------------------------------------------------------------------------------- activations --
@@ -168,6 +99,11 @@ class Settings:
     max_seqs: int
     batched_tokens: int
     nodes: int
+    profile: EngineProfile
+    #: vLLM's hybrid KV manager for chunked-local attention: (on, why); None for other engines.
+    chunked_hybrid: tuple[bool, str] | None
+    #: Bytes of the activation dtype (fp32 runtime 4, else 2).
+    act_bytes: int
     #: Attention data-parallel ranks (``Deployment.data_parallel_size``).
     dp: int = 1
 
@@ -196,20 +132,37 @@ def resolve(d: Deployment) -> Settings:
     pp, dp = d.pipeline_parallel_size, d.data_parallel_size
     tp = d.tensor_parallel_size if d.tensor_parallel_size is not None else d.gpu_count // max(pp * dp, 1)
     validate_layout(spec, d.gpu_count, tp, pp, d.expert_parallel, dp)
+    profile = engine_profile(engine, d.engine_version)
+    if engine != "vllm" and (d.hybrid_kv_cache or "auto").strip().lower() != "auto":
+        raise UsageError("--hybrid-kv-cache is a vLLM setting (VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE)")
+    chunked = hybrid_chunked(profile, d.hybrid_kv_cache) if engine == "vllm" else None
+    util, overhead = d.gpu_memory_utilization, d.overhead_bytes
+    corr = d.engine_correction
+    if engine == "vllm":
+        util = profile.default_util if util is None else util
+        if corr is not None and corr.non_torch_bytes is not None:
+            overhead = corr.non_torch_bytes
+        elif overhead is None:
+            overhead = em.non_torch_bytes(tp, pp, profile.non_torch_tp1_bytes)
     # with attention DP the engine's groups span dp x tp GPUs (SGLang's tp_size; vLLM's EP group)
-    budget = engine_budget(engine, gpu, tp=tp * dp, pp=pp, gpu_memory_utilization=d.gpu_memory_utilization,
-                           mem_fraction_static=d.mem_fraction_static, overhead_bytes=d.overhead_bytes,
-                           chunked_prefill_size=d.max_num_batched_tokens)
+    budget = engine_budget(engine, gpu, tp=tp * dp, pp=pp, gpu_memory_utilization=util,
+                           mem_fraction_static=d.mem_fraction_static, overhead_bytes=overhead,
+                           chunked_prefill_size=d.max_num_batched_tokens,
+                           kv_cache_free_gpu_mem_fraction=d.kv_cache_free_gpu_mem_fraction)
     default_seqs, default_tokens = vllm_batch_defaults(gpu)
     if engine == "generic":
         default_seqs, default_tokens = GENERIC_MAX_SEQS, GENERIC_PREFILL_CHUNK
-    layout, layout_reason = _kv_layout(d.kv_layout, engine, spec)
+    layout, layout_reason = _kv_layout(d.kv_layout, engine, spec, chunked)
+    fp32_kv = kv_dtype_in == "auto" and fmt.id == "fp32" and not spec.is_mla
     return Settings(
         tp=tp, pp=pp, ep=d.expert_parallel, fmt=fmt, kv_dtype_in=kv_dtype_in,
-        kv_dtype=resolve_kv_dtype(kv_dtype_in, spec), kv_bytes=kv_dtype_bytes(kv_dtype_in, spec),
+        # --dtype float32 runs the KV cache in fp32 too (facts/engine-memory.md row 9)
+        kv_dtype="fp32" if fp32_kv else resolve_kv_dtype(kv_dtype_in, spec),
+        kv_bytes=4 if fp32_kv else kv_dtype_bytes(kv_dtype_in, spec),
         layout=layout, layout_reason=layout_reason, budget=budget,
         max_seqs=d.max_num_seqs or default_seqs, batched_tokens=d.max_num_batched_tokens or default_tokens,
-        nodes=-(-d.gpu_count // gpu.gpus_per_node), dp=dp,
+        nodes=-(-d.gpu_count // gpu.gpus_per_node), dp=dp, profile=profile, chunked_hybrid=chunked,
+        act_bytes=em.model_dtype_bytes(spec, fmt.id),
     )
 
 
@@ -219,15 +172,24 @@ class MemoryCore:
     thousands). Raises UnknownValueError on construction for unpublished architectures."""
 
     settings: Settings
+    #: Weights as loaded per stage (``engine_memory.loaded_extra_bytes`` included).
     weights: tuple[int, ...]
-    activation: int
+    #: Activation peak per stage (only the last samples).
+    activations: tuple[int, ...]
     kvms: tuple[KvModel, ...]
     max_position: int
+    #: CUDA-graph pool per stage, and the part of it the engine deducts from the KV budget.
+    graphs: tuple[int, ...] = ()
+    deducted: tuple[int, ...] = ()
+
+    @property
+    def activation(self) -> int:
+        """The largest activation peak of any stage."""
+        return max(self.activations)
 
     def capacity(self, k: int) -> int:
         """KV bytes stage ``k``'s GPU can hold after weights, activations and overhead."""
-        b = self.settings.budget
-        return b.budget_bytes - self.weights[k] - self.activation - b.overhead_bytes
+        return self.settings.budget.kv_capacity(self.weights[k], self.activations[k] + self.deducted[k])
 
     def binding_stage(self, context: int, batch: int) -> tuple[int, int, int, int]:
         """``(free, stage, capacity, kv_need)`` of the stage with the least free memory."""
@@ -258,11 +220,29 @@ class MemoryCore:
 
 def memory_core(d: Deployment, s: Settings) -> MemoryCore:
     """Weights, activation peak and KV models for a resolved deployment (cached primitives)."""
-    spec = d.model
+    spec, engine, pp, corr = d.model, s.budget.engine, s.pp, d.engine_correction
     weights = stage_weight_bytes(spec, s.fmt.id, s.tp, s.pp, s.ep, d.include_vision, s.dp)
     kvms = kv_models(spec, s.kv_bytes, s.tp, s.pp, s.layout, s.budget.block_size, s.batched_tokens)
-    act = activation_peak_bytes(spec, s.tp, s.batched_tokens, s.max_seqs) if s.budget.activations_in_budget else 0
-    core = MemoryCore(s, weights, act, kvms, spec.need("the context limit", "max_position_embeddings"))
+    zeros = (0,) * pp
+    if engine in ("vllm", "sglang"):
+        weights = tuple(a + b for a, b in zip(weights, em.loaded_extra_bytes(spec, s.tp, pp, s.act_bytes)))
+    if engine == "vllm":
+        acts = em.activation_bytes(spec, tp=s.tp, pp=pp, ep=s.ep, tokens=s.batched_tokens, seqs=s.max_seqs,
+                                   act_bytes=s.act_bytes, copies=s.profile.sampler_fp32_copies,
+                                   include_vision=d.include_vision)
+    elif s.budget.activations_in_budget:
+        acts = (activation_peak_bytes(spec, s.tp, s.batched_tokens, s.max_seqs),) * pp
+    else:
+        acts = zeros
+    graphs = em.cuda_graph_bytes(spec, s.tp, pp) if engine != "generic" else zeros
+    if corr is not None:
+        weights = weights if corr.weights_bytes is None else (corr.weights_bytes,) * pp
+        if corr.activation_peak_bytes is not None and s.budget.activations_in_budget:
+            acts = (corr.activation_peak_bytes,) * pp
+        graphs = graphs if corr.cuda_graph_bytes is None else (corr.cuda_graph_bytes,) * pp
+    deduct = engine == "vllm" and s.profile.deducts_cuda_graphs and d.overhead_bytes is None
+    core = MemoryCore(s, weights, acts, kvms, spec.need("the context limit", "max_position_embeddings"),
+                      graphs, graphs if deduct else zeros)
     return serving_extras.apply(d, core)  # --kv-cache-memory-bytes, --cpu-offload-gb, LoRA, drafts
 
 
@@ -307,7 +287,7 @@ def _warnings(d: Deployment, s: Settings) -> list[str]:
                    "the busiest GPU holds the extra expert")
     if fmt.accuracy != "exact" and not uses_checkpoint_bytes(spec, fmt.id):  # a checkpoint's bytes are its own
         out.append(f"{fmt.id}: {fmt.accuracy_note}")
-    return out + list(s.budget.notes)
+    return out + list(s.budget.notes) + list(s.profile.notes)
 
 
 def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
@@ -315,10 +295,12 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
     out = [
         Assumption(name="device_memory", value=f"{gpu.memory_bytes:,} bytes ({gpu.memory.basis})",
                    source=gpu.memory.budget_source),
-        Assumption(name="engine", value=b.engine, source="--engine"),
+        Assumption(name="engine", value=b.engine + (f" {s.profile.version}" if s.profile.version else ""),
+                   source=f"--engine / --engine-version (rules of {s.profile.holds_for}, llamasize.estimate.engine_profiles)"),
         Assumption(name="kv_layout", value=s.layout, source=s.layout_reason),
         Assumption(name="kv_block_size_tokens", value=str(b.block_size),
-                   source="vLLM CacheConfig.DEFAULT_BLOCK_SIZE" if b.engine == "vllm" else "token-granular KV"),
+                   source={"vllm": "vLLM CacheConfig.DEFAULT_BLOCK_SIZE",
+                           "trtllm": "TensorRT-LLM tokens_per_block 32 (assumed)"}.get(b.engine, "token-granular KV")),
         Assumption(name="quantization", value=f"{fmt.id}: {fmt.description}; quantizes {fmt.quantizes}; "
                    f"keeps 16-bit: {fmt.keeps_16bit}",
                    source=d.model.quantization.source if d.model.quantization is not None
@@ -334,14 +316,16 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
     if b.fraction_name:
         given = d.gpu_memory_utilization is not None or d.mem_fraction_static is not None
         out.append(Assumption(name=b.fraction_name, value=f"{b.fraction:g}",
-                              source="as given" if given else ("vLLM 0.33 default (0.9 before)" if b.engine == "vllm"
-                                                               else "SGLang automatic rule")))
+                              source="as given" if given else {
+                                  "vllm": "vLLM 0.33 default (0.9 before)", "sglang": "SGLang automatic rule",
+                                  "trtllm": "TensorRT-LLM default (assumed)"}.get(b.engine, "default")))
     if b.engine != "sglang":
         out.append(Assumption(
             name="runtime_overhead_bytes", value=f"{b.overhead_bytes:,}",
             source="--overhead-gib" if d.overhead_bytes is not None else
-            ("vLLM non-torch 1 GiB (docstring example) + CUDA graphs 0.5 GiB (assumed)" if b.engine == "vllm"
-             else "CUDA context, a few hundred MiB (facts/hardware.md); 512 MiB assumed")))
+            (("vLLM non-torch forward increase by TP/PP (facts/engine-memory.md item 4)"
+              + ("; the CUDA-graph pool is deducted on top (vLLM >= 0.21)" if s.profile.deducts_cuda_graphs else ""))
+             if b.engine == "vllm" else "CUDA context, a few hundred MiB (facts/hardware.md); 512 MiB assumed")))
         defaults = not (d.max_num_batched_tokens or d.max_num_seqs)
         out.append(Assumption(
             name="activation_profile", value=f"{s.batched_tokens} tokens, {s.max_seqs} sequences",
@@ -372,7 +356,9 @@ def estimate_memory(d: Deployment) -> FitEstimate:
         core = memory_core(d, s)
     except UnknownValueError as e:
         return _estimate_unknown(d, s, common, e)
-    return _estimate_known(d, core.settings, core, common)  # core.settings: the budget serving extras set
+    # core.settings: the budget serving extras set
+    common["warnings"] = common["warnings"] + startup_warnings(d, core.settings, core)
+    return _estimate_known(d, core.settings, core, common)
 
 
 @dataclass(frozen=True)
@@ -396,7 +382,8 @@ def _verdict(d: Deployment, s: Settings, core: MemoryCore) -> _Verdict:
     free, k, capacity, kv_need = core.binding_stage(d.context_tokens, d.batch)
     max_ctx = core.max_context(d.batch)
     max_conc = core.max_concurrency(d.context_tokens)
-    w, act = core.weights[k], core.activation
+    w, act = core.weights[k], core.activations[k]
+    overhead = b.overhead_bytes + core.deducted[k]
     reasons: list[str] = []
     kinds: list[FailureKind] = []
     if d.context_tokens > core.max_position:
@@ -404,11 +391,11 @@ def _verdict(d: Deployment, s: Settings, core: MemoryCore) -> _Verdict:
         reasons.append(f"context {d.context_tokens:,} exceeds {spec.id}'s maximum of {core.max_position:,} tokens")
     basis = "" if d.gpu.memory.flag is None else f" (device total: {d.gpu.memory.basis.replace('_', ' ')}, flagged)"
     if capacity < 0:
-        used = w + act + b.overhead_bytes
+        used = w + act + overhead
         kinds.append("weights")
         reasons.append(
             f"weights ({w / GIB:.1f} GiB) + activations ({act / GIB:.1f} GiB) + overhead "
-            f"({b.overhead_bytes / GIB:.1f} GiB) need {used / GIB:.1f} GiB per GPU; "
+            f"({overhead / GIB:.1f} GiB) need {used / GIB:.1f} GiB per GPU; "
             f"{b.budget_bytes / GIB:.1f} GiB available{basis}"
         )
     elif free < 0:
@@ -441,10 +428,10 @@ def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> Fit
     spec, b = d.model, s.budget
     v = _verdict(d, s, core)
     free, k, capacity, kv_need, max_ctx, max_conc = v.free, v.stage, v.capacity, v.kv_need, v.max_ctx, v.max_conc
-    w, act, reasons, kinds = core.weights[k], core.activation, v.reasons, v.kinds
+    w, act, reasons, kinds = core.weights[k], core.activations[k], v.reasons, v.kinds
     per_gpu = PerGpuMemory(
         total_bytes=b.total_bytes, budget_bytes=b.budget_bytes, weights_bytes=w, kv_cache_bytes=kv_need,
-        activation_bytes=act, overhead_bytes=b.overhead_bytes, kv_capacity_bytes=capacity, free_bytes=free,
+        activation_bytes=act, overhead_bytes=b.overhead_bytes + core.deducted[k], kv_capacity_bytes=capacity, free_bytes=free,
         headroom_fraction=round(free / b.budget_bytes, 6), pipeline_stage=k,
         layers=pp_partition(spec.num_hidden_layers, s.pp)[k],
     )
@@ -457,9 +444,9 @@ def _estimate_known(d: Deployment, s: Settings, core: MemoryCore, common) -> Fit
                     else "exact" if s.fmt.accuracy == "exact" and params_confidence(spec) == "exact"
                     else "approximate",
                     "kv_cache_bytes": params_confidence(spec), "activation_bytes": "analytical",
-                    "overhead_bytes": "assumed",
+                    "overhead_bytes": "assumed" if b.engine != "vllm" else "measured (non-torch by TP/PP)",
                     "fits": "analytical"},
-        unknown=[], **common,
+        unknown=[], engine_report=engine_report(d, s, core), **common,
     )
 
 

@@ -141,14 +141,17 @@ def apply(d, core):
         layers = draft_kv_layers(spec, s.kv_bytes, s.tp, d.draft)
         if layers:
             kvms[-1] = replace(kvms[-1], caps=kvms[-1].caps + (None,) * layers)
-    if d.enforce_eager and budget.engine == "vllm" and d.overhead_bytes is None:
-        budget = replace(budget, overhead_bytes=max(0, budget.overhead_bytes - VLLM_CUDA_GRAPH_BYTES))
+    graphs, deducted = core.graphs, core.deducted
+    if d.enforce_eager and budget.engine == "vllm":
+        # no CUDA graphs are captured: no pool, nothing deducted (engine_memory.cuda_graph_bytes)
+        graphs = deducted = (0,) * len(weights)
     if d.kv_cache_memory_bytes is not None and budget.engine == "vllm":
         # KV capacity = the flag's bytes; bounded by the device total, not by the utilization
-        used = max(weights) + core.activation + budget.overhead_bytes
+        used = max(w + a + g for w, a, g in zip(weights, core.activations, deducted)) + budget.overhead_bytes
         budget = replace(budget, budget_bytes=min(budget.total_bytes, used + d.kv_cache_memory_bytes),
                          fraction=None, fraction_name="kv_cache_memory_bytes")
-    return replace(core, settings=replace(s, budget=budget), weights=tuple(weights), kvms=tuple(kvms))
+    return replace(core, settings=replace(s, budget=budget), weights=tuple(weights), kvms=tuple(kvms),
+                   graphs=graphs, deducted=deducted)
 
 
 def lora_supported(spec: ModelSpec) -> bool:

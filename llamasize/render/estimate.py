@@ -100,6 +100,27 @@ def memory_bar(p: PerGpuMemory) -> str:
     return "[" + bar(parts, p.budget_bytes) + "]"
 
 
+ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM"}
+
+
+def engine_startup_lines(e: FitEstimate) -> list[str]:
+    """The "engine start-up" block: the engine's start-up log lines as it words them (first pipeline
+    stage; tokens and concurrency over every stage), then what each item rests on."""
+    r = e.engine_report
+    if r is None:
+        return []
+    version = f" {r.engine_version}" if r.engine_version else ""
+    out = [f"engine start-up ({ENGINE_NAMES.get(r.engine, r.engine)}{version}; rules of {r.rules_hold_for}"
+           + (", pipeline stage 0 as rank 0 logs it" if e.pipeline_parallel_size > 1 else "") + "):"]
+    out += [f"  {line}" for line in r.log_lines]
+    outside = r.startup_context_bytes + (0 if r.cuda_graph_deducted else r.cuda_graph_bytes)
+    out.append(f"  outside the budget: start-up context {gib(r.startup_context_bytes, 2)}"
+               + ("" if r.cuda_graph_deducted else f" + CUDA graphs {gib(r.cuda_graph_bytes, 2)}")
+               + f" = {gib(outside, 2)}")
+    out.append("  basis: " + "; ".join(f"{k.removesuffix('_bytes')} {v}" for k, v in r.basis.items()))
+    return out
+
+
 def render_fit(e: FitEstimate, fmt: str) -> str:
     """``llamasize fit``."""
     if fmt == "json":
@@ -128,6 +149,7 @@ def render_fit(e: FitEstimate, fmt: str) -> str:
                      + (f" ({e.kv_cache_bytes_per_token:,} bytes per token at full length)" if e.kv_cache_bytes_per_token else ""))
     for u in e.unknown:
         lines.append(f"unknown: {u}")
+    lines += engine_startup_lines(e)
     lines.append("assumptions:")
     for a in e.assumptions:
         lines.append(f"  {a.name}: {a.value} [{a.source}]")

@@ -50,7 +50,7 @@ def extract_llmd_values(file: str, doc: dict) -> list[Target]:
             for key, skey in (("tensor", "tp"), ("pipeline", "pp")):
                 if par.get(key) is not None:
                     t.settings[skey] = Loc(par[key], key_line(par, key, line))
-            data, local = par.get("data"), par.get("dataLocal")
+            local = par.get("dataLocal")
             dp_key = "data" if multinode else ("dataLocal" if local is not None else "data")
             if par.get(dp_key) is not None:
                 t.settings["dp"] = Loc(par[dp_key], key_line(par, dp_key, line))
