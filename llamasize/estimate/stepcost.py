@@ -30,7 +30,7 @@ from llamasize.estimate.kv import (
 )
 from llamasize.estimate.memory import quick_fit
 from llamasize.estimate.perf import (
-    Efficiencies, Work, _attention_dims, _layer_comm_s, base_dtype, compute_dtype, roofline,
+    Efficiencies, Work, _attention_dims, _layer_comm_s, base_dtype, compute_dtype, default_efficiencies,
 )
 from llamasize.estimate.traffic import expected_distinct_experts, stage_weights
 
@@ -46,12 +46,38 @@ class _Stage:
     state_bytes: int = 0
 
 
+#: The columns of a step's terms, one row per pipeline stage: per work group (dense, experts,
+#: attention) its FLOPs, bytes read, rows of its matrix multiplications and the peak FLOP/s of
+#: its dtype; then the seconds of the stage's collectives over the whole link with no latency,
+#: and the number of collectives.
+TERMS = ("dense_flops", "dense_bytes", "dense_rows", "dense_peak", "experts_flops", "experts_bytes", "experts_rows",
+         "experts_peak", "attention_flops", "attention_bytes", "attention_rows", "attention_peak", "comm_link_s",
+         "collectives")
+
+
+def step_seconds(terms: np.ndarray, eff: Efficiencies, bandwidth: float) -> np.ndarray:
+    """Seconds of each stage-step of ``terms`` (shape ``(..., len(TERMS))``): ``perf.roofline``
+    per group, ``max(FLOPs / (peak x eff.gemm(rows)), bytes / (bandwidth x eff.bandwidth(B)))``
+    with ``B`` the bytes the stage reads in the step, plus its collectives
+    ``comm_link_s / eff.comm + collectives x eff.collective_latency_s``."""
+    t = np.asarray(terms, dtype=np.float64)
+    total_bytes = t[..., 1] + t[..., 5] + t[..., 9]
+    bw = bandwidth * eff.bandwidth(total_bytes)
+    out = t[..., 12] / eff.comm + t[..., 13] * eff.collective_latency_s
+    for at in (0, 4, 8):
+        compute = t[..., at] / (t[..., at + 3] * eff.gemm(t[..., at + 2]))
+        out = out + np.maximum(compute, t[..., at + 1] / bw)
+    return out
+
+
 class StepCost:
     """Time of one engine step of a deployment (the roofline per group of ``perf``, for a step
     that mixes decodes and prefill chunks). Raises UnknownValueError when a rate is unknown."""
 
     def __init__(self, d: Deployment, eff: Efficiencies | None = None) -> None:
-        self.d, self.eff = d, eff or Efficiencies()
+        self.d, self.eff = d, eff or default_efficiencies(d.gpu)
+        #: When a list, every timed step appends its ``terms`` (``step_seconds`` re-times them).
+        self.trace: list[np.ndarray] | None = None
         _, _, s, core = quick_fit(d)
         if core is None:
             d.model.need("the simulation", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
@@ -65,9 +91,8 @@ class StepCost:
         experts_only = s.fmt.compute_scope == "experts"
         if peak is None or (experts_only and base_peak is None):
             raise UnknownValueError("the simulation", [f"flops.{dtype}"], f"the catalogue entry {gpu.id}")
-        self._rate_all = peak * self.eff.prefill
-        self._rate_base = (base_peak if experts_only else peak) * self.eff.prefill
-        self._bw = bw * self.eff.decode_bandwidth
+        self._peak_all, self._peak_base = float(peak), float(base_peak if experts_only else peak)
+        self._bw_peak = float(bw)
         link = gpu.interconnect.bandwidth_bytes_per_s
         self._link_uni = None if link is None else link / 2
         dqk, dv = _attention_dims(spec)
@@ -82,15 +107,13 @@ class StepCost:
             groups = tuple((lt, self._span_of(lt), n) for lt, n in sorted(counts.items()) if lt != "linear_attention")
             stages.append(_Stage(st, groups, per_tok, per_pair, linear_state_bytes(spec, st.layers, s.tp)))
         self.stages = tuple(stages)
+        self._comm_cache: dict[tuple[int, int], tuple[float, float]] = {}
 
     def _span_of(self, layer_type: str) -> int | None:
         spec = self.d.model
         if layer_type == "chunked_attention":
             return spec.attention_chunk_size
         return spec.window_of(layer_type)
-
-    def _rate(self, w: Work) -> float:
-        return self._rate_all if w.name == "experts" else self._rate_base
 
     @staticmethod
     def _attended(layer_type: str, size: int | None, pos: np.ndarray) -> np.ndarray:
@@ -110,7 +133,7 @@ class StepCost:
         if tokens == 0:
             return 0.0
         logits = n_dec + sum(1 for c in chunks if c[2])
-        total = 0.0
+        rows = []
         for stg in self.stages:
             st = stg.weights
             works = [Work("dense", 2 * tokens * st.dense_matmul_params + 2 * logits * st.lm_head_params,
@@ -133,9 +156,11 @@ class StepCost:
             state = stg.state_bytes * (n_dec + len(chunks))  # each sequence's recurrent state, once per step
             works.append(Work("attention", stg.attn_flops_per_pair * pairs, stg.kv_per_token_layer * read + state,
                               tokens))
-            t, _, _ = roofline(works, self._rate, self._bw)
-            total += t + _layer_comm_s(spec, s, st, tokens, self._link_uni, self.eff)
-        return total
+            rows.append(self._terms(works, *self._comm_terms(st, tokens)))
+        terms = np.array(rows)
+        if self.trace is not None:
+            self.trace.append(terms)
+        return float(step_seconds(terms, self.eff, self._bw_peak).sum())
 
 
     def decode_times(self, pos: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -170,7 +195,7 @@ class StepCost:
                 attended[key] = a
             return attended[key]
 
-        total = np.zeros(j.size)
+        blocks = []
         for stg in self.stages:
             st = stg.weights
             works = [Work("dense", 2 * n * st.dense_matmul_params + 2 * n * st.lm_head_params,
@@ -180,16 +205,44 @@ class StepCost:
                 hit = expected_distinct_experts(e, k, n)
                 works.append(Work("experts", 2 * n * st.routed_matmul_params * k / e,
                                   st.routed_bytes * hit / e, n * k / hit))
-            fixed, _, _ = roofline(works, self._rate, self._bw)
             pairs = np.zeros(j.size)
             for lt, size, count in stg.groups:
                 pairs = pairs + count * attended_sum(lt, size)
-            state = stg.state_bytes * n
-            attn_c = stg.attn_flops_per_pair * pairs / self._rate_base
-            attn_m = (stg.kv_per_token_layer * pairs + state) / self._bw
-            total = total + (fixed + np.maximum(attn_c, attn_m)
-                             + _layer_comm_s(spec, s, st, n, self._link_uni, self.eff))
-        return total
+            row = np.tile(self._terms(works + [Work("attention", 0.0, stg.state_bytes * n, n)],
+                                      *self._comm_terms(st, n)), (j.size, 1))
+            row[:, 8] = stg.attn_flops_per_pair * pairs
+            row[:, 9] = stg.kv_per_token_layer * pairs + stg.state_bytes * n
+            blocks.append(row)
+        terms = np.stack(blocks, axis=1)                      # (step, stage, term)
+        if self.trace is not None:
+            self.trace.append(terms.reshape(-1, len(TERMS)))
+        return step_seconds(terms, self.eff, self._bw_peak).sum(axis=1)
+
+    def _comm_terms(self, st, tokens: int) -> tuple[float, float]:
+        """(seconds of the stage's collectives over the whole link with no latency, collectives):
+        ``perf._layer_comm_s`` is linear in 1 / comm efficiency and in the latency, so two
+        evaluations split it."""
+        if self.s.tp <= 1 or self._link_uni is None:
+            return 0.0, 0.0
+        key = (id(st), tokens)
+        got = self._comm_cache.get(key)
+        if got is None:
+            spec = self.d.model
+            link_s = _layer_comm_s(spec, self.s, st, tokens, self._link_uni, Efficiencies(comm=1.0, collective_latency_s=0.0))
+            with_lat = _layer_comm_s(spec, self.s, st, tokens, self._link_uni, Efficiencies(comm=1.0, collective_latency_s=1.0))
+            got = self._comm_cache[key] = (link_s, with_lat - link_s)
+        return got
+
+    def _terms(self, works: list[Work], comm_s: float, collectives: float) -> np.ndarray:
+        """One stage of one step as the row ``TERMS`` names (groups not present are zeros)."""
+        row = np.zeros(len(TERMS))
+        row[[2, 3, 6, 7, 10, 11]] = 1.0
+        for w in works:
+            at = {"dense": 0, "experts": 4, "attention": 8}[w.name]
+            peak = self._peak_all if w.name == "experts" else self._peak_base
+            row[at:at + 4] = (w.flops, w.bytes, max(w.rows, 1e-9), peak)
+        row[12], row[13] = comm_s, collectives
+        return row
 
 # ---------------------------------------------------------------------------- KV pool ---
 class Pool:
