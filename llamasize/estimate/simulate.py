@@ -70,7 +70,7 @@ class SimulationResult:
 
 
 def simulate(d: Deployment, requests: list[Request], *, eff: Efficiencies | None = None,
-             admission: str = "greedy", clients: int | None = None) -> SimulationResult:
+             admission: str = "greedy", clients: int | None = None, cost: StepCost | None = None) -> SimulationResult:
     """Run the scheduler (module docstring) until every request has finished.
 
     ``clients`` (a closed loop, ``--arrival closed``): the requests' arrival times are ignored; the
@@ -81,7 +81,7 @@ def simulate(d: Deployment, requests: list[Request], *, eff: Efficiencies | None
     given) bound each step; the KV pool is what ``fit`` leaves for KV on each GPU. A request whose
     prompt plus output cannot fit in an empty pool is refused with ValueError (the engine refuses
     it too: its length exceeds what the KV cache can hold)."""
-    cost = StepCost(d, eff)
+    cost = cost or StepCost(d, eff)  # a given one (``benchmarks/fit_efficiency.py`` records its trace)
     if clients is not None and clients < 1:
         raise ValueError("a closed loop needs at least one client")
     sim = _Sim(cost, requests, admission, clients)
@@ -110,13 +110,29 @@ def simulate(d: Deployment, requests: list[Request], *, eff: Efficiencies | None
 
 
 def workload(arrival: str, n: int, prompt_tokens: int, output_tokens: int, *, qps: float | None = None,
-             seed: int = 0) -> list[Request]:
-    """``n`` requests of a fixed shape: ``offline`` (all queued at t = 0, as benchmark tables are
-    measured), ``closed`` (the same list; ``simulate(clients=...)`` issues them) or ``poisson`` at
-    ``qps`` requests/s (seeded)."""
-    if arrival in ("offline", "closed"):
-        return [Request(0.0, prompt_tokens, output_tokens) for _ in range(n)]
-    return [Request(t, prompt_tokens, output_tokens) for t in poisson_arrivals(n, qps, seed)]
+             seed: int = 0, prompt_sd: float | None = None, output_sd: float | None = None) -> list[Request]:
+    """``n`` requests: ``offline`` (all queued at t = 0, as benchmark tables are measured),
+    ``closed`` (the same list; ``simulate(clients=...)`` issues them) or ``poisson`` at ``qps``
+    requests/s (seeded). A length with a standard deviation (``--prompt-tokens normal:MEAN:SD``)
+    is drawn per request from that normal distribution (seeded by ``seed``), rounded and clipped to
+    ``[1, length_cap(mean, sd)]``; without one every request has the mean."""
+    rng = np.random.default_rng([seed, 1])  # a stream apart from the arrival times'
+
+    def lengths(mean: int, sd: float | None) -> list[int]:
+        if not sd:
+            return [mean] * n
+        drawn = np.rint(rng.normal(mean, sd, size=n))
+        return [int(x) for x in np.clip(drawn, 1, length_cap(mean, sd))]
+
+    ps, os_ = lengths(prompt_tokens, prompt_sd), lengths(output_tokens, output_sd)
+    times = [0.0] * n if arrival in ("offline", "closed") else poisson_arrivals(n, qps, seed)
+    return [Request(t, p, o) for t, p, o in zip(times, ps, os_)]
+
+
+def length_cap(mean: int, sd: float | None) -> int:
+    """Longest length a ``normal:MEAN:SD`` distribution draws: mean + 3 standard deviations
+    (rounded up; the tail beyond is clipped, 0.13 % of the draws)."""
+    return mean if not sd else int(np.ceil(mean + 3 * sd))
 
 
 def summarize(r: SimulationResult, *, arrival: str, qps: float | None, seed: int | None,
@@ -135,18 +151,20 @@ def summarize(r: SimulationResult, *, arrival: str, qps: float | None, seed: int
 
 def simulated_perf(e: PerfEstimate, d: Deployment, *, eff: Efficiencies | None, prompt_tokens: int,
                    output_tokens: int, arrival: str, requests: int, qps: float | None, seed: int | None,
-                   admission: str, clients: int | None) -> PerfEstimate:
+                   admission: str, clients: int | None, prompt_sd: float | None = None,
+                   output_sd: float | None = None) -> PerfEstimate:
     """``perf``'s estimate ``e`` with a simulation of ``requests`` requests of that shape: the
     ``simulation`` block, and the headline fields become its means (throughput, TTFT, TPOT, latency;
     input tokens/s and tokens per GPU-hour from its request rate, as ``perf.estimate_perf`` derives
     them from its steady state). ValueError when a request cannot fit in the KV cache."""
-    reqs = workload(arrival, requests, prompt_tokens, output_tokens, qps=qps, seed=seed or 0)
+    reqs = workload(arrival, requests, prompt_tokens, output_tokens, qps=qps, seed=seed or 0, prompt_sd=prompt_sd,
+                    output_sd=output_sd)
     s = summarize(simulate(d, reqs, eff=eff, admission=admission, clients=clients), arrival=arrival, qps=qps,
                   seed=seed, admission=admission, clients=clients)
     steady = Assumption(name="steady_state", value=f"simulated step by step: {s.requests:,} requests, "
                         f"{s.arrival} arrivals, {s.admission} admission, chunked prefill mixed with decodes under "
                         "the engine's token budget", source="llamasize.estimate.simulate")
-    in_tps = s.requests_per_s * prompt_tokens
+    in_tps = s.requests_per_s * float(np.mean([r.prompt_tokens for r in reqs]))
     return e.model_copy(update={
         "simulation": s, "assumptions": [steady if a.name == "steady_state" else a for a in e.assumptions],
         "tokens_per_s_per_sequence": 1 / s.tpot_s_mean if s.tpot_s_mean > 0 else None,
