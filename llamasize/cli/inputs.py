@@ -330,6 +330,9 @@ def efficiencies(gpu: GpuSpec, calibration: Path | None, prefill_efficiency: str
             eff, source="override",
             prefill=eff.prefill if prefill_efficiency is None else fraction_flag(prefill_efficiency, "--prefill-efficiency"),
             decode_bandwidth=eff.decode_bandwidth if decode_efficiency is None else fraction_flag(decode_efficiency, "--decode-efficiency"),
+            # an overridden factor is a constant fraction (the fitted curve's shape no longer applies)
+            gemm_rows_half=eff.gemm_rows_half if prefill_efficiency is None else 0.0,
+            bandwidth_bytes_half=eff.bandwidth_bytes_half if decode_efficiency is None else 0.0,
         )
     return eff
 
