@@ -169,7 +169,8 @@ def foreign_entry(cal: DeviceCalibration, device: GpuSpec) -> str | None:
     if cal.device_name in names:
         return None
     return (f"the calibration for {quote_value(device.id)} was measured on {quote_value(cal.device_name)}, not on "
-            f"{quote_value(device.name)}; it is ignored and the default (fitted or assumed) efficiencies are used (run 'llamasize verify' "
+            f"{quote_value(device.name)}; it is ignored and the default (fitted or assumed) efficiencies are used "
+            "(run 'llamasize verify' "
             "on this device)")
 
 

@@ -228,8 +228,9 @@ class StepCost:
         got = self._comm_cache.get(key)
         if got is None:
             spec = self.d.model
-            link_s = _layer_comm_s(spec, self.s, st, tokens, self._link_uni, Efficiencies(comm=1.0, collective_latency_s=0.0))
-            with_lat = _layer_comm_s(spec, self.s, st, tokens, self._link_uni, Efficiencies(comm=1.0, collective_latency_s=1.0))
+            link, lat = Efficiencies(comm=1.0, collective_latency_s=0.0), Efficiencies(comm=1.0, collective_latency_s=1.0)
+            link_s = _layer_comm_s(spec, self.s, st, tokens, self._link_uni, link)
+            with_lat = _layer_comm_s(spec, self.s, st, tokens, self._link_uni, lat)
             got = self._comm_cache[key] = (link_s, with_lat - link_s)
         return got
 
