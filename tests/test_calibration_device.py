@@ -39,7 +39,7 @@ def test_entry_from_another_device_is_ignored_with_a_warning(cli, tmp_path):
     r = _perf(cli, _write(tmp_path / "c.json", device_name="NVIDIA H100 PCIe"))
     assert r.code == 0, r.err
     d = r.json()
-    assert d["efficiency_source"] == "default"
+    assert d["efficiency_source"] == "fitted"  # the H100 generation's fitted parameters, not the foreign entry
     assert d["efficiencies"]["prefill"] != 0.41
     warned = [w for w in d["warnings"] if "measured on 'NVIDIA H100 PCIe'" in w]
     assert warned and "ignored" in warned[0]

@@ -53,7 +53,7 @@ def test_decode_bytes_match_hand_count_for_a_dense_model(registry):
     embedding table (one row) plus the KV of the context; time = bytes / (3.35 TB/s x 0.7)."""
     spec = registry.model("llama3.1-8b")
     d = dep(registry, "llama3.1-8b", "h100", 1, "bf16", ctx=1024)
-    e = estimate_perf(d, prompt_tokens=512, output_tokens=2, concurrency=1)
+    e = estimate_perf(d, prompt_tokens=512, output_tokens=2, concurrency=1, eff=Efficiencies())  # the assumed constants
     emb = 128256 * 4096 * 2
     weights = 8_030_261_248 * 2 - emb + 4096 * 2
     kv = 513 * 131_072  # decode context = prompt + output/2 = 513 tokens; 131,072 B/token (facts §5)
@@ -69,7 +69,7 @@ def test_prefill_flops_hand_count_dense(registry):
     + attention 2 x heads x (hd + hd) x P(P+1)/2 per layer."""
     d = dep(registry, "llama3.1-8b", "h100", 1, "bf16", ctx=2048)
     p = 1000
-    e = estimate_perf(d, prompt_tokens=p, output_tokens=1)
+    e = estimate_perf(d, prompt_tokens=p, output_tokens=1, eff=Efficiencies())  # the assumed constants
     head = 128256 * 4096
     matmul = 8_030_261_248 - 2 * head - 4096 * (2 * 32 + 1)  # minus embedding, lm_head and norms
     attn = 32 * 2 * 32 * (128 + 128) * p * (p + 1) // 2
@@ -123,7 +123,7 @@ def test_more_experts_same_active_raise_memory_not_batch1_decode(registry):
     times, weights = {}, {}
     for spec in (fewer, base, more):
         d = Deployment(model=spec, gpu=registry.gpu("h100"), gpu_count=8, quant="fp8", context_tokens=4096)
-        e = estimate_perf(d, prompt_tokens=1024, output_tokens=128, concurrency=1)
+        e = estimate_perf(d, prompt_tokens=1024, output_tokens=128, concurrency=1, eff=Efficiencies())
         times[spec.id] = e.tpot_s
         weights[spec.id] = estimate_memory(d).weights_bytes
     assert weights["maverick-16e"] < weights["llama4-maverick"] < weights["maverick-256e"]
@@ -163,7 +163,7 @@ def test_compute_scales_with_active_memory_with_total(registry):
 
 def test_calibrated_efficiencies_change_the_numbers_and_the_label(registry):
     d = dep(registry)
-    a = estimate_perf(d, prompt_tokens=1024, output_tokens=128)
+    a = estimate_perf(d, prompt_tokens=1024, output_tokens=128, eff=Efficiencies())
     c = estimate_perf(d, prompt_tokens=1024, output_tokens=128,
                       eff=Efficiencies(prefill=0.25, decode_bandwidth=0.35, source="calibrated"))
     assert a.confidence == "analytical" and c.confidence == "calibrated"

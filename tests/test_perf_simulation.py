@@ -76,3 +76,50 @@ def test_table_names_the_arrivals(cli, arrival):
     r = cli(*PERF[:-2], *arrival, "--requests", "100")
     assert r.code == 0, r.err
     assert ("Poisson at 5 req/s, seed 0" if "poisson" in arrival else "closed loop of 1 clients") in r.out
+
+
+def test_a_length_distribution_is_drawn_per_request_and_seeded(cli):
+    """``--prompt-tokens normal:MEAN:SD``: lengths drawn per request (seeded, the seed in the
+    output); the same seed gives the same run, another seed another one, and spread lengths give a
+    spread of TTFTs that one fixed length does not."""
+    base = ("perf", "--model", "llama3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8", "--output-tokens", "64",
+            "--arrival", "poisson", "--qps", "5", "--requests", "200", "--format", "json")
+    a = cli(*base, "--prompt-tokens", "normal:1000:300", "--seed", "3")
+    b = cli(*base, "--prompt-tokens", "normal:1000:300", "--seed", "3")
+    c = cli(*base, "--prompt-tokens", "normal:1000:300", "--seed", "4")
+    fixed = cli(*base, "--prompt-tokens", "1000", "--seed", "3")
+    assert a.code == b.code == c.code == fixed.code == 0, a.err
+    sa, sc = a.json()["simulation"], c.json()["simulation"]
+    assert a.json() == b.json() and sa["seed"] == 3 and sa != sc
+    one = ("perf", "--model", "llama3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8", "--output-tokens", "8",
+           "--arrival", "closed", "--concurrency", "1", "--requests", "100", "--format", "json")
+    spread = cli(*one, "--prompt-tokens", "normal:2000:600").json()["simulation"]
+    same = cli(*one, "--prompt-tokens", "2000").json()["simulation"]
+    # one client: each TTFT is its own prefill, so drawn lengths spread them and a fixed one does not
+    assert spread["ttft_s_p90"] > 1.2 * spread["ttft_s_p50"] and same["ttft_s_p90"] == pytest.approx(same["ttft_s_p50"])
+    offline = cli(*base[:9], "--arrival", "offline", "--requests", "50", "--prompt-tokens", "normal:500:50",
+                  "--format", "json")
+    assert offline.code == 0 and offline.json()["simulation"]["seed"] is not None
+
+
+@pytest.mark.parametrize("extra,words", [
+    (("--prompt-tokens", "normal:1000"), "normal:MEAN:SD"),
+    (("--prompt-tokens", "normal:1000:200"), "add --arrival"),
+    (("--prompt-tokens", "normal:x:200", "--arrival", "offline"), "--prompt-tokens mean"),
+])
+def test_bad_distributions_are_one_line_errors(cli, extra, words):
+    r = cli("perf", "--model", "llama3.1-8b", "--gpu", "h100-sxm", *extra)
+    assert r.code == 2 and words in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_concurrency_max_is_what_the_kv_pool_holds(cli):
+    base = ("perf", "--model", "llama3.1-8b", "--gpu", "h100-sxm", "--quant", "fp8", "--prompt-tokens", "1000",
+            "--output-tokens", "1000", "--format", "json")
+    d = cli(*base, "--concurrency", "max").json()
+    assert d["concurrency"] == d["max_concurrency"] > 1
+    assert cli(*base, "--batch", "max").json()["concurrency"] == d["concurrency"]
+    closed = cli(*base, "--concurrency", "max", "--arrival", "closed", "--requests", "400").json()["simulation"]
+    assert closed["clients"] == d["concurrency"] and closed["max_running"] <= d["concurrency"]
+    r = cli("perf", "--model", "llama3.1-70b", "--gpu", "l4", "--quant", "int4", "--prompt-tokens", "3000000",
+            "--output-tokens", "10", "--concurrency", "max")
+    assert r.code == 2 and "--concurrency max" in r.err

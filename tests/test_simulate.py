@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from llamasize.estimate import scheduler, stepcost
 from llamasize.estimate import simulate as sim
 from llamasize.estimate.deployment import Deployment
 from llamasize.estimate.simulate import Request, StepCost, poisson_arrivals, simulate
@@ -75,16 +76,41 @@ def test_greedy_admission_preempts_when_the_pool_fills_and_reserve_never_does(re
     assert greedy.kv_utilization_max <= 1.0 + 1e-12 and reserve.kv_utilization_max <= 1.0 + 1e-12
 
 
-def test_closed_form_runs_agree_with_stepping(reg, monkeypatch):
-    d = _dep(reg, model="mixtral-8x7b", quant="fp8")
-    reqs = [Request(0.0, 300, 700) for _ in range(40)] + [Request(0.5, 200, 400) for _ in range(10)]
-    fast = simulate(d, reqs)
-    monkeypatch.setattr(sim, "_RUN_POINTS", 10**9)  # no run is ever long enough: every step evaluated
-    slow = simulate(d, reqs)
+@pytest.mark.parametrize("model,quant,n,admission,shape", [
+    ("mixtral-8x7b", "fp8", 1, "greedy", (300, 700)),
+    ("llama3.1-8b", "fp8", 1, "greedy", (1000, 1000)),    # the pool fills: preemptions inside runs
+    ("llama3.1-8b", "fp8", 1, "reserve", (1000, 1000)),
+    ("llama4-scout", "bf16", 4, "greedy", (9000, 300)),   # chunked-local layers (8,192-token chunks)
+    ("gpt-oss-20b", "mxfp4", 1, "greedy", (200, 300)),     # sliding-window layers (128 tokens)
+])
+def test_closed_form_runs_agree_with_stepping(reg, monkeypatch, model, quant, n, admission, shape):
+    """A run applied at once (exact step times, preemptions inside it) gives what stepping one
+    step at a time gives: the same steps, preemptions and latencies, to rounding."""
+    d = _dep(reg, model=model, quant=quant, n=n, ctx=16384)
+    isl, osl = shape
+    count = 400 if model == "llama3.1-8b" else 40
+    reqs = [Request(0.0, isl, osl) for _ in range(count)] + [Request(0.5, isl // 2, osl // 2) for _ in range(10)]
+    fast = simulate(d, reqs, admission=admission)
+    monkeypatch.setattr(scheduler, "RUNS", False)  # every step evaluated one by one
+    slow = simulate(d, reqs, admission=admission)
     assert slow.evaluated_steps == slow.steps and fast.evaluated_steps < fast.steps / 5
-    assert fast.steps == slow.steps
-    assert fast.makespan_s == pytest.approx(slow.makespan_s, rel=2e-3)
-    assert np.allclose(fast.ttft_s, slow.ttft_s, rtol=5e-3)
+    assert (fast.steps, fast.preemptions, fast.max_running) == (slow.steps, slow.preemptions, slow.max_running)
+    assert fast.makespan_s == pytest.approx(slow.makespan_s, rel=1e-9)
+    assert np.allclose(fast.ttft_s, slow.ttft_s, rtol=1e-9) and np.allclose(fast.e2e_s, slow.e2e_s, rtol=1e-9)
+    assert fast.kv_utilization_mean == pytest.approx(slow.kv_utilization_mean, rel=1e-9)
+    assert fast.kv_utilization_max == pytest.approx(slow.kv_utilization_max, rel=1e-12)
+
+
+def test_decode_times_is_time_at_every_offset(reg):
+    """``StepCost.decode_times`` (closed-form attended sums) equals ``time`` step by step, for full,
+    chunked-local and sliding-window layers."""
+    for model, quant, n in (("llama3.1-8b", "bf16", 1), ("llama4-scout", "bf16", 4), ("gpt-oss-20b", "mxfp4", 1)):
+        cost = StepCost(_dep(reg, model=model, quant=quant, n=n, ctx=32768))
+        pos = np.array([0, 5, 127, 128, 900, 8191, 8192, 20000], dtype=np.int64)
+        j = np.array([0, 1, 2, 100, 127, 128, 8190, 9000], dtype=np.int64)
+        got = cost.decode_times(pos, j)
+        want = [cost.time(pos + x, []) for x in j]
+        assert np.allclose(got, want, rtol=1e-12), model
 
 
 def test_poisson_arrivals_are_seeded():
@@ -136,7 +162,7 @@ def test_linear_attention_state_is_held_per_request_not_per_token(reg, tmp_path)
     spec = load_local_model(cfg)
     d = Deployment(model=spec, gpu=reg.gpu("h100-sxm"), gpu_count=1, quant="bf16", context_tokens=4096, batch=1)
     _, _, _, core = quick_fit(d)
-    pool = sim._Pool(core)
+    pool = stepcost.Pool(core)
     for n in (1, 100, 3000):
         assert int(pool.bytes(n)[0]) == core.kvms[0].per_sequence(n)
     assert core.kvms[0].state_bytes > 0

@@ -104,7 +104,7 @@ def fit_cmd(
     raise typer.Exit(ExitCode.OK if e.fits else ExitCode.NO_FIT)
 
 
-def _simulated(e, d, eff, prompt: int, output: int, sim: dict, concurrency: int):
+def _simulated(e, d, eff, prompt: int, output: int, sim: dict, concurrency: int, sds: tuple = (None, None)):
     """``e`` from a simulation (``estimate.simulate.simulated_perf``; ``--arrival closed``:
     ``concurrency`` clients); a request the KV cache cannot hold is a usage error."""
     from llamasize.estimate.simulate import simulated_perf
@@ -112,7 +112,8 @@ def _simulated(e, d, eff, prompt: int, output: int, sim: dict, concurrency: int)
     try:
         return simulated_perf(e, d, eff=eff, prompt_tokens=prompt, output_tokens=output, arrival=sim["arrival"],
                               requests=sim["n"], qps=sim["qps"], seed=sim["seed"], admission=sim["admission"],
-                              clients=concurrency if sim["arrival"] == "closed" else None)
+                              clients=concurrency if sim["arrival"] == "closed" else None, prompt_sd=sds[0],
+                              output_sd=sds[1])
     except ValueError as err:
         raise UsageError(f"cannot simulate: {err}") from None
 
@@ -139,19 +140,28 @@ def perf_cmd(
     fmt = inputs.output_format(fmt)
     reg = inputs.registry(specs_dir, catalog_dir)
     p, o, c = inputs.perf_shape(prompt_tokens, output_tokens, ctx)
+    want_max = inputs.is_max(concurrency) or inputs.is_max(batch)  # the largest concurrency the KV pool holds
     d = inputs.deployment(reg, model=model, gpu=gpu, gpus=gpus, tp=tp, pp=pp, ep=ep, quant=quant, kv_dtype=kv_dtype,
-                          ctx=c, batch=batch, engine=engine, kv_layout=kv_layout,
+                          ctx=c, batch=None if inputs.is_max(batch) else batch, engine=engine, kv_layout=kv_layout,
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                           overhead_gib=overhead_gib, text_only=text_only, calibration=calibration, dp=dp,
                           dp_attention=dp_attention, engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
                           kv_cache_free_gpu_mem_fraction=kv_cache_free_gpu_mem_fraction)
-    conc, rpd = inputs.perf_load(concurrency, requests_per_day, d.batch)
+    conc, rpd = inputs.perf_load(None if want_max else concurrency, requests_per_day, d.batch)
+    if want_max:
+        conc = inputs.max_concurrency(d, c, "--concurrency" if inputs.is_max(concurrency) else "--batch")
     eff = inputs.efficiencies(d.gpu, calibration, prefill_efficiency, decode_efficiency)
     sim = inputs.simulation(arrival, requests, qps, admission, seed)
+    sds = tuple(inputs.token_length(v, f)[1] if v is not None else None
+                for v, f in ((prompt_tokens, "--prompt-tokens"), (output_tokens, "--output-tokens")))
+    if any(sds) and sim is None:
+        raise UsageError("a length distribution (normal:MEAN:SD) is drawn by the simulation: add --arrival")
+    if any(sds) and sim["seed"] is None:
+        sim["seed"] = inputs.seed(seed)  # the draws are seeded; the seed is in the output
     e = estimate_perf(d, prompt_tokens=p, output_tokens=o, concurrency=conc, eff=eff, requests_per_day=rpd)
     if sim is not None:
-        e = _simulated(e, d, eff, p, o, sim, conc)
+        e = _simulated(e, d, eff, p, o, sim, conc, sds)
     _warn_and_note(e.warnings, quant, d)
     if fmt == "json":
         from llamasize.render.common import to_json

@@ -241,14 +241,57 @@ def context(ctx: str) -> int:
 
 
 def perf_shape(prompt_tokens: str | None, output_tokens: str | None, ctx: str | None) -> tuple[int, int, int]:
-    """(prompt, output, context) of ``perf``: the context defaults to prompt + output."""
+    """(prompt, output, context) of ``perf``: the context defaults to prompt + output (the longest
+    lengths a ``normal:MEAN:SD`` distribution draws); a distribution's length is its mean."""
     from llamasize.plan.planner import DEFAULT_OUTPUT_TOKENS, DEFAULT_PROMPT_TOKENS
     from llamasize.units import parse_count
 
-    p = parse_count(pick(prompt_tokens, default=str(DEFAULT_PROMPT_TOKENS)), "--prompt-tokens")
-    o = parse_count(pick(output_tokens, default=str(DEFAULT_OUTPUT_TOKENS)), "--output-tokens")
-    c = parse_count(ctx, "--ctx") if ctx is not None else p + o
+    p, psd = token_length(pick(prompt_tokens, default=str(DEFAULT_PROMPT_TOKENS)), "--prompt-tokens")
+    o, osd = token_length(pick(output_tokens, default=str(DEFAULT_OUTPUT_TOKENS)), "--output-tokens")
+    c = parse_count(ctx, "--ctx") if ctx is not None else _cap(p, psd) + _cap(o, osd)
     return p, o, c
+
+
+def _cap(mean: int, sd: float | None) -> int:
+    """``estimate.simulate.length_cap`` without importing numpy for a fixed length."""
+    if not sd:
+        return mean
+    from llamasize.estimate.simulate import length_cap
+
+    return length_cap(mean, sd)
+
+
+def token_length(text: str, flag: str) -> tuple[int, float | None]:
+    """A length flag: ``N`` tokens, or ``normal:MEAN:SD`` (a distribution the simulation draws
+    from, seeded; ``SD`` >= 0) -> (mean, standard deviation or None)."""
+    from llamasize.units import parse_amount, parse_count
+
+    t = str(text).strip()
+    if not t.lower().startswith("normal:"):
+        return parse_count(t, flag), None
+    parts = t.split(":")
+    if len(parts) != 3:
+        raise UsageError(f"{flag} {quote_value(text)}: a distribution is normal:MEAN:SD (e.g. normal:1000:200)")
+    mean = parse_count(parts[1], f"{flag} mean")
+    sd = parse_amount(parts[2], f"{flag} standard deviation", maximum=1e9) if parts[2].strip() not in ("0", "") else 0.0
+    return mean, (sd or None)
+
+
+def is_max(value: str | None) -> bool:
+    """``--batch max`` / ``--concurrency max``: the largest concurrency the KV pool holds."""
+    return value is not None and str(value).strip().lower() == "max"
+
+
+def max_concurrency(d, ctx: int, flag: str) -> int:
+    """Sequences of ``ctx`` tokens the deployment's KV pool holds (``--concurrency max``); a usage
+    error when not even one fits."""
+    from llamasize.estimate.memory import quick_fit
+
+    _, _, _, core = quick_fit(d)
+    n = core.max_concurrency(ctx) if core is not None else None
+    if not n or n < 1:
+        raise UsageError(f"{flag} max: the KV cache of this deployment holds no sequence of {ctx:,} tokens")
+    return int(n)
 
 
 def perf_load(concurrency: str | None, requests_per_day: str | None, batch: int) -> tuple[int, float | None]:
@@ -300,6 +343,9 @@ def efficiencies(gpu: GpuSpec, calibration: Path | None, prefill_efficiency: str
             eff, source="override",
             prefill=eff.prefill if prefill_efficiency is None else fraction_flag(prefill_efficiency, "--prefill-efficiency"),
             decode_bandwidth=eff.decode_bandwidth if decode_efficiency is None else fraction_flag(decode_efficiency, "--decode-efficiency"),
+            # an overridden factor is a constant fraction (the fitted curve's shape no longer applies)
+            gemm_rows_half=eff.gemm_rows_half if prefill_efficiency is None else 0.0,
+            bandwidth_bytes_half=eff.bandwidth_bytes_half if decode_efficiency is None else 0.0,
         )
     return eff
 

@@ -55,7 +55,7 @@ Quant = Annotated[Optional[str], typer.Option("--quant", "-q", help="Weight form
 KvDtype = Annotated[Optional[str], typer.Option("--kv-dtype", help="KV-cache dtype: auto (the model's dtype; default), bf16, fp16, fp8; plan, sweep and cost also 'any' (search auto and fp8).")]
 Ctx = Annotated[Optional[str], typer.Option("--ctx", "-c", callback=_required, help="Context length per sequence (8K = 8,192; 8k = 8,000; 1M = 1,048,576); required by fit and plan; perf and cost default to prompt + output.")]
 Contexts = Annotated[Optional[str], typer.Option("--ctx", "-c", help="Comma-separated context lengths (e.g. 8K,128K,1M,10M; default 8K,128K,1M).")]
-Batch = Annotated[Optional[str], typer.Option("--batch", "-b", help="Concurrent sequences at that context (default 1).")]
+Batch = Annotated[Optional[str], typer.Option("--batch", "-b", help="Concurrent sequences at that context (default 1; perf: max = the largest concurrency the KV pool holds).")]
 Engine = Annotated[Optional[str], typer.Option("--engine", "-e", help="Serving engine whose memory rules apply: vllm (default), sglang, trtllm (TensorRT-LLM), generic.")]
 KvLayout = Annotated[Optional[str], typer.Option("--kv-layout", help="KV layout: full (every layer full length), hybrid (windowed and chunked layers capped), auto (the engine's default; run: full is the default).")]
 GpuMemoryUtilization = Annotated[Optional[str], typer.Option("--gpu-memory-utilization", help="vLLM's fraction of total GPU memory (default 0.92).")]
@@ -70,9 +70,9 @@ HybridKvCache = Annotated[Optional[str], typer.Option("--hybrid-kv-cache", help=
 KvCacheFreeGpuMemFraction = Annotated[Optional[str], typer.Option("--kv-cache-free-gpu-mem-fraction", help="TensorRT-LLM's KV fraction of the memory left after weights and activations (default 0.9; --engine trtllm).")]
 
 # ------------------------------------------------------------------------------ speed and cost ---
-PromptTokens = Annotated[Optional[str], typer.Option("--prompt-tokens", "-p", help="Prompt tokens per request (default 2048; verify: of the prefill measurement, default 64; run: random prompt tokens, default 32).")]
-OutputTokens = Annotated[Optional[str], typer.Option("--output-tokens", "-o", help="Generated tokens per request (default 512).")]
-Concurrency = Annotated[Optional[str], typer.Option("--concurrency", help="Sequences decoded together (perf: default --batch; cost: default 32, or the workload's batch).")]
+PromptTokens = Annotated[Optional[str], typer.Option("--prompt-tokens", "-p", help="Prompt tokens per request (default 2048; perf --arrival: or normal:MEAN:SD, drawn per request, seeded; verify: of the prefill measurement, default 64; run: random prompt tokens, default 32).")]
+OutputTokens = Annotated[Optional[str], typer.Option("--output-tokens", "-o", help="Generated tokens per request (default 512; perf --arrival: or normal:MEAN:SD).")]
+Concurrency = Annotated[Optional[str], typer.Option("--concurrency", help="Sequences decoded together (perf: default --batch, or max = the largest concurrency the KV pool holds; cost: default 32, or the workload's batch).")]
 RequestsPerDay = Annotated[Optional[str], typer.Option("--requests-per-day", help="Daily requests to check the deployment's capacity against.")]
 Arrival = Annotated[Optional[str], typer.Option("--arrival", help="Simulate continuous batching step by step: 'offline' (--requests all queued at t=0, as benchmark tables are measured), 'poisson' (--qps, seeded by --seed) or 'closed' (--concurrency clients, each sending its next request when the last finishes). Without it perf gives the closed-form steady state.")]
 Requests = Annotated[Optional[str], typer.Option("--requests", help="Requests in the simulation (--arrival; default 1000).")]

@@ -13,6 +13,8 @@ Location: ``--calibration FILE``, else ``$LLAMASIZE_CALIBRATION``, else
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 import os
 import tempfile
@@ -24,7 +26,7 @@ from llamasize import SCHEMA_VERSION, __version__
 from llamasize.data.hardware import GpuSpec
 from llamasize.errors import DataError
 from llamasize.estimate.log_calibration import EngineMemoryEntry, engine_correction_for
-from llamasize.estimate.perf import Efficiencies
+from llamasize.estimate.perf import Efficiencies, default_efficiencies
 from llamasize.files import parse_json, pydantic_message, read_text_file
 from llamasize.text import quote_value
 
@@ -193,7 +195,8 @@ def foreign_entry(cal: DeviceCalibration, device: GpuSpec) -> str | None:
     if cal.device_name in names:
         return None
     return (f"the calibration for {quote_value(device.id)} was measured on {quote_value(cal.device_name)}, not on "
-            f"{quote_value(device.name)}; it is ignored and the default efficiencies are used (run 'llamasize verify' "
+            f"{quote_value(device.name)}; it is ignored and the default (fitted or assumed) efficiencies are used "
+            "(run 'llamasize verify' "
             "on this device)")
 
 
@@ -201,16 +204,19 @@ def efficiencies_from(calibrations: CalibrationFile, device: GpuSpec) -> Efficie
     """Calibrated efficiencies for a device from a loaded calibration file, else the defaults
     (also when the entry was measured on another device: ``foreign_entry``; the warning is kept)."""
     cal = calibrations.devices.get(device.id)
+    fitted = default_efficiencies(device)
     if cal is None:
-        return Efficiencies()
+        return fitted
     foreign = foreign_entry(cal, device)
     if foreign is not None:
-        return Efficiencies(warning=foreign)
+        return replace(fitted, warning=foreign)
     warning = None
     if cal.llamasize_version != __version__:
         warning = (f"the calibration for {quote_value(device.id)} was measured by llamasize {cal.llamasize_version} "
                    f"(this is {__version__}); it is applied, but re-run 'llamasize verify' to refresh it")
+    # measured constant fractions replace the fitted curves; collectives keep the fitted (or assumed) figures
     return Efficiencies(prefill=cal.prefill_efficiency, decode_bandwidth=cal.decode_bandwidth_efficiency,
+                        comm=fitted.comm, collective_latency_s=fitted.collective_latency_s,
                         source="calibrated", warning=warning,
                         note=f"measured by 'llamasize verify' on {cal.device_name} with {cal.model} "
                              f"({cal.runtime_dtype}, llamasize {cal.llamasize_version})")

@@ -78,16 +78,61 @@ Bound = Literal["compute", "memory", "communication"]
 
 @dataclass(frozen=True)
 class Efficiencies:
-    """The efficiency factors a speed estimate uses, and where they come from."""
+    """The efficiency factors a speed estimate uses, and where they come from.
+
+    ``prefill`` is the achievable fraction of the GEMM peak at many rows and ``decode_bandwidth``
+    of the memory bandwidth for a large step; with ``gemm_rows_half`` > 0 a matrix multiplication
+    of ``t`` rows reaches ``prefill x t / (t + gemm_rows_half)`` (small GEMMs do not fill the
+    tensor cores), with ``bandwidth_bytes_half`` > 0 a step that reads ``B`` bytes streams at
+    ``decode_bandwidth x B / (B + bandwidth_bytes_half)`` of the datasheet bandwidth (a fixed cost
+    per step: launches, synchronisation). ``comm`` is the achievable fraction of the link and
+    ``collective_latency_s`` the fixed cost of one collective. The assumed defaults have both
+    halves at 0 (constant fractions); ``default_efficiencies`` gives the fitted ones of the GPU's
+    generation (``data.efficiency``)."""
 
     prefill: float = PREFILL_EFFICIENCY
     decode_bandwidth: float = DECODE_BANDWIDTH_EFFICIENCY
     comm: float = COMM_EFFICIENCY
-    source: Literal["default", "calibrated", "override"] = "default"
+    source: Literal["default", "fitted", "calibrated", "override"] = "default"
     note: str = ("assumed defaults: prefill 0.5 of dense peak, decode 0.7 of bandwidth, collectives 0.7 of link "
                  "bandwidth + 10 us each")
     #: Why a calibration was not applied, or applied with a caveat (``calibration.efficiencies_from``).
     warning: str | None = None
+    gemm_rows_half: float = 0.0
+    bandwidth_bytes_half: float = 0.0
+    collective_latency_s: float = COLLECTIVE_LATENCY_S
+
+    def gemm(self, rows):
+        """Fraction of the GEMM peak a matrix multiplication of ``rows`` rows reaches (numpy-friendly)."""
+        if not self.gemm_rows_half:
+            return self.prefill + 0 * rows
+        return self.prefill * rows / (rows + self.gemm_rows_half)
+
+    def bandwidth(self, nbytes):
+        """Fraction of the datasheet bandwidth a step reading ``nbytes`` bytes reaches (numpy-friendly)."""
+        if not self.bandwidth_bytes_half:
+            return self.decode_bandwidth + 0 * nbytes
+        return self.decode_bandwidth * nbytes / (nbytes + self.bandwidth_bytes_half)
+
+    def as_dict(self) -> dict[str, float]:
+        """The factors as ``perf``'s JSON shows them."""
+        return {"prefill": self.prefill, "decode_bandwidth": self.decode_bandwidth, "comm": self.comm,
+                "gemm_rows_half": self.gemm_rows_half, "bandwidth_bytes_half": self.bandwidth_bytes_half,
+                "collective_latency_s": self.collective_latency_s}
+
+
+def default_efficiencies(gpu) -> Efficiencies:
+    """The efficiencies of a GPU without a calibration: the parameters fitted for its generation
+    (``data.efficiency``, labelled ``fitted`` with their source), else the assumed defaults."""
+    from llamasize.data.efficiency import fitted_for
+
+    f = fitted_for(gpu.architecture)
+    if f is None:
+        return Efficiencies(note=Efficiencies.note + f" (no fitted parameters for the {gpu.architecture} generation)")
+    return Efficiencies(prefill=f.gemm, decode_bandwidth=f.bandwidth, comm=f.comm, source="fitted",
+                        gemm_rows_half=f.gemm_rows_half, bandwidth_bytes_half=f.bandwidth_bytes_half,
+                        collective_latency_s=f.collective_latency_s,
+                        note=f"fitted for {gpu.architecture}: {f.source}")
 
 
 # ------------------------------------------------------------------------------------ results ---
@@ -160,22 +205,24 @@ def attended_pairs(tokens: int, window: int | None, chunked: bool) -> int:
     return causal_pairs(tokens, window, chunked)
 
 
-def ring_allreduce_s(nbytes: float, n: int, link_bytes_per_s: float | None, eff: float) -> float:
+def ring_allreduce_s(nbytes: float, n: int, link_bytes_per_s: float | None, eff: float,
+                     latency_s: float = COLLECTIVE_LATENCY_S) -> float:
     """Ring all-reduce time: ``2 (n-1)/n x bytes / (link x eff) + latency``; 0 for n = 1."""
     if n <= 1:
         return 0.0
     if not link_bytes_per_s:
         raise UnknownValueError("communication time", ["interconnect.bandwidth_gb_per_s"], "the GPU catalogue entry")
-    return 2 * (n - 1) / n * nbytes / (link_bytes_per_s * eff) + COLLECTIVE_LATENCY_S
+    return 2 * (n - 1) / n * nbytes / (link_bytes_per_s * eff) + latency_s
 
 
-def all_to_all_s(nbytes: float, n: int, link_bytes_per_s: float | None, eff: float) -> float:
+def all_to_all_s(nbytes: float, n: int, link_bytes_per_s: float | None, eff: float,
+                 latency_s: float = COLLECTIVE_LATENCY_S) -> float:
     """All-to-all time: ``(n-1)/n x bytes / (link x eff) + latency``; 0 for n = 1."""
     if n <= 1:
         return 0.0
     if not link_bytes_per_s:
         raise UnknownValueError("communication time", ["interconnect.bandwidth_gb_per_s"], "the GPU catalogue entry")
-    return (n - 1) / n * nbytes / (link_bytes_per_s * eff) + COLLECTIVE_LATENCY_S
+    return (n - 1) / n * nbytes / (link_bytes_per_s * eff) + latency_s
 
 
 def _attention_dims(spec: ModelSpec) -> tuple[int, int]:
@@ -219,8 +266,8 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
     b = concurrency or d.batch
     if b < 1:
         raise UsageError(f"--concurrency must be at least 1, got {b}")
-    eff = eff or Efficiencies()
     spec, gpu = d.model, d.gpu
+    eff = eff or default_efficiencies(gpu)
     ctx = prompt_tokens + output_tokens
     mem_d = Deployment(**{**d.__dict__, "context_tokens": max(d.context_tokens, ctx), "batch": b})
     fits, _, s, core = quick_fit(mem_d)
@@ -245,7 +292,7 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
         data_parallel_size=s.dp, expert_parallel=s.ep, quant=s.fmt.id, kv_cache_dtype=s.kv_dtype, kv_layout=s.layout, engine=s.budget.engine,
         prompt_tokens=prompt_tokens, output_tokens=output_tokens, concurrency=b, compute_dtype=dtype,
         peak_flops_per_s=peak, memory_bandwidth_bytes_per_s=bw, interconnect_bytes_per_s=link,
-        efficiencies={"prefill": eff.prefill, "decode_bandwidth": eff.decode_bandwidth, "comm": eff.comm},
+        efficiencies=eff.as_dict(),
         efficiency_source=eff.source, confidence="calibrated" if eff.source == "calibrated" else "analytical",
         fits=fits, max_concurrency=max_conc,
     )
@@ -345,16 +392,17 @@ def _layer_comm_s(spec: ModelSpec, s, stage: StageWeights, tokens: int, link_uni
         return 0.0
     h = spec.hidden_size
     act = tokens * h * ACT_BYTES
+    lat = eff.collective_latency_s
     n_layers = len(stage.layers)
-    t = n_layers * ring_allreduce_s(act, s.tp, link_uni, eff.comm)  # after attention
+    t = n_layers * ring_allreduce_s(act, s.tp, link_uni, eff.comm, lat)  # after attention
     dense_layers = n_layers - stage.moe_layers
-    t += dense_layers * ring_allreduce_s(act, s.tp, link_uni, eff.comm)  # after a dense MLP
+    t += dense_layers * ring_allreduce_s(act, s.tp, link_uni, eff.comm, lat)  # after a dense MLP
     if s.ep:
         k = spec.num_experts_per_tok
-        t += stage.moe_layers * 2 * all_to_all_s(act * k, moe_gpus, link_uni, eff.comm)
+        t += stage.moe_layers * 2 * all_to_all_s(act * k, moe_gpus, link_uni, eff.comm, lat)
     else:  # the experts split by width: every rank's activations gathered, the results scattered back
         t += stage.moe_layers * ring_allreduce_s(act * max(1, ranks) if s.dp > 1 else act, moe_gpus, link_uni,
-                                                 eff.comm)
+                                                 eff.comm, lat)
     return t
 
 
@@ -455,13 +503,13 @@ def _phase(spec: ModelSpec, s, stages, tokens: int, peak, bw, link_uni, eff: Eff
         rate = None
     else:
         def rate(w: Work) -> float:
-            return (peak if (w.name == "experts" or not experts_only) else base_peak) * eff.prefill
+            return (peak if (w.name == "experts" or not experts_only) else base_peak) * eff.gemm(w.rows)
     compute: float | None = 0.0
     memory = comm = total = 0.0
     flops_max = bytes_max = kv_max = 0
     for st in stages:
         works = _stage_work(spec, s, st, tokens, prefill=prefill, span=span, ranks=ranks)
-        t, c, m = roofline(works, rate, bw * eff.decode_bandwidth)
+        t, c, m = roofline(works, rate, bw * eff.bandwidth(sum(w.bytes for w in works)))
         cm = _layer_comm_s(spec, s, st, tokens, link_uni, eff, ranks)
         memory += m
         comm += cm
@@ -486,12 +534,18 @@ def _phase(spec: ModelSpec, s, stages, tokens: int, peak, bw, link_uni, eff: Eff
 
 def _assumptions(eff: Efficiencies, dtype: str, prompt: int, output: int, b: int, layout: str, scope: str,
                  base: str) -> list[Assumption]:
-    src = {"default": eff.note, "calibrated": eff.note, "override": "given on the command line"}[eff.source]
+    label = {"default": "assumed", "fitted": "fitted", "calibrated": "calibrated", "override": "override"}[eff.source]
+    src = eff.note if eff.source != "override" else "given on the command line"
+    comm_src = eff.note if eff.source == "fitted" else "assumed default (verify does not measure collectives)"
     return [
-        Assumption(name="prefill_efficiency", value=f"{eff.prefill:g}", source=src),
-        Assumption(name="decode_bandwidth_efficiency", value=f"{eff.decode_bandwidth:g}", source=src),
-        Assumption(name="comm_efficiency", value=f"{eff.comm:g} + {COLLECTIVE_LATENCY_S * 1e6:g} us per collective",
-                   source="assumed default (verify does not measure collectives)"),
+        Assumption(name="prefill_efficiency", value=f"{eff.prefill:g} ({label}"
+                   + (f"; x t/(t + {eff.gemm_rows_half:g}) for a GEMM of t rows)" if eff.gemm_rows_half else ")"),
+                   source=src),
+        Assumption(name="decode_bandwidth_efficiency", value=f"{eff.decode_bandwidth:g} ({label}"
+                   + (f"; x B/(B + {eff.bandwidth_bytes_half:.3g}) for a step reading B bytes)"
+                      if eff.bandwidth_bytes_half else ")"), source=src),
+        Assumption(name="comm_efficiency", value=f"{eff.comm:g} + {eff.collective_latency_s * 1e6:g} us per collective"
+                   f" ({'fitted' if eff.source == 'fitted' else 'assumed'})", source=comm_src),
         Assumption(name="compute_dtype",
                    value=dtype if scope == "all" else f"{dtype} for the routed experts, {base} for the rest",
                    source="format's compute dtype if the GPU runs it natively"),

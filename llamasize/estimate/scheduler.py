@@ -1,0 +1,296 @@
+"""The engine's scheduler, step by step (issue 12): the loop of ``estimate.simulate``.
+
+vLLM's V1 scheduler (``vllm/v1/core/sched/scheduler.py``, ``schedule()``) builds every step from a
+token budget (``max_num_batched_tokens``) that it fills first with the running requests -- one
+token for each decoding request, the next chunk of a prompt being prefilled -- and then with
+waiting requests, chunk-prefilling their prompts, up to ``max_num_seqs`` running requests. KV
+blocks are allocated as a request grows; when a running request needs a block and the pool is
+full, the most recently admitted running request is preempted (its blocks freed, recomputed
+later: V1's default) and nothing is admitted in that step.
+
+**Runs** (``_Sim._advance_run``): while every running request decodes, the steps to come are
+known in advance up to the next event -- the first finish (included), the next arrival, or a step
+at which the head of the queue could be admitted. Preemptions inside the run are part of it: the
+running set at step ``j`` is the longest prefix (in admission order) whose grown KV fits the pool,
+which is what preempting from the tail leaves. Such a run is applied at once: its block table
+(request x step), its step times (``StepCost.decode_times``, exact), the KV use of each step, the
+preempted requests queued at the front as the step loop would queue them. The result is the one
+of stepping one step at a time (``RUNS = False``), to rounding.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from llamasize.estimate.stepcost import Pool, StepCost
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request: when it arrives (seconds), its prompt and output lengths (tokens)."""
+
+    arrival_s: float
+    prompt_tokens: int
+    output_tokens: int
+
+
+#: How a waiting request is admitted: ``greedy`` when the KV it needs now fits (vLLM V1's
+#: ``allocate_slots``; a request that later cannot grow preempts the newest running one), or
+#: ``reserve`` when its whole prompt + output fits beside the reservations of the running ones
+#: (TensorRT-LLM's default capacity scheduler, ``GUARANTEED_NO_EVICT``: never preempts).
+ADMISSION = ("greedy", "reserve")
+
+#: Advance runs of decode-only steps in closed form (``_Sim._advance_run``); False steps one by one
+#: (the tests compare the two).
+RUNS = True
+#: A run is cut at this many (request x step) entries of its block table (memory bound, not a result).
+_RUN_CELLS = 2_000_000
+
+
+class _Sim:
+    """The scheduler's state, one array entry per request (request order)."""
+
+    def __init__(self, cost: StepCost, requests: list[Request], admission: str = "greedy",
+                 clients: int | None = None) -> None:
+        if admission not in ADMISSION:
+            raise ValueError(f"admission must be one of {', '.join(ADMISSION)}")
+        self.reserve = admission == "reserve"
+        self.cost, self.pool = cost, Pool(cost.core)
+        self.budget, self.max_seqs = cost.s.batched_tokens, cost.s.max_seqs
+        n = len(requests)
+        self.prompt = np.array([r.prompt_tokens for r in requests], dtype=np.int64)
+        self.output = np.array([r.output_tokens for r in requests], dtype=np.int64)
+        self.arrival = np.array([r.arrival_s for r in requests], dtype=np.float64)
+        self.prefilled = np.zeros(n, dtype=np.int64)   # tokens of the (re)prefill done
+        self.generated = np.zeros(n, dtype=np.int64)
+        self.recompute = np.zeros(n, dtype=np.int64)   # > 0: prefilling again after a preemption
+        self.first = np.full(n, np.nan)
+        self.finish = np.full(n, np.nan)
+        self.order = deque(sorted(range(n), key=lambda i: (requests[i].arrival_s, i)))  # not arrived yet
+        #: closed loop: requests not issued yet; each finish issues the next at its finish time
+        self.backlog: deque[int] = deque()
+        if clients is not None:
+            self.arrival[:clients] = 0.0
+            self.arrival[clients:] = np.nan
+            self.order, self.backlog = deque(range(min(clients, n))), deque(range(min(clients, n), n))
+        self.waiting: deque[int] = deque()
+        self.running = np.zeros(0, dtype=np.int64)     # admission order
+        self.now = 0.0
+        self.steps = self.evaluated = self.preemptions = self.max_running = 0
+        self.util_time = self.util_max = 0.0
+
+    # per-request quantities (vectorised over an index array)
+    def target(self, i):
+        return np.where(self.recompute[i] > 0, self.recompute[i], self.prompt[i])
+
+    def cached(self, i):
+        return np.where(self.recompute[i] > 0, self.prefilled[i], self.prefilled[i] + self.generated[i])
+
+    def cached1(self, i: int) -> int:
+        """``cached`` of one request (plain ints: the per-request paths are hot)."""
+        return int(self.prefilled[i]) + (0 if self.recompute[i] else int(self.generated[i]))
+
+    def left1(self, i: int) -> int:
+        """Tokens request ``i`` still has to (re)prefill."""
+        target = int(self.recompute[i]) or int(self.prompt[i])
+        return target - int(self.prefilled[i])
+
+    def _need(self, q: int, n: int) -> int:
+        """Tokens of KV request ``q`` must be granted to take ``n`` more tokens: what it will hold
+        (greedy admission), or its whole prompt + output up front (reserve)."""
+        return int(self.prompt[q] + self.output[q]) if self.reserve else self.cached1(q) + n
+
+    def run(self) -> None:
+        while self.order or self.waiting or self.running.size or self.backlog:
+            while self.order and self.arrival[self.order[0]] <= self.now:
+                self.waiting.append(self.order.popleft())
+            if not self.running.size and not self.waiting:
+                self.now = float(self.arrival[self.order[0]])
+                continue
+            if not self._advance_run():
+                self._step()
+
+    def _preempt_tail(self, tokens: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Preempt the most recently admitted running requests until ``used`` fits."""
+        while self.running.size and not self.pool.fits(used):
+            v = int(self.running[-1])
+            used = used - self.pool.bytes(self.cached1(v) + int(tokens[-1]))
+            self.running, tokens = self.running[:-1], tokens[:-1]
+            self.preemptions += 1
+            # its blocks are freed; it prefills again what it had (prompt + the tokens it generated)
+            self.recompute[v] = self.prompt[v] + self.generated[v] if self.generated[v] else 0
+            self.prefilled[v] = 0
+            self.waiting.appendleft(v)
+        return tokens, used
+
+    def _step(self) -> None:
+        """One scheduler step: the running requests first (each decoding one gets one token, then
+        prompts being prefilled get their next chunk, in admission order), preempting from the most
+        recently admitted while the grown set does not fit the pool; then waiting requests, first
+        come first served, while the budget, ``max_num_seqs`` and the pool allow (none in a step
+        that preempted, as vLLM V1)."""
+        run = self.running
+        cached = self.cached(run)
+        left_to = self.target(run) - self.prefilled[run]
+        left_to = np.where(self.recompute[run] > 0, left_to, np.where(self.generated[run] > 0, 0, left_to))
+        tokens = np.zeros(run.size, dtype=np.int64)
+        dec = np.flatnonzero(left_to == 0)[: self.budget]
+        tokens[dec] = 1
+        left = self.budget - dec.size
+        for j in np.flatnonzero(left_to > 0):
+            if left <= 0:
+                break
+            tokens[j] = min(left, int(left_to[j]))
+            left -= int(tokens[j])
+        grown = self.prompt[run] + self.output[run] if self.reserve else cached + tokens
+        used = self.pool.bytes(grown).sum(axis=1) if run.size else np.zeros(len(self.pool.models))
+        before = self.preemptions
+        tokens, used = self._preempt_tail(tokens, used)
+        run = self.running
+        admitted, adm_tokens = [], []
+        if self.preemptions == before and self.waiting:
+            total = [float(u) for u in used]
+            while self.waiting and left > 0 and run.size + len(admitted) < self.max_seqs:
+                q = self.waiting[0]
+                n = min(left, self.left1(q))
+                grown = [u + b for u, b in zip(total, self.pool.bytes1(self._need(q, n)))]
+                if not self.pool.fits1(grown):
+                    break
+                total = grown
+                self.waiting.popleft()
+                admitted.append(q)
+                adm_tokens.append(n)
+                left -= n
+        if admitted:
+            run = np.concatenate([run, np.array(admitted, dtype=np.int64)])
+            tokens = np.concatenate([tokens, np.array(adm_tokens, dtype=np.int64)])
+            self.running = run
+        if not run.size or not tokens.any():
+            raise ValueError("nothing can be scheduled: the KV cache cannot hold even one request")
+        sched = tokens > 0
+        idx, tok = run[sched], tokens[sched]
+        remaining = self.target(idx) - self.prefilled[idx]
+        is_prefill = (self.recompute[idx] > 0) | (self.generated[idx] == 0)
+        # a decoding request's query sits at position cached - 1 (its newest token), attending ``cached`` keys
+        decode_pos = self.cached(idx[~is_prefill]) - 1
+        chunks = [(int(self.prefilled[i]), int(n), int(n) == int(r))
+                  for i, n, r in zip(idx[is_prefill], tok[is_prefill], remaining[is_prefill])]
+        dt = self.cost.time(decode_pos, chunks)
+        self.evaluated += 1
+        if admitted:
+            used = np.array(total)
+        self._charge(used, used, dt)
+        self.now += dt
+        self.steps += 1
+        # apply: prefill chunks advance; a finished prompt samples its first token; decodes add one
+        pi = idx[is_prefill]
+        self.prefilled[pi] += tok[is_prefill]
+        done_pf = pi[self.prefilled[pi] >= self.target(pi)]
+        rec = done_pf[self.recompute[done_pf] > 0]
+        self.prefilled[rec], self.recompute[rec] = self.prompt[rec], 0
+        fresh = done_pf[np.isnan(self.first[done_pf])]
+        self.first[fresh] = self.now
+        self.generated[done_pf] += 1
+        self.generated[idx[~is_prefill]] += 1
+        self._retire()
+
+    def _retire(self) -> None:
+        run = self.running
+        fin = (self.generated[run] >= self.output[run]) & (self.recompute[run] == 0) & (self.generated[run] > 0)
+        self.finish[run[fin]] = self.now
+        for _ in range(min(int(fin.sum()), len(self.backlog))):  # closed loop: each client sends its next request
+            j = self.backlog.popleft()
+            self.arrival[j] = self.now
+            self.waiting.append(j)
+        self.running = run[~fin]
+        self.max_running = max(self.max_running, int(self.running.size) + int(fin.sum()))
+
+    def _charge(self, used_start: np.ndarray, used_end: np.ndarray, dt: float) -> None:
+        u0, u1 = self.pool.utilization(used_start), self.pool.utilization(used_end)
+        self.util_time += (u0 + u1) / 2 * dt
+        self.util_max = max(self.util_max, u0, u1)
+
+    def _advance_run(self) -> bool:
+        """Apply the run of decode-only steps that starts now (module docstring); False when there
+        is none (a request is prefilling, more decode than the budget holds, or the very first
+        step is an event), and the caller takes one step."""
+        run = self.running
+        r = int(run.size)
+        if not RUNS or not r or r > self.budget:
+            return False
+        gen = self.generated[run]
+        if np.any(self.recompute[run] > 0) or np.any(gen == 0):
+            return False
+        c = self.prefilled[run] + gen                       # cached tokens of each (all decoding)
+        k = min(int(np.min(self.output[run] - gen)), max(1, _RUN_CELLS // r))  # up to the first finish
+        j = np.arange(k, dtype=np.int64)
+        if self.reserve:                                    # reserved up front: the use does not grow
+            grown = np.broadcast_to((self.prompt[run] + self.output[run])[:, None], (r, k))
+        else:
+            grown = c[:, None] + j[None, :] + 1             # what each holds after step j's token
+        cum = np.cumsum(self.pool.bytes(grown), axis=1)     # (stages, request prefix, step)
+        cap = self.pool.capacity
+        live = np.all(cum <= cap[:, None, None], axis=0).sum(axis=0)  # longest prefix that fits, by step
+        end = k
+        zero = np.flatnonzero(live == 0)
+        if zero.size:
+            end = int(zero[0])
+        prev = np.concatenate([[r], live[:-1]])
+        pre = live < prev                                   # steps that preempt (no admission in them)
+        # admission can only become possible where a segment of constant running set starts
+        starts = np.flatnonzero(~pre[:end] & np.concatenate([[True], pre[:end - 1]]) if end else [])
+        for s in starts:
+            s = int(s)
+            n_run = int(live[s])
+            if n_run >= self.max_seqs or self.budget - n_run <= 0:
+                continue
+            if s > 0 and n_run < r:                         # the head is the last request preempted
+                q = int(run[n_run])
+                need = min(self.budget - n_run, int(self.prompt[q]) + int(gen[n_run]) + int(np.flatnonzero(
+                    pre[:s] & (live[:s] <= n_run))[0]))
+            elif self.waiting:
+                q = self.waiting[0]
+                need = self._need(q, min(self.budget - n_run, self.left1(q)))
+            else:
+                continue
+            if np.all(cum[:, n_run - 1, s] + np.array(self.pool.bytes1(need)) <= cap):
+                end = min(end, s)
+                break
+        if end < 1:
+            return False
+        dt = np.empty(end)
+        lv = live[:end]
+        bounds = np.flatnonzero(np.diff(lv)) + 1
+        for a, b in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [end]])):
+            n_run = int(lv[a])
+            dt[a:b] = self.cost.decode_times(c[:n_run] - 1, j[a:b])
+        clock = np.cumsum(np.concatenate([[self.now], dt]))   # step starts, then the end of the last
+        if self.order:
+            late = np.flatnonzero(clock[:end] >= float(self.arrival[self.order[0]]))
+            if late.size:
+                end = int(late[0])
+                if end < 1:
+                    return False
+                dt, lv = dt[:end], lv[:end]
+        used = cum[:, lv - 1, np.arange(end)]               # (stages, step): the survivors' KV
+        util = np.max(used / np.maximum(cap, 1.0)[:, None], axis=0)
+        self.util_time += float(np.sum(util * dt))
+        self.util_max = max(self.util_max, float(util.max()))
+        self.now = float(clock[end])
+        self.steps += end
+        keep = int(lv[-1])
+        gone = run[keep:]
+        if gone.size:                                       # preempted at the step their prefix shrank
+            at = np.array([int(np.flatnonzero(lv <= i)[0]) for i in range(keep, r)], dtype=np.int64)
+            self.generated[gone] += at
+            self.recompute[gone] = self.prompt[gone] + self.generated[gone]
+            self.prefilled[gone] = 0
+            self.preemptions += int(gone.size)
+            self.waiting.extendleft(int(v) for v in gone[::-1])
+        self.running = run[:keep]
+        self.generated[self.running] += end
+        self._retire()
+        return True
