@@ -23,7 +23,7 @@ from llamasize.estimate.deployment import Deployment
 from llamasize.estimate.engine_memory import loaded_extra_bytes, model_dtype_bytes
 from llamasize.estimate.memory import estimate_memory
 from llamasize.estimate.params import weight_table
-from llamasize.estimate.perf import COLLECTIVE_LATENCY_S, COMM_EFFICIENCY, estimate_perf
+from llamasize.estimate.perf import default_efficiencies, estimate_perf
 from llamasize.estimate.quant import get_format
 from llamasize.estimate.shards import stage_weight_bytes
 from llamasize.errors import LayoutError
@@ -111,9 +111,10 @@ def test_perf_each_rank_reads_its_own_kv_and_the_moe_layers_see_every_rank(r1):
     # attention TP 1: no all-reduce; per MoE layer a dispatch and a combine all-to-all over 8 GPUs
     spec = r1.model
     act = (b // 8) * spec.hidden_size * 2 * k
-    link = r1.gpu.interconnect.bandwidth_bytes_per_s / 2 * COMM_EFFICIENCY
+    eff = default_efficiencies(r1.gpu)  # the fitted link fraction and latency of the generation
+    link = r1.gpu.interconnect.bandwidth_bytes_per_s / 2 * eff.comm
     moe_layers = spec.num_hidden_layers - 3
-    want = moe_layers * 2 * (7 / 8 * act / link + COLLECTIVE_LATENCY_S)
+    want = moe_layers * 2 * (7 / 8 * act / link + eff.collective_latency_s)
     assert dp.decode.communication_s == pytest.approx(want, rel=1e-9)
     assert dp.tpot_s < tp.tpot_s  # the replicated KV reads dominate TP8's step at this batch
     assert dp.data_parallel_size == 8 and any(a.name == "attention_data_parallel" for a in dp.assumptions)
@@ -206,8 +207,9 @@ def test_perf_without_ep_gathers_every_ranks_activations(r1):
     p = estimate_perf(d, prompt_tokens=1000, output_tokens=1000, concurrency=b)
     spec = d.model
     act = b * spec.hidden_size * 2  # 8 ranks x 8 tokens each
-    link = d.gpu.interconnect.bandwidth_bytes_per_s / 2 * COMM_EFFICIENCY
-    want = (spec.num_hidden_layers - 3) * (2 * 7 / 8 * act / link + COLLECTIVE_LATENCY_S)
+    eff = default_efficiencies(d.gpu)
+    link = d.gpu.interconnect.bandwidth_bytes_per_s / 2 * eff.comm
+    want = (spec.num_hidden_layers - 3) * (2 * 7 / 8 * act / link + eff.collective_latency_s)
     assert p.decode.communication_s == pytest.approx(want, rel=1e-9)
     # the same bytes per GPU either way: the experts are split over the 8 GPUs (by count or by width)
     assert estimate_memory(d).per_gpu.weights_bytes == estimate_memory(r1).per_gpu.weights_bytes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from llamasize.cli import inputs, serving_flags
+from llamasize.cli import inputs, perf_inputs, serving_flags
 from llamasize.cli.options import (
     CpuOffloadGb, EnforceEager, KvCacheMemoryBytes, MaxLoraRank, MaxLoras,
     Admission, Arrival, Qps, Requests, SimSeed, Dp, DpAttention,
@@ -139,21 +139,21 @@ def perf_cmd(
 
     fmt = inputs.output_format(fmt)
     reg = inputs.registry(specs_dir, catalog_dir)
-    p, o, c = inputs.perf_shape(prompt_tokens, output_tokens, ctx)
-    want_max = inputs.is_max(concurrency) or inputs.is_max(batch)  # the largest concurrency the KV pool holds
+    p, o, c = perf_inputs.perf_shape(prompt_tokens, output_tokens, ctx)
+    want_max = perf_inputs.is_max(concurrency) or perf_inputs.is_max(batch)  # the largest concurrency the KV pool holds
     d = inputs.deployment(reg, model=model, gpu=gpu, gpus=gpus, tp=tp, pp=pp, ep=ep, quant=quant, kv_dtype=kv_dtype,
-                          ctx=c, batch=None if inputs.is_max(batch) else batch, engine=engine, kv_layout=kv_layout,
+                          ctx=c, batch=None if perf_inputs.is_max(batch) else batch, engine=engine, kv_layout=kv_layout,
                           gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
                           max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                           overhead_gib=overhead_gib, text_only=text_only, calibration=calibration, dp=dp,
                           dp_attention=dp_attention, engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
                           kv_cache_free_gpu_mem_fraction=kv_cache_free_gpu_mem_fraction)
-    conc, rpd = inputs.perf_load(None if want_max else concurrency, requests_per_day, d.batch)
+    conc, rpd = perf_inputs.perf_load(None if want_max else concurrency, requests_per_day, d.batch)
     if want_max:
-        conc = inputs.max_concurrency(d, c, "--concurrency" if inputs.is_max(concurrency) else "--batch")
+        conc = perf_inputs.max_concurrency(d, c, "--concurrency" if perf_inputs.is_max(concurrency) else "--batch")
     eff = inputs.efficiencies(d.gpu, calibration, prefill_efficiency, decode_efficiency)
-    sim = inputs.simulation(arrival, requests, qps, admission, seed)
-    sds = tuple(inputs.token_length(v, f)[1] if v is not None else None
+    sim = perf_inputs.simulation(arrival, requests, qps, admission, seed)
+    sds = tuple(perf_inputs.token_length(v, f)[1] if v is not None else None
                 for v, f in ((prompt_tokens, "--prompt-tokens"), (output_tokens, "--output-tokens")))
     if any(sds) and sim is None:
         raise UsageError("a length distribution (normal:MEAN:SD) is drawn by the simulation: add --arrival")

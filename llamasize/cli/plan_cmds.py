@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from llamasize.cli import inputs
+from llamasize.cli import inputs, perf_inputs
 from llamasize.cli.options import (
     AllReferences, Alternatives, AmortizationYears, Batch, Budget, Calibration, CapexUsdPerGpu, CatalogDir,
     Concurrency, Contexts, CostOptions, Ctx, Debug, Emit, Engine, ExcludeGpu, Format, GpuMemoryUtilization,
@@ -256,7 +256,7 @@ def frontier_cmd(
     fmt = inputs.output_format(fmt)
     if svg is not None:
         check_new_file(svg, force)
-    p, o, c = inputs.perf_shape(prompt_tokens, output_tokens, ctx)
+    p, o, c = perf_inputs.perf_shape(prompt_tokens, output_tokens, ctx)
     req, reg, _ = inputs.plan_request(
         model=model, quant=quant, ctx=str(c), batch=None, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,
         max_nodes=max_nodes, budget=None, engine=engine, kv_layout=None, kv_dtype=kv_dtype, headroom=None,
