@@ -119,4 +119,6 @@ Batches = Annotated[Optional[str], typer.Option("--batches", help="Decode batch 
 Steps = Annotated[Optional[str], typer.Option("--steps", help="Timed decode steps per batch size (default 8).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the random weights and tokens (default 0).")]
 NoSave = Annotated[bool, typer.Option("--no-save", help="Do not write the calibration.")]
+SaveAnyway = Annotated[bool, typer.Option("--save-anyway", help="Write the calibration even when a check failed (labelled as from a failed run).")]
+Repeats = Annotated[Optional[str], typer.Option("--repeats", help="Rounds of every timing; each is the minimum over them (default 3).")]
 NewTokens = Annotated[Optional[str], typer.Option("--new-tokens", "-n", help="Tokens to generate (default 32).")]
