@@ -99,7 +99,7 @@ Objective = Annotated[Optional[str], typer.Option("--objective", help="cost (def
 Mau = Annotated[Optional[str], typer.Option("--mau", help="Monthly active users, checked against the license's threshold.")]
 Layouts = Annotated[Optional[str], typer.Option("--layouts", help="practical (TP in a node, PP across nodes; default) or all.")]
 Alternatives = Annotated[Optional[int], typer.Option("--alternatives", min=0, max=50, help="How many alternatives to list (default 5).")]
-Emit = Annotated[Optional[str], typer.Option("--emit", help="Print the launch command of the recommendation: vllm or sglang.")]
+Emit = Annotated[Optional[str], typer.Option("--emit", help="Print the recommendation as a launch command (vllm, sglang) or a Kubernetes manifest (deployment, lws, kserve) for the plan's --engine.")]
 
 # -------------------------------------------------------------------------------------- check ---
 Paths = Annotated[Optional[List[str]], typer.Argument(help="Manifest files and directories (a directory: every *.yaml / *.yml below it, hidden directories skipped).")]
