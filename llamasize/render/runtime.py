@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from llamasize.render.common import seconds, table, to_json
+from llamasize.render.common import seconds, table, to_json, terminal
 from llamasize.units import gib
 
 if TYPE_CHECKING:  # start-up: the runtime modules import numpy
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # start-up: the runtime modules import numpy
     from llamasize.verify import VerifyReport
 
 
+@terminal
 def render_detect(found: DetectedDevices, fmt: str) -> str:
     """``llamasize detect``."""
     if fmt == "json":
@@ -42,6 +43,7 @@ def _fmt_check_value(v: float, unit: str) -> str:
     return f"{v:.2f}"
 
 
+@terminal
 def render_verify(r: VerifyReport, fmt: str) -> str:
     """``llamasize verify``: predicted vs measured, with the ratio and pass/fail."""
     if fmt == "json":
@@ -67,6 +69,7 @@ def render_verify(r: VerifyReport, fmt: str) -> str:
     return out
 
 
+@terminal
 def render_run(r: RunResult, fmt: str) -> str:
     """``llamasize run``."""
     if fmt == "json":
