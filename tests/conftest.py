@@ -65,7 +65,7 @@ def _isolate(mp: pytest.MonkeyPatch, home: Path) -> None:
     mp.setenv("XDG_CACHE_HOME", str(home / "cache"))
     mp.setenv("XDG_CONFIG_HOME", str(home / "config"))
     mp.setenv("NO_COLOR", "1")
-    mp.setenv("COLUMNS", "120")
+    mp.delenv("COLUMNS", raising=False)  # no terminal width: tables 120 wide, text as written (render.common)
 
 
 @pytest.fixture(autouse=True)

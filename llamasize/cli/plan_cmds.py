@@ -41,7 +41,7 @@ def plan_cmd(
 
     target = inputs.emit_target(emit)
     if target is not None and fmt is not None:  # it was ignored silently: --format json printed a shell command
-        raise UsageError(f"--emit prints a launch command or manifest as it is; leave out --format {quote_value(fmt)}")
+        raise UsageError(f"--emit prints the launch command (or manifest) as shell text or YAML; leave out --format {quote_value(fmt)}")
     fmt = inputs.output_format(fmt, PLAN_FORMATS)
     req, reg, w = inputs.plan_request(
         model=model, quant=quant, ctx=ctx, batch=batch, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,

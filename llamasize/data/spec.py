@@ -434,6 +434,8 @@ class ModelSpec(Frozen):
                     return name
         if quant in made_on_load or quant == self.default_quant or quant in SERVED_AS_DTYPE:
             return release
+        if quant.startswith("fp8") and "fp8" in made_on_load:  # a finer FP8 rule (fp8_mixed, ...) with no
+            return release  # checkpoint: the engine's on-load FP8 quantizes every linear layer, fewer bytes (safe)
         return None
 
     def release_repo(self) -> str:

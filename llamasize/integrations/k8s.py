@@ -33,6 +33,7 @@ import yaml
 
 from llamasize.data.hardware import GpuSpec
 from llamasize.errors import UsageError
+from llamasize.estimate.engines import VLLM_FLAGS
 from llamasize.integrations.launch import LaunchCommand
 
 #: Manifest kinds of ``plan --emit``.
@@ -195,10 +196,10 @@ def llm_inference_service(cmd: LaunchCommand, gpu: GpuSpec, *, name: str, gpus: 
     i = 0
     while i < len(tokens):
         t = tokens[i]
-        if t in ("--tensor-parallel-size",):
+        if t == VLLM_FLAGS.tp:  # spec.parallelism.tensor carries it
             i += 2
             continue
-        if t == "--enable-expert-parallel":
+        if t == VLLM_FLAGS.ep_switch:  # spec.parallelism.expert
             i += 1
             continue
         extra.append(t)

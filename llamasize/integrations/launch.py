@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 
 from llamasize.estimate.engines import (DTYPE_VALUES, ENGINE_FLAGS, NO_ENGINE_METHOD, ONLINE_QUANTIZATION,
-                                        SGLANG_FLAGS, VLLM_FLAGS, VLLM_GPU_MEMORY_UTILIZATION)
+                                        QUANTIZATION_METHODS, SGLANG_FLAGS, VLLM_FLAGS, VLLM_GPU_MEMORY_UTILIZATION)
 from llamasize.errors import UsageError
 from llamasize.data.spec import ModelSpec
 from llamasize.data.hardware import GpuSpec  # serve_command
@@ -55,7 +55,8 @@ LOCAL_CHECKPOINT_ROOT = "/models"
 #: that declare the format of a checkpoint the user makes, so the command and manifest say which
 #: format they expect and ``check`` reads the plan's format back. Formats missing here (int8,
 #: int4_mixed) have no method name that means exactly them: the notes say which checkpoint to make.
-DECLARED_METHOD = {"int4": "gptq", "nvfp4": "modelopt_fp4", "mxfp4": "mxfp4"}
+DECLARED_METHOD = {fmt: next(m for m, f in QUANTIZATION_METHODS.items() if f == fmt)  # the first listed: awq,
+                   for fmt in ("int4", "nvfp4", "mxfp4")}                          # modelopt_fp4, mxfp4
 
 
 #: The checkpoint a user makes for a format nothing published holds (``checkpoint``'s note).
@@ -95,7 +96,7 @@ def checkpoint(spec: ModelSpec, quant: str) -> Checkpoint:
     if repo != release:
         return Checkpoint(repo, "published", f"{repo} is a published {quant} checkpoint: the engine reads its "
                                              "quantization_config")
-    if quant in ONLINE_QUANTIZATION and quant != spec.default_quant:
+    if (quant in ONLINE_QUANTIZATION or quant.startswith("fp8")) and quant != spec.default_quant:
         return Checkpoint(repo, "on-the-fly")
     return Checkpoint(repo, "release")
 
@@ -119,7 +120,7 @@ def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], l
         return [], [ck.note]
     if ck.kind == "quantize-first":
         method = DECLARED_METHOD.get(quant)
-        other = " (for an AWQ or compressed-tensors checkpoint, change it to that method)" if quant == "int4" else ""
+        other = " (for a checkpoint of another method, GPTQ say, change it to that method)" if quant == "int4" else ""
         declared = ([flags.quantization, method], [f"{flags.quantization} {method} declares the checkpoint's "
                                                    f"format ({quant}){other}"]) if method else ([], [])
         return declared[0], [ck.note] + declared[1]

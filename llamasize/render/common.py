@@ -52,6 +52,10 @@ def _columns_env() -> int | None:
     return int(raw)
 
 
+#: Below this width, text lines are not re-wrapped (one word per line helps no one; tables stack).
+MIN_WRAP_COLUMNS = 20
+
+
 def terminal_width() -> int | None:
     """The width the output must fit: ``$COLUMNS`` (as rich's console reads it), else the width of
     the terminal stdout is (rich's own detection), else None: a pipe or a file has no width, and
@@ -120,7 +124,7 @@ def fit_lines(text: str, width: int | None = None) -> str:
     from rich.cells import cell_len
 
     width = width or terminal_width()
-    if width is None:
+    if width is None or width < MIN_WRAP_COLUMNS:  # narrower than any sensible line: left as it is
         return text
     out = []
     for line in text.split("\n"):
