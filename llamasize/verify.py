@@ -12,6 +12,15 @@
    so the square peak alone would mis-predict small batches).
 4. Checks: byte counts must match exactly; times, peak memory and experts hit must be within
    ``tolerance``: ``1/(1 + tol) <= measured / predicted <= 1 + tol``.
+   Steps 1-2 run ``repeats`` times (default 3, ``--repeats``) and every timing is the **minimum**
+   over the rounds (and, for decode, over the timed steps), the device rates the maximum (measured
+   before and after the model in every round). Every
+   timed region here is throughput-bound work of a fixed size: another process can only add time
+   to it (a preempted core, an evicted cache), never remove any, so the minimum is the estimate
+   least disturbed by a busy moment, while a median of k still moves when most rounds share a
+   busy stretch. The prediction is built from the best device rates, so measured and predicted
+   use the same statistic. One busy round then fails nothing, and ``verify`` passes on a loaded
+   2-core machine (``benchmarks/verify_under_load.py`` measures that).
 5. Calibration: the measured prefill efficiency (FLOP rate achieved / device peak) and decode
    bandwidth efficiency (bytes read per second at batch 1 / device bandwidth), against the
    catalogue's datasheet figures for a known GPU and against the measured peaks for the CPU, so
@@ -42,6 +51,10 @@ from llamasize.units import SHORT_DTYPE
 
 DEFAULT_TOLERANCE = 0.5
 DEFAULT_BATCHES = (1, 4, 16, 64)
+#: Rounds of device + model measurements; each timing is the minimum over them (module docstring, 4).
+DEFAULT_REPEATS = 3
+#: What each timing reports (printed and in the JSON).
+TIMING_STATISTIC = "min"
 #: Runtime dtype -> the llamasize format (and FLOP-rate key) of the same precision.
 #: Runtime dtype -> the quantization format / compute dtype of the same name (``units.SHORT_DTYPE``).
 _FORMAT = SHORT_DTYPE
@@ -87,6 +100,12 @@ class VerifyReport(BaseModel):
     calibration: DeviceCalibration
     calibration_path: str | None
     skipped_batches: dict[int, str]
+    #: Rounds of device and model measurements, and the statistic each timing is (module docstring, 4).
+    repeats: int = 1
+    timing_statistic: str = TIMING_STATISTIC
+    #: Whether the calibration was written, and why not when it was not.
+    calibration_saved: bool = False
+    calibration_note: str | None = None
     #: Set when the requested spec was too large to build and a scaled-down copy ran instead.
     scaled_note: str | None = None
     seconds: float
@@ -154,7 +173,8 @@ def _device(backend, registry: Registry, bw: float, peak: float) -> tuple[str, G
 
 def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tolerance: float = DEFAULT_TOLERANCE,
                batch_sizes: Sequence[int] = DEFAULT_BATCHES, prompt_tokens: int = 64, decode_steps: int = 8,
-               seed: int = 0, layout: str = "full", progress: Progress | None = None) -> VerifyReport:
+               seed: int = 0, layout: str = "full", repeats: int = DEFAULT_REPEATS,
+               progress: Progress | None = None) -> VerifyReport:
     """Measure the device and the runtime model, compare with the estimator (module docstring)."""
     from llamasize.runtime.backend import RUNTIME_DTYPE, get_backend
     from llamasize.runtime.kv_cache import KVCache
@@ -162,6 +182,8 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
 
     if not 0 < tolerance <= 10:
         raise UsageError(f"--tolerance must be in (0, 10], got {tolerance:g}")
+    if not 1 <= repeats <= 100:
+        raise UsageError(f"--repeats must be from 1 to 100, got {repeats}")
     from llamasize.runtime.detect import detect_cpu
     from llamasize.runtime.scaling import runnable_spec
 
@@ -171,26 +193,36 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
     device_mem = detect_cpu().memory_total_bytes if be.device == "cpu" else None
     spec, scaled_note = runnable_spec(spec, device_mem, dtype)
     itemsize = 4 if dtype == "float32" else 2
-    bw = measure_bandwidth(be, progress=progress)
-    mm = measure_matmul(be, dtype=dtype, progress=progress)
     h = spec.need("verify", "hidden_size")
     width = max(spec.intermediate_size or 0, spec.moe_intermediate_size or 0, h)
     rows = sorted(set(batch_sizes) | {1, 2, prompt_tokens})
     # weights streamed from memory (more distinct matrices than the last-level cache holds)
     streams = max(2, (64 * 2**20) // (h * width * itemsize) + 1)
-    by_rows = {m: measure_matmul(be, dtype=dtype, shape=(m, h, width), repeats=3, streams=streams).flops_per_s
-               for m in rows}
+    mem_bytes = (device_mem or 1) // 2 if be.device == "cpu" else None  # the CPU's memory, as before
+    bws, mms, by_rows_rounds, runs = [], [], [], []
+    for _ in range(repeats):  # interleaved rounds: a busy stretch hits one round, not one side of every ratio
+        bws.append(measure_bandwidth(be, progress=progress))
+        mms.append(measure_matmul(be, dtype=dtype, progress=progress))
+        by_rows_rounds.append({m: measure_matmul(be, dtype=dtype, shape=(m, h, width), repeats=3,
+                                                 streams=streams).flops_per_s for m in rows})
+        runs.append(measure_model(spec, be, dtype=dtype, seed=seed, prompt_tokens=prompt_tokens,
+                                  batch_sizes=batch_sizes, decode_steps=decode_steps, layout=layout,
+                                  max_memory_bytes=mem_bytes, progress=progress))
+        # the rates again after the model: a busy stretch over the first sample no longer lowers the
+        # prediction of every round (the best of both samples is kept)
+        bws.append(measure_bandwidth(be, progress=progress))
+        by_rows_rounds.append({m: measure_matmul(be, dtype=dtype, shape=(m, h, width), repeats=3,
+                                                 streams=streams).flops_per_s for m in rows})
+    bw = max(bws, key=lambda x: x.bytes_per_s)
+    mm = max(mms, key=lambda x: x.flops_per_s)
+    by_rows = {m: max(r[m] for r in by_rows_rounds) for m in rows}
+    run = best_of_runs(runs)
     by_rows_fn = _rate_fn(by_rows)
 
     def rate(w) -> float:
         """Measured GEMM rate at the group's row count."""
         return by_rows_fn(w.rows)
     cal_id, dev = _device(be, registry, bw.bytes_per_s, mm.flops_per_s)
-    mem_bytes = None
-    if be.device == "cpu":
-        mem_bytes = dev.memory_bytes // 2
-    run = measure_model(spec, be, dtype=dtype, seed=seed, prompt_tokens=prompt_tokens, batch_sizes=batch_sizes,
-                        decode_steps=decode_steps, layout=layout, max_memory_bytes=mem_bytes, progress=progress)
     quant = _FORMAT[dtype]
     checks: list[Check] = []
     # -- exact byte counts
@@ -228,11 +260,11 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
         works = phase_work(d, m.batch, prefill=False, ctx=m.context_tokens - 1)[0]
         fl, by = sum(w.flops for w in works), sum(w.bytes for w in works)
         pred, c, mem = roofline(works, rate, band)
-        checks.append(_check(f"decode step, batch {m.batch}", "seconds", pred, m.median_step_seconds, tol=tolerance,
+        checks.append(_check(f"decode step, batch {m.batch}", "seconds", pred, m.min_step_seconds, tol=tolerance,
                              note=f"{'compute' if c > mem else 'memory'}-bound; {by / 1e6:,.1f} MB and "
                                   f"{fl / 1e9:,.2f} GFLOP per step"))
         if m.batch == 1:
-            decode_b1 = (by, m.median_step_seconds)
+            decode_b1 = (by, m.min_step_seconds)
         if m.experts_hit_mean is not None:
             expected = expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, m.batch)
             checks.append(_check(f"routed experts hit per MoE layer, batch {m.batch}", "experts", expected,
@@ -257,9 +289,29 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
         dtype=dtype, tolerance=tolerance, measured_bandwidth_bytes_per_s=bw.bytes_per_s,
         measured_matmul_flops_per_s=mm.flops_per_s, matmul_flops_per_s_by_rows=by_rows, prompt_tokens=prompt_tokens,
         kv_layout=layout, checks=checks, passed=all(c.passed for c in checks), calibration=cal,
-        calibration_path=None, skipped_batches=run.skipped_batches, scaled_note=scaled_note,
+        calibration_path=None, skipped_batches=run.skipped_batches, scaled_note=scaled_note, repeats=repeats,
         seconds=time.perf_counter() - t0,
     )
+
+
+def best_of_runs(runs: Sequence):
+    """One model measurement from ``runs`` rounds of the same seeded work: the first round's
+    counts (bytes, experts hit, peak memory: identical across rounds, the seed fixes them) with the
+    minimum prefill time and, per batch, the minimum step time over every round (module
+    docstring, 4); the median step time reported is the median of the rounds' medians."""
+    import statistics
+
+    first = runs[0]
+    pre = min((r.prefill for r in runs), key=lambda p: p.best_seconds)
+    pre = pre.model_copy(update={"repeats": sum(r.prefill.repeats for r in runs)})
+    decodes = []
+    for d in first.decode:
+        same = [x for r in runs for x in r.decode if x.batch == d.batch]
+        decodes.append(d.model_copy(update={
+            "min_step_seconds": min(x.min_step_seconds for x in same),
+            "median_step_seconds": statistics.median(x.median_step_seconds for x in same),
+            "steps": sum(x.steps for x in same)}))
+    return first.model_copy(update={"prefill": pre, "decode": decodes})
 
 
 def local_device_spec(registry: Registry, calibration_file: Path | None = None) -> tuple[GpuSpec, str]:

@@ -269,7 +269,9 @@ def test_emit_kv_fp8_and_ep(registry):
     spec = registry.model("maverick")
     v = vllm_command(spec, tp=8, pp=1, ep=True, quant="int4", kv_cache_dtype="fp8", max_model_len=2**20, nodes=1)
     assert "--enable-expert-parallel" in v.command and v.command[v.command.index("--kv-cache-dtype") + 1] == "fp8"
-    assert "--quantization" not in v.command and any("int4" in n for n in v.notes)
+    # no INT4 Maverick is published: a path the user quantizes into, its method declared (issue 13 item 6)
+    assert v.command[2] == "/models/int4/meta-llama/Llama-4-Maverick-17B-128E-Instruct"
+    assert v.command[v.command.index("--quantization") + 1] == "awq" and any("quantize it first" in n for n in v.notes)
     s = sglang_command(spec, tp=8, pp=1, ep=True, quant="int4", kv_cache_dtype="fp8", max_model_len=2**20, nodes=1)
     assert s.command[s.command.index("--kv-cache-dtype") + 1] == "fp8_e4m3"
     assert s.command[s.command.index("--ep-size") + 1] == "8"

@@ -54,9 +54,12 @@ def test_verify_output_validates_against_its_schema(verified, cli):
 
 
 def test_verify_saves_a_calibration(verified):
-    r, _, cal = verified
-    assert f"saved to {cal}" in r.err
+    r, report, cal = verified
+    assert f"saved to {cal}" in r.err and report["calibration_saved"]
     entry = load_calibrations(cal, must_exist=True).devices["cpu"]
+    assert entry.verify_passed == report["passed"]  # --save-anyway labels a failed run's calibration
+    assert ("FAILED run" in r.err) == (not report["passed"])
+    assert report["repeats"] == 3 and report["timing_statistic"] == "min"
     assert entry.model == "micro-moe" and entry.runtime_dtype == "float32"
     assert 0 < entry.prefill_efficiency <= 1.5 and 0 < entry.decode_bandwidth_efficiency <= 1.5
 
@@ -141,3 +144,77 @@ def test_malformed_calibration_is_a_one_line_error(cli, tmp_path):
     bad.write_text("{not json")
     r = cli("perf", "-m", "scout", "-g", "h100", "-q", "int4", "--calibration", str(bad))
     assert r.code == 2 and "calibration file: malformed JSON" in r.err and str(bad) in r.err and len(r.err.splitlines()) == 1
+
+
+def _fake_verify(monkeypatch, verified, passed: bool):
+    """Replace the measurement with the session's report, marked passed or failed (no re-measuring)."""
+    import llamasize.verify as v
+
+    _, report, _ = verified
+    checks = [dict(c) for c in report["checks"]]
+    if not passed:
+        checks[-1]["passed"] = False
+    fake = v.VerifyReport.model_validate({**report, "checks": checks, "passed": passed, "calibration_path": None,
+                                          "calibration_saved": False, "calibration_note": None})
+    monkeypatch.setattr(v, "run_verify", lambda *a, **k: fake)
+
+
+@pytest.mark.parametrize("extra", [(), ("--repeats", "1")])
+def test_failed_verify_never_writes_a_calibration(cli, monkeypatch, verified, tmp_path, extra):
+    _fake_verify(monkeypatch, verified, passed=False)
+    target = tmp_path / "cal.json"
+    r = cli("verify", "--calibration", str(target), *extra, "--format", "json")
+    assert r.code == 4, r.err
+    assert not target.exists()  # a failed run leaves no file behind
+    out = r.json()
+    assert out["calibration_saved"] is False and "not saved" in out["calibration_note"]
+    assert "not saved: a check failed" in r.err
+    # what it measured is printed all the same
+    assert out["checks"] and out["calibration"]["prefill_efficiency"] > 0
+    t = cli("verify", "--calibration", str(target))
+    assert t.code == 4 and "not saved: a check failed" in t.out and not target.exists()
+
+
+def test_failed_verify_saves_with_save_anyway_labelled(cli, monkeypatch, verified, tmp_path):
+    _fake_verify(monkeypatch, verified, passed=False)
+    target = tmp_path / "cal.json"
+    r = cli("verify", "--calibration", str(target), "--save-anyway", "--format", "json")
+    assert r.code == 4 and target.exists()
+    entry = load_calibrations(target).devices["cpu"]
+    assert entry.verify_passed is False and "FAILED run" in r.err
+    p = cli("perf", "--model", "micro-moe", "--gpu", "local", "--quant", "fp32", "--calibration", str(target),
+            "--format", "json")
+    assert p.code == 0 and "failed 'llamasize verify' run" in p.err
+
+
+def test_passed_verify_saves(cli, monkeypatch, verified, tmp_path):
+    _fake_verify(monkeypatch, verified, passed=True)
+    target = tmp_path / "cal.json"
+    r = cli("verify", "--calibration", str(target), "--format", "json")
+    assert r.code == 0 and load_calibrations(target).devices["cpu"].verify_passed is True
+
+
+def test_verify_repeats_and_save_flags_are_checked(cli):
+    assert cli("verify", "--repeats", "0").code == 2
+    r = cli("verify", "--no-save", "--save-anyway")
+    assert r.code == 2 and "contradict" in r.err
+
+
+def test_best_of_runs_takes_the_minimum_time():
+    """Two rounds of the same work: the combined measurement keeps each batch's fastest step and the
+    fastest prefill, whichever round they came from."""
+    from llamasize.runtime.backend import get_backend
+    from llamasize.runtime.measure import measure_model
+    from llamasize.data.registry import load_registry
+    from llamasize.verify import best_of_runs
+
+    spec = load_registry().model("micro-moe")
+    be = get_backend("cpu")
+    runs = [measure_model(spec, be, prompt_tokens=8, batch_sizes=(1, 2), decode_steps=2) for _ in range(2)]
+    slow = runs[1].model_copy(update={
+        "prefill": runs[1].prefill.model_copy(update={"best_seconds": 1e9}),
+        "decode": [d.model_copy(update={"min_step_seconds": 1e9}) for d in runs[1].decode]})
+    best = best_of_runs([slow, runs[0]])
+    assert best.prefill.best_seconds == runs[0].prefill.best_seconds
+    assert [d.min_step_seconds for d in best.decode] == [d.min_step_seconds for d in runs[0].decode]
+    assert best.resident_weight_bytes == runs[0].resident_weight_bytes

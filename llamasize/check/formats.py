@@ -25,7 +25,7 @@ from urllib.parse import quote
 from llamasize import __version__
 from llamasize.check.report import SEVERITY_RANK, CheckedDeployment, CheckReport, Finding
 from llamasize.check.rules import rule_table
-from llamasize.render.common import to_json
+from llamasize.render.common import finish, to_json
 from llamasize.text import escape_controls, json_escape_invisible, quote_if_needed
 
 CHECK_FORMATS = ("text", "json", "markdown", "github", "sarif", "junit")
@@ -135,7 +135,7 @@ def render_text(report: CheckReport) -> str:
         lines.append("")
     verdict = "FAILED" if report.failed else "OK"
     lines.append(f"{verdict}: {summary_line(report)} (failing at: {report.fail_on})")
-    return "\n".join(lines) + "\n"
+    return finish("\n".join(lines) + "\n", "text")  # fitted to a terminal's width and coloured there
 
 
 # ---------------------------------------------------------------------------------- markdown ---

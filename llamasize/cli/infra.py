@@ -95,7 +95,9 @@ def terraform_external_cmd(debug: Debug = False) -> None:
     res = plan(req, reg)
     if res.recommendation is None:
         raise_no_fit(res.suggestions)
-    result = external_result(res, req.model)
+    result = external_result(res, req.model, reg.gpu(res.recommendation.gpu),
+                             gpu_memory_utilization=req.gpu_memory_utilization,
+                             mem_fraction_static=req.mem_fraction_static)
     for message in architecture_warnings(req.model) + res.license_warnings:
         warn(message)
     out(json.dumps(result.model_dump(), ensure_ascii=False) + "\n")

@@ -384,12 +384,13 @@ def slo_request(req: PlanRequest, *, max_ttft: str | None, max_tpot: str | None,
 
 
 def emit_target(emit: str | None) -> str | None:
-    """``plan --emit``: vllm, sglang or None."""
+    """``plan --emit``: vllm, sglang (a launch command), deployment, lws, kserve (a Kubernetes
+    manifest, ``integrations.k8s``) or None."""
     if emit is None:
         return None
     target = emit.strip().lower()
-    if target not in ("vllm", "sglang"):
-        raise UsageError(f"unknown --emit target {quote_value(emit)} (choices: vllm, sglang)")
+    if target not in ("vllm", "sglang", "deployment", "lws", "kserve"):
+        raise UsageError(f"unknown --emit target {quote_value(emit)} (choices: vllm, sglang, deployment, lws, kserve)")
     return target
 
 

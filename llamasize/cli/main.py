@@ -186,7 +186,9 @@ def _error_line(message: str) -> None:
     text = escape_controls(message)
     if len(text) > MAX_ERROR_CHARS:
         text = f"{text[:MAX_ERROR_CHARS]}… (message cut: {len(text):,} characters)"
-    sys.stderr.write(f"llamasize: error: {text}\n")
+    from llamasize.cli.output import label
+
+    sys.stderr.write(f"llamasize: {label('error:', '1;31')} {text}\n")
 
 
 def _internal(e: BaseException, debug: bool) -> int:

@@ -105,7 +105,7 @@ Objective = Annotated[Optional[str], typer.Option("--objective", help="cost (def
 Mau = Annotated[Optional[str], typer.Option("--mau", help="Monthly active users, checked against the license's threshold.")]
 Layouts = Annotated[Optional[str], typer.Option("--layouts", help="practical (TP in a node, PP across nodes; default) or all.")]
 Alternatives = Annotated[Optional[int], typer.Option("--alternatives", min=0, max=50, help="How many alternatives to list (default 5).")]
-Emit = Annotated[Optional[str], typer.Option("--emit", help="Print the launch command of the recommendation: vllm or sglang.")]
+Emit = Annotated[Optional[str], typer.Option("--emit", help="Print the recommendation as a launch command (vllm, sglang) or a Kubernetes manifest (deployment, lws, kserve) for the plan's --engine.")]
 
 # -------------------------------------------------------------------- SLO planning, frontier ---
 MaxTtft = Annotated[Optional[str], typer.Option("--max-ttft", help="plan/cost: latency target, time to first token at --slo-percentile (e.g. 2s, 500ms): search deployment x replicas x concurrency cap by simulation.")]
@@ -143,6 +143,8 @@ Steps = Annotated[Optional[str], typer.Option("--steps", help="Timed decode step
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the random weights and tokens (default 0).")]
 NoSave = Annotated[bool, typer.Option("--no-save", help="Do not write the calibration.")]
 FromLog = Annotated[Optional[str], typer.Option("--from-log", help="vLLM (V1 or V0) or SGLang start-up log to compare with and calibrate from ('-': stdin).")]
+SaveAnyway = Annotated[bool, typer.Option("--save-anyway", help="Write the calibration even when a check failed (labelled as from a failed run).")]
+Repeats = Annotated[Optional[str], typer.Option("--repeats", help="Rounds of every timing; each is the minimum over them (default 3).")]
 NewTokens = Annotated[Optional[str], typer.Option("--new-tokens", "-n", help="Tokens to generate (default 32).")]
 # --- serving memory flags (issue 13 item 2; fit; byte rules in estimate.serving_extras) ---
 KvCacheMemoryBytes = Annotated[Optional[str], typer.Option("--kv-cache-memory-bytes", help="vLLM: KV cache bytes per GPU (2G = 2 GiB, 2g = 2e9); replaces the size --gpu-memory-utilization leaves.")]

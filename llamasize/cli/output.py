@@ -22,9 +22,31 @@ def out(text: str) -> None:
         raise OutputError(f"cannot write the report to stdout: {e.strerror or e}") from None
 
 
+def stderr_colour() -> bool:
+    """Colour on stderr: off with ``$NO_COLOR`` (not empty; it wins), on with ``$FORCE_COLOR`` (not
+    empty or 0), else exactly when stderr is a terminal (``render.common.colour_enabled`` for stdout)."""
+    import os
+
+    if os.environ.get("NO_COLOR", ""):
+        return False
+    force = os.environ.get("FORCE_COLOR", "")
+    if force and force != "0":
+        return True
+    try:
+        return bool(sys.stderr is not None and sys.stderr.isatty())
+    except (ValueError, AttributeError):
+        return False
+
+
+def label(word: str, sgr: str) -> str:
+    """``word`` in the ANSI colour ``sgr`` when stderr is coloured (``stderr_colour``). The message
+    after it is never coloured, so escaped user text stays as it was."""
+    return f"\x1b[{sgr}m{word}\x1b[0m" if stderr_colour() else word
+
+
 def warn(message: str) -> None:
     """One warning line on stderr (control and bidi characters escaped: one line, whatever it quotes)."""
-    sys.stderr.write(f"llamasize: warning: {escape_controls(message)}\n")
+    sys.stderr.write(f"llamasize: {label('warning:', '33')} {escape_controls(message)}\n")
 
 
 def note(message: str) -> None:

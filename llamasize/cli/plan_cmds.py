@@ -46,7 +46,7 @@ def plan_cmd(
 
     target = inputs.emit_target(emit)
     if target is not None and fmt is not None:  # it was ignored silently: --format json printed a shell command
-        raise UsageError(f"--emit prints the launch command as shell text; leave out --format {quote_value(fmt)}")
+        raise UsageError(f"--emit prints the launch command (or manifest) as shell text or YAML; leave out --format {quote_value(fmt)}")
     fmt = inputs.output_format(fmt, PLAN_FORMATS)
     req, reg, w = inputs.plan_request(
         model=model, quant=quant, ctx=ctx, batch=batch, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,
@@ -108,6 +108,9 @@ def _launch_text(engine: str, req, rec, reg) -> str:
     sized for the same engine: vLLM and SGLang budget memory differently."""
     from llamasize.integrations.launch import serve_command
 
+    manifest = engine in ("deployment", "lws", "kserve")
+    if manifest:
+        engine, kind = req.engine, engine
     if engine != req.engine:
         raise UsageError(f"--emit {engine} needs a plan sized for {engine}'s memory rules: add --engine {engine} "
                          f"(this plan used --engine {req.engine})")
@@ -116,10 +119,35 @@ def _launch_text(engine: str, req, rec, reg) -> str:
                         kv_cache_dtype=rec.kv_cache_dtype, max_model_len=req.context_tokens, nodes=rec.nodes,
                         kv_layout=rec.kv_layout, gpu_memory_utilization=req.gpu_memory_utilization,
                         mem_fraction_static=req.mem_fraction_static, dp=rec.data_parallel_size)
+    if manifest:
+        return _manifest_text(kind, cmd, req, rec, reg)
     for n in cmd.notes:
         sys.stderr.write(f"# note: {n}\n")
     sys.stderr.write(f"# {rec.gpu_count} x {rec.gpu}, {rec.nodes} node(s)\n")
     return "".join(line + "\n" for line in cmd.setup) + cmd.text() + "\n"
+
+
+def _manifest_text(kind: str, cmd, req, rec, reg) -> str:
+    """``--emit deployment|lws|kserve``: the manifest (stdout), its notes also on stderr."""
+    from llamasize.integrations import k8s
+    from llamasize.integrations.launch import model_repo
+    from llamasize.render.plan import option_line
+
+    if req.engine not in ("vllm", "sglang"):
+        raise UsageError(f"--emit {kind} needs a plan for vllm or sglang (this plan used --engine {req.engine})")
+    kw = dict(name=k8s.object_name(req.model.id), gpus=rec.gpu_count, nodes=rec.nodes,
+              summary=f"{req.model.id}, {option_line(rec)}, {req.context_tokens:,}-token context")
+    gpu = reg.gpu(rec.gpu)
+    if kind == "deployment":
+        text, notes = k8s.deployment(cmd, gpu, **kw)
+    elif kind == "lws":
+        text, notes = k8s.leaderworkerset(cmd, gpu, **kw)
+    else:
+        text, notes = k8s.llm_inference_service(cmd, gpu, tp=rec.tensor_parallel_size, ep=rec.expert_parallel,
+                                                repo=model_repo(req.model, rec.quant), **kw)
+    for n in notes:
+        sys.stderr.write(f"# note: {n}\n")
+    return text
 
 
 def sweep_cmd(

@@ -12,7 +12,7 @@ import typer
 from llamasize.cli import inputs
 from llamasize.cli.options import (
     Batch, Batches, Calibration, CatalogDir, Debug, Device, Format, KvLayout, ModelName, NewTokens, NoSave,
-    PromptTokens, Seed, SpecsDir, Steps, Tolerance,
+    PromptTokens, Repeats, SaveAnyway, Seed, SpecsDir, Steps, Tolerance,
 )
 from llamasize.cli.output import note, out, warn
 from llamasize.errors import ExitCode, UsageError
@@ -66,11 +66,14 @@ def detect_cmd(fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: Cata
 def verify_cmd(
     model: ModelName = None, device: Device = None, tolerance: Tolerance = None, batches: Batches = None,
     prompt_tokens: PromptTokens = None, steps: Steps = None, seed: Seed = None, calibration: Calibration = None,
-    no_save: NoSave = False, fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
-    debug: Debug = False,
+    no_save: NoSave = False, save_anyway: SaveAnyway = False, repeats: Repeats = None, fmt: Format = None,
+    specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
 ) -> None:
     """Run the micro-MoE model on this device and check the estimator against it. Exit 0 when every
-    check is within tolerance, 4 when not; saves the measured efficiencies as a calibration."""
+    check is within tolerance, 4 when not; saves the measured efficiencies as a calibration only when
+    every check passed (or with --save-anyway, labelled)."""
+    from llamasize.units import parse_count
+    from llamasize.verify import DEFAULT_REPEATS
     from llamasize.estimate.calibration import calibration_path, check_writable, save_calibration
     from llamasize.render.runtime import render_verify
     from llamasize.verify import run_verify
@@ -82,23 +85,35 @@ def verify_cmd(
                                                            prompt_tokens=prompt_tokens, steps=steps)
     if no_save and calibration is not None:
         raise UsageError("--calibration names the file verify saves to; with --no-save nothing is saved (drop one)")
+    if no_save and save_anyway:
+        raise UsageError("--no-save and --save-anyway contradict each other (drop one)")
+    rounds = parse_count(inputs.pick(repeats, default=str(DEFAULT_REPEATS)), "--repeats", maximum=100)
     target = None if no_save else calibration_path(calibration, writing=True)
     if target is not None:
         check_writable(target)  # before measuring: a bad location fails now, not after the run
     with _Bar() as bar:
         report = run_verify(spec, reg, device=inputs.pick(device, default=inputs.DEFAULT_DEVICE), tolerance=tol,
                             batch_sizes=bs, prompt_tokens=prompt, decode_steps=decode_steps,
-                            seed=inputs.seed(seed), progress=bar)
+                            seed=inputs.seed(seed), repeats=rounds, progress=bar)
     if report.backend_reason:
         note(report.backend_reason)
     if report.scaled_note:
         note(report.scaled_note)
     for b, why in sorted(report.skipped_batches.items()):
         warn(f"batch {b} skipped: {why}")
-    if not no_save:
-        path = save_calibration(report.calibration, target)
-        report = report.model_copy(update={"calibration_path": str(path)})
-        sys.stderr.write(f"llamasize: calibration for '{report.device}' saved to {path}\n")
+    if no_save:
+        report = report.model_copy(update={"calibration_note": "--no-save"})
+    elif report.passed or save_anyway:
+        cal = report.calibration.model_copy(update={"verify_passed": report.passed})
+        path = save_calibration(cal, target)
+        label = "" if report.passed else " from a FAILED run (--save-anyway; labelled so)"
+        report = report.model_copy(update={"calibration": cal, "calibration_path": str(path),
+                                           "calibration_saved": True,
+                                           "calibration_note": None if report.passed else "--save-anyway"})
+        sys.stderr.write(f"llamasize: calibration for '{report.device}'{label} saved to {path}\n")
+    else:
+        report = report.model_copy(update={"calibration_note": "not saved: a check failed (--save-anyway writes it)"})
+        warn(f"calibration for '{report.device}' not saved: a check failed (pass --save-anyway to write it, labelled)")
     out(render_verify(report, fmt))
     raise typer.Exit(ExitCode.OK if report.passed else ExitCode.VERIFY_FAILED)
 

@@ -24,6 +24,10 @@ from llamasize.data.quantconfig import QuantScheme
 from llamasize.errors import UnknownValueError
 from llamasize.units import SHORT_DTYPE
 
+#: Formats a 16/32-bit release checkpoint is served in by a dtype cast on load (``--dtype``), not a
+#: quantization: ``serving_repo`` serves them from the release repository.
+SERVED_AS_DTYPE = frozenset({"bf16", "fp16", "fp32"})
+
 Label = Literal["exact-primary", "exact-mirror", "derived", "reported", "assumed", "unknown"]
 LayerType = Literal["full_attention", "sliding_attention", "chunked_attention", "linear_attention"]
 
@@ -413,16 +417,29 @@ class ModelSpec(Frozen):
         n = self.need("the MoE layer pattern", "num_hidden_layers")
         return [i for i in range(n) if self.is_moe_layer(i)]
 
-    def serving_repo(self, quant: str, made_on_load: Collection[str] = ()) -> str:
+    def serving_repo(self, quant: str, made_on_load: Collection[str] = ()) -> str | None:
         """The Hugging Face repository to serve in ``quant``: a published checkpoint in that format
-        (``hf_quantized``, the one the user named first: ``data.resolve``) when the registry lists one,
-        else the first of ``hf_names``, else the spec id. Formats the engine makes from the release
-        checkpoint on load (``made_on_load``: ``estimate.engines.ONLINE_QUANTIZATION``, passed by the
-        callers) are served from the release checkpoint."""
+        (``hf_quantized``, the one the user named first: ``data.resolve``) when the registry lists one;
+        else the release checkpoint (first of ``hf_names``, else the spec id) when it holds ``quant``
+        or the engine makes ``quant`` from it: its own format (``default_quant``), a 16/32-bit dtype
+        (a cast on load), or a format the engine quantizes on load (``made_on_load``:
+        ``estimate.engines.ONLINE_QUANTIZATION``, passed by the callers). None otherwise: no
+        published checkpoint holds ``quant`` and the release one does not (an int4 plan of a BF16
+        release), so the user must quantize it first -- never the BF16 repository for an int4 plan
+        (issue 13 item 6: Maverick's 800 GB of BF16 weights onto 8 x A100 80GB)."""
+        release = self.release_repo()
         if quant not in made_on_load:
             for name, fmt in self.hf_quantized.items():
                 if fmt == quant:
                     return name
+        if quant in made_on_load or quant == self.default_quant or quant in SERVED_AS_DTYPE:
+            return release
+        if quant.startswith("fp8") and "fp8" in made_on_load:  # a finer FP8 rule (fp8_mixed, ...) with no
+            return release  # checkpoint: the engine's on-load FP8 quantizes every linear layer, fewer bytes (safe)
+        return None
+
+    def release_repo(self) -> str:
+        """The release checkpoint's repository (first of ``hf_names``, else the spec id)."""
         return self.hf_names[0] if self.hf_names else self.id
 
     def hf_repos(self) -> list[str]:

@@ -51,6 +51,8 @@ class DeviceCalibration(BaseModel):
     runtime_dtype: str
     model: str
     llamasize_version: str
+    #: False when ``verify --save-anyway`` wrote it from a run that failed a check: applied, with a warning.
+    verify_passed: bool = True
 
 
 class CalibrationFile(BaseModel):
@@ -211,7 +213,10 @@ def efficiencies_from(calibrations: CalibrationFile, device: GpuSpec) -> Efficie
     if foreign is not None:
         return replace(fitted, warning=foreign)
     warning = None
-    if cal.llamasize_version != __version__:
+    if not cal.verify_passed:
+        warning = (f"the calibration for {quote_value(device.id)} was saved from a failed 'llamasize verify' run "
+                   "(--save-anyway): it is applied, but a check was out of tolerance; re-run 'llamasize verify'")
+    elif cal.llamasize_version != __version__:
         warning = (f"the calibration for {quote_value(device.id)} was measured by llamasize {cal.llamasize_version} "
                    f"(this is {__version__}); it is applied, but re-run 'llamasize verify' to refresh it")
     # measured constant fractions replace the fitted curves; collectives keep the fitted (or assumed) figures

@@ -20,7 +20,7 @@ import shlex
 from dataclasses import dataclass
 
 from llamasize.estimate.engines import (DTYPE_VALUES, ENGINE_FLAGS, NO_ENGINE_METHOD, ONLINE_QUANTIZATION,
-                                        SGLANG_FLAGS, VLLM_FLAGS, VLLM_GPU_MEMORY_UTILIZATION)
+                                        QUANTIZATION_METHODS, SGLANG_FLAGS, VLLM_FLAGS, VLLM_GPU_MEMORY_UTILIZATION)
 from llamasize.errors import UsageError
 from llamasize.data.spec import ModelSpec
 from llamasize.data.hardware import GpuSpec  # serve_command
@@ -53,10 +53,63 @@ class LaunchCommand:
         return shlex.join(self.command)
 
 
+#: Where ``--emit`` points a checkpoint the user must make first: the release repository id under
+#: ``/models/<format>/``, so the path's tail names the model and ``check`` resolves it (its
+#: ``parse_reference`` matches a path's last two parts against the registry).
+LOCAL_CHECKPOINT_ROOT = "/models"
+#: ``--quantization`` values (vLLM's and SGLang's method names, ``estimate.engines.QUANTIZATION_METHODS``)
+#: that declare the format of a checkpoint the user makes, so the command and manifest say which
+#: format they expect and ``check`` reads the plan's format back. Formats missing here (int8,
+#: int4_mixed) have no method name that means exactly them: the notes say which checkpoint to make.
+DECLARED_METHOD = {fmt: next(m for m, f in QUANTIZATION_METHODS.items() if f == fmt)  # the first listed: awq,
+                   for fmt in ("int4", "nvfp4", "mxfp4")}                          # modelopt_fp4, mxfp4
+
+
+#: The checkpoint a user makes for a format nothing published holds (``checkpoint``'s note).
+_MAKE = {
+    "int4": "INT4 W4A16 (GPTQ, AWQ or compressed-tensors, group size 128)",
+    "int8": "INT8 (compressed-tensors W8A8 or W8A16)",
+    "nvfp4": "NVFP4 (NVIDIA ModelOpt)",
+    "mxfp4": "MXFP4",
+    "int4_mixed": "INT4 routed and shared experts with the rest BF16 (Meta's int4_mixed rule; the engines have "
+                  "no on-the-fly equivalent, and a full INT4 checkpoint quantizes attention too)",
+}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a launch command loads for a plan: ``published`` (a checkpoint in the planned format),
+    ``release`` (the release checkpoint holds the format, or a dtype cast), ``on-the-fly`` (the
+    engine quantizes the release checkpoint on load) or ``quantize-first`` (nothing published holds
+    the format: ``repo`` is a local path the user fills with a checkpoint they make)."""
+
+    repo: str
+    kind: str
+    note: str | None = None
+
+
+def checkpoint(spec: ModelSpec, quant: str) -> Checkpoint:
+    """The checkpoint to serve ``quant`` from (``ModelSpec.serving_repo``; module docstring)."""
+    repo = spec.serving_repo(quant, ONLINE_QUANTIZATION)
+    release = spec.release_repo()
+    if repo is None:
+        path = f"{LOCAL_CHECKPOINT_ROOT}/{quant}/{release}"
+        what = _MAKE.get(quant, f"a {quant} checkpoint")
+        return Checkpoint(path, "quantize-first",
+                          f"no {quant} checkpoint of {release} is published (none in the registry) and the engine "
+                          f"cannot quantize to {quant} on load: you must quantize it first, to {what}, and put it "
+                          f"at {path} (the {spec.default_quant} release checkpoint does not fit this plan)")
+    if repo != release:
+        return Checkpoint(repo, "published", f"{repo} is a published {quant} checkpoint: the engine reads its "
+                                             "quantization_config")
+    if (quant in ONLINE_QUANTIZATION or quant.startswith("fp8")) and quant != spec.default_quant:
+        return Checkpoint(repo, "on-the-fly")
+    return Checkpoint(repo, "release")
+
+
 def model_repo(spec: ModelSpec, quant: str) -> str:
-    """The Hugging Face repository to serve (``ModelSpec.serving_repo``; fp8 is made on load from the
-    release checkpoint, ``--quantization fp8``)."""
-    return spec.serving_repo(quant, ONLINE_QUANTIZATION)
+    """The repository (or local path) the command loads (``checkpoint``)."""
+    return checkpoint(spec, quant).repo
 
 
 def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], list[str]]:
@@ -68,6 +121,15 @@ def _quant_flags(spec: ModelSpec, quant: str, engine: str) -> tuple[list[str], l
     if quant in NO_ENGINE_METHOD:
         raise UsageError(f"--emit {engine}: {quant} ({NO_ENGINE_METHOD[quant]}) is not among {engine}'s "
                          "quantization methods; serve it with llama.cpp or choose another --quant")
+    ck = checkpoint(spec, quant)
+    if ck.kind == "published":
+        return [], [ck.note]
+    if ck.kind == "quantize-first":
+        method = DECLARED_METHOD.get(quant)
+        other = " (for a checkpoint of another method, GPTQ say, change it to that method)" if quant == "int4" else ""
+        declared = ([flags.quantization, method], [f"{flags.quantization} {method} declares the checkpoint's "
+                                                   f"format ({quant}){other}"]) if method else ([], [])
+        return declared[0], [ck.note] + declared[1]
     if quant in ONLINE_QUANTIZATION:
         return [flags.quantization, ONLINE_QUANTIZATION[quant]], ["FP8 weights are quantized from the BF16 "
                                                                   "checkpoint at load time"]

@@ -20,9 +20,10 @@ import json
 from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
+from llamasize.data.hardware import GpuSpec
 from llamasize.data.spec import ModelSpec
 from llamasize.errors import UsageError
-from llamasize.integrations.launch import vllm_command
+from llamasize.integrations.launch import checkpoint, serve_command
 from llamasize.plan.results import PlanResult
 from llamasize.text import quote_value
 
@@ -66,8 +67,13 @@ class TerraformExternalResult(BaseModel):
     max_concurrency: str
     headroom_fraction: str
     price_usd_per_hour: str
-    #: The vLLM launch command of the recommendation ("" when vLLM cannot serve the format).
+    #: The vLLM launch command of the recommendation ("" when the plan is for another engine, or
+    #: vLLM cannot serve the format).
     vllm_command: str
+    #: The launch command of the plan's ``engine`` (vLLM or SGLang; "" when it cannot serve the format).
+    serve_command: str
+    #: "" when ``hf_model`` holds the planned format; else what to do (quantize it first).
+    checkpoint_note: str
     #: The whole ``llamasize plan --format json`` document, compact, as one string.
     plan_json: str
 
@@ -186,18 +192,25 @@ def tfvars(res: PlanResult) -> TfvarsOutput:
     )
 
 
-def external_result(res: PlanResult, spec: ModelSpec) -> TerraformExternalResult:
-    """Flatten a plan with a recommendation into the string map Terraform reads."""
+def external_result(res: PlanResult, spec: ModelSpec, gpu: GpuSpec, *, gpu_memory_utilization: float | None = None,
+                    mem_fraction_static: float | None = None) -> TerraformExternalResult:
+    """Flatten a plan with a recommendation into the string map Terraform reads. The launch command
+    is the plan's engine's (``serve_command``: vLLM or SGLang, sized with the same memory rules), on
+    the checkpoint that holds the planned format (``launch.checkpoint``)."""
     o = res.recommendation
     if o is None:
         raise UsageError("nothing fits: no recommendation to return")
     tv = tfvars(res)
+    cmd = ""
     try:
-        cmd = vllm_command(spec, tp=o.tensor_parallel_size, pp=o.pipeline_parallel_size, ep=o.expert_parallel,
-                           quant=o.quant, kv_cache_dtype=o.kv_cache_dtype, max_model_len=tv.max_model_len,
-                           nodes=o.nodes, kv_layout=o.kv_layout, dp=o.data_parallel_size).text()
+        cmd = serve_command(o.engine, spec, gpu, tp=o.tensor_parallel_size,
+                            pp=o.pipeline_parallel_size, ep=o.expert_parallel, quant=o.quant,
+                            kv_cache_dtype=o.kv_cache_dtype, max_model_len=tv.max_model_len, nodes=o.nodes,
+                            kv_layout=o.kv_layout, gpu_memory_utilization=gpu_memory_utilization,
+                            mem_fraction_static=mem_fraction_static, dp=o.data_parallel_size).text()
     except UsageError:
-        cmd = ""
+        pass
+    ck = checkpoint(spec, o.quant)
     plan_json = json.dumps(res.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)
     return TerraformExternalResult(
         schema_version=SCHEMA_VERSION, model=res.model, model_name=res.model_name, hf_model=_s(res.hf_model),
@@ -207,5 +220,6 @@ def external_result(res: PlanResult, spec: ModelSpec) -> TerraformExternalResult
         kv_cache_dtype=o.kv_cache_dtype, kv_layout=o.kv_layout, engine=o.engine,
         max_model_len=_s(tv.max_model_len), max_context_tokens=_s(o.max_context_tokens),
         max_concurrency=_s(o.max_concurrency), headroom_fraction=_s(o.headroom_fraction),
-        price_usd_per_hour=_s(o.price_usd_per_hour), vllm_command=cmd, plan_json=plan_json,
+        price_usd_per_hour=_s(o.price_usd_per_hour), vllm_command=cmd if o.engine == "vllm" else "",
+        serve_command=cmd, checkpoint_note=ck.note if ck.kind == "quantize-first" else "", plan_json=plan_json,
     )

@@ -110,7 +110,9 @@ class PlanResult(BaseModel):
     schema_version: str = SCHEMA_VERSION
     model: str
     model_name: str
-    #: Hugging Face repository to serve for the recommendation (None when the registry lists none).
+    #: Hugging Face repository to serve for the recommendation: a checkpoint that holds its format
+    #: (``ModelSpec.serving_repo``). None when the registry lists none, or when no published
+    #: checkpoint holds the planned format and the engine cannot make it on load (quantize it first).
     hf_model: str | None
     request: PlanRequestSummary
     recommendation: PlanOption | None

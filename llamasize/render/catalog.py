@@ -7,7 +7,7 @@ from typing import Sequence
 from llamasize import SCHEMA_VERSION
 from llamasize.data.hardware import GpuSpec
 from llamasize.data.spec import ModelSpec
-from llamasize.render.common import table, to_json
+from llamasize.render.common import table, to_json, terminal
 from llamasize.units import GIB, human_params, human_tokens
 
 
@@ -29,6 +29,7 @@ def model_rows(models: Sequence[ModelSpec]) -> list[dict]:
     return out
 
 
+@terminal
 def render_models(models: Sequence[ModelSpec], fmt: str) -> str:
     """``llamasize models``."""
     rows = model_rows(models)
@@ -72,6 +73,7 @@ def gpu_rows(gpus: Sequence[GpuSpec]) -> list[dict]:
     return out
 
 
+@terminal
 def render_gpus(gpus: Sequence[GpuSpec], fmt: str) -> str:
     """``llamasize gpus``."""
     rows = gpu_rows(gpus)
@@ -111,6 +113,7 @@ def instance_rows(instances: Sequence) -> list[dict]:
     return out
 
 
+@terminal
 def render_instances(instances: Sequence, fmt: str) -> str:
     """``llamasize gpus --instances``."""
     rows = instance_rows(instances)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from llamasize.errors import UsageError
 from llamasize.plan.cost import CostReport
-from llamasize.render.common import seconds, table, to_json, usd_per_mtok
+from llamasize.render.common import seconds, table, terminal, terminal_width, to_json, usd_per_mtok
 
 
 def _usd(v: float | None) -> str:
@@ -51,6 +51,7 @@ def cost_chart_svg(report: CostReport) -> str:
                                     f"{report.output_tokens:,} out per request, concurrency {report.concurrency})")
 
 
+@terminal
 def render_cost(report: CostReport, fmt: str) -> str:
     """``llamasize cost``: options, API comparison with break-even volumes, chart."""
     if fmt == "json":
@@ -97,7 +98,11 @@ def render_cost(report: CostReport, fmt: str) -> str:
             out += f" (option 1: {best.replicas_at_volume} replica(s), {_usd(best.self_usd_per_day_at_volume)}/day)"
         out += "\n\n"
     if fmt == "table":
-        out += cost_chart_text(r) + "\n"
+        cols = terminal_width()  # the chart is drawn to the terminal's width, 78 at most, 40 at least
+        if cols is not None and cols < 40:
+            out += f"(chart not drawn: {cols} columns is narrower than its 40; widen the terminal or use --svg)\n"
+        else:
+            out += cost_chart_text(r, width=78 if cols is None else min(78, cols)) + "\n"
     unknown = sorted({u for o in r.options for u in o.unknown})
     for u in unknown:
         out += f"unknown: {u}\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from llamasize.estimate.memory import FitEstimate, PerGpuMemory
 from llamasize.estimate.params import ParamBreakdown
 from llamasize.estimate.perf import PerfEstimate
-from llamasize.render.common import bar, seconds, table, to_json
+from llamasize.render.common import bar, seconds, table, to_json, terminal
 from llamasize.units import GIB, gib, human_tokens
 
 
@@ -25,6 +25,7 @@ def _checkpoint_lines(b: ParamBreakdown) -> list[str]:
     return lines + [f"warning: {w}" for w in ck.warnings]
 
 
+@terminal
 def render_params(b: ParamBreakdown, fmt: str) -> str:
     """``llamasize params MODEL``."""
     if fmt == "json":
@@ -121,6 +122,7 @@ def engine_startup_lines(e: FitEstimate) -> list[str]:
     return out
 
 
+@terminal
 def render_fit(e: FitEstimate, fmt: str) -> str:
     """``llamasize fit``."""
     if fmt == "json":
@@ -177,6 +179,7 @@ def _simulation_lines(m) -> list[str]:
     ]
 
 
+@terminal
 def render_perf(e: PerfEstimate, fmt: str) -> str:
     """``llamasize perf``."""
     if fmt == "json":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from llamasize.integrations.terraform import tfvars
 from llamasize.plan.results import PlanOption, PlanResult
 from llamasize.plan.sweep import SweepResult
-from llamasize.render.common import seconds, table, to_json, usd_per_mtok
+from llamasize.render.common import seconds, table, to_json, usd_per_mtok, terminal
 from llamasize.render.estimate import memory_bar
 from llamasize.units import gib, human_tokens
 
@@ -44,6 +44,13 @@ _OPTION_HEADERS = ["#", "gpu", "GPUs", "layout", "quant", "KV", "free", "max ctx
                    "$/1M tok", "$/h"]
 
 
+#: The order in which the alternatives' columns give way on a narrow terminal (``rich_table``):
+#: speed and per-token cost first, then the KV dtype, concurrency, free share and max context;
+#: #, gpu, GPUs, layout, quant and $/h stay longest.
+_OPTION_DROP = (10, 9, 11, 5, 8, 6, 7)
+
+
+@terminal
 def render_plan(res: PlanResult, fmt: str) -> str:
     """``llamasize plan`` (table, markdown, json; tfvars is rendered by ``tfvars``)."""
     if fmt == "json":
@@ -84,7 +91,7 @@ def render_plan(res: PlanResult, fmt: str) -> str:
     out = "\n".join(lines) + "\n\n"
     if res.alternatives:
         out += table(fmt, "Alternatives", _OPTION_HEADERS, _option_rows(res.alternatives, 2),
-                      right=(0, 2, 6, 7, 8, 9, 10, 11, 12)) + "\n"
+                      right=(0, 2, 6, 7, 8, 9, 10, 11, 12), drop=_OPTION_DROP) + "\n"
         noted = [(i, a) for i, a in enumerate(res.alternatives, 2) if a.notes]
         if noted:
             out += ("**Notes**\n\n" if md else "Notes\n")
@@ -112,6 +119,7 @@ def render_plan(res: PlanResult, fmt: str) -> str:
     return out
 
 
+@terminal
 def render_sweep(res: SweepResult, fmt: str) -> str:
     """``llamasize sweep``: minimum GPU count per GPU type (rows) and context (columns)."""
     if fmt == "json":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from llamasize.render.common import seconds, table, to_json
+from llamasize.render.common import seconds, table, to_json, terminal
 from llamasize.units import gib
 
 if TYPE_CHECKING:  # start-up: the runtime modules import numpy
@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # start-up: the runtime modules import numpy
     from llamasize.verify import VerifyReport
 
 
+@terminal
 def render_detect(found: DetectedDevices, fmt: str) -> str:
     """``llamasize detect``."""
     if fmt == "json":
@@ -42,12 +43,15 @@ def _fmt_check_value(v: float, unit: str) -> str:
     return f"{v:.2f}"
 
 
+@terminal
 def render_verify(r: VerifyReport, fmt: str) -> str:
     """``llamasize verify``: predicted vs measured, with the ratio and pass/fail."""
     if fmt == "json":
         return to_json(r)
     head = (f"{'## ' if fmt == 'markdown' else ''}verify {r.model} on {r.device_name} ({r.backend}, {r.dtype}): "
-            f"{'PASS' if r.passed else 'FAIL'} (tolerance {r.tolerance:g}; {r.seconds:.1f} s)\n\n"
+            f"{'PASS' if r.passed else 'FAIL'} (tolerance {r.tolerance:g}; {r.seconds:.1f} s)\n"
+            f"timings: {r.timing_statistic} over {r.repeats} round(s) (and over the timed decode steps); "
+            "device rates: the best round\n\n"
             f"device: copy bandwidth {r.measured_bandwidth_bytes_per_s / 1e9:,.1f} GB/s, matmul "
             f"{r.measured_matmul_flops_per_s / 1e9:,.1f} GFLOP/s; GEMM by rows "
             + ", ".join(f"{m}: {f / 1e9:,.0f}" for m, f in sorted(r.matmul_flops_per_s_by_rows.items()))
@@ -59,10 +63,13 @@ def render_verify(r: VerifyReport, fmt: str) -> str:
     c = r.calibration
     out += (f"\ncalibration for '{c.device}': prefill efficiency {c.prefill_efficiency:.3f}, decode bandwidth "
             f"efficiency {c.decode_bandwidth_efficiency:.3f}"
-            + (f" -> {r.calibration_path}" if r.calibration_path else " (not saved)") + "\n")
+            + (f" -> {r.calibration_path}" if r.calibration_path else
+               f" ({r.calibration_note or 'not saved'})") + ("" if r.passed or not r.calibration_saved else
+                                                         " [from a FAILED run: --save-anyway]") + "\n")
     return out
 
 
+@terminal
 def render_run(r: RunResult, fmt: str) -> str:
     """``llamasize run``."""
     if fmt == "json":
