@@ -196,7 +196,8 @@ def test_tfvars_route_through_terraform(tmp_path, cli):
     applied = terraform(tmp_path, "apply", "-auto-approve", "-input=false")
     assert applied.returncode == 0, applied.stderr
     got = json.loads(terraform(tmp_path, "output", "-json").stdout)
-    assert {k: v["value"] for k, v in got.items()} == r.json()
+    # terraform output leaves out outputs whose value is null (hf_model when no checkpoint holds the format)
+    assert {k: v["value"] for k, v in got.items()} == {k: v for k, v in r.json().items() if v is not None}
     for k, v in got.items():
         declared = variables()[k]["type"]
         if r.json()[k] is not None:
