@@ -330,3 +330,22 @@ def test_runtime_fp8_and_fp32_runs_read_their_format(cli, tmp_path):
     doc = r.json()
     assert doc["quant"] == "fp32" and "the run's KV cache is fp32" in r.err  # fp32 KV is not modelled: said
     assert next(i for i in doc["items"] if i["item"] == "available KV")["logged"] == round(42.8 * GIB)
+
+
+def test_fit_after_calibrate_uses_the_logged_items_labelled_calibrated(cli):
+    """End to end: the stored items of row 3 (TP2) replace the modelled ones in fit's engine report,
+    each labelled calibrated with its source, and the available KV follows the budget identity."""
+    assert cli("calibrate", "--from-log", ROW3).code == 0
+    args = ("fit", "--model", "llama3.1-8b", "--gpu", "h100", "--gpus", "2", "--ctx", "8192",
+            "--gpu-memory-utilization", "0.95", "--max-num-seqs", "1024", "--max-num-batched-tokens", "8192",
+            "--engine-version", "0.19.0", "--format", "json")
+    r = cli(*args)
+    assert r.code == 0, r.err
+    rep = json.loads(r.out)["engine_report"]
+    entry = next(iter(_saved().engine_memory.values()))
+    assert rep["weights_bytes"] == entry.weights_bytes and rep["activation_peak_bytes"] == entry.activation_peak_bytes
+    assert rep["non_torch_bytes"] == entry.non_torch_bytes
+    for item in ("weights", "activation_peak", "non_torch"):
+        assert rep["basis"][item + "_bytes"].startswith("calibrated"), rep["basis"]
+    # the logged available KV (63.76 GiB) within 0.1 % once the logged items are used
+    assert rep["available_kv_bytes"] == pytest.approx(63.76 * GIB, rel=1e-3)

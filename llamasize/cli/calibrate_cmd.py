@@ -157,13 +157,29 @@ def log_deployment(reg, log, text: str, source: str, *, model: str | None, gpu: 
                          "(available KV + weights + activation + non-torch) / total")
         else:
             notes.append("gpu_memory_utilization not in the log: the engine default is assumed")
+    version = _modelled_version(log, notes)
     return Deployment(
         model=res.spec, gpu=g, gpu_count=tp * pp, quant=log_quant(log, res, notes), context_tokens=ctx,
         tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel=bool(log.expert_parallel),
         kv_cache_dtype=KV_CACHE_DTYPES[kv_in], engine=log.engine, gpu_memory_utilization=util,
         mem_fraction_static=log.mem_fraction_static, max_num_batched_tokens=log.max_num_batched_tokens,
-        max_num_seqs=log.max_num_seqs, engine_version=log.version,
+        max_num_seqs=log.max_num_seqs, engine_version=version,
     ), catalogue_total
+
+
+def _modelled_version(log, notes: list[str]) -> str | None:
+    """The engine version to predict with: the log's, except a vLLM V0 release (< 0.10), whose memory
+    rules are not modelled (``engine_profiles``): it is predicted with the oldest modelled rules, and a
+    note says so (the stored entry keeps the log's own version)."""
+    from llamasize.estimate.engine_profiles import VLLM_OLDEST, parse_version, version_text
+
+    if log.engine != "vllm" or not log.version or parse_version(log.version) >= VLLM_OLDEST:
+        return log.version
+    oldest = version_text(VLLM_OLDEST)
+    notes.append(f"vLLM {log.version} is the V0 engine, whose memory rules llamasize does not model: predicted "
+                 f"with the vLLM {oldest} (V1) rules, so the activation peak differs (V0 profiled one "
+                 "max_model_len prefill)")
+    return oldest
 
 
 def calibrate_cmd(

@@ -10,6 +10,8 @@ printed). The check is on the available KV: within ``KV_TOLERANCE`` or not.
 
 from __future__ import annotations
 
+from llamasize.errors import UsageError
+
 from datetime import date
 
 from pydantic import BaseModel, ConfigDict
@@ -77,24 +79,14 @@ class LogCalibrationReport(BaseModel):
 
 def predicted_items(e: FitEstimate) -> tuple[dict[str, float | int | None], str]:
     """(predicted line items, where they come from) of a fit estimate: the engine memory model's
-    ``engine_report`` when the estimate has one, else the per-GPU breakdown (weights, activations,
-    overhead as non-torch, KV capacity, max concurrency; KV tokens as capacity / per-GPU bytes per
-    token). The fallback is a stand-in until every estimate carries ``engine_report``."""
-    r = getattr(e, "engine_report", None)
-    if r is not None:
-        return {"weights_bytes": r.weights_bytes, "activation_peak_bytes": r.activation_peak_bytes,
-                "non_torch_bytes": r.non_torch_bytes, "cuda_graph_bytes": r.cuda_graph_bytes,
-                "available_kv_bytes": r.available_kv_bytes, "kv_cache_tokens": r.kv_cache_tokens,
-                "max_concurrency": r.max_concurrency}, "engine_report"
-    g = e.per_gpu
-    tokens = None
-    if g.kv_capacity_bytes is not None and e.kv_cache_bytes_per_token:
-        ranks = e.tensor_parallel_size * e.pipeline_parallel_size
-        tokens = max(0, g.kv_capacity_bytes) * ranks // e.kv_cache_bytes_per_token
-    return {"weights_bytes": g.weights_bytes, "activation_peak_bytes": g.activation_bytes,
-            "non_torch_bytes": g.overhead_bytes, "cuda_graph_bytes": None,
-            "available_kv_bytes": g.kv_capacity_bytes, "kv_cache_tokens": tokens,
-            "max_concurrency": e.max_concurrency}, "per_gpu"
+    ``engine_report`` (vLLM, SGLang, TensorRT-LLM). A generic-engine estimate has none: UsageError."""
+    r = e.engine_report
+    if r is None:
+        raise UsageError(f"the {e.engine} engine has no start-up accounting to compare a log with")
+    return {"weights_bytes": r.weights_bytes, "activation_peak_bytes": r.activation_peak_bytes,
+            "non_torch_bytes": r.non_torch_bytes, "cuda_graph_bytes": r.cuda_graph_bytes,
+            "available_kv_bytes": r.available_kv_bytes, "kv_cache_tokens": r.kv_cache_tokens,
+            "max_concurrency": r.max_concurrency}, "engine_report"
 
 
 #: (item name shown, EngineLog / prediction field, unit), in the order of the table.
