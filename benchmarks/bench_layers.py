@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-#: DeepSeek-V3's config.json keys (values as in model_specs/deepseek-v3.yaml, facts/models.md §5).
+#: DeepSeek-V3's config.json keys (values as in model_specs/deepseek-v3.yaml, docs/facts/models.md §5).
 DEEPSEEK_V3 = {
     "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3", "hidden_size": 7168,
     "num_hidden_layers": 61, "num_attention_heads": 128, "num_key_value_heads": 128, "vocab_size": 129280,

@@ -4,7 +4,7 @@
                                                  [--prompt 64] [--batch 1 4 16 64] [--layout full]
 
 For each batch size: decode tokens/s and the bandwidth the step achieves, counting the weight
-bytes a step actually reads (DESIGN.md rule 6: attention, norms, routers, dense FFNs and shared
+bytes a step actually reads (docs/design.md rule 6: attention, norms, routers, dense FFNs and shared
 experts, the routed experts hit - measured - one embedding row per sequence and the lm_head; not
 every expert, unlike gpt-fast) plus the KV bytes attended, divided by the step time, as a
 fraction of the device's measured copy bandwidth (STREAM Copy: bytes read + written / time).

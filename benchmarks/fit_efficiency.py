@@ -3,7 +3,7 @@
     python benchmarks/fit_efficiency.py            # fit, print every residual
     python benchmarks/fit_efficiency.py --write    # ... and write hardware_catalog/efficiency/fitted.yaml
 
-The calibration set is ../shared/facts/benchmarks.md: TensorRT-LLM ``trtllm-bench throughput``
+The calibration set is docs/facts/benchmarks.md: TensorRT-LLM ``trtllm-bench throughput``
 offline max-throughput runs (all requests queued at t = 0, fixed ISL/OSL, total output tok/s) and
 llama.cpp ``llama-bench`` batch-1 rows (``pp512`` prompt tok/s, ``tg512`` decode tok/s). Each row
 is built as a deployment and simulated (``estimate.simulate``, offline, ``reserve`` admission:
@@ -47,13 +47,13 @@ from llamasize.estimate.stepcost import StepCost, step_seconds
 FIT_DATE = "2026-12-02"
 OUT = Path(__file__).resolve().parent.parent / "hardware_catalog" / "efficiency" / "fitted.yaml"
 
-#: TRT-LLM requests per ISL/OSL (facts/benchmarks.md, the paragraph above the table).
+#: TRT-LLM requests per ISL/OSL (docs/facts/benchmarks.md, the paragraph above the table).
 REQUESTS = {(128, 128): 30000, (128, 2048): 3000, (1000, 1000): 3000}
 
 
 @dataclass(frozen=True)
 class Row:
-    fact: str          # row of facts/benchmarks.md (and where in it)
+    fact: str          # row of docs/facts/benchmarks.md (and where in it)
     model: str
     gpu: str
     n: int
@@ -239,7 +239,7 @@ def write(effs: dict[str, Efficiencies], rows: list[Prepared], med: float, worst
              "generations:"]
     for g, e in sorted(effs.items()):
         used = [p.row.fact for p in rows if p.generation == g]
-        src = (f"fitted by benchmarks/fit_efficiency.py on facts/benchmarks.md rows {', '.join(used)} "
+        src = (f"fitted by benchmarks/fit_efficiency.py on docs/facts/benchmarks.md rows {', '.join(used)} "
                f"({len(rows)} rows in all, shared parameters across generations), {FIT_DATE}; median |error| "
                f"{med:.1f} %, worst {worst:.1f} %; {held}")
         lines += [f"  {g}:", f"    gemm: {e.prefill:.4f}", f"    gemm_rows_half: {e.gemm_rows_half:.1f}",

@@ -1,6 +1,6 @@
 """Parsing of sizes given on the command line and formatting of byte counts.
 
-Context and token counts use vLLM's ``--max-model-len`` convention (facts/serving.md 2.1):
+Context and token counts use vLLM's ``--max-model-len`` convention (docs/facts/serving.md 2.1):
 a lower-case suffix is decimal (``1k`` = 1,000, ``1m`` = 1,000,000, ``1g`` = 10**9) and an
 upper-case suffix is binary (``1K`` = 1,024, ``1M`` = 1,048,576, ``1G`` = 2**30).
 """

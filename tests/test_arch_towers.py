@@ -5,7 +5,7 @@ Each test writes the numbers of a model's published ``config.json`` (repo id cit
 independently, by enumerating the tensors the transformers 5.24 modeling file creates
 (``/work/ref/transformers/transformers/models/<type>/modeling_*.py``), as a state dict of
 ``name -> shape``; plus the published exact total where the project has it (registry /
-facts/models.md).
+docs/facts/models.md).
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def test_deepseek_moe_layer_freq(tmp_path):
 
 
 # ----------------------------------------------------------------------------- deepseek_v3 ---
-# deepseek-ai/DeepSeek-V3 config.json (facts/models.md 5)
+# deepseek-ai/DeepSeek-V3 config.json (docs/facts/models.md 5)
 DEEPSEEK_V3 = {
     "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3", "hidden_size": 7168,
     "num_hidden_layers": 61, "num_attention_heads": 128, "num_key_value_heads": 128, "intermediate_size": 18432,
@@ -217,7 +217,7 @@ def test_deepseek_v3_mtp_layer_counted(tmp_path):
 
 
 def test_deepseek_v3_checkpoint_total_matches_the_hub_count(registry):
-    """The Hub's safetensors count 684,531,386,000 (facts/models.md 5) is, to the parameter, the
+    """The Hub's safetensors count 684,531,386,000 (docs/facts/models.md 5) is, to the parameter, the
     main model + the MTP layer + the layer-61 copies of embed_tokens and shared_head.head (stored
     again in the checkpoint) + one fp32 weight_scale_inv per 128x128 block of every FP8 linear
     (all linears except the embeddings, lm_head, router gate and the BF16 eh_proj)."""
@@ -636,7 +636,7 @@ def test_mistral3_pixtral_tower_and_mistral_text(tmp_path):
     ("Llama-4-Maverick-17B-128E-Instruct", {"experts": 128, "step": 2, "max_pos": 1_048_576}, 401_583_781_376),
 ])
 def test_llama4_tower_kept(tmp_path, name, kwargs, total):
-    from tests.test_hfconfig import llama4_config  # the configs written there (facts/models.md 1.1 / 1.2)
+    from tests.test_hfconfig import llama4_config  # the configs written there (docs/facts/models.md 1.1 / 1.2)
     b = count_params(load_hf_config(write(tmp_path, name, llama4_config(**kwargs))))
     assert b.components["vision"] == 871_932_416 and b.total_params == total  # published, exact
 

@@ -1,6 +1,6 @@
 """The package's shape: imports follow the data flow, no import cycle, no oversized module.
 
-The layers are the ``[tool.importlinter]`` contract in ``pyproject.toml`` (DESIGN.md "Data flow").
+The layers are the ``[tool.importlinter]`` contract in ``pyproject.toml`` (docs/design.md "Data flow").
 import-linter checks the direction; the cycle check below is our own, over grimp's graph (the
 library import-linter is built on), which records every import statement, including those inside
 functions: an import moved into a function to dodge a cycle is still a cycle.

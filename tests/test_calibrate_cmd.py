@@ -1,7 +1,7 @@
 """``llamasize calibrate --from-log``: predicted vs logged, the exit code, the stored engine-memory
 entries, and their use by fit, perf and plan (a matching Deployment carries the EngineCorrection).
 
-The logs are tests/data/logs (their key lines quoted verbatim from facts/engine-memory.md: see
+The logs are tests/data/logs (their key lines quoted verbatim from docs/facts/engine-memory.md: see
 test_enginelog.py and the README there).
 """
 

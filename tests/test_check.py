@@ -175,7 +175,7 @@ def test_model_references(registry, ref, model):
     ("instance-type", "p5en.48xlarge", "h200"),
     ("gke-accelerator", "nvidia-l4", "l4"),
     ("gpu.product", "h100", None),  # a llamasize alias is not a node label
-    ("instance-type", "g5.8xlarge", "a10g"),  # AWS g5: A10G (facts/hardware-memory.md 3.1)
+    ("instance-type", "g5.8xlarge", "a10g"),  # AWS g5: A10G (docs/facts/hardware-memory.md 3.1)
     ("instance-type", "g5.9xlarge", None),  # no such instance type
     ("instance-type", "Standard_ND96isr_H100_v5", "h100-sxm"),  # Azure ND H100 v5
     ("gke-accelerator", "nvidia-tesla-t4", "t4"),
@@ -191,7 +191,7 @@ def test_gpu_labels(registry, kind, value, gpu):
 
 def test_karpenter_a100_is_either_a100():
     # Karpenter's instance-gpu-name does not carry the memory size: p4d (40 GB) and p4de (80 GB) are both
-    # 'a100' (facts/hardware-memory.md 3.1), so both are candidates
+    # 'a100' (docs/facts/hardware-memory.md 3.1), so both are candidates
     from llamasize.data.registry import load_registry
 
     gs = _Index(load_registry()).gpu("karpenter-gpu-name", "a100")

@@ -402,7 +402,7 @@ LLAMA31_8B_CFG = {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers
 def test_llama31_8b_sized_checkpoint_matches_the_published_count(cli, tmp_path):
     """Real Llama 3.1 8B shapes in four sparse shards (16 GB declared, no data on disk): the header
     reader never touches the data, and the count is the published 8,030,261,248
-    (facts/models.md, the HF safetensors count) to the parameter."""
+    (docs/facts/models.md, the HF safetensors count) to the parameter."""
     tensors = llama_tensors(LLAMA31_8B_CFG)
     d = checkpoint_dir(tmp_path, LLAMA31_8B_CFG, tensors, shards=4)
     b = cli("params", str(d), "--format", "json").json()

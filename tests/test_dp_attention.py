@@ -1,7 +1,7 @@
 """Attention data parallelism with expert parallelism (issue 12 item 5): DeepSeek-V3/R1 on 8 x H200.
 
 The worked numbers: DeepSeek-V3's MLA cache is ``(kv_lora_rank 512 + qk_rope_head_dim 64) x 61
-layers x 2 bytes = 70,272`` bytes per token (facts/models.md, "Derived KV bytes/token"); a 2,000-token
+layers x 2 bytes = 70,272`` bytes per token (docs/facts/models.md, "Derived KV bytes/token"); a 2,000-token
 sequence is 125 vLLM blocks of 16 tokens, ``2,000 x 70,272 = 140,544,000`` bytes. Under TP attention
 every GPU holds that latent for *every* sequence (MLA is not split by heads); with DP8 each GPU holds
 it for its own rank's ``ceil(batch / 8)`` sequences only, and the deployment holds 8 x what one GPU
@@ -28,7 +28,7 @@ from llamasize.estimate.quant import get_format
 from llamasize.estimate.shards import stage_weight_bytes
 from llamasize.errors import LayoutError
 
-MLA_BYTES_PER_TOKEN = (512 + 64) * 61 * 2  # 70,272 (facts/models.md)
+MLA_BYTES_PER_TOKEN = (512 + 64) * 61 * 2  # 70,272 (docs/facts/models.md)
 CTX = 2000
 SEQ_BYTES = CTX * MLA_BYTES_PER_TOKEN  # 125 blocks of 16 tokens exactly
 

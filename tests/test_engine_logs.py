@@ -1,4 +1,4 @@
-"""``fit`` against real vLLM start-up logs (issue 12 item 1; ../shared/facts/engine-memory.md rows
+"""``fit`` against real vLLM start-up logs (issue 12 item 1; docs/facts/engine-memory.md rows
 1-11, 21-27, 31-33, and the Scout TP4 log quoted in the issue). Every row is one controlled run on an
 H100 80GB HBM3 (``total_memory=79.19GiB``), ``--gpu-memory-utilization 0.95``, ``max_num_seqs 1024``,
 ``max_num_batched_tokens 8192``. Models not in the registry resolve from the config.json fixtures of

@@ -1,7 +1,7 @@
 """The start-up log parser (``data.enginelog``) on the calibration logs' lines.
 
-The memory lines are quoted verbatim from facts/engine-memory.md (vLLM 0.19.0 logs of
-llm-d-incubation/llm-d-planner @d3121e05, rows named per case) and facts/hardware-memory.md 1a; the
+The memory lines are quoted verbatim from docs/facts/engine-memory.md (vLLM 0.19.0 logs of
+llm-d-incubation/llm-d-planner @d3121e05, rows named per case) and docs/facts/hardware-memory.md 1a; the
 config / argument lines around them are in vLLM's wording (tests/data/logs/README.md).
 """
 
@@ -16,7 +16,7 @@ from llamasize.data.enginelog import NoEngineLines, clean_lines, parse_dict, par
 LOGS = Path(__file__).parent / "data" / "logs"
 GIB = 2**30
 
-#: facts/engine-memory.md, the "key log line" column, verbatim.
+#: docs/facts/engine-memory.md, the "key log line" column, verbatim.
 ROW1 = ("torch peak memory increase: 1.89GiB; non-torch forward increase memory: 0.25GiB; weights memory: 14.99GiB",
         "Available KV cache memory: 58.11 GiB", "GPU KV cache size: 476,016 tokens")
 ROW3 = ("torch peak memory increase: 1.89GiB; non-torch forward increase memory: 2.07GiB; weights memory: 7.51GiB",
@@ -25,7 +25,7 @@ ROW7 = ("torch peak memory increase: 1.89GiB; non-torch forward increase memory:
         "Available KV cache memory: 58.11 GiB", "GPU KV cache size: 952,032 tokens")
 ROW10 = ("torch peak memory increase: 1.96GiB; non-torch forward increase memory: 2.1GiB; weights memory: 33.88GiB",
          "Available KV cache memory: 37.28 GiB", "GPU KV cache size: 244,304 tokens")
-#: facts/hardware-memory.md 1a, verbatim.
+#: docs/facts/hardware-memory.md 1a, verbatim.
 SNAPSHOT = "worker init memory snapshot: torch_peak=0.0GiB, free_memory=78.68GiB, total_memory=79.19GiB"
 
 

@@ -37,7 +37,7 @@ def test_the_fitted_generations_load_with_their_source():
     fitted = load_fitted()
     assert {"hopper", "ampere", "ada"} <= set(fitted)
     for g, f in fitted.items():
-        assert "benchmarks/fit_efficiency.py" in f.source and "facts/benchmarks.md" in f.source, g
+        assert "benchmarks/fit_efficiency.py" in f.source and "docs/facts/benchmarks.md" in f.source, g
         assert 0 < f.gemm <= 1 and 0 < f.bandwidth <= 1 and 0 < f.comm <= 1
     # not per model: one entry per generation; a generation without rows has none
     assert fitted_for("blackwell") is None and fitted_for(None) is None
@@ -77,7 +77,7 @@ def test_the_efficiency_curves():
 
 
 #: Rows recomputed here (cheap ones): Mixtral FP8 TP2 and TP4 on H100, Llama 3.1 8B FP8 on H100 and
-#: FP16 on A100 (facts/benchmarks.md rows 24, 25 note, 30, 30 note): the assumed defaults miss them by 8-25 %.
+#: FP16 on A100 (docs/facts/benchmarks.md rows 24, 25 note, 30, 30 note): the assumed defaults miss them by 8-25 %.
 CHECKED = ("24", "25 note (TP4)", "30", "30 note (A100 FP16)")
 #: The fitted model's median |error| on these rows stays under this; the assumed defaults exceed it.
 BOUND_PERCENT = 15.0

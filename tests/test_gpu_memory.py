@@ -1,6 +1,6 @@
 """The memory each catalogue GPU is budgeted with (issue 11 item 6): a sourced CUDA/HIP-reported total,
 else a flagged upper bound (nvidia-smi's total, a cloud API's figure, the binary capacity), and the
-flag reaches ``fit`` and ``plan``. Figures from facts/hardware-memory.md."""
+flag reaches ``fit`` and ``plan``. Figures from docs/facts/hardware-memory.md."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_every_budget_is_a_sourced_total_or_flagged(registry):
 
 
 def test_cuda_totals_sit_below_the_smi_totals(registry):
-    # facts/hardware-memory.md 0, 1c: the CUDA total is nvidia-smi's total less the driver's reservation
+    # docs/facts/hardware-memory.md 0, 1c: the CUDA total is nvidia-smi's total less the driver's reservation
     # (equal on AMD), so no firm CUDA report may exceed a firm SMI report of the same GPU
     checked = 0
     for g in registry.gpus:
@@ -59,7 +59,7 @@ def test_the_lowest_firm_cuda_total_is_budgeted(registry):
     assert registry.gpu("t4").memory_bytes == 15_095 * MIB
 
 
-@pytest.mark.parametrize("gpu, total", [  # facts/hardware-memory.md 1a (deviceQuery bytes, HIP MiB)
+@pytest.mark.parametrize("gpu, total", [  # docs/facts/hardware-memory.md 1a (deviceQuery bytes, HIP MiB)
     ("a100-sxm-80gb", 85_100_068_864), ("a10", 23_595_909_120), ("l4", 23_570_219_008),
     ("l40s", 47_803_596_800), ("gh200", 101_468_602_368), ("v100-16gb", 16_928_342_016),
     ("rtx-4090", 25_386_352_640), ("rtx-6000-ada", 51_002_867_712), ("h100-nvl", 99_861_594_112),

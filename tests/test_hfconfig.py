@@ -14,7 +14,7 @@ from llamasize.estimate.params import count_params
 SCOUT_TOTAL = 108_641_793_536
 MAVERICK_TOTAL = 401_583_781_376
 
-# facts/models.md 1.1 / 1.2
+# docs/facts/models.md 1.1 / 1.2
 VISION_CONFIG = {
     "model_type": "llama4_vision_model", "hidden_size": 1408, "num_hidden_layers": 34, "num_attention_heads": 16,
     "intermediate_size": 5632, "image_size": 336, "patch_size": 14, "num_channels": 3, "pixel_shuffle_ratio": 0.5,
@@ -152,7 +152,7 @@ def test_mixtral_config(tmp_path):
 
 
 def test_qwen3_moe_config(tmp_path):
-    # Qwen/Qwen3-30B-A3B config.json; published exact total 30,532,122,624 (facts/models.md 5).
+    # Qwen/Qwen3-30B-A3B config.json; published exact total 30,532,122,624 (docs/facts/models.md 5).
     # Qwen3-MoE attention has q_norm / k_norm like dense Qwen3.
     cfg = {"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "hidden_size": 2048,
            "num_hidden_layers": 48, "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128,

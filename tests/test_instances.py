@@ -1,4 +1,4 @@
-"""Cloud instance types (hardware_catalog/instances/, facts/hardware-memory.md section 3): they resolve to
+"""Cloud instance types (hardware_catalog/instances/, docs/facts/hardware-memory.md section 3): they resolve to
 their GPU x count in fit, plan and check, and a wrong mapping or an unknown name is a one-line error."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from llamasize.errors import DataError
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name, gpu, count", [  # facts/hardware-memory.md 3.1-3.3
+@pytest.mark.parametrize("name, gpu, count", [  # docs/facts/hardware-memory.md 3.1-3.3
     ("g5.xlarge", "a10g", 1), ("g5.12xlarge", "a10g", 4), ("p5.48xlarge", "h100-sxm", 8),
     ("p4d.24xlarge", "a100-sxm-40gb", 8), ("p4de.24xlarge", "a100-sxm-80gb", 8), ("p5en.48xlarge", "h200", 8),
     ("p6-b300.48xlarge", "b300", 8), ("g4dn.metal", "t4", 8), ("a3-highgpu-8g", "h100-sxm", 8),

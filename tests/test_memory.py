@@ -17,7 +17,7 @@ from llamasize.estimate.parallel import pp_partition, validate_layout
 from llamasize.estimate.params import weight_table
 
 PROPS = settings(max_examples=40, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-# What CUDA reports for an H100 80GB HBM3 (vLLM 0.19.0 log, facts/hardware-memory.md 1a): 79.19 GiB, not
+# What CUDA reports for an H100 80GB HBM3 (vLLM 0.19.0 log, docs/facts/hardware-memory.md 1a): 79.19 GiB, not
 # nvidia-smi's 81,559 MiB (DESIGN rules 5 and 9)
 H100_BYTES = round(79.19 * 2**30)
 
@@ -42,7 +42,7 @@ def test_llama4_kv_bytes_per_token_full(registry, model):
 
 @pytest.mark.parametrize(
     "model, per_token",
-    [  # facts/models.md 5 (BF16, all layers full length)
+    [  # docs/facts/models.md 5 (BF16, all layers full length)
         ("llama3.1-8b", 131_072), ("llama3.1-70b", 327_680), ("llama3.1-405b", 516_096),
         ("mixtral-8x7b", 131_072), ("mixtral-8x22b", 229_376), ("qwen3-30b-a3b", 98_304),
         ("qwen3-235b-a22b", 192_512), ("deepseek-v3", 70_272),
@@ -138,7 +138,7 @@ def test_kv_fp8_halves_kv(registry):
 
 
 def test_vllm_default_layout_for_llama4_follows_the_version_and_is_said(registry):
-    # facts/engine-memory.md item 7: hybrid KV for chunked-local attention off by default from PR #21761,
+    # docs/facts/engine-memory.md item 7: hybrid KV for chunked-local attention off by default from PR #21761,
     # on in 0.19.0; --hybrid-kv-cache mirrors VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE
     e = fit(registry, "scout", "h100", "int4_mixed", 8192, engine_version="0.18.0")
     assert e.kv_layout == "full"
@@ -254,7 +254,7 @@ def test_vllm_budget_is_utilization_of_driver_memory(registry):
 
 
 def test_sglang_reserved_memory_rule(registry):
-    # facts/serving.md 2.3: reserved MB = 512 + 1.5 x max(chunked_prefill, 2048) + tp x pp / 8 x 1024,
+    # docs/facts/serving.md 2.3: reserved MB = 512 + 1.5 x max(chunked_prefill, 2048) + tp x pp / 8 x 1024,
     # at least 10 GiB on GPUs > 60 GiB; fraction = round((total - reserved) / total, 3)
     e = fit(registry, "llama3.1-8b", "h100", "bf16", 4096, engine="sglang", max_num_batched_tokens=8192)
     reserved = int((512 + 1.5 * 8192 + 1 * 1 / 8 * 1024) * 2**20)
@@ -427,7 +427,7 @@ def test_behemoth_large_deployment_is_unknown_not_guessed(registry):
 
 # ------------------------------------------------------------------------- engine defaults ---
 @pytest.mark.parametrize("gpu, seqs, tokens", [
-    # facts/serving.md 2.1, EngineArgs.get_batch_defaults (OpenAI API server column)
+    # docs/facts/serving.md 2.1, EngineArgs.get_batch_defaults (OpenAI API server column)
     ("h100", 1024, 8192), ("h200", 1024, 8192), ("b200", 1024, 16384), ("a100", 256, 2048),
     ("l40s", 256, 2048), ("l4", 256, 2048)])
 def test_vllm_batch_defaults(registry, gpu, seqs, tokens):

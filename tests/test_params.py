@@ -8,7 +8,7 @@ from llamasize.errors import UnknownValueError
 from llamasize.estimate.params import COMPONENTS, count_params, mtp_tensors, weight_table
 from llamasize.estimate.towers import llama4_params
 
-# facts/models.md 1.3 (exact published and derived figures)
+# docs/facts/models.md 1.3 (exact published and derived figures)
 SCOUT_TOTAL = 108_641_793_536
 MAVERICK_TOTAL = 401_583_781_376
 VISION = 871_932_416
@@ -72,7 +72,7 @@ def test_maverick_dense_layers(registry):
 
 
 def test_llama31_8b_by_hand(registry):
-    """Llama 3.1 8B (facts/models.md 5: 8,030,261,248), the formula written out."""
+    """Llama 3.1 8B (docs/facts/models.md 5: 8,030,261,248), the formula written out."""
     h, layers, nh, nkv, hd, f, vocab = 4096, 32, 32, 8, 128, 14336, 128256
     attention = h * (nh * hd) + 2 * h * (nkv * hd) + (nh * hd) * h  # q, k, v, o
     mlp = 3 * h * f  # gate, up, down
@@ -105,7 +105,7 @@ def test_every_exact_model_within_half_a_percent_of_published(registry):
 
 @pytest.mark.parametrize(
     "model, total",
-    [  # facts/models.md 5
+    [  # docs/facts/models.md 5
         ("llama3.1-70b", 70_553_706_496),
         ("llama3.3-70b", 70_553_706_496),
         ("llama3.1-405b", 405_853_388_800),

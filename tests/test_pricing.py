@@ -1,4 +1,4 @@
-"""pricing: the bundled API price catalogue against facts/pricing.md §4.1, the blended-price and
+"""pricing: the bundled API price catalogue against docs/facts/pricing.md §4.1, the blended-price and
 cost arithmetic, cheapest-API selection (suspect rows excluded), and loading user directories."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from llamasize.data.prices import (
 from llamasize.data.registry import load_registry
 from llamasize.files import bundled_dir
 
-# Every row of facts/pricing.md §4.1, transcribed by hand:
+# Every row of docs/facts/pricing.md §4.1, transcribed by hand:
 # (provider id, model id in the catalogue, serves, input $/1M, output $/1M, max input tokens or None).
 FACT_ROWS = [
     ("groq", "meta-llama/llama-4-scout-17b-16e-instruct", "llama4-scout", 0.11, 0.34, 131072),

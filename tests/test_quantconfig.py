@@ -275,7 +275,7 @@ def test_maverick_fp8_checkpoint(tmp_path):
     # keeps attention, router, shared expert, dense FFNs, vision and lm_head in BF16 (the patterns above)
     d = checkpoint(tmp_path, llama4_config(experts=128, step=2), ct_config(FP8_W, FP8_A, "float-quantized", MAVERICK_IGNORE))
     spec, got = estimate(d)
-    # independent: facts/models.md 1.3 -- 401,583,781,376 params, of them 386,547,056,640 routed-expert params in
+    # independent: docs/facts/models.md 1.3 -- 401,583,781,376 params, of them 386,547,056,640 routed-expert params in
     # 128 x 24 experts, each gate (8192 x 5120), up (8192 x 5120), down (5120 x 8192): 21,504 rows with a bf16 scale
     total, routed, experts = 401_583_781_376, 386_547_056_640, 128 * 24
     want = (total - routed) * 2 + routed * 1 + experts * (8192 + 8192 + 5120) * 2
@@ -523,7 +523,7 @@ def test_every_parsed_scheme_round_trips_through_its_id(method, bits, group, fla
 
 def test_deepseek_v3_block_scales_reproduce_the_hub_tensor_count():
     """deepseek-ai/DeepSeek-V3 ships FP8 with one fp32 weight_scale_inv per 128 x 128 tile (registry
-    checkpoint_quant fp8-block128x128). The Hub's safetensors element count, 684,531,386,000 (facts/models.md
+    checkpoint_quant fp8-block128x128). The Hub's safetensors element count, 684,531,386,000 (docs/facts/models.md
     5, scale tensors included), is reproduced exactly by: every parameter (main + MTP layer) + the MTP layer's
     stored copies of the embedding and head + one scale per tile of each FP8 linear (the format's choice for
     the main model; in the MTP layer every linear but eh_proj)."""

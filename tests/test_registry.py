@@ -59,8 +59,8 @@ def test_every_required_gpu_is_bundled(registry):
 
 
 def test_h100_memory_is_what_cuda_reports(registry):
-    # DESIGN.md rules 5 and 9: vLLM budgets what CUDA reports, 79.19 GiB for an H100 80GB (nvidia-smi's
-    # 81,559 MiB includes the driver's reservation); facts/hardware-memory.md 1a
+    # docs/design.md rules 5 and 9: vLLM budgets what CUDA reports, 79.19 GiB for an H100 80GB (nvidia-smi's
+    # 81,559 MiB includes the driver's reservation); docs/facts/hardware-memory.md 1a
     h = registry.gpu("h100-sxm")
     assert h.memory_bytes == round(79.19 * 2**30)
     assert h.memory.basis == "cuda_total" and h.memory.flag is None
@@ -68,13 +68,13 @@ def test_h100_memory_is_what_cuda_reports(registry):
 
 
 def test_h200_memory_is_what_cuda_reports(registry):
-    # facts/hardware-memory.md 1a: deviceQuery on an H200, 150021734400 bytes (nvidia-smi: 143,771 MiB)
+    # docs/facts/hardware-memory.md 1a: deviceQuery on an H200, 150021734400 bytes (nvidia-smi: 143,771 MiB)
     assert registry.gpu("h200").memory_bytes == 150_021_734_400
 
 
 @pytest.mark.parametrize(
     "gpu, mem_gb, bw_gb_s, bf16, fp8, fp8_native, fp4_native",
-    [  # facts/hardware.md 4 (dense TFLOPS; None = no FP8 on the device)
+    [  # docs/facts/hardware.md 4 (dense TFLOPS; None = no FP8 on the device)
         ("h100-sxm", 80, 3350, 989, 1979, True, False),
         ("h100-pcie", 80, 2000, 756, 1513, True, False),
         ("h200", 141, 4800, 989, 1979, True, False),

@@ -422,7 +422,7 @@ print("hub not imported", file=sys.stderr)
 @pytest.mark.parametrize("gpus,logged_gib", [(2, 33.88), (4, 16.96)])
 def test_red_hat_fp8_repo_weights_match_vllms_log(cli, gpus, logged_gib):
     """The repository id alone selects fp8: per-GPU weights within 0.5 % of what vLLM 0.19 logged loading
-    RedHatAI/Llama-3.3-70B-Instruct-fp8-dynamic on H100s (facts/engine-memory.md rows 10 and 11)."""
+    RedHatAI/Llama-3.3-70B-Instruct-fp8-dynamic on H100s (docs/facts/engine-memory.md rows 10 and 11)."""
     r = cli("fit", "--model", "RedHatAI/Llama-3.3-70B-Instruct-fp8-dynamic", "--gpu", "h100", "--gpus", str(gpus),
             "--ctx", "8K", "-f", "json")
     assert r.code in (0, 3), r.err

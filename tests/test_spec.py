@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from llamasize.errors import UnknownValueError
 from llamasize.data.spec import ModelSpec
 
-# The Llama 4 pattern (facts/models.md 1.1; Meta model.py):
+# The Llama 4 pattern (docs/facts/models.md 1.1; Meta model.py):
 #   MoE iff (layer_id + 1) % interleave_moe_layer_step == 0  -> Maverick (step 2): 1, 3, ..., 47
 #   global NoPE iff (layer_id + 1) % 4 == 0                    -> 3, 7, ..., 47 for both
 MAVERICK_MOE = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43, 45, 47]
@@ -55,7 +55,7 @@ def test_llama4_chunk_size(registry, model):
 
 
 def test_llama4_context_lengths(registry):
-    # facts/models.md 1.1: Instruct releases, 10M and 1M
+    # docs/facts/models.md 1.1: Instruct releases, 10M and 1M
     assert registry.model("scout").max_position_embeddings == 10_485_760
     assert registry.model("maverick").max_position_embeddings == 1_048_576
 
@@ -63,7 +63,7 @@ def test_llama4_context_lengths(registry):
 def test_deepseek_first_three_layers_dense(registry):
     d = registry.model("deepseek-v3")
     ids = d.moe_layer_ids()
-    assert ids == list(range(3, 61))  # 3 dense + 58 MoE (facts/models.md 5)
+    assert ids == list(range(3, 61))  # 3 dense + 58 MoE (docs/facts/models.md 5)
     assert d.is_mla
 
 

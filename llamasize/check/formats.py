@@ -1,7 +1,7 @@
 """Renderers of a ``CheckReport``: text, json, markdown, github, sarif, junit (one function each).
 
 - **github**: workflow commands, ``::error file=F,line=N,title=T::message`` (``warning`` and
-  ``notice`` alike), escaped as ``actions/toolkit`` does (facts/integrations.md 5.3): in the message
+  ``notice`` alike), escaped as ``actions/toolkit`` does (docs/facts/integrations.md 5.3): in the message
   ``%`` -> ``%25``, CR -> ``%0D``, LF -> ``%0A``; in property values also ``:`` -> ``%3A`` and ``,`` ->
   ``%2C``.
 - **sarif**: SARIF 2.1.0, one run, every rule in ``tool.driver.rules``, results with ``ruleId``,

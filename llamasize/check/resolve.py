@@ -48,7 +48,7 @@ class CatalogIndex:
         """The catalogue GPUs a node label value names (empty when unknown; Karpenter's
         ``instance-gpu-name`` ``a100`` is two GPUs, 40GB and 80GB). GPU feature discovery values are
         matched without a ``-SHARED`` suffix (time-slicing) and with or without the ``NVIDIA-``
-        prefix older drivers leave out (facts/hardware-memory.md 4.1)."""
+        prefix older drivers leave out (docs/facts/hardware-memory.md 4.1)."""
         key = value.strip().lower()
         if kind == "gpu.product":
             key = key.removesuffix("-shared")
@@ -233,7 +233,7 @@ def layout(r: Resolved, out: list[Issue], assumptions: list[str]) -> None:
           and r.spec.num_local_experts):  # vLLM's DP ranks of a MoE model share its MoE layers
         r.attn_dp = r.dp
         assumptions.append(f"vLLM --data-parallel-size {r.dp} on a MoE model: attention data parallelism, the MoE "
-                           f"layers sharded over {r.dp} x {r.tp} GPUs (facts/serving.md 2.1)")
+                           f"layers sharded over {r.dp} x {r.tp} GPUs (docs/facts/serving.md 2.1)")
 
 
 #: How a quantized checkpoint's format is named in an assumption ("... is an FP8 checkpoint").

@@ -25,7 +25,7 @@ from llamasize.text import quote_value
 MAX_LOG_BYTES = 64 * 2**20
 #: How close the log's CUDA total must be to a catalogue report to name the GPU: 0.02 GiB, a bit more
 #: than the spread of one driver to the next on the same H100 (79.19 vs 79.205 GiB,
-#: facts/hardware-memory.md 1a) and less than the gap to the next GPU (A100 80GB: 79.256 GiB).
+#: docs/facts/hardware-memory.md 1a) and less than the gap to the next GPU (A100 80GB: 79.256 GiB).
 TOTAL_MATCH_GIB = 0.02
 
 
@@ -128,7 +128,7 @@ def log_deployment(reg, log, text: str, source: str, *, model: str | None, gpu: 
     tp, pp = log.tensor_parallel_size or 1, log.pipeline_parallel_size or 1
     if log.generation == "v0" and log.non_torch_bytes is not None:
         notes.append("vLLM V0's non_torch_memory includes the CUDA context (V1 reports the forward increase "
-                     "only: facts/engine-memory.md item 4)")
+                     "only: docs/facts/engine-memory.md item 4)")
     if (log.data_parallel_size or 1) > 1:
         notes.append(f"data parallel size {log.data_parallel_size}: one replica of TP {tp} x PP {pp} is compared")
     from llamasize.estimate.engines import DTYPES, KV_CACHE_DTYPES, method_key

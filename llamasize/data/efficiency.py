@@ -6,7 +6,7 @@ reaches half of it (``gemm_rows_half``), the achievable fraction of the memory b
 large step (``bandwidth``) and the bytes per step at which streaming reaches half of it
 (``bandwidth_bytes_half``), the achievable fraction of the link (``comm``) and the fixed cost of a
 collective (``collective_latency_s``). ``benchmarks/fit_efficiency.py`` fits them on the published
-calibration set (facts/benchmarks.md) and writes the file; each generation records which rows it
+calibration set (docs/facts/benchmarks.md) and writes the file; each generation records which rows it
 was fitted on. A generation that is not in the file has no fitted parameters (``perf`` then uses
 its assumed defaults and says so).
 """

@@ -13,8 +13,8 @@ message is 0), else the first; ``notes`` says so when ranks printed different va
 
 Which line shapes come from which source:
 
-- **vLLM V1 (>= 0.10), cited** (facts/engine-memory.md rows 1-33, vLLM 0.19.0 logs of
-  llm-d-incubation/llm-d-planner @d3121e05; facts/hardware-memory.md 1a; facts/serving.md 2.1):
+- **vLLM V1 (>= 0.10), cited** (docs/facts/engine-memory.md rows 1-33, vLLM 0.19.0 logs of
+  llm-d-incubation/llm-d-planner @d3121e05; docs/facts/hardware-memory.md 1a; docs/facts/serving.md 2.1):
   ``torch peak memory increase: 1.89GiB; non-torch forward increase memory: 0.25GiB; weights memory:
   14.99GiB``, ``Available KV cache memory: 58.11 GiB``, ``GPU KV cache size: 476,016 tokens``,
   ``Maximum concurrency for 8,192 tokens per request: 58.11x``, ``worker init memory snapshot:
@@ -25,14 +25,14 @@ Which line shapes come from which source:
   kv_cache_dtype=auto, ...``, ``non-default args: {'model': ..., 'gpu_memory_utilization': 0.95, ...}``,
   ``vLLM API server version 0.19.0``, ``Model loading took 14.99 GiB``, ``Graph capturing finished in
   12 secs, took 0.91 GiB``, ``Chunked prefill is enabled with max_num_batched_tokens=8192``.
-- **vLLM V0 (0.6.x), shape from the issue brief and facts/hardware-memory.md** (PR vllm#14447:
+- **vLLM V0 (0.6.x), shape from the issue brief and docs/facts/hardware-memory.md** (PR vllm#14447:
   ``total_gpu_memory (23.58GiB) x gpu_memory_utilization (0.99)``): ``the current vLLM instance can use
   total_gpu_memory (X GiB) x gpu_memory_utilization (U) = ...``, ``model weights take X GiB;
   non_torch_memory takes Y GiB; PyTorch activation peak memory takes Z GiB; the rest of the memory
-  reserved for KV Cache is W GiB``, ``# GPU blocks: N, # CPU blocks: M`` (facts/serving.md 2.1), and,
+  reserved for KV Cache is W GiB``, ``# GPU blocks: N, # CPU blocks: M`` (docs/facts/serving.md 2.1), and,
   assumed, ``Initializing an LLM engine (v0.6.3) with config: ...`` and the API server's
   ``args: Namespace(...)``. V0's non-torch figure includes the CUDA context (facts item 4).
-- **SGLang, shape from facts/engine-memory.md item 8 and the issue brief** (its "GB" are GiB):
+- **SGLang, shape from docs/facts/engine-memory.md item 8 and the issue brief** (its "GB" are GiB):
   ``KV Cache is allocated. #tokens: N, K size: X GB, V size: Y GB``, ``Capture cuda graph end ...
   mem usage=X GB``; assumed: ``server_args=ServerArgs(model_path='...', tp_size=..., ...)``,
   ``Load weight end. ... mem usage=X GB``, ``max_total_num_tokens=N``.

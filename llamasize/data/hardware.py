@@ -36,7 +36,7 @@ MemoryBasis = Literal["cuda_total", "smi_total", "api_total", "binary_capacity"]
 
 
 class MemoryReport(Frozen):
-    """One device-memory total as a tool printed it on a real machine (facts/hardware-memory.md).
+    """One device-memory total as a tool printed it on a real machine (docs/facts/hardware-memory.md).
 
     ``value`` and ``unit`` are as printed (``85100068864 bytes``, ``81559 MiB``, ``22.20 GiB``), so
     ``bytes`` is exact for byte and MiB figures and good to half a printed digit for GiB ones."""
@@ -83,11 +83,11 @@ class Memory(Frozen):
     1. ``cuda_totals``: what the CUDA / HIP runtime reports as the device total
        (``torch.cuda.mem_get_info()[1]``, deviceQuery's ``totalGlobalMem``, vLLM's ``total_memory``),
        the figure vLLM multiplies by ``gpu_memory_utilization``. It is nvidia-smi's total less the
-       driver's reservation (240-1,103 MiB on 13 machines, facts/hardware-memory.md 1c), and it varies
+       driver's reservation (240-1,103 MiB on 13 machines, docs/facts/hardware-memory.md 1c), and it varies
        with the driver, so the lowest firm report is used; a flagged report only when no firm one exists.
     2. else ``smi_totals`` (nvidia-smi ``memory.total``, rocm-smi VRAM total): an upper bound of (1).
     3. else ``api_totals``: a cloud API's per-GPU figure (EC2 ``MemoryInfo.SizeInMiB``), which for the
-       B200 equals nvidia-smi's total and for other GPUs is a marketing figure (facts/hardware-memory.md 0).
+       B200 equals nvidia-smi's total and for other GPUs is a marketing figure (docs/facts/hardware-memory.md 0).
     4. else the binary capacity ``datasheet_gb`` x 2^30 (memory chips come in binary sizes: an
        80 GB HBM2e card has 80 GiB), also an upper bound.
 

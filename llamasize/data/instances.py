@@ -1,6 +1,6 @@
 """Cloud instance types (``hardware_catalog/instances/*.yaml``): instance -> catalogue GPU x count.
 
-One file per provider (AWS, GCP, Azure), sources in facts/hardware-memory.md section 3. Each entry
+One file per provider (AWS, GCP, Azure), sources in docs/facts/hardware-memory.md section 3. Each entry
 names a catalogue GPU and how many the instance carries; the per-GPU memory the provider prints is a
 cross-check that the mapping names the right GPU (``check_instance``), not a figure that is budgeted
 (the GPU's own ``Memory`` is).

@@ -13,7 +13,7 @@ catalogue directories (``--catalog-dir`` / ``LLAMASIZE_CATALOG_PATH``) may carry
 ``api_prices/``. The GPU loader reads only the top level of a catalogue directory, so the two never
 clash. A provider id defined twice is an error naming both files.
 
-Numbers: facts/pricing.md §4.1 (LiteLLM's price file as vendored by tokencost @e7f7c19, 2025-09-05;
+Numbers: docs/facts/pricing.md §4.1 (LiteLLM's price file as vendored by tokencost @e7f7c19, 2025-09-05;
 Cerebras docs and a jiekou.ai crawl as reported values).
 """
 

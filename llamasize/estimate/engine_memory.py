@@ -1,6 +1,6 @@
 """The engine's own start-up memory line items, by mechanism (issue 12 item 1).
 
-What vLLM V1 measures at start-up (facts/engine-memory.md items 1-6, rows 1-33, vLLM 0.15-0.19 on
+What vLLM V1 measures at start-up (docs/facts/engine-memory.md items 1-6, rows 1-33, vLLM 0.15-0.19 on
 H100) and what its budget identity does with it::
 
     available KV = util x CUDA total - weights as loaded - activation peak - non-torch
@@ -47,7 +47,7 @@ from llamasize.units import GIB
 
 #: vLLM ``DEFAULT_VOCAB_PADDING_SIZE``: vocabularies are padded to a multiple of 64 x TP.
 VOCAB_PADDING = 64
-#: Non-torch forward increase (facts/engine-memory.md item 4, rows named in the module docstring).
+#: Non-torch forward increase (docs/facts/engine-memory.md item 4, rows named in the module docstring).
 NON_TORCH_PP_BYTES = int(0.07 * GIB)
 NON_TORCH_TP2_BYTES = int(2.07 * GIB)
 NON_TORCH_PER_TP_DOUBLING_BYTES = int(0.06 * GIB)

@@ -1,5 +1,5 @@
 """Engine memory profiles by engine and version: which rule of the engine's start-up memory
-accounting holds for which release (issue 12 item 1; facts/engine-memory.md, facts/serving.md 2.1).
+accounting holds for which release (issue 12 item 1; docs/facts/engine-memory.md, docs/facts/serving.md 2.1).
 
 A profile says, for one engine release, what the memory model of ``engine_memory`` must do:
 the default ``gpu_memory_utilization``, whether the CUDA-graph pool is deducted from the KV
@@ -23,9 +23,9 @@ versions        util   graphs    copies   non-torch  hybrid    tokens line
 0.33 +          0.92   yes       3.25     0.25 GiB   on        conc x len
 ==============  =====  ========  =======  =========  ========  ============
 
-Sources: util 0.92 in 0.33.0, 0.9 before (facts/serving.md 2.1; the release that changed it is
+Sources: util 0.92 in 0.33.0, 0.9 before (docs/facts/serving.md 2.1; the release that changed it is
 not in the facts: 0.33 assumed); graphs deducted by default since 0.21.0
-(``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, facts/serving.md 2.1; 0.19.0 does not, rows 1-30);
+(``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, docs/facts/serving.md 2.1; 0.19.0 does not, rows 1-30);
 sampler copies: 3.25 calibrated on rows 1, 9, 10, 22, 27 (0.19.0) and row 32 (0.17.0), 9.1 on
 row 31 (0.15/0.16: activation 5.64 GiB where 0.17 has 2.23); non-torch 0.13 GiB at TP1 in
 0.15-0.17 (rows 31, 32), 0.25 GiB from 0.18 (rows 1, 33); hybrid KV for chunked-local attention
@@ -43,7 +43,7 @@ from llamasize.errors import UsageError
 from llamasize.text import quote_value
 from llamasize.units import GIB
 
-#: The current releases (facts/serving.md: vLLM 0.33.0, SGLang 0.5.23). TensorRT-LLM has no
+#: The current releases (docs/facts/serving.md: vLLM 0.33.0, SGLang 0.5.23). TensorRT-LLM has no
 #: release in the facts: its rules are not version-dependent here.
 CURRENT_VERSION = {"vllm": "0.33.0", "sglang": "0.5.23", "trtllm": None, "generic": None}
 #: The oldest vLLM release modelled (the V1 engine's budget identity holds from 0.10, facts item 1).
@@ -144,7 +144,7 @@ def engine_profile(engine: str, version: str | None) -> EngineProfile:
     if engine == "sglang":
         text = CURRENT_VERSION["sglang"] if version is None else version
         notes = () if version is None or parse_version(version)[:2] == (0, 5) else (
-            f"SGLang {text}: the memory rules modelled are SGLang 0.5's (facts/serving.md 2.3)",)
+            f"SGLang {text}: the memory rules modelled are SGLang 0.5's (docs/facts/serving.md 2.3)",)
         return EngineProfile("sglang", text, "SGLang 0.5", notes=notes)
     return EngineProfile(engine, version, "all versions (not version-dependent here)")
 
@@ -160,4 +160,4 @@ def hybrid_chunked(profile: EngineProfile, setting: str | None) -> tuple[bool, s
         return key == "on", f"--hybrid-kv-cache {key} (VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE)"
     on = profile.hybrid_chunked_default
     return on, (f"{profile.holds_for} default: hybrid KV for chunked-local attention "
-                f"{'on (as in 0.19.0 logs, facts/engine-memory.md item 7)' if on else 'off (PR #21761)'}")
+                f"{'on (as in 0.19.0 logs, docs/facts/engine-memory.md item 7)' if on else 'off (PR #21761)'}")

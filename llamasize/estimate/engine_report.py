@@ -1,6 +1,6 @@
 """The engine's start-up report of one deployment: the KV groups, block count, token count and
 maximum concurrency as the engine computes them, and the log lines in its own words
-(facts/engine-memory.md items 1, 6, 8; facts/serving.md 2.1 ``update_kv_cache_capacity``).
+(docs/facts/engine-memory.md items 1, 6, 8; docs/facts/serving.md 2.1 ``update_kv_cache_capacity``).
 
 vLLM (``kv_cache_utils``): the KV layers of a stage form groups of ``g`` layers (``g`` = the
 smallest layer count of any attention type when the hybrid manager is on, else every layer in one
@@ -102,7 +102,7 @@ def vllm_report(spec: ModelSpec, profile: EngineProfile, items: EngineItems, *, 
         kv_groups=n_groups, padding_layers=padding, basis=items.basis, log_lines=lines)
 
 
-#: SGLang's ``--hybrid-kvcache-ratio`` default (facts/engine-memory.md item 7).
+#: SGLang's ``--hybrid-kvcache-ratio`` default (docs/facts/engine-memory.md item 7).
 SGLANG_HYBRID_KVCACHE_RATIO = 0.5
 
 
@@ -177,10 +177,10 @@ def engine_report(d: Deployment, s, core) -> EngineReport | None:
                                        "outside the budget (SGLang reserve)" if b.engine == "sglang" else
                                        "assumed (analytical forward peak)"),
         "non_torch_bytes": label("non_torch_bytes", None, "as given (--overhead-gib)" if d.overhead_bytes is not None
-                                 else "measured (vLLM logs by TP/PP, facts/engine-memory.md item 4)" if vllm
+                                 else "measured (vLLM logs by TP/PP, docs/facts/engine-memory.md item 4)" if vllm
                                  else "assumed"),
         "cuda_graph_bytes": label("cuda_graph_bytes", None, "fitted (vLLM 0.19.0 pool sizes)"),
-        "startup_context_bytes": "measured (vLLM 0.19.0 init context, facts/engine-memory.md item 2)",
+        "startup_context_bytes": "measured (vLLM 0.19.0 init context, docs/facts/engine-memory.md item 2)",
         "available_kv_bytes": "modelled (the budget identity)",
     }
     items = EngineItems(core.weights, core.activations, b.overhead_bytes, core.graphs, any(core.deducted),
@@ -210,4 +210,4 @@ def startup_warnings(d: Deployment, s, core) -> list[str]:
             f"its budget: start-up context {ctx / GIB:.2f} GiB + CUDA graphs {graphs / GIB:.2f} GiB "
             f"+ sampler warm-up {warm / GIB:.2f} GiB ({s.max_seqs:,} x {d.model.vocab_size:,} fp32 logits) = "
             f"{need / GIB:.2f} GiB: it may run out of memory after the KV cache is allocated; lower "
-            "--gpu-memory-utilization or --max-num-seqs (facts/engine-memory.md item 2)"]
+            "--gpu-memory-utilization or --max-num-seqs (docs/facts/engine-memory.md item 2)"]

@@ -2,11 +2,11 @@
 vocabulary (flag names, quantization / dtype / KV-cache dtype names; parse and emit), the one home
 ``check`` reads manifests with and ``plan --emit`` writes commands with.
 
-- **vLLM** (facts/serving.md 2.1, ``vllm/v1/worker/gpu_worker.py``): ``requested = ceil(total x
+- **vLLM** (docs/facts/serving.md 2.1, ``vllm/v1/worker/gpu_worker.py``): ``requested = ceil(total x
   gpu_memory_utilization)`` of the *total* device memory covers weights + activation peak (a profile
   run at ``max_num_batched_tokens``) + non-torch allocations + CUDA graphs + KV cache. The default
   utilization is 0.92 in vLLM 0.33 (0.9 in earlier releases). KV is allocated in 16-token blocks.
-- **SGLang** (facts/serving.md 2.3): ``mem_fraction_static`` x total covers weights + KV pool only;
+- **SGLang** (docs/facts/serving.md 2.3): ``mem_fraction_static`` x total covers weights + KV pool only;
   activations, CUDA graphs and the context live in the reserved remainder. The automatic value is
   ``(total - reserved) / total`` with reserved MB = 512 + 1.5 x max(chunked_prefill_size, 2048)
   + tp x pp / 8 x 1024 (+ a CUDA-graph reserve not modelled), at least 10 GiB on GPUs > 60 GiB.
@@ -36,7 +36,7 @@ VLLM_BLOCK_SIZE = 16
 #: CUDA graphs, assumed): used only when ``engine_budget`` is called for vLLM without an overhead;
 #: ``memory.resolve`` always passes the non-torch figure of ``engine_memory.non_torch_bytes``.
 VLLM_OVERHEAD_BYTES = GIB + GIB // 2
-#: A CUDA context "takes a few hundred MiB" (facts/hardware.md 4.2); 512 MiB assumed.
+#: A CUDA context "takes a few hundred MiB" (docs/facts/hardware.md 4.2); 512 MiB assumed.
 CUDA_CONTEXT_BYTES = 512 * MIB
 #: SGLang picks ``chunked_prefill_size`` automatically by GPU memory; the thresholds are not in the
 #: sourced facts, so 8192 is assumed on GPUs of 60 GiB or more and 2048 below (override with
@@ -45,7 +45,7 @@ SGLANG_CHUNKED_PREFILL_LARGE = 8192
 SGLANG_CHUNKED_PREFILL_SMALL = 2048
 
 #: TensorRT-LLM's default ``kv_cache_free_gpu_mem_fraction`` (``KvCacheConfig.free_gpu_memory_fraction``
-#: = 0.9, as the issue 12 text states; not in facts/serving.md, so labelled assumed).
+#: = 0.9, as the issue 12 text states; not in docs/facts/serving.md, so labelled assumed).
 TRTLLM_KV_CACHE_FREE_GPU_MEM_FRACTION = 0.9
 #: TensorRT-LLM's KV block size in tokens (``tokens_per_block`` default 32; assumed, not in the facts).
 TRTLLM_BLOCK_SIZE = 32
@@ -92,7 +92,7 @@ def check_engine(name: str) -> str:
 
 
 #: vLLM's OpenAI-server batch-shape tiers by device memory (``EngineArgs.get_batch_defaults``,
-#: facts/serving.md 2.1): ``(GiB at or above which the tier applies, whether A100s get it,
+#: docs/facts/serving.md 2.1): ``(GiB at or above which the tier applies, whether A100s get it,
 #: max_num_seqs, max_num_batched_tokens)``, largest first; below them ``VLLM_SMALL_BATCH``.
 VLLM_BATCH_TIERS = ((160, True, 1024, 16384), (70, False, 1024, 8192))
 VLLM_SMALL_BATCH = (256, 2048)
@@ -120,7 +120,7 @@ def is_a100(gpu: GpuSpec) -> bool:
 
 #: SGLang's GPU-memory step (GiB): chunked prefill 8192 at or above it (assumed, see
 #: ``SGLANG_CHUNKED_PREFILL_LARGE``), and a reserve of at least ``SGLANG_MIN_RESERVE_BYTES`` above it
-#: (facts/serving.md 2.3).
+#: (docs/facts/serving.md 2.3).
 SGLANG_LARGE_GPU_GIB = 60
 SGLANG_MIN_RESERVE_BYTES = 10 * GIB
 
@@ -128,7 +128,7 @@ SGLANG_MIN_RESERVE_BYTES = 10 * GIB
 def sglang_reserved_bytes(total: int, tp: int, pp: int, chunked_prefill_size: int | None = None) -> tuple[int, int]:
     """SGLang's automatic reserve per GPU and the chunked-prefill size it assumes: ``(reserved bytes,
     chunked_prefill_size)``, reserved MB = 512 + 1.5 x max(chunked_prefill_size, 2048) + tp x pp / 8
-    x 1024, at least 10 GiB on GPUs > 60 GiB (facts/serving.md 2.3; CUDA-graph reserve not modelled)."""
+    x 1024, at least 10 GiB on GPUs > 60 GiB (docs/facts/serving.md 2.3; CUDA-graph reserve not modelled)."""
     cps = chunked_prefill_size or (
         SGLANG_CHUNKED_PREFILL_LARGE if total >= SGLANG_LARGE_GPU_GIB * GIB else SGLANG_CHUNKED_PREFILL_SMALL)
     reserved_mb = 512 + 1.5 * max(cps, 2048) + tp * pp / 8 * 1024
@@ -192,7 +192,7 @@ def engine_budget(engine: str, gpu: GpuSpec, *, tp: int, pp: int,
 
 
 # ------------------------------------------------------------------------ engine vocabulary ---
-# The one home of how vLLM 0.33 and SGLang 0.5 spell things (facts/serving.md 2.1, 2.3): the flag
+# The one home of how vLLM 0.33 and SGLang 0.5 spell things (docs/facts/serving.md 2.1, 2.3): the flag
 # names, which take no value, the --quantization / --dtype / --kv-cache-dtype values and the
 # llamasize formats they mean (parse, for ``check``), and the spelling of each setting on a command
 # line (emit, for ``plan --emit``).
@@ -317,7 +317,7 @@ class EngineFlags:
     quantization: str = "--quantization"
     dtype: str = "--dtype"
     #: Attention data parallelism: the DP size flag, and the switch that makes SGLang's DP ranks share
-    #: one model's MoE layers (vLLM's DP does for MoE models without one; facts/serving.md 2.1, 2.3).
+    #: one model's MoE layers (vLLM's DP does for MoE models without one; docs/facts/serving.md 2.1, 2.3).
     dp: str | None = None
     dp_attention_switch: str | None = None
 
@@ -333,6 +333,6 @@ ENGINE_FLAGS = {"vllm": VLLM_FLAGS, "sglang": SGLANG_FLAGS}
 ONLINE_QUANTIZATION = {"fp8": "fp8"}
 #: llamasize formats served as a 16/32-bit ``--dtype`` -> its value (bf16 is the default).
 DTYPE_VALUES = {"fp16": "float16", "fp32": "float32"}
-#: llamasize formats with no ``--quantization`` method in vLLM 0.33.0 (facts/serving.md 2.1).
+#: llamasize formats with no ``--quantization`` method in vLLM 0.33.0 (docs/facts/serving.md 2.1).
 NO_ENGINE_METHOD = {"nf4": "bitsandbytes NF4", "q8_0": "GGUF", "q6_k": "GGUF", "q5_k_m": "GGUF", "q4_k_m": "GGUF",
                     "q4_0": "GGUF", "q3_k_m": "GGUF", "q2_k": "GGUF"}

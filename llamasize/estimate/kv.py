@@ -2,7 +2,7 @@
 
 Used by the memory estimator (``memory``), the speed model (``perf``), the planner through them,
 and the runtime's ``KVCache`` (``runtime.kv_cache``), so all of them count the same bytes
-(DESIGN.md rule 4, facts/serving.md 2.1).
+(docs/design.md rule 4, docs/facts/serving.md 2.1).
 
 - **Bytes per token per layer** on one GPU: ``2 x kv_heads x head_dim x dtype_bytes`` (GQA/MHA:
   a K and a V vector per KV head), with ``kv_heads = max(1, num_key_value_heads // tp)`` (KV heads
@@ -43,7 +43,7 @@ KV_LAYOUTS = ("auto", "full", "hybrid")
 
 # ------------------------------------------------------------------------- bytes per token ---
 def kv_bytes_per_token_layer(spec: ModelSpec, kv_bytes: int, tp: int) -> int:
-    """KV bytes one GPU stores per token for one attention layer (module docstring; DESIGN.md
+    """KV bytes one GPU stores per token for one attention layer (module docstring; docs/design.md
     rule 4): GQA/MHA ``2 x max(1, nkv // tp) x head_dim x kv_bytes``, MLA
     ``(kv_lora_rank + qk_rope_head_dim) x kv_bytes``."""
     if spec.is_mla:
@@ -155,7 +155,7 @@ def layer_capacity(spec: ModelSpec, layer_type: str, max_tokens: int, layout: st
 
 def resolve_kv_layout(kv_layout: str, engine: str, spec: ModelSpec, chunked_hybrid: tuple[bool, str] | None = None
                       ) -> tuple[str, str]:
-    """The concrete layout ``auto`` stands for, and why (facts/serving.md 2.1).
+    """The concrete layout ``auto`` stands for, and why (docs/facts/serving.md 2.1).
 
     vLLM: its hybrid KV manager handles sliding-window layers by default; for Llama 4's
     chunked-local layers it depends on the version and ``--hybrid-kv-cache``

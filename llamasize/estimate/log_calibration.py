@@ -15,7 +15,7 @@ item:
   deployment without ``engine_version`` takes the entry of any version; with several, the newest);
 - **weights** and **non-torch** memory need nothing more: what a rank loads and the NCCL / custom
   all-reduce buffers do not change with the batch settings, the KV dtype or the memory fraction
-  (facts/engine-memory.md rows 1, 2 and 7: same weights and non-torch at other max_model_len and KV dtype);
+  (docs/facts/engine-memory.md rows 1, 2 and 7: same weights and non-torch at other max_model_len and KV dtype);
 - **activation peak** and **CUDA-graph** memory also need the same ``max_num_seqs`` and
   ``max_num_batched_tokens`` (the sampler's logits and the profiled batch scale with them; the graph
   capture sizes follow ``max_num_seqs``), compared after the engine's defaults are filled in;

@@ -3,7 +3,7 @@
 Everything is computed per pipeline stage on one GPU of that stage (all GPUs of a stage hold
 the same shard sizes), and the stage with the least free memory decides the verdict.
 
-Rules (DESIGN.md "Modeling rules" 3-5, facts/serving.md 2.1):
+Rules (docs/design.md "Modeling rules" 3-5, docs/facts/serving.md 2.1):
 
 - **Weights**: every tensor of the weight table, stored as the quantization format says
   (``quant``), split as tensor parallelism splits it (``params.Parallel``); routed experts split by
@@ -156,7 +156,7 @@ def resolve(d: Deployment) -> Settings:
     fp32_kv = kv_dtype_in == "auto" and fmt.id == "fp32" and not spec.is_mla
     return Settings(
         tp=tp, pp=pp, ep=d.expert_parallel, fmt=fmt, kv_dtype_in=kv_dtype_in,
-        # --dtype float32 runs the KV cache in fp32 too (facts/engine-memory.md row 9)
+        # --dtype float32 runs the KV cache in fp32 too (docs/facts/engine-memory.md row 9)
         kv_dtype="fp32" if fp32_kv else resolve_kv_dtype(kv_dtype_in, spec),
         kv_bytes=4 if fp32_kv else kv_dtype_bytes(kv_dtype_in, spec),
         layout=layout, layout_reason=layout_reason, budget=budget,
@@ -323,9 +323,9 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
         out.append(Assumption(
             name="runtime_overhead_bytes", value=f"{b.overhead_bytes:,}",
             source="--overhead-gib" if d.overhead_bytes is not None else
-            (("vLLM non-torch forward increase by TP/PP (facts/engine-memory.md item 4)"
+            (("vLLM non-torch forward increase by TP/PP (docs/facts/engine-memory.md item 4)"
               + ("; the CUDA-graph pool is deducted on top (vLLM >= 0.21)" if s.profile.deducts_cuda_graphs else ""))
-             if b.engine == "vllm" else "CUDA context, a few hundred MiB (facts/hardware.md); 512 MiB assumed")))
+             if b.engine == "vllm" else "CUDA context, a few hundred MiB (docs/facts/hardware.md); 512 MiB assumed")))
         defaults = not (d.max_num_batched_tokens or d.max_num_seqs)
         out.append(Assumption(
             name="activation_profile", value=f"{s.batched_tokens} tokens, {s.max_seqs} sequences",
@@ -525,7 +525,7 @@ def _vllm_tier_notes(d: Deployment, ctx: int, core: MemoryCore) -> list[str]:
         out.append(
             f"next to a vLLM profile step: {gpu.id} has {mem_gib:.1f} GiB, {abs(mem_gib - gib) / gib:.0%} {side} the "
             f"{gib} GiB step of vLLM's default batch shape ({here[0]:,} sequences x {here[1]:,} batched tokens here, "
-            f"{there[0]:,} x {there[1]:,} on the other side; EngineArgs.get_batch_defaults, facts/serving.md 2.1): "
+            f"{there[0]:,} x {there[1]:,} on the other side; EngineArgs.get_batch_defaults, docs/facts/serving.md 2.1): "
             f"activation peak {core.activation / GIB:.2f} GiB here vs {other.activation / GIB:.2f} GiB, KV capacity "
             f"{kv_here:.2f} vs {kv_there:.2f} GiB per GPU, {context}; --max-num-seqs / --max-num-batched-tokens fix "
             "the shape")
@@ -545,7 +545,7 @@ def _sglang_notes(d: Deployment, s: Settings, ctx: int, bigger: Deployment | Non
         there, _ = sglang_reserved_bytes(gib * GIB + (-1 if mem_gib > gib else 1), s.tp, s.pp, cps)
         out.append(
             f"next to SGLang's {gib} GiB step: {gpu.id} has {mem_gib:.1f} GiB; at or above the step SGLang's automatic "
-            f"reserve assumes chunked prefill 8,192 (assumed threshold) and is at least 10 GiB (facts/serving.md 2.3): "
+            f"reserve assumes chunked prefill 8,192 (assumed threshold) and is at least 10 GiB (docs/facts/serving.md 2.3): "
             f"{here / GIB:.1f} GiB per GPU here, {there / GIB:.1f} GiB on the other side of the step")
     if bigger is not None and bigger.engine == d.engine:
         try:
@@ -555,7 +555,7 @@ def _sglang_notes(d: Deployment, s: Settings, ctx: int, bigger: Deployment | Non
         if big_ctx < ctx:
             out.append(
                 f"more GPUs hold less here: SGLang's automatic reserve grows by tp x pp / 8 GiB per GPU "
-                f"(facts/serving.md 2.3): {d.gpu_count} GPUs ({s.tp} x {s.pp}) reserve "
+                f"(docs/facts/serving.md 2.3): {d.gpu_count} GPUs ({s.tp} x {s.pp}) reserve "
                 f"{s.budget.overhead_bytes / GIB:.1f} GiB per GPU and hold {ctx:,} tokens at batch {d.batch}; "
                 f"{bigger.gpu_count} GPUs ({big_s.tp} x {big_s.pp}) would reserve "
                 f"{big_s.budget.overhead_bytes / GIB:.1f} GiB and hold {big_ctx:,}")

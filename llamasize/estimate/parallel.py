@@ -9,9 +9,9 @@
   shared experts and the lm_head on its own sequences, sharded by the attention TP ``T`` inside the
   rank (replicated across ranks); the routed experts are sharded over all ``D x T`` GPUs of a stage,
   whole experts with EP, by width without (vLLM: "MoE layers will be sharded according to the product
-  of the tensor, prefill-context, and data parallel sizes", facts/serving.md 2.1). A stage has
+  of the tensor, prefill-context, and data parallel sizes", docs/facts/serving.md 2.1). A stage has
   ``D x T`` GPUs, a deployment ``D x T x PP``. vLLM ``-dp D -tp T``: D x T GPUs; SGLang ``--tp-size N
-  --dp-size D --enable-dp-attention``: N GPUs, attention TP ``N / D`` (facts/serving.md 2.3).
+  --dp-size D --enable-dp-attention``: N GPUs, attention TP ``N / D`` (docs/facts/serving.md 2.3).
 - **Shards**: the part of each weight-table tensor one GPU holds, by ``params.Parallel`` kind.
 
 Errors are ``LayoutError`` (``llamasize.errors``) naming the setting at fault.
@@ -43,7 +43,7 @@ def tp_problem(spec: ModelSpec, tp: int) -> str | None:
 
 
 def validate_layout(spec: ModelSpec, gpu_count: int, tp: int, pp: int, ep: bool, dp: int = 1) -> None:
-    """Raise UsageError when a parallel layout cannot run (DESIGN.md rule 7). Checks that need an
+    """Raise UsageError when a parallel layout cannot run (docs/design.md rule 7). Checks that need an
     unpublished value are skipped (the estimate reports it as unknown instead). ``dp``: attention
     data-parallel ranks (the module docstring)."""
     if tp < 1 or pp < 1:
@@ -73,7 +73,7 @@ def validate_layout(spec: ModelSpec, gpu_count: int, tp: int, pp: int, ep: bool,
 
 #: Where the attention data-parallel rules come from (the module docstring).
 ATTENTION_DP_SOURCE = ("llamasize.parallel: vLLM --data-parallel-size (MoE sharded over TP x DP), SGLang "
-                       "--enable-dp-attention (facts/serving.md 2.1, 2.3)")
+                       "--enable-dp-attention (docs/facts/serving.md 2.1, 2.3)")
 
 
 def attention_dp_summary(tp: int, pp: int, dp: int, ep: bool) -> str:

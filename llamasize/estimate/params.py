@@ -5,7 +5,7 @@ it). Everything else is derived from it: parameter totals (``count_params``), we
 quantization scheme (``quant``), per-GPU weight bytes (``memory``) and the shapes the micro-MoE
 runtime allocates, so all of them agree by construction.
 
-Counting rules (facts/models.md §1.4, reproduced to the parameter for Llama 4 Scout and Maverick):
+Counting rules (docs/facts/models.md §1.4, reproduced to the parameter for Llama 4 Scout and Maverick):
 
 - attention (GQA/MHA): q ``h x nh*hd``, k and v ``h x nkv*hd``, o ``nh*hd x h`` (+ biases when
   ``attention_bias``, q/k/v biases only when ``attention_qkv_bias`` (Qwen2); + one sink per head when
@@ -350,7 +350,7 @@ def architecture_warnings(s: ModelSpec) -> list[str]:
 
 
 def params_confidence(s: ModelSpec) -> Literal["exact", "approximate"]:
-    """``exact`` for a mapped architecture, ``approximate`` for one read by analogy (DESIGN.md
+    """``exact`` for a mapped architecture, ``approximate`` for one read by analogy (docs/design.md
     rule 8: never "exact" on a guess)."""
     return "approximate" if s.architecture_assumption else "exact"
 
@@ -358,13 +358,13 @@ def params_confidence(s: ModelSpec) -> Literal["exact", "approximate"]:
 def count_params(s: ModelSpec) -> ParamBreakdown:
     """Per-component parameter counts, total and active parameters per token.
 
-    Active per token (facts/models.md §1.3): everything except the routed experts a token does not
+    Active per token (docs/facts/models.md §1.3): everything except the routed experts a token does not
     visit, i.e. ``total_text - (E - k) x params_per_expert x n_moe_layers``; the vision tower is
     excluded (it runs once per image, not per token), and so are MTP layers (component ``mtp``:
     in ``total_params`` and ``text_params`` as checkpoint weights, but a draft, not the main model;
     ``deviation_from_published`` compares ``total - mtp`` with the published main-model figure).
     The input embedding is counted in ``active_params`` (the published convention: Scout 17,172,894,720) and left out of
-    ``active_compute_params`` (a lookup, not a matmul; DESIGN.md rule 2).
+    ``active_compute_params`` (a lookup, not a matmul; docs/design.md rule 2).
     """
     pub = s.published_params
     common = dict(

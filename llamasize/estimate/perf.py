@@ -1,6 +1,6 @@
 """Speed model: prefill and decode time, TTFT, TPOT, throughput and the dominating bound.
 
-A roofline per pipeline stage and per GPU (DESIGN.md rule 6, issue "Performance and cost"):
+A roofline per pipeline stage and per GPU (docs/design.md rule 6, issue "Performance and cost"):
 
 - **Prefill** (compute-bound): FLOPs / (dense peak of the compute dtype x prefill efficiency),
   floored by the bytes it must read / (bandwidth x decode efficiency), plus TP all-reduces.
@@ -201,7 +201,7 @@ def attended_pairs(tokens: int, window: int | None, chunked: bool) -> int:
     """Causal (query, key) pairs in a prefill of ``tokens`` tokens for one layer
     (``kv.causal_pairs``). Full: ``P(P+1)/2``. Sliding window w: each query sees ``min(t, w)``
     keys. Llama 4 chunked (chunk K): a query at position t sees ``(t mod K) + 1`` keys
-    (facts/models.md 1.6)."""
+    (docs/facts/models.md 1.6)."""
     return causal_pairs(tokens, window, chunked)
 
 
@@ -550,13 +550,13 @@ def _assumptions(eff: Efficiencies, dtype: str, prompt: int, output: int, b: int
                    value=dtype if scope == "all" else f"{dtype} for the routed experts, {base} for the rest",
                    source="format's compute dtype if the GPU runs it natively"),
         Assumption(name="routing", value="uniform: E x (1 - (1 - k/E)^B) distinct experts per MoE layer",
-                   source="DESIGN.md rule 6"),
+                   source="docs/design.md rule 6"),
         Assumption(name="workload", value=f"{b} concurrent sequences, {prompt:,} prompt + {output:,} output tokens",
                    source="--concurrency / --prompt-tokens / --output-tokens"),
         Assumption(name="decode_context", value=f"prompt + output/2 = {prompt + output // 2:,} tokens on average",
                    source="average over the generation"),
         Assumption(name="windowed_attention_reads", value="sliding/chunked layers read at most their window of KV "
-                   f"(storage layout: {layout})", source="facts/serving.md 2.1 (ChunkedLocalAttentionSpec)"),
+                   f"(storage layout: {layout})", source="docs/facts/serving.md 2.1 (ChunkedLocalAttentionSpec)"),
         Assumption(name="steady_state", value="prompts prefilled one after another; decode steps shared by the batch",
                    source="llamasize.perf"),
     ]

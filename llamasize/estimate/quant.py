@@ -17,7 +17,7 @@ Layouts (sources in each ``Storage``'s ``source``):
 - GGUF blocks (llama.cpp ``ggml-common.h`` struct sizes): q8_0 34 B / 32, q4_0 18 B / 32,
   q6_K 210 B / 256, q5_K 176 B / 256, q4_K 144 B / 256, q3_K 110 B / 256, q2_K 84 B / 256.
 
-Meta's own rules (facts/models.md 1.5, llama-models ``quantization/loader.py``): ``fp8_mixed``
+Meta's own rules (docs/facts/models.md 1.5, llama-models ``quantization/loader.py``): ``fp8_mixed``
 quantizes only the routed experts of MoE layers, skipping the first and the last layer;
 ``int4_mixed`` quantizes the routed and shared experts of every MoE layer. Everything else stays BF16.
 """

@@ -8,11 +8,11 @@ unchanged (``--enable-prefix-caching``) are described by ``host_and_no_change_no
 Sources and labels (the facts files have no section on LoRA or speculative decoding; the rules
 below are what vLLM's documentation of the flags says, labelled as such):
 
-- ``--kv-cache-memory-bytes`` (facts/serving.md 2.1): "Sets the KV cache size per GPU directly and
+- ``--kv-cache-memory-bytes`` (docs/facts/serving.md 2.1): "Sets the KV cache size per GPU directly and
   ignores gpu_memory_utilization". Modelled: the KV capacity per GPU is that many bytes; what bounds
   the rest is the device's total memory (weights + activations + overhead + KV <= total). exact
   (the flag's meaning).
-- ``--cpu-offload-gb`` (facts/serving.md 2.1, ``vllm/config/offload.py``): "The space in GiB to
+- ``--cpu-offload-gb`` (docs/facts/serving.md 2.1, ``vllm/config/offload.py``): "The space in GiB to
   offload to CPU, per GPU". Modelled: each GPU holds that many GiB fewer weight bytes (never below
   zero). assumed: vLLM offloads whole parameters until the amount is reached, so it may move up to
   one tensor more.

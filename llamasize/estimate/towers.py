@@ -38,7 +38,7 @@ def _conv_patch(v: VisionConfig, temporal: int, bias: bool) -> int:
 
 
 def llama4_params(v: VisionConfig, text_hidden: int) -> int:
-    """Llama 4 vision tower (encoder + pixel-shuffle adapter + projector), facts/models.md 1.4:
+    """Llama 4 vision tower (encoder + pixel-shuffle adapter + projector), docs/facts/models.md 1.4:
     per encoder layer ``_vit_layer``; class embedding ``d``, positional embedding
     ``((image/patch)^2 + 1) * d``, patch embedding ``P^2 C d`` (no bias), pre/post LayerNorms ``4d``;
     adapter ``(d / ratio^2) * proj_in + proj_in * proj_out``; projector ``vision_output_dim * th``

@@ -1,6 +1,6 @@
 """Bytes read: the one accounting of what a decode step (and a prefill) reads from memory.
 
-DESIGN.md rule 6. A decode step reads every dense and attention weight, the shared experts and the
+docs/design.md rule 6. A decode step reads every dense and attention weight, the shared experts and the
 lm_head once, one embedding row per token, the routed experts the batch hits (under uniform routing
 ``E x (1 - (1 - k/E)^B)`` distinct experts per MoE layer: k at B = 1, -> E for large B; unlike
 gpt-fast, experts no token selected are not counted), and the K/V of every position each query
@@ -27,7 +27,7 @@ from llamasize.estimate.params import weight_table
 # -------------------------------------------------------------------------------- experts ---
 def expected_distinct_experts(num_experts: int, top_k: int, batch_tokens: int) -> float:
     """Expected distinct experts hit per MoE layer by ``batch_tokens`` tokens under uniform routing:
-    ``E x (1 - (1 - k/E)^B)`` (DESIGN.md rule 6). k at B = 1; approaches E as B grows."""
+    ``E x (1 - (1 - k/E)^B)`` (docs/design.md rule 6). k at B = 1; approaches E as B grows."""
     if num_experts <= 0 or batch_tokens <= 0:
         return 0.0
     return num_experts * (1.0 - (1.0 - top_k / num_experts) ** batch_tokens)
@@ -88,7 +88,7 @@ def stage_weights(spec: ModelSpec, quant: str, tp: int, pp: int, ep: bool, dp: i
 
 def decode_weight_bytes(spec: ModelSpec, itemsize: int, batch: int,
                         experts_hit: dict[int, float] | float | None = None) -> int:
-    """Weight bytes one decode step reads (DESIGN.md rule 6): every attention, norm, router,
+    """Weight bytes one decode step reads (docs/design.md rule 6): every attention, norm, router,
     dense-FFN and shared-expert tensor and the lm_head once; ``batch`` rows of the embedding
     table; per MoE layer, ``experts_hit`` routed experts (a per-layer dict or one number; default
     the uniform expectation). The vision tower is not read. Unlike gpt-fast, routed experts

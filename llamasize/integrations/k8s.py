@@ -2,7 +2,7 @@
 
 Each manifest runs the same launch command as ``--emit vllm|sglang`` (``integrations.launch``: the
 checkpoint that holds the planned format, or a local path the user fills after quantizing) with the
-GPU count and type of the plan, in the shapes ``llamasize check`` reads (facts/serving.md 2.2), so
+GPU count and type of the plan, in the shapes ``llamasize check`` reads (docs/facts/serving.md 2.2), so
 ``check`` on the emitted file gives the plan's verdict back (tests/test_emit_k8s.py):
 
 - ``deployment``: an ``apps/v1`` Deployment, one pod per replica, for a one-node plan.
@@ -38,11 +38,11 @@ from llamasize.integrations.launch import LaunchCommand
 
 #: Manifest kinds of ``plan --emit``.
 MANIFEST_TARGETS = ("deployment", "lws", "kserve")
-#: vLLM's image (facts/serving.md 2.2 a, d), tagged with the version whose flags launch.py writes (2.1).
+#: vLLM's image (docs/facts/serving.md 2.2 a, d), tagged with the version whose flags launch.py writes (2.1).
 VLLM_IMAGE = "vllm/vllm-openai:v0.33.0"
 #: No SGLang image is named in the facts: the user sets one (the manifest and stderr say so).
 SGLANG_IMAGE_PLACEHOLDER = "SET-AN-SGLANG-0.5.23-IMAGE"
-#: The image's multi-node helper (the LWS vLLM example, facts/serving.md 2.2 d).
+#: The image's multi-node helper (the LWS vLLM example, docs/facts/serving.md 2.2 d).
 VLLM_MULTINODE_SCRIPT = "bash /vllm-workspace/examples/online_serving/multi-node-serving.sh"
 #: SGLang's distributed-init port in ``--dist-init-addr`` (the one ``launch.sglang_command`` writes).
 SGLANG_INIT_PORT = 5000

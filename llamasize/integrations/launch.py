@@ -1,10 +1,10 @@
 """Serving-engine launch commands for a plan option (``plan --emit vllm|sglang``).
 
-Flag names are those of vLLM 0.33.0 and SGLang 0.5.23 (facts/serving.md 2.1, 2.3). vLLM has no
+Flag names are those of vLLM 0.33.0 and SGLang 0.5.23 (docs/facts/serving.md 2.1, 2.3). vLLM has no
 literal ``int4`` method: INT4/INT8/NVFP4 checkpoints declare their scheme (GPTQ, AWQ,
 compressed-tensors, ModelOpt) and vLLM reads it, so no ``--quantization`` is passed for them; the
 note says which checkpoint to use. ``--quantization fp8`` quantizes a BF16 checkpoint on load.
-Multi-node vLLM uses a Ray cluster (as in the LeaderWorkerSet example, facts/serving.md 2.2);
+Multi-node vLLM uses a Ray cluster (as in the LeaderWorkerSet example, docs/facts/serving.md 2.2);
 multi-node SGLang uses ``--nnodes/--node-rank/--dist-init-addr``.
 
 Attention data parallelism (``dp`` ranks of attention TP ``tp``; ``estimate.parallel``): vLLM
@@ -194,13 +194,13 @@ def _layout_notes(spec: ModelSpec, kv_layout: str, engine: str) -> list[str]:
         return []
     return [f"this plan assumes the hybrid KV layout: {engine} keeps {spec.id}'s chunked-local layers at full "
             "length by default, so enable its hybrid KV cache for chunked local attention, or the context will "
-            "not fit (facts/serving.md 2.1)"]
+            "not fit (docs/facts/serving.md 2.1)"]
 
 
 def vllm_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_cache_dtype: str,
                  max_model_len: int, nodes: int, gpu_memory_utilization: float | None = None,
                  kv_layout: str = "full", dp: int = 1) -> LaunchCommand:
-    """``vllm serve`` for one deployment (facts/serving.md 2.1 flag names); ``dp`` attention
+    """``vllm serve`` for one deployment (docs/facts/serving.md 2.1 flag names); ``dp`` attention
     data-parallel ranks (the module docstring)."""
     qflags, notes = _quant_flags(spec, quant, "vllm")
     notes = notes + _layout_notes(spec, kv_layout, "vLLM")
@@ -212,7 +212,7 @@ def vllm_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_
                          f"KV cache; the MoE layers span all {dp * tp} GPUs of a stage"]
         if nodes > 1:
             notes = notes + ["data-parallel ranks on several nodes: set vLLM's --data-parallel-size-local (ranks per "
-                             "node) and the rank/address flags for your launcher (facts/serving.md 2.1); the command "
+                             "node) and the rank/address flags for your launcher (docs/facts/serving.md 2.1); the command "
                              "below is the single-launch form"]
     if ep:
         cmd.append(f.ep_switch)
@@ -233,7 +233,7 @@ def vllm_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_
 def sglang_command(spec: ModelSpec, *, tp: int, pp: int, ep: bool, quant: str, kv_cache_dtype: str,
                    max_model_len: int, nodes: int, mem_fraction_static: float | None = None,
                    kv_layout: str = "full", dp: int = 1) -> LaunchCommand:
-    """``python -m sglang.launch_server`` for one deployment (facts/serving.md 2.3 flag names); with
+    """``python -m sglang.launch_server`` for one deployment (docs/facts/serving.md 2.3 flag names); with
     ``dp`` attention data-parallel ranks SGLang's TP size counts every GPU of a stage (``dp x tp``)."""
     qflags, notes = _quant_flags(spec, quant, "sglang")
     notes = notes + _layout_notes(spec, kv_layout, "SGLang")

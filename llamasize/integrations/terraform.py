@@ -1,6 +1,6 @@
 """Terraform integration: the ``external`` data-source protocol and the typed tfvars object.
 
-Terraform's ``external`` provider (facts/integrations.md 1.1) runs a program without a shell,
+Terraform's ``external`` provider (docs/facts/integrations.md 1.1) runs a program without a shell,
 writes the ``query`` map to its stdin as a JSON object whose values are all strings, and reads
 stdout with ``json.Unmarshal`` into ``map[string]string``: any number, bool, null or nested value in
 the output is an error. On failure the program must exit non-zero with a one-line message on

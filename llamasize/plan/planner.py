@@ -1,6 +1,6 @@
 """The planner: search GPU type x count x parallel layout x quantization x KV dtype, rank, explain.
 
-Search space (DESIGN.md rule 7, issue "Planner"):
+Search space (docs/design.md rule 7, issue "Planner"):
 
 - GPU types: the catalogue, filtered by ``--gpu`` / ``--exclude-gpu``.
 - Counts: 1 .. GPUs per node, then whole nodes up to ``max_nodes`` (and at most ``max_gpus``).
@@ -159,7 +159,7 @@ def layouts(spec: ModelSpec, gpu: GpuSpec, n: int, mode: str = "practical") -> l
 def dp_layouts(spec: ModelSpec, gpu: GpuSpec, n: int) -> list[tuple[int, int, int]]:
     """``(tp, pp, dp)`` attention data-parallel layouts for ``n`` GPUs (``estimate.parallel``): one
     DP rank per GPU (attention TP 1); over several nodes either wide DP over all of them (the
-    all-to-all crosses nodes, as in the KServe DP+EP DeepSeek-R1 sample, facts/serving.md 2.2) or DP
+    all-to-all crosses nodes, as in the KServe DP+EP DeepSeek-R1 sample, docs/facts/serving.md 2.2) or DP
     inside a node and one pipeline stage per node, for MoE models whose
     KV cache TP attention would replicate -- MLA (the latent is held whole on every TP rank) or fewer
     KV heads than the node's GPUs -- and whose routed experts (and their width) divide evenly over

@@ -1,13 +1,13 @@
 """Device detection: NVIDIA GPUs through NVML (``nvidia-ml-py``) and the host CPU.
 
 Never raises. Without the library, the driver or the permission to use it, the result is CPU-only
-with a human-readable ``reason`` (facts/hardware.md §3.3: importing ``pynvml`` works without a
+with a human-readable ``reason`` (docs/facts/hardware.md §3.3: importing ``pynvml`` works without a
 driver; ``nvmlInit()`` raises ``NVMLError_LibraryNotFound`` - seen as "NVML Shared Library Not
 Found" - when ``libnvidia-ml.so.1`` is missing). Optional per-device fields are None when NVML
 answers ``NVMLError_NotSupported`` (MIG mode on non-MIG GPUs, power or bus width on some SKUs);
 any other per-field NVML error also gives None, with a note.
 
-NVML calls used (facts/hardware.md §3.2, all present in nvidia-ml-py 13.615.71):
+NVML calls used (docs/facts/hardware.md §3.2, all present in nvidia-ml-py 13.615.71):
 ``nvmlDeviceGetName`` (str), ``nvmlDeviceGetMemoryInfo(h).total`` (bytes, what the driver
 reports: 81,559 MiB for an H100 80GB), ``nvmlDeviceGetCudaComputeCapability`` ((major, minor)),
 ``nvmlDeviceGetMemoryBusWidth`` (bits), ``nvmlDeviceGetMaxClockInfo(h, NVML_CLOCK_MEM=2 /

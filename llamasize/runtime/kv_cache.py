@@ -3,7 +3,7 @@
 Arrays are ``(batch, n_kv_heads, capacity, head_dim)`` per layer, allocated once. Slot ``j`` of a
 layer holds position ``offset + j``; the cache holds positions ``[offset, length)``.
 
-Layouts (DESIGN.md rule 4): the capacity of each layer and the first position a query still needs
+Layouts (docs/design.md rule 4): the capacity of each layer and the first position a query still needs
 are the estimator's own functions (``estimate.kv.layer_capacity``, ``first_attended_position``):
 
 - ``full``: every layer keeps every token: capacity = ``max_tokens``, offset stays 0 (Meta's

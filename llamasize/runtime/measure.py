@@ -94,7 +94,7 @@ class DecodeMeasurement(Frozen):
     experts_hit_mean: float | None
     #: The same per MoE layer (layer index -> mean over steps).
     experts_hit_per_layer: dict[int, float]
-    #: Uniform-routing expectation E x (1 - (1 - k/E)^B) (DESIGN.md rule 6).
+    #: Uniform-routing expectation E x (1 - (1 - k/E)^B) (docs/design.md rule 6).
     experts_hit_expected: float | None
     #: Weight bytes one step reads (see ``decode_weight_bytes``), with the measured experts hit.
     weight_bytes_read: int

@@ -1,6 +1,6 @@
 """The micro-MoE forward pass: plain functions over the numpy API (numpy or CuPy, same code).
 
-Llama 4 semantics (facts/models.md §1.6, Meta ``models/llama4/model.py`` and ``moe.py``):
+Llama 4 semantics (docs/facts/models.md §1.6, Meta ``models/llama4/model.py`` and ``moe.py``):
 
 - every layer: ``x += attention(rms_norm(x))``; ``x += ffn(rms_norm(x))`` (pre-norm residual);
 - attention: GQA (query head j uses KV head ``j // (nh / nkv)``, as ``repeat_kv``);
@@ -41,7 +41,7 @@ from llamasize.runtime.weights import Weights
 from llamasize.data.spec import ModelSpec
 from llamasize.text import quote_value
 
-#: Llama 4 attention temperature tuning (Meta ``args.py`` defaults; facts/models.md §1.1).
+#: Llama 4 attention temperature tuning (Meta ``args.py`` defaults; docs/facts/models.md §1.1).
 FLOOR_SCALE = 8192.0
 ATTN_SCALE = 0.1
 #: Queries per attention block in long steps (bounds the score matrix to QUERY_BLOCK x S).
@@ -152,7 +152,7 @@ def apply_rope(x: Any, cos: Any, sin: Any) -> Any:
 
 def attention_temperature(positions: Any) -> Any:
     """Llama 4 query scale on NoPE layers: ``log(floor((pos+1)/floor_scale)+1) * attn_scale + 1``
-    with floor_scale 8192 and attn_scale 0.1 (Meta ``model.py``, facts/models.md §1.6); 1.0 for
+    with floor_scale 8192 and attn_scale 0.1 (Meta ``model.py``, docs/facts/models.md §1.6); 1.0 for
     every position below 8191. positions: (T,) -> (T,) float32."""
     xp = array_module(positions)
     p = positions.astype(xp.float64)

@@ -1,5 +1,5 @@
 """Extractors: one module per manifest family turns a YAML document into serving ``Target``s (raw
-values with their lines; facts/serving.md 2.2). ``extract`` picks the family by ``kind`` (and by the
+values with their lines; docs/facts/serving.md 2.2). ``extract`` picks the family by ``kind`` (and by the
 file name for ``llamasize.yaml``, by their top-level keys for Helm values); ``describe`` says why a
 document that yields no target is not a serving deployment, so none is skipped in silence."""
 

@@ -54,7 +54,7 @@ def extract_isvc(file: str, doc: dict) -> list[Target]:
 
 
 def multinode_layout(t: Target, ws: dict, line: int) -> None:
-    """KServe's multi-node Hugging Face runtime (facts/serving.md 2.2 b): ``workerSpec``'s
+    """KServe's multi-node Hugging Face runtime (docs/facts/serving.md 2.2 b): ``workerSpec``'s
     ``tensorParallelSize`` / ``pipelineParallelSize`` become ``TENSOR_PARALLEL_SIZE`` /
     ``PIPELINE_PARALLEL_SIZE`` and the ``--tensor-parallel-size`` / ``--pipeline-parallel-size`` of
     the server; the head and each of the ``pipelineParallelSize - 1`` workers is one node of
