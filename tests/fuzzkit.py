@@ -59,6 +59,7 @@ ENUMS = {
     "objective": ["cost", "gpus", "headroom", "cost-per-token", "throughput", "speed"],
     "price": ["on_demand", "spot", "reserved", "capacity_block", "owned", "free"], "emit": ["vllm", "sglang", "tgi"],
     "device": ["auto", "cpu", "cuda", "tpu"], "fail-on": ["error", "warning", "info"],
+    "rule": ["LS001", "LS009", "LS999", "ls002", ""],
     "schema": ["plan", "fit", "params", "perf", "cost", "sweep", "check", "terraform-external", "tfvars",
                "llamasize.yaml", "policy", "nope"],
 }
@@ -95,7 +96,12 @@ SLOTS = {
              "--svg": "out", "--force": "flag", "--calibration": "in"},
     "check": {"@paths": "in", "--policy": "in", "--max-usd-per-hour": "float", "--min-headroom": "frac",
               "--fail-on": "enum:fail-on", "--strict": "flag", "--no-strict": "flag", "--default-gpu": "gpu",
-              "--list-rules": "flag"},
+              "--list-rules": "flag", "--ignore": "enum:rule", "--baseline": "in", "--write-baseline": "out",
+              "--compare": "in", "--require-verified": "flag", "--stdin-name": "enum:rule"},
+    "calibrate": {"--from-log": "in", "--model": "model", "--gpu": "gpu", "--calibration": "in", "--no-save": "flag"},
+    # frontier simulates every concurrency up to --max-concurrency: the lengths and the cap stay the
+    # base's (small) so a case stays quick; the model, GPU, format and the SVG path are fuzzed
+    "frontier": {"--model": "model", "--gpu": "gpu", "--quant": "quant", "--svg": "out"},
     "terraform-external": {"@stdin": "query"},
     "schema": {"@name": "enum:schema"},
     "verify": {"--model": "model", "--device": "enum:device", "--tolerance": "float", "--batches": "batches",
@@ -113,6 +119,9 @@ BASE = {
     "cost": ["--model", "scout", "--gpu", "h100"], "check": ["manifest.yaml"], "terraform-external": [],
     "schema": ["plan"], "verify": ["--batches", "1", "--steps", "1", "--prompt-tokens", "1", "--no-save"],
     "run": ["--batch", "1", "--new-tokens", "1", "--prompt-tokens", "1"],
+    "calibrate": ["--gpu", "h100", "--no-save"],
+    "frontier": ["--model", "llama3.1-8b", "--gpu", "h100", "--gpus", "1", "--max-concurrency", "4",
+                 "--prompt-tokens", "128", "--output-tokens", "16"],
 }
 ENV_SLOTS = {"LLAMASIZE_CALIBRATION": "in", "XDG_CACHE_HOME": "cachedir", "HOME": "cachedir",
              "LLAMASIZE_SPECS_PATH": "dir", "LLAMASIZE_CATALOG_PATH": "dir", "COLUMNS": "count",
@@ -551,7 +560,7 @@ class Outcome:
 
 
 #: Exit codes each command documents (README "Exit codes"); 74 (stdout unwritable) for every command.
-DOCUMENTED = {"check": {0, 1, 2}, "verify": {0, 2, 4}, "fit": {0, 2, 3}, "plan": {0, 2, 3}, "cost": {0, 2, 3},
+DOCUMENTED = {"check": {0, 1, 2}, "verify": {0, 2, 4}, "calibrate": {0, 2, 4}, "frontier": {0, 2, 3}, "fit": {0, 2, 3}, "plan": {0, 2, 3}, "cost": {0, 2, 3},
               "terraform-external": {0, 2, 3}}
 _BAD_CHARS = set(chr(c) for c in range(0x20) if c not in (9, 10)) | {chr(0x7f)} | {chr(c) for c in range(0x80, 0xa0)} \
     | set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
