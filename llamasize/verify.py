@@ -60,6 +60,11 @@ DEFAULT_TOLERANCE = 0.5
 DEFAULT_BATCHES = (1, 4, 16, 64)
 #: Rounds of device + model measurements (at least; more when they disagree, ``max_rounds``).
 DEFAULT_REPEATS = 3
+#: Short decode steps are timed more often: up to STEP_FACTOR x --steps timed steps while their total
+#: stays under STEP_BUDGET_SECONDS (``measure_model``), so the minimum of a few-ms step has more
+#: samples on a loaded machine; steps of 60 ms and more keep --steps samples.
+STEP_FACTOR = 4
+STEP_BUDGET_SECONDS = 0.5
 #: What each timing check reports (printed and in the JSON; module docstring, 4).
 TIMING_STATISTIC = ("the median round's measured/predicted (each round: its minimum times against its own "
                     "device rates)")
@@ -307,7 +312,8 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
                 for m in rows}
 
     quant = _FORMAT[dtype]
-    works: tuple | None = None  # (prefill work, {batch: decode work}): fixed by the spec, same every round
+    d = pre_work = None  # the deployment and prefill work: fixed by the spec, the same every round
+    dec_works: dict[tuple[int, int], list] = {}  # (batch, context) -> one decode step's work
     rounds: list[Round] = []
     mms = []
     limit = max_rounds(repeats)
@@ -316,18 +322,22 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
         mms.append(measure_matmul(be, dtype=dtype, progress=progress))
         rows0 = gemm_rates()
         run = measure_model(spec, be, dtype=dtype, seed=seed, prompt_tokens=prompt_tokens, batch_sizes=batch_sizes,
-                            decode_steps=decode_steps, layout=layout, max_memory_bytes=mem_bytes, progress=progress)
+                            decode_steps=decode_steps, layout=layout, max_memory_bytes=mem_bytes, progress=progress,
+                            max_decode_steps=STEP_FACTOR * decode_steps, step_budget_seconds=STEP_BUDGET_SECONDS)
         # the rates again after the model: the round's rates are the best of its two samples
         bw1 = measure_bandwidth(be, progress=progress)
         rows1 = gemm_rates()
         rnd = Round(bw=max(bw0, bw1, key=lambda x: x.bytes_per_s), rates={m: max(rows0[m], rows1[m]) for m in rows},
                     run=run)
-        if works is None:
+        if d is None:
             d = Deployment(model=spec, gpu=_device(be, registry, rnd.bw.bytes_per_s, mms[0].flops_per_s)[1],
                            gpu_count=1, quant=quant, context_tokens=run.kv_max_tokens, engine="generic")
-            works = (phase_work(d, prompt_tokens, prefill=True)[0],
-                     {m.batch: phase_work(d, m.batch, prefill=False, ctx=m.context_tokens - 1)[0]
-                      for m in run.decode})
+            pre_work = phase_work(d, prompt_tokens, prefill=True)[0]
+        for m in run.decode:  # a step's work depends on its context, which the timed step count sets
+            if (m.batch, m.context_tokens) not in dec_works:
+                dec_works[m.batch, m.context_tokens] = phase_work(d, m.batch, prefill=False,
+                                                                  ctx=m.context_tokens - 1)[0]
+        works = (pre_work, {m.batch: dec_works[m.batch, m.context_tokens] for m in run.decode})
         rnd.timings = round_timings(rnd, works[0], works[1], prompt_tokens)
         rounds.append(rnd)
         if len(rounds) >= repeats and (len(rounds) >= limit or settled([r.timings for r in rounds], tolerance)):
@@ -360,13 +370,13 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
     # -- speed: per check, the median over the rounds of measured / predicted (module docstring, 4)
     bw_ref = dev.memory_bandwidth_bytes_per_s or bw.bytes_per_s
     peak_ref = dev.flops.per_second(_FORMAT[dtype]) or mm.flops_per_s
-    pre_flops = sum(w.flops for w in works[0])
+    pre_flops = sum(w.flops for w in pre_work)
     checks.append(combined[_prefill_name(prompt_tokens)])
     decode_b1 = None
     for m in run.decode:
         checks.append(combined[_decode_name(m.batch)])
         if m.batch == 1:
-            decode_b1 = (sum(w.bytes for w in works[1][1]), m.min_step_seconds)
+            decode_b1 = (sum(w.bytes for w in dec_works[1, m.context_tokens]), m.min_step_seconds)
         if m.experts_hit_mean is not None:
             expected = expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, m.batch)
             checks.append(_check(f"routed experts hit per MoE layer, batch {m.batch}", "experts", expected,
