@@ -285,3 +285,23 @@ def test_injected_wrong_prediction_exits_4(cli, monkeypatch, tmp_path):
     assert timed and not any(c["passed"] for c in timed) and all(c["ratio"] > 1.5 for c in timed)
     assert all(c["passed"] for c in rep["checks"] if c["kind"] == "exact")
     assert rep["repeats"] == 1 and not target.exists() and rep["calibration_saved"] is False
+
+
+def test_short_decode_steps_are_timed_more_often_within_the_bound():
+    """measure_model's extra timed steps: none without a budget; with an unreachable budget every
+    batch runs the bound, and the cache, context and step count follow (no timing asserted)."""
+    from llamasize.runtime.backend import get_backend
+    from llamasize.runtime.measure import measure_model
+    from llamasize.data.registry import load_registry
+
+    spec = load_registry().model("micro-moe")
+    be = get_backend("cpu")
+    kw = dict(prompt_tokens=8, batch_sizes=(1, 2), decode_steps=2, warmup_steps=1, prefill_repeats=1)
+    plain = measure_model(spec, be, **kw)
+    more = measure_model(spec, be, **kw, max_decode_steps=5, step_budget_seconds=1e9)
+    assert [d.steps for d in plain.decode] == [2, 2] and plain.kv_max_tokens == 8 + 1 + 2 + 1
+    assert [d.steps for d in more.decode] == [5, 5] and more.kv_max_tokens == 8 + 1 + 5 + 1
+    assert [d.context_tokens for d in more.decode] == [8 + 1 + 5] * 2
+    assert more.prefill_kv_bytes > plain.prefill_kv_bytes  # the cache holds the extra steps
+    zero = measure_model(spec, be, **kw, max_decode_steps=5, step_budget_seconds=0.0)
+    assert [d.steps for d in zero.decode] == [2, 2]  # no budget: exactly --steps
