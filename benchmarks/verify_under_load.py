@@ -2,7 +2,8 @@
 
 Starts one busy-loop process (pure Python spinning, one core), runs ``llamasize verify --no-save
 --format json`` N times in a row (default 10) with the default tolerance, and prints each run's
-exit code, worst timing ratio and duration, then the pass count. Ends the busy process it started
+exit code, duration, rounds run, worst timing ratio and the widest spread of a check's
+per-round ratios, then the pass count. Ends the busy process it started
 (by its pid) whatever happens. Figures only: nothing here asserts.
 
     .venv/bin/python benchmarks/verify_under_load.py [--runs 10] [-- extra verify args]
@@ -38,7 +39,10 @@ def main() -> int:
                 timed = [c for c in rep["checks"] if c["kind"] == "tolerance" and c["unit"] == "seconds"]
                 worst = max(timed, key=lambda c: max(c["ratio"], 1 / c["ratio"]))
                 failed = [c["name"] for c in rep["checks"] if not c["passed"]]
-                detail = f"worst timing {worst['name']} ratio {worst['ratio']:.3f}; failed: {failed or 'none'}"
+                spread = max(max(c.get("round_ratios") or [c["ratio"]]) / min(c.get("round_ratios") or [c["ratio"]])
+                             for c in timed)
+                detail = (f"{rep.get('repeats', '?')} rounds; worst timing {worst['name']} ratio {worst['ratio']:.3f}; "
+                          f"widest per-round spread x{spread:.2f}; failed: {failed or 'none'}")
             except (ValueError, KeyError):
                 detail = "no report: " + (r.stderr.strip().splitlines() or ["?"])[-1]
             passed += r.returncode == 0

@@ -12,15 +12,21 @@
    so the square peak alone would mis-predict small batches).
 4. Checks: byte counts must match exactly; times, peak memory and experts hit must be within
    ``tolerance``: ``1/(1 + tol) <= measured / predicted <= 1 + tol``.
-   Steps 1-2 run ``repeats`` times (default 3, ``--repeats``) and every timing is the **minimum**
-   over the rounds (and, for decode, over the timed steps), the device rates the maximum (measured
-   before and after the model in every round). Every
-   timed region here is throughput-bound work of a fixed size: another process can only add time
-   to it (a preempted core, an evicted cache), never remove any, so the minimum is the estimate
-   least disturbed by a busy moment, while a median of k still moves when most rounds share a
-   busy stretch. The prediction is built from the best device rates, so measured and predicted
-   use the same statistic. One busy round then fails nothing, and ``verify`` passes on a loaded
-   2-core machine (``benchmarks/verify_under_load.py`` measures that).
+   Steps 1-2 run in interleaved **rounds** (``repeats``, default 3, ``--repeats``). In each round
+   the device rates are measured before and after the model (the best of the two kept), each
+   timing is the minimum over the round's repeats (and, for decode, its timed steps), and the
+   prediction is built from *that round's* rates. Each timing check then reports the round whose
+   measured / predicted ratio is the **median** over the rounds (``combine_rounds``). Every timed
+   region is throughput-bound work of a fixed size: another process can only add time to it. A
+   busy stretch over a whole round slows its rates and its model alike, so its ratio barely moves;
+   one that hits the model but not the rates (or the reverse) moves that round's ratio, and the
+   median ignores it while it hits a minority of rounds. When the rounds disagree (``settled``: no
+   strict majority of ratios within ``sqrt(1 + tol)`` of the median) more rounds run, up to
+   ``max_rounds`` (2 x repeats + 1). A wrong estimator gives the same ratio every round: it settles
+   at once and still fails (tests/test_verify.py injects one). ``benchmarks/verify_under_load.py``
+   runs ``verify`` 10 times beside a busy core. (The previous statistic, the minimum time over all
+   rounds against the best rates over all rounds, failed 2 of 10 such runs: a busy stretch over
+   the model but not the rates, or the reverse, gave ratios up to 1.96.)
 5. Calibration: the measured prefill efficiency (FLOP rate achieved / device peak) and decode
    bandwidth efficiency (bytes read per second at batch 1 / device bandwidth), against the
    catalogue's datasheet figures for a known GPU and against the measured peaks for the CPU, so
@@ -30,6 +36,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -51,10 +58,16 @@ from llamasize.units import SHORT_DTYPE
 
 DEFAULT_TOLERANCE = 0.5
 DEFAULT_BATCHES = (1, 4, 16, 64)
-#: Rounds of device + model measurements; each timing is the minimum over them (module docstring, 4).
+#: Rounds of device + model measurements (at least; more when they disagree, ``max_rounds``).
 DEFAULT_REPEATS = 3
-#: What each timing reports (printed and in the JSON).
-TIMING_STATISTIC = "min"
+#: Short decode steps are timed more often: up to STEP_FACTOR x --steps timed steps while their total
+#: stays under STEP_BUDGET_SECONDS (``measure_model``), so the minimum of a few-ms step has more
+#: samples on a loaded machine; steps of 60 ms and more keep --steps samples.
+STEP_FACTOR = 4
+STEP_BUDGET_SECONDS = 0.5
+#: What each timing check reports (printed and in the JSON; module docstring, 4).
+TIMING_STATISTIC = ("the median round's measured/predicted (each round: its minimum times against its own "
+                    "device rates)")
 #: Runtime dtype -> the llamasize format (and FLOP-rate key) of the same precision.
 #: Runtime dtype -> the quantization format / compute dtype of the same name (``units.SHORT_DTYPE``).
 _FORMAT = SHORT_DTYPE
@@ -75,6 +88,9 @@ class Check(BaseModel):
     kind: Literal["exact", "tolerance"]
     passed: bool
     note: str = ""
+    #: Timings: measured / predicted of every round, each round against its own device rates; the
+    #: check reports the median round (``combine_rounds``). Empty for the other checks.
+    round_ratios: list[float] = []
 
 
 class VerifyReport(BaseModel):
@@ -101,7 +117,9 @@ class VerifyReport(BaseModel):
     calibration_path: str | None
     skipped_batches: dict[int, str]
     #: Rounds of device and model measurements, and the statistic each timing is (module docstring, 4).
+    #: Rounds run (``repeats_requested``, or more up to ``max_rounds`` when the rounds disagreed).
     repeats: int = 1
+    repeats_requested: int = 1
     timing_statistic: str = TIMING_STATISTIC
     #: Whether the calibration was written, and why not when it was not.
     calibration_saved: bool = False
@@ -135,6 +153,94 @@ def _rate_fn(by_rows: dict[int, float]):
         return pts[-1][1]
 
     return rate
+
+
+@dataclass
+class Round:
+    """One round: its device rates (best of the samples before and after the model), the model
+    measurement, and each timing check's (predicted from this round's rates, measured, note)."""
+
+    bw: object
+    rates: dict[int, float]
+    run: object
+    timings: dict[str, tuple[float, float, str]] = field(default_factory=dict)
+
+
+def _prefill_name(prompt_tokens: int) -> str:
+    return f"prefill time, {prompt_tokens} tokens"
+
+
+def _decode_name(batch: int) -> str:
+    return f"decode step, batch {batch}"
+
+
+def max_rounds(repeats: int) -> int:
+    """The most rounds ``verify`` runs when the per-round ratios disagree (``settled``): twice the
+    requested rounds plus one, at most 100 (bounded, so a machine that never settles still ends)."""
+    return min(100, 2 * repeats + 1)
+
+
+def round_timings(rnd: Round, pre_work, dec_works: dict, prompt_tokens: int) -> dict[str, tuple[float, float, str]]:
+    """Each timing check of one round: the estimator's roofline (``perf.roofline``) of the phase's
+    work with *this round's* measured GEMM rates and bandwidth x the default decode efficiency,
+    against this round's measured time (the minimum over its repeats / timed steps)."""
+    by_rows = _rate_fn(rnd.rates)
+    band = rnd.bw.bytes_per_s * DECODE_BANDWIDTH_EFFICIENCY
+
+    def rate(w) -> float:
+        """Measured GEMM rate at the group's row count."""
+        return by_rows(w.rows)
+
+    out = {}
+    pred, c, mem = roofline(pre_work, rate, band)
+    out[_prefill_name(prompt_tokens)] = (pred, rnd.run.prefill.best_seconds,
+                                         f"{'compute' if c > mem else 'memory'}-bound; "
+                                         f"{sum(w.flops for w in pre_work) / 1e9:,.2f} GFLOP")
+    for m in rnd.run.decode:
+        works = dec_works[m.batch]
+        fl, by = sum(w.flops for w in works), sum(w.bytes for w in works)
+        pred, c, mem = roofline(works, rate, band)
+        out[_decode_name(m.batch)] = (pred, m.min_step_seconds,
+                                      f"{'compute' if c > mem else 'memory'}-bound; {by / 1e6:,.1f} MB and "
+                                      f"{fl / 1e9:,.2f} GFLOP per step")
+    return out
+
+
+def _ratios(per_round: Sequence[dict[str, tuple[float, float, str]]], name: str) -> list[float]:
+    return [t[name][1] / t[name][0] if t[name][0] else float("inf") for t in per_round]
+
+
+def settled(per_round: Sequence[dict[str, tuple[float, float, str]]], tolerance: float) -> bool:
+    """Whether more rounds would not move the median: for every timing check, a strict majority of
+    the rounds' ratios lie within a factor ``sqrt(1 + tolerance)`` (half the tolerance band, in
+    log terms) of their median. A wrong estimator gives the same ratio every round, so it settles
+    at once (and fails); a busy stretch over a minority of rounds does not move the median."""
+    import math
+
+    band = math.sqrt(1 + tolerance)
+    for name in per_round[0]:
+        rs = _ratios(per_round, name)
+        med = sorted(rs)[(len(rs) - 1) // 2]
+        if 2 * sum(med / band <= r <= med * band for r in rs) <= len(rs):
+            return False
+    return True
+
+
+def combine_rounds(per_round: Sequence[dict[str, tuple[float, float, str]]], tolerance: float) -> dict[str, Check]:
+    """One check per timing: the round whose measured / predicted ratio is the median (the lower
+    median for an even count) over the rounds, each round's prediction from that round's own
+    device rates -- so a busy stretch that slows a round's rates and its model alike cancels, and
+    one that hits a minority of rounds does not move the verdict (module docstring, 4)."""
+    out = {}
+    for name in per_round[0]:
+        rs = _ratios(per_round, name)
+        i = sorted(range(len(rs)), key=lambda j: rs[j])[(len(rs) - 1) // 2]
+        pred, meas, note = per_round[i][name]
+        if len(rs) > 1:
+            note += f"; median of {len(rs)} rounds' ratios ({min(rs):.2f} to {max(rs):.2f})"
+        c = _check(name, "seconds", pred, meas, tol=tolerance, note=note)
+        out[name] = c.model_copy(update={"round_ratios": rs})
+    return out
 
 
 def cpu_device_spec(name: str, memory_bytes: int, bandwidth_bytes_per_s: float, fp32_flops_per_s: float,
@@ -199,31 +305,50 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
     # weights streamed from memory (more distinct matrices than the last-level cache holds)
     streams = max(2, (64 * 2**20) // (h * width * itemsize) + 1)
     mem_bytes = (device_mem or 1) // 2 if be.device == "cpu" else None  # the CPU's memory, as before
-    bws, mms, by_rows_rounds, runs = [], [], [], []
-    for _ in range(repeats):  # interleaved rounds: a busy stretch hits one round, not one side of every ratio
-        bws.append(measure_bandwidth(be, progress=progress))
-        mms.append(measure_matmul(be, dtype=dtype, progress=progress))
-        by_rows_rounds.append({m: measure_matmul(be, dtype=dtype, shape=(m, h, width), repeats=3,
-                                                 streams=streams).flops_per_s for m in rows})
-        runs.append(measure_model(spec, be, dtype=dtype, seed=seed, prompt_tokens=prompt_tokens,
-                                  batch_sizes=batch_sizes, decode_steps=decode_steps, layout=layout,
-                                  max_memory_bytes=mem_bytes, progress=progress))
-        # the rates again after the model: a busy stretch over the first sample no longer lowers the
-        # prediction of every round (the best of both samples is kept)
-        bws.append(measure_bandwidth(be, progress=progress))
-        by_rows_rounds.append({m: measure_matmul(be, dtype=dtype, shape=(m, h, width), repeats=3,
-                                                 streams=streams).flops_per_s for m in rows})
-    bw = max(bws, key=lambda x: x.bytes_per_s)
-    mm = max(mms, key=lambda x: x.flops_per_s)
-    by_rows = {m: max(r[m] for r in by_rows_rounds) for m in rows}
-    run = best_of_runs(runs)
-    by_rows_fn = _rate_fn(by_rows)
 
-    def rate(w) -> float:
-        """Measured GEMM rate at the group's row count."""
-        return by_rows_fn(w.rows)
-    cal_id, dev = _device(be, registry, bw.bytes_per_s, mm.flops_per_s)
+    def gemm_rates() -> dict[int, float]:
+        """The measured GEMM rate at each row count a phase runs (weights streamed from memory)."""
+        return {m: measure_matmul(be, dtype=dtype, shape=(m, h, width), repeats=3, streams=streams).flops_per_s
+                for m in rows}
+
     quant = _FORMAT[dtype]
+    d = pre_work = None  # the deployment and prefill work: fixed by the spec, the same every round
+    dec_works: dict[tuple[int, int], list] = {}  # (batch, context) -> one decode step's work
+    rounds: list[Round] = []
+    mms = []
+    limit = max_rounds(repeats)
+    while True:  # interleaved rounds, each one's model timings against its own device rates
+        bw0 = measure_bandwidth(be, progress=progress)
+        mms.append(measure_matmul(be, dtype=dtype, progress=progress))
+        rows0 = gemm_rates()
+        run = measure_model(spec, be, dtype=dtype, seed=seed, prompt_tokens=prompt_tokens, batch_sizes=batch_sizes,
+                            decode_steps=decode_steps, layout=layout, max_memory_bytes=mem_bytes, progress=progress,
+                            max_decode_steps=STEP_FACTOR * decode_steps, step_budget_seconds=STEP_BUDGET_SECONDS)
+        # the rates again after the model: the round's rates are the best of its two samples
+        bw1 = measure_bandwidth(be, progress=progress)
+        rows1 = gemm_rates()
+        rnd = Round(bw=max(bw0, bw1, key=lambda x: x.bytes_per_s), rates={m: max(rows0[m], rows1[m]) for m in rows},
+                    run=run)
+        if d is None:
+            d = Deployment(model=spec, gpu=_device(be, registry, rnd.bw.bytes_per_s, mms[0].flops_per_s)[1],
+                           gpu_count=1, quant=quant, context_tokens=run.kv_max_tokens, engine="generic")
+            pre_work = phase_work(d, prompt_tokens, prefill=True)[0]
+        for m in run.decode:  # a step's work depends on its context, which the timed step count sets
+            if (m.batch, m.context_tokens) not in dec_works:
+                dec_works[m.batch, m.context_tokens] = phase_work(d, m.batch, prefill=False,
+                                                                  ctx=m.context_tokens - 1)[0]
+        works = (pre_work, {m.batch: dec_works[m.batch, m.context_tokens] for m in run.decode})
+        rnd.timings = round_timings(rnd, works[0], works[1], prompt_tokens)
+        rounds.append(rnd)
+        if len(rounds) >= repeats and (len(rounds) >= limit or settled([r.timings for r in rounds], tolerance)):
+            break
+    runs = [r.run for r in rounds]
+    bw = max((r.bw for r in rounds), key=lambda x: x.bytes_per_s)
+    mm = max(mms, key=lambda x: x.flops_per_s)
+    by_rows = {m: max(r.rates[m] for r in rounds) for m in rows}
+    run = best_of_runs(runs)
+    combined = combine_rounds([r.timings for r in rounds], tolerance)
+    cal_id, dev = _device(be, registry, bw.bytes_per_s, mm.flops_per_s)
     checks: list[Check] = []
     # -- exact byte counts
     checks.append(_check("resident weight bytes", "bytes", total_weight_bytes(spec, quant, include_vision=True),
@@ -242,29 +367,16 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
             checks.append(_check(f"KV bytes, {lay} layout, 2 x {n} tokens", "bytes", pred, cache.kv_bytes(),
                                  exact=True))
             del cache
-    # -- speed
-    d = Deployment(model=spec, gpu=dev, gpu_count=1, quant=quant, context_tokens=run.kv_max_tokens,
-                   engine="generic")
+    # -- speed: per check, the median over the rounds of measured / predicted (module docstring, 4)
     bw_ref = dev.memory_bandwidth_bytes_per_s or bw.bytes_per_s
     peak_ref = dev.flops.per_second(_FORMAT[dtype]) or mm.flops_per_s
-    eff_bw = DECODE_BANDWIDTH_EFFICIENCY
-    band = bw.bytes_per_s * eff_bw
-    pre_work = phase_work(d, prompt_tokens, prefill=True)[0]
     pre_flops = sum(w.flops for w in pre_work)
-    pred_prefill, pre_c, pre_m = roofline(pre_work, rate, band)
-    checks.append(_check(f"prefill time, {prompt_tokens} tokens", "seconds", pred_prefill, run.prefill.best_seconds,
-                         tol=tolerance, note=f"{'compute' if pre_c > pre_m else 'memory'}-bound; "
-                                             f"{pre_flops / 1e9:,.2f} GFLOP"))
+    checks.append(combined[_prefill_name(prompt_tokens)])
     decode_b1 = None
     for m in run.decode:
-        works = phase_work(d, m.batch, prefill=False, ctx=m.context_tokens - 1)[0]
-        fl, by = sum(w.flops for w in works), sum(w.bytes for w in works)
-        pred, c, mem = roofline(works, rate, band)
-        checks.append(_check(f"decode step, batch {m.batch}", "seconds", pred, m.min_step_seconds, tol=tolerance,
-                             note=f"{'compute' if c > mem else 'memory'}-bound; {by / 1e6:,.1f} MB and "
-                                  f"{fl / 1e9:,.2f} GFLOP per step"))
+        checks.append(combined[_decode_name(m.batch)])
         if m.batch == 1:
-            decode_b1 = (by, m.min_step_seconds)
+            decode_b1 = (sum(w.bytes for w in dec_works[1, m.context_tokens]), m.min_step_seconds)
         if m.experts_hit_mean is not None:
             expected = expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, m.batch)
             checks.append(_check(f"routed experts hit per MoE layer, batch {m.batch}", "experts", expected,
@@ -289,7 +401,8 @@ def run_verify(spec: ModelSpec, registry: Registry, *, device: str = "auto", tol
         dtype=dtype, tolerance=tolerance, measured_bandwidth_bytes_per_s=bw.bytes_per_s,
         measured_matmul_flops_per_s=mm.flops_per_s, matmul_flops_per_s_by_rows=by_rows, prompt_tokens=prompt_tokens,
         kv_layout=layout, checks=checks, passed=all(c.passed for c in checks), calibration=cal,
-        calibration_path=None, skipped_batches=run.skipped_batches, scaled_note=scaled_note, repeats=repeats,
+        calibration_path=None, skipped_batches=run.skipped_batches, scaled_note=scaled_note, repeats=len(rounds),
+        repeats_requested=repeats,
         seconds=time.perf_counter() - t0,
     )
 

@@ -59,7 +59,17 @@ def test_verify_saves_a_calibration(verified):
     entry = load_calibrations(cal, must_exist=True).devices["cpu"]
     assert entry.verify_passed == report["passed"]  # --save-anyway labels a failed run's calibration
     assert ("FAILED run" in r.err) == (not report["passed"])
-    assert report["repeats"] == 3 and report["timing_statistic"] == "min"
+    from llamasize.verify import TIMING_STATISTIC, max_rounds
+
+    assert report["repeats_requested"] == 3 and 3 <= report["repeats"] <= max_rounds(3)
+    assert report["timing_statistic"] == TIMING_STATISTIC
+    timed = [c for c in report["checks"] if c["unit"] == "seconds"]
+    assert timed
+    for c in timed:  # every timing check reports the median round of its per-round ratios
+        rs = c["round_ratios"]
+        assert len(rs) == report["repeats"]
+        assert c["ratio"] == pytest.approx(sorted(rs)[(len(rs) - 1) // 2])
+    assert all(c["round_ratios"] == [] for c in report["checks"] if c["unit"] != "seconds")
     assert entry.model == "micro-moe" and entry.runtime_dtype == "float32"
     assert 0 < entry.prefill_efficiency <= 1.5 and 0 < entry.decode_bandwidth_efficiency <= 1.5
 
@@ -218,3 +228,80 @@ def test_best_of_runs_takes_the_minimum_time():
     assert best.prefill.best_seconds == runs[0].prefill.best_seconds
     assert [d.min_step_seconds for d in best.decode] == [d.min_step_seconds for d in runs[0].decode]
     assert best.resident_weight_bytes == runs[0].resident_weight_bytes
+
+
+def _rounds(*ratios_per_round: float, name: str = "decode step, batch 1") -> list[dict]:
+    """Per-round timings of one check with the given measured/predicted ratios (predicted 10 ms)."""
+    return [{name: (0.010, 0.010 * r, "memory-bound")} for r in ratios_per_round]
+
+
+def test_one_busy_round_does_not_move_the_verdict():
+    from llamasize.verify import combine_rounds, settled
+
+    rounds = _rounds(1.02, 1.96, 0.97)  # the middle round's model ran beside a busy core
+    c = combine_rounds(rounds, 0.5)["decode step, batch 1"]
+    assert c.passed and c.ratio == pytest.approx(1.02) and c.measured == pytest.approx(0.0102)
+    assert c.round_ratios == pytest.approx([1.02, 1.96, 0.97]) and "median of 3 rounds" in c.note
+    assert settled(rounds, 0.5)  # two of three agree: no more rounds
+
+
+def test_a_wrong_estimator_still_fails_every_way():
+    """Predictions 3x too fast in every round: the rounds agree (no extra rounds) and the check fails;
+    so does a prediction 3x too slow."""
+    from llamasize.verify import combine_rounds, settled
+
+    for r in (3.0, 1 / 3):
+        rounds = _rounds(r * 1.01, r, r * 0.98)
+        assert settled(rounds, 0.5)
+        c = combine_rounds(rounds, 0.5)["decode step, batch 1"]
+        assert not c.passed and c.ratio == pytest.approx(r)
+
+
+def test_rounds_that_disagree_ask_for_more_rounds_bounded():
+    from llamasize.verify import max_rounds, settled
+
+    assert not settled(_rounds(1.0, 1.9, 1.4), 0.5)  # no majority near the median
+    assert settled(_rounds(1.0, 1.9, 1.4, 1.05, 0.98), 0.5)  # two more rounds settle it
+    two = [{**a, **b} for a, b in zip(_rounds(1.0, 1.01, 0.99), _rounds(1.0, 1.9, 1.4, name="prefill"))]
+    assert not settled(two, 0.5)  # every check must settle, not just one
+    assert settled(_rounds(5.0), 0.5)  # one round is always settled (--repeats 1 runs exactly one)
+    assert [max_rounds(n) for n in (1, 3, 100)] == [3, 7, 100]
+
+
+def test_injected_wrong_prediction_exits_4(cli, monkeypatch, tmp_path):
+    """A real (short) verify with the estimator's roofline made 10x too optimistic: every timing
+    check fails and verify exits 4 and writes no calibration, whatever the machine's load (load
+    only raises measured/predicted further)."""
+    import llamasize.verify as v
+
+    real = v.roofline
+    monkeypatch.setattr(v, "roofline", lambda works, rate, band: tuple(
+        x / 10 if x is not None else None for x in real(works, rate, band)))
+    target = tmp_path / "cal.json"
+    r = cli("verify", "--repeats", "1", "--batches", "1", "--calibration", str(target), "--format", "json")
+    assert r.code == 4, r.err
+    rep = r.json()
+    timed = [c for c in rep["checks"] if c["unit"] == "seconds"]
+    assert timed and not any(c["passed"] for c in timed) and all(c["ratio"] > 1.5 for c in timed)
+    assert all(c["passed"] for c in rep["checks"] if c["kind"] == "exact")
+    assert rep["repeats"] == 1 and not target.exists() and rep["calibration_saved"] is False
+
+
+def test_short_decode_steps_are_timed_more_often_within_the_bound():
+    """measure_model's extra timed steps: none without a budget; with an unreachable budget every
+    batch runs the bound, and the cache, context and step count follow (no timing asserted)."""
+    from llamasize.runtime.backend import get_backend
+    from llamasize.runtime.measure import measure_model
+    from llamasize.data.registry import load_registry
+
+    spec = load_registry().model("micro-moe")
+    be = get_backend("cpu")
+    kw = dict(prompt_tokens=8, batch_sizes=(1, 2), decode_steps=2, warmup_steps=1, prefill_repeats=1)
+    plain = measure_model(spec, be, **kw)
+    more = measure_model(spec, be, **kw, max_decode_steps=5, step_budget_seconds=1e9)
+    assert [d.steps for d in plain.decode] == [2, 2] and plain.kv_max_tokens == 8 + 1 + 2 + 1
+    assert [d.steps for d in more.decode] == [5, 5] and more.kv_max_tokens == 8 + 1 + 5 + 1
+    assert [d.context_tokens for d in more.decode] == [8 + 1 + 5] * 2
+    assert more.prefill_kv_bytes > plain.prefill_kv_bytes  # the cache holds the extra steps
+    zero = measure_model(spec, be, **kw, max_decode_steps=5, step_budget_seconds=0.0)
+    assert [d.steps for d in zero.decode] == [2, 2]  # no budget: exactly --steps

@@ -208,7 +208,8 @@ def measure_model(spec: ModelSpec, backend: Backend | None = None, *, dtype: str
                   prompt_tokens: int = 128, batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
                   decode_steps: int = 8, warmup_steps: int = 2, prefill_repeats: int = 3, layout: str = "full",
                   in_flight: int | None = None, max_memory_bytes: int | None = None,
-                  progress: Progress | None = None) -> RuntimeMeasurement:
+                  progress: Progress | None = None, max_decode_steps: int | None = None,
+                  step_budget_seconds: float = 0.0) -> RuntimeMeasurement:
     """Build ``spec`` with seeded weights on ``backend`` and measure it.
 
     1. Resident weight bytes (sum of nbytes; equals count_params x itemsize).
@@ -217,7 +218,11 @@ def measure_model(spec: ModelSpec, backend: Backend | None = None, *, dtype: str
     3. For each batch size: the prefilled cache copied to every sequence, ``warmup_steps``
        untimed and ``decode_steps`` timed decode steps with uniformly random input tokens (so the
        sequences route independently); median and min step time, distinct experts hit per MoE
-       layer per step, bytes read. Batch sizes whose KV cache would exceed ``max_memory_bytes``
+       layer per step, bytes read. With ``max_decode_steps``, short steps are timed more often:
+       timed steps continue past ``decode_steps`` (up to ``max_decode_steps``) while their total
+       is under ``step_budget_seconds``, so a batch whose step takes a few ms gets more samples
+       for its minimum (a 15 ms step is preempted more often than not on a loaded machine) at a
+       small, bounded cost. Batch sizes whose KV cache would exceed ``max_memory_bytes``
        (together with the weights) are skipped with the reason.
     4. Peak memory: one untimed prefill + decode step at the largest batch inside the backend's
        peak tracker (numpy: tracemalloc; CuPy: memory-pool high-water mark), plus the weights
@@ -231,9 +236,10 @@ def measure_model(spec: ModelSpec, backend: Backend | None = None, *, dtype: str
     if not batch_sizes or min(batch_sizes) < 1:
         raise UsageError("batch sizes must be at least 1")
     max_pos = spec.max_position_embeddings
-    max_tokens = prompt_tokens + warmup_steps + decode_steps + 1
+    most_steps = max(decode_steps, max_decode_steps or decode_steps)
+    max_tokens = prompt_tokens + warmup_steps + most_steps + 1
     if max_pos is not None and max_tokens > max_pos:
-        raise UsageError(f"prompt ({prompt_tokens}) + decode steps ({warmup_steps + decode_steps}) exceed "
+        raise UsageError(f"prompt ({prompt_tokens}) + decode steps ({warmup_steps + most_steps}) exceed "
                          f"{spec.id}'s {max_pos} positions")
     step_tokens = in_flight or min(prompt_tokens, DEFAULT_IN_FLIGHT)
     rng = np.random.default_rng(seed + 1)
@@ -283,7 +289,8 @@ def measure_model(spec: ModelSpec, backend: Backend | None = None, *, dtype: str
         routes: list[tuple[int, Any]] = []
         times = []
         kv_read = 0
-        for s in range(decode_steps):
+        s = 0
+        while s < decode_steps or (s < most_steps and sum(times) < step_budget_seconds):
             kv_read += decode_kv_bytes_read(cache, pos)
             tokens = be.asarray(rng.integers(0, vocab, size=b))
             be.synchronize()
@@ -291,18 +298,19 @@ def measure_model(spec: ModelSpec, backend: Backend | None = None, *, dtype: str
                 decode_one_token(w, tokens, cache, pos, on_route=lambda layer, idx: routes.append((layer, idx)))
             times.append(t.seconds)
             pos += 1
-            _tick(progress, f"decode batch {b}", s + 1, decode_steps)
+            s += 1
+            _tick(progress, f"decode batch {b}", min(s, decode_steps), decode_steps)
         per_layer = {layer: statistics.fmean(v) for layer, v in _distinct_per_layer(routes, be).items()}
         hit_mean = statistics.fmean(per_layer.values()) if per_layer else None
         expected = (expected_distinct_experts(spec.num_local_experts, spec.num_experts_per_tok, b)
                     if moe_layers else None)
         med = statistics.median(times)
         decodes.append(DecodeMeasurement(
-            batch=b, context_tokens=pos, steps=decode_steps, median_step_seconds=med,
+            batch=b, context_tokens=pos, steps=len(times), median_step_seconds=med,
             min_step_seconds=min(times), tokens_per_s=b / med, experts_hit_mean=hit_mean,
             experts_hit_per_layer=per_layer, experts_hit_expected=expected,
             weight_bytes_read=decode_weight_bytes(spec, itemsize, b, per_layer if moe_layers else None),
-            kv_bytes_read=kv_read // decode_steps, kv_cache_bytes=cache.kv_bytes(),
+            kv_bytes_read=kv_read // len(times), kv_cache_bytes=cache.kv_bytes(),
         ))
         del cache
 
