@@ -144,7 +144,7 @@ Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the random 
 NoSave = Annotated[bool, typer.Option("--no-save", help="Do not write the calibration.")]
 FromLog = Annotated[Optional[str], typer.Option("--from-log", help="vLLM (V1 or V0) or SGLang start-up log to compare with and calibrate from ('-': stdin).")]
 SaveAnyway = Annotated[bool, typer.Option("--save-anyway", help="Write the calibration even when a check failed (labelled as from a failed run).")]
-Repeats = Annotated[Optional[str], typer.Option("--repeats", help="Rounds of every timing; each is the minimum over them (default 3).")]
+Repeats = Annotated[Optional[str], typer.Option("--repeats", help="Rounds of device + model measurements; each timing check reports the median round (default 3; up to 2 x N + 1 when the rounds disagree).")]
 NewTokens = Annotated[Optional[str], typer.Option("--new-tokens", "-n", help="Tokens to generate (default 32).")]
 # --- serving memory flags (issue 13 item 2; fit; byte rules in estimate.serving_extras) ---
 KvCacheMemoryBytes = Annotated[Optional[str], typer.Option("--kv-cache-memory-bytes", help="vLLM: KV cache bytes per GPU (2G = 2 GiB, 2g = 2e9); replaces the size --gpu-memory-utilization leaves.")]
