@@ -127,7 +127,7 @@ class StepCost:
     def time(self, decode_pos: np.ndarray, chunks: list[tuple[int, int, bool]]) -> float:
         """Seconds of one step: decoding requests whose queries sit at ``decode_pos`` (the tokens
         already cached) and prefill ``chunks`` ``(start, length, completes_prompt)``."""
-        spec, s = self.d.model, self.s
+        spec = self.d.model
         n_dec = int(decode_pos.size)
         tokens = n_dec + sum(c[1] for c in chunks)
         if tokens == 0:
@@ -136,13 +136,7 @@ class StepCost:
         rows = []
         for stg in self.stages:
             st = stg.weights
-            works = [Work("dense", 2 * tokens * st.dense_matmul_params + 2 * logits * st.lm_head_params,
-                          st.dense_bytes + tokens * st.embedding_row_bytes, tokens)]
-            if spec.is_moe and st.moe_layers:
-                e, k = spec.num_local_experts, spec.num_experts_per_tok
-                hit = expected_distinct_experts(e, k, tokens)
-                works.append(Work("experts", 2 * tokens * st.routed_matmul_params * k / e,
-                                  st.routed_bytes * hit / e, tokens * k / hit))
+            works = _weight_works(spec, st, tokens, logits)
             pairs = read = 0.0
             for lt, size, n in stg.groups:
                 if n_dec:
@@ -170,7 +164,7 @@ class StepCost:
         ``sum(p) + n (j + 1)``; a window ``W`` ``sum(min(p + j + 1, W))`` by the count of the sorted
         positions below ``W - j - 1``; a chunk ``K`` ``sum((p + j) % K + 1)`` by the count of the sorted
         residues that wrap)."""
-        spec, s = self.d.model, self.s
+        spec = self.d.model
         n = int(pos.size)
         j = np.asarray(j, dtype=np.int64)
         if n == 0:
@@ -198,13 +192,7 @@ class StepCost:
         blocks = []
         for stg in self.stages:
             st = stg.weights
-            works = [Work("dense", 2 * n * st.dense_matmul_params + 2 * n * st.lm_head_params,
-                          st.dense_bytes + n * st.embedding_row_bytes, n)]
-            if spec.is_moe and st.moe_layers:
-                e, k = spec.num_local_experts, spec.num_experts_per_tok
-                hit = expected_distinct_experts(e, k, n)
-                works.append(Work("experts", 2 * n * st.routed_matmul_params * k / e,
-                                  st.routed_bytes * hit / e, n * k / hit))
+            works = _weight_works(spec, st, n, n)  # every decoding token samples
             pairs = np.zeros(j.size)
             for lt, size, count in stg.groups:
                 pairs = pairs + count * attended_sum(lt, size)
@@ -294,3 +282,18 @@ class Pool:
 
     def utilization(self, used: np.ndarray) -> float:
         return float(np.max(used / np.maximum(self.capacity, 1.0)))
+
+
+def _weight_works(spec, st, tokens: int, logits: int) -> list[Work]:
+    """The weight work of one stage in a step of ``tokens`` tokens, ``logits`` of them sampled: the
+    dense matmuls (and the lm_head for the sampled rows) reading the stage's dense weights once, and,
+    for an MoE stage, the routed experts with the distinct experts the step hits
+    (``traffic.expected_distinct_experts``: uniform routing) read once each."""
+    works = [Work("dense", 2 * tokens * st.dense_matmul_params + 2 * logits * st.lm_head_params,
+                  st.dense_bytes + tokens * st.embedding_row_bytes, tokens)]
+    if spec.is_moe and st.moe_layers:
+        e, k = spec.num_local_experts, spec.num_experts_per_tok
+        hit = expected_distinct_experts(e, k, tokens)
+        works.append(Work("experts", 2 * tokens * st.routed_matmul_params * k / e,
+                          st.routed_bytes * hit / e, tokens * k / hit))
+    return works

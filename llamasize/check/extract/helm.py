@@ -16,6 +16,28 @@ _HELM_FIELDS = (("tensorParallelSize", "tp"), ("pipelineParallelSize", "pp"), ("
                 ("maxLoras", "max_loras"), ("enableLoRA", "lora"), ("enablePrefixCaching", "prefix_caching"))
 
 
+def read_fields(block, default_line: int, t: Target, fields: tuple[tuple[str, str], ...]) -> None:
+    """The camelCase vLLM ``fields`` (``(key, setting)`` pairs) and ``extraArgs`` of one mapping into ``t``
+    (Helm ``vllmConfig``, the VLLMRuntime blocks); not a mapping: nothing."""
+    if not isinstance(block, dict):
+        return
+    for key, skey in fields:
+        if block.get(key) is not None:
+            t.settings[skey] = Loc(block[key], key_line(block, key, default_line))
+    extra = block.get("extraArgs")
+    if extra is not None:
+        tokens = []
+        for word, tline, style in command_items(extra, key_line(block, "extraArgs", default_line)):
+            if " " in word.strip():
+                tokens += [tok for seg in script_segments(word, tline, style) for tok in seg]
+            else:
+                tokens.append((word, tline))
+        inv = parse_flags(tokens, "vllm", False)
+        t.settings.update(inv.flags)
+        t.unmodelled += inv.unmodelled
+        t.model = inv.model or t.model
+
+
 def extract_helm(file: str, doc: dict) -> list[Target]:
     """vLLM production-stack Helm values: one target per ``servingEngineSpec.modelSpec`` entry."""
     specs = get(doc, "servingEngineSpec", "modelSpec")
@@ -32,23 +54,7 @@ def extract_helm(file: str, doc: dict) -> list[Target]:
         url = text(ms.get("modelURL"))
         if url:
             t.model = Loc(url, key_line(ms, "modelURL", line))
-        vc = ms.get("vllmConfig")
-        if isinstance(vc, dict):
-            for key, skey in _HELM_FIELDS:
-                if vc.get(key) is not None:
-                    t.settings[skey] = Loc(vc[key], key_line(vc, key, line))
-            extra = vc.get("extraArgs")
-            if extra is not None:
-                tokens = []
-                for word, tline, style in command_items(extra, key_line(vc, "extraArgs", line)):
-                    if " " in word.strip():
-                        tokens += [tok for seg in script_segments(word, tline, style) for tok in seg]
-                    else:
-                        tokens.append((word, tline))
-                inv = parse_flags(tokens, "vllm", False)
-                t.settings.update(inv.flags)
-                t.unmodelled += inv.unmodelled
-                t.model = inv.model or t.model
+        read_fields(ms.get("vllmConfig"), line, t, _HELM_FIELDS)
         if ms.get("requestGPU") is not None:
             gline = key_line(ms, "requestGPU", line)
             try:

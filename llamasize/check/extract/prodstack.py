@@ -7,9 +7,8 @@ settings under ``spec.vllmConfig`` / ``spec.model`` and the pod under ``spec.dep
 from __future__ import annotations
 
 from llamasize.check.extract.pods import dedupe_types, gpu_selectors, object_name, replica_count, selector_terms
-from llamasize.check.flags import command_items, parse_flags
+from llamasize.check.extract.helm import read_fields
 from llamasize.check.rules import LS013
-from llamasize.check.shell import script_segments
 from llamasize.check.target import Loc, Target
 from llamasize.check.yamltree import get, key_line, line_of, text
 from llamasize.text import quote_value
@@ -19,27 +18,6 @@ FIELDS = (("tensorParallelSize", "tp"), ("pipelineParallelSize", "pp"), ("maxMod
           ("maxNumSeqs", "max_num_seqs"), ("gpuMemoryUtilization", "gmu"), ("dtype", "dtype"),
           ("maxLoras", "max_loras"), ("enableLoRA", "lora"), ("enablePrefixCaching", "prefix_caching"),
           ("maxNumBatchedTokens", "max_num_batched_tokens"), ("kvCacheDtype", "kv_cache_dtype"))
-
-
-def read_fields(block, default_line: int, t: Target) -> None:
-    """The camelCase vLLM fields and ``extraArgs`` of one mapping into ``t``."""
-    if not isinstance(block, dict):
-        return
-    for key, skey in FIELDS:
-        if block.get(key) is not None:
-            t.settings[skey] = Loc(block[key], key_line(block, key, default_line))
-    extra = block.get("extraArgs")
-    if extra is not None:
-        tokens = []
-        for word, tline, style in command_items(extra, key_line(block, "extraArgs", default_line)):
-            if " " in word.strip():
-                tokens += [tok for seg in script_segments(word, tline, style) for tok in seg]
-            else:
-                tokens.append((word, tline))
-        inv = parse_flags(tokens, "vllm", False)
-        t.settings.update(inv.flags)
-        t.unmodelled += inv.unmodelled
-        t.model = inv.model or t.model
 
 
 def extract_vllmruntime(file: str, doc: dict) -> list[Target]:
@@ -57,7 +35,7 @@ def extract_vllmruntime(file: str, doc: dict) -> list[Target]:
         where = model if text(get(model, "modelURL")) else spec
         t.model = Loc(url, key_line(where, "modelURL", line))
     for block in (spec, model, spec.get("vllmConfig")):
-        read_fields(block, line, t)
+        read_fields(block, line, t, FIELDS)
     res = dc.get("resources")
     if isinstance(res, dict) and res.get("gpu") is not None:
         gline = key_line(res, "gpu", line)
