@@ -23,6 +23,8 @@ Bottom layer: imports nothing of llamasize but ``errors`` (and needs nothing of 
 
 from __future__ import annotations
 
+import os
+
 #: How many characters of a value are echoed before it is cut (the length is stated).
 QUOTE_LIMIT = 200
 ELLIPSIS = "\u2026"
@@ -87,3 +89,19 @@ def json_escape_invisible(s: str) -> str:
         return f"\\u{n:04x}"
 
     return "".join(esc(c) for c in s)
+
+
+def wants_colour(stream) -> bool:
+    """Whether output to ``stream`` is coloured: off when ``$NO_COLOR`` is set and not empty
+    (no-color.org; it wins over FORCE_COLOR), on when ``$FORCE_COLOR`` is set and not empty or 0,
+    else on exactly when ``stream`` is a terminal (a closed or missing stream: off). The one rule
+    for stdout (``render.common.colour_enabled``) and stderr (``cli.output.stderr_colour``)."""
+    if os.environ.get("NO_COLOR", ""):
+        return False
+    force = os.environ.get("FORCE_COLOR", "")
+    if force and force != "0":
+        return True
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (ValueError, AttributeError):
+        return False

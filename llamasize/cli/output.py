@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from llamasize.errors import ExitCode, LlamasizeError, OutputError
-from llamasize.text import escape_controls
+from llamasize.text import escape_controls, wants_colour
 
 
 def out(text: str) -> None:
@@ -23,19 +23,8 @@ def out(text: str) -> None:
 
 
 def stderr_colour() -> bool:
-    """Colour on stderr: off with ``$NO_COLOR`` (not empty; it wins), on with ``$FORCE_COLOR`` (not
-    empty or 0), else exactly when stderr is a terminal (``render.common.colour_enabled`` for stdout)."""
-    import os
-
-    if os.environ.get("NO_COLOR", ""):
-        return False
-    force = os.environ.get("FORCE_COLOR", "")
-    if force and force != "0":
-        return True
-    try:
-        return bool(sys.stderr is not None and sys.stderr.isatty())
-    except (ValueError, AttributeError):
-        return False
+    """Colour on stderr: ``text.wants_colour`` for stderr (the rule stdout follows too)."""
+    return wants_colour(sys.stderr)
 
 
 def label(word: str, sgr: str) -> str:

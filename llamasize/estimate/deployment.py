@@ -80,6 +80,14 @@ class Assumption(BaseModel):
 
 
 # ------------------------------------------------------------------------ shared result fields ---
+def omit_single_rank(out):
+    """A result's dumped fields without ``data_parallel_size`` when it is 1 (no attention DP), so
+    the documents of deployments without it read as before (every result carrying the field)."""
+    if isinstance(out, dict) and out.get("data_parallel_size") == 1:
+        out.pop("data_parallel_size")
+    return out
+
+
 class ParallelLayoutFields(BaseModel):
     """The layout every deployment result reports, declared once: parallel sizes, expert
     parallelism, weight format and KV dtype, in this order (``FitEstimate``, ``PerfEstimate``,
@@ -104,11 +112,7 @@ class ParallelLayoutFields(BaseModel):
 
     @model_serializer(mode="wrap")
     def _omit_single_rank(self, handler):
-        """The dumped fields, without ``data_parallel_size`` when it is 1."""
-        out = handler(self)
-        if isinstance(out, dict) and out.get("data_parallel_size") == 1:
-            out.pop("data_parallel_size")
-        return out
+        return omit_single_rank(handler(self))
 
 
 class DeploymentHead(BaseModel):

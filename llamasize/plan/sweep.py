@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, model_serializer
 from llamasize import SCHEMA_VERSION
 from llamasize.data.registry import Registry
 from llamasize.errors import UsageError
+from llamasize.estimate.deployment import omit_single_rank
 from llamasize.estimate.quant import resolve_kv_dtype
 from llamasize.plan.planner import DEFAULT_MAX_NODES, PlanRequest, price_for, search, select_gpus, validate_request
 
@@ -38,11 +39,7 @@ class SweepCell(BaseModel):
 
     @model_serializer(mode="wrap")
     def _omit_single_rank(self, handler):
-        """The dumped fields, without ``data_parallel_size`` when it is 1."""
-        out = handler(self)
-        if isinstance(out, dict) and out.get("data_parallel_size") == 1:
-            out.pop("data_parallel_size")
-        return out
+        return omit_single_rank(handler(self))
 
 
 class SweepRow(BaseModel):

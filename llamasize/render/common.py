@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 from pydantic import BaseModel
 
 from llamasize.errors import UsageError
-from llamasize.text import quote_value
+from llamasize.text import quote_value, wants_colour
 
 #: The formats every result family renders.
 FORMATS_BASIC = ("table", "json", "markdown")
@@ -78,19 +78,10 @@ def table_width() -> int:
 
 
 def colour_enabled() -> bool:
-    """Colour in ``table``/``text`` output: off when ``$NO_COLOR`` is set and not empty
-    (no-color.org; it wins over FORCE_COLOR), on when ``$FORCE_COLOR`` is set and not empty or 0,
-    else on exactly when stdout is a terminal. JSON, markdown and the CI formats are never coloured
-    (their renderers do not call ``finish``)."""
-    if os.environ.get("NO_COLOR", ""):
-        return False
-    force = os.environ.get("FORCE_COLOR", "")
-    if force and force != "0":
-        return True
-    try:
-        return bool(sys.stdout is not None and sys.stdout.isatty())
-    except (ValueError, AttributeError):
-        return False
+    """Colour in ``table``/``text`` output: ``text.wants_colour`` for stdout (NO_COLOR wins, then
+    FORCE_COLOR, else whether stdout is a terminal). JSON, markdown and the CI formats are never
+    coloured (their renderers do not call ``finish``)."""
+    return wants_colour(sys.stdout)
 
 
 #: ANSI SGR codes of the verdict words (whole words, upper case as the renderers write them).
