@@ -283,6 +283,25 @@ def cost_report(model_id: str, options: list[CostEstimate], apis: list, *, token
     )
 
 
+def _api_prices(req, reg, all_references: bool) -> list:
+    """Every API price for the model at the request's prompt / output lengths, then the frontier
+    references (``prices``), as ``cost`` compares them."""
+    p, o = req.prompt_tokens, req.output_tokens
+    providers = load_api_prices(reg.catalog_dirs)
+    return (prices_for_model(providers, req.model.id, p, o, min_input_tokens=p)
+            + reference_prices(providers, include_optional=all_references))
+
+
+def _best_per_gpu_type(res) -> list:
+    """The first (best) option of each GPU type among a plan's recommendation and alternatives."""
+    picked, seen = [], set()
+    for x in [res.recommendation, *res.alternatives]:
+        if x is not None and x.gpu not in seen:
+            seen.add(x.gpu)
+            picked.append(x)
+    return picked
+
+
 def compare_costs(req, reg, basis: PriceBasis, *, tokens_per_day: float | None = None, options: int = 3,
                   all_references: bool = False):
     """``llamasize cost``: the planner's best option per GPU type (objective cost-per-token),
@@ -290,15 +309,8 @@ def compare_costs(req, reg, basis: PriceBasis, *, tokens_per_day: float | None =
     Returns ``(report, plan)``; the report is None when nothing fits (the plan says why)."""
     cals = load_plan_calibration(req)  # read once for the plan and every option's speed
     res = plan(req, reg, cals)
-    p, o = req.prompt_tokens, req.output_tokens
-    providers = load_api_prices(reg.catalog_dirs)
-    apis = prices_for_model(providers, req.model.id, p, o, min_input_tokens=p)
-    apis += reference_prices(providers, include_optional=all_references)
-    picked, seen = [], set()
-    for x in [res.recommendation, *res.alternatives]:  # the best option of each GPU type
-        if x is not None and x.gpu not in seen:
-            seen.add(x.gpu)
-            picked.append(x)
+    apis = _api_prices(req, reg, all_references)
+    picked = _best_per_gpu_type(res)
     if not picked:
         return None, res
     estimates = []
@@ -321,14 +333,8 @@ def compare_costs_slo(sreq, reg, basis: PriceBasis, *, tokens_per_day: float | N
     cals = load_plan_calibration(req)
     res = plan_slo(sreq, reg, cals)
     p, o = req.prompt_tokens, req.output_tokens
-    providers = load_api_prices(reg.catalog_dirs)
-    apis = prices_for_model(providers, req.model.id, p, o, min_input_tokens=p)
-    apis += reference_prices(providers, include_optional=all_references)
-    picked, seen = [], set()
-    for x in [res.recommendation, *res.alternatives]:
-        if x is not None and x.gpu not in seen:
-            seen.add(x.gpu)
-            picked.append(x)
+    apis = _api_prices(req, reg, all_references)
+    picked = _best_per_gpu_type(res)
     estimates = []
     for x in picked[:options]:
         gpu = reg.gpu(x.gpu)
