@@ -146,6 +146,23 @@ def verified(shared_run):
     return r, report, Path(report["calibration_path"])
 
 
+def spy_check_estimates(monkeypatch) -> list:
+    """A list that fills with every ``(Deployment, estimate)`` ``check`` computes from now on (the
+    Checker's estimate wrapped through ``monkeypatch``)."""
+    from llamasize.check.run import Checker
+
+    seen = []
+    original = Checker.estimate
+
+    def spy(self, d):
+        e = original(self, d)
+        seen.append((d, e))
+        return e
+
+    monkeypatch.setattr(Checker, "estimate", spy)
+    return seen
+
+
 @pytest.fixture(scope="session")
 def registry():
     """The bundled registry (loaded once)."""

@@ -11,9 +11,9 @@ import textwrap
 import pytest
 import yaml
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, spy_check_estimates
 from llamasize.check.report import CheckOptions
-from llamasize.check.run import Checker, check_paths
+from llamasize.check.run import check_paths
 
 MANIFESTS = sorted((REPO / "examples" / "manifests").glob("*/*.yaml"))
 PER_GPU = ("total_bytes", "budget_bytes", "weights_bytes", "kv_cache_bytes", "activation_bytes", "overhead_bytes",
@@ -22,15 +22,7 @@ PER_GPU = ("total_bytes", "budget_bytes", "weights_bytes", "kv_cache_bytes", "ac
 
 def _checked(paths, registry, monkeypatch):
     """The report of ``check`` and every (Deployment, estimate) it computed."""
-    seen = []
-    original = Checker.estimate
-
-    def spy(self, d):
-        e = original(self, d)
-        seen.append((d, e))
-        return e
-
-    monkeypatch.setattr(Checker, "estimate", spy)
+    seen = spy_check_estimates(monkeypatch)
     report = check_paths([str(p) for p in paths], registry, CheckOptions(cwd=REPO))
     return report, seen
 

@@ -9,8 +9,9 @@ import textwrap
 
 import pytest
 
+from conftest import spy_check_estimates
 from llamasize.check.report import CheckOptions
-from llamasize.check.run import Checker, check_paths
+from llamasize.check.run import check_paths
 from llamasize.estimate.serving_extras import average_layer_bytes
 from llamasize.estimate.shards import stage_weight_bytes
 from llamasize.units import GIB
@@ -22,15 +23,7 @@ KV_8B_PER_TOKEN = 32 * 2 * 8 * 128 * 2
 def _check(tmp_path, monkeypatch, registry, cmd: list[str], *, gpu="NVIDIA-H100-80GB-HBM3", gpus=1,
            options=CheckOptions()):
     """Check one Deployment running ``cmd``; the report and every (Deployment, estimate) made."""
-    seen = []
-    original = Checker.estimate
-
-    def spy(self, d):
-        e = original(self, d)
-        seen.append((d, e))
-        return e
-
-    monkeypatch.setattr(Checker, "estimate", spy)
+    seen = spy_check_estimates(monkeypatch)
     args = ", ".join(f'"{c}"' if not c.startswith("{") else f"'{c}'" for c in cmd)
     (tmp_path / "d.yaml").write_text(textwrap.dedent(f"""\
         apiVersion: apps/v1
