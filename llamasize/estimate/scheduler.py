@@ -48,6 +48,8 @@ ADMISSION = ("greedy", "reserve")
 RUNS = True
 #: A run is cut at this many (request x step) entries of its block table (memory bound, not a result).
 _RUN_CELLS = 2_000_000
+#: First look-ahead of a run, in steps (doubled until it holds the run's end; speed only, not a result).
+_HORIZON = 64
 
 
 class _Sim:
@@ -213,19 +215,11 @@ class _Sim:
         self.util_time += (u0 + u1) / 2 * dt
         self.util_max = max(self.util_max, u0, u1)
 
-    def _advance_run(self) -> bool:
-        """Apply the run of decode-only steps that starts now (module docstring); False when there
-        is none (a request is prefilling, more decode than the budget holds, or the very first
-        step is an event), and the caller takes one step."""
-        run = self.running
+    def _run_end(self, run: np.ndarray, c: np.ndarray, gen: np.ndarray, k: int):
+        """The end of the run over its first ``k`` steps (``k`` when no event comes before), with
+        the longest prefix of ``run`` that fits at each step, the cumulated KV of the prefixes
+        (stages, prefix, step) and the step offsets."""
         r = int(run.size)
-        if not RUNS or not r or r > self.budget:
-            return False
-        gen = self.generated[run]
-        if np.any(self.recompute[run] > 0) or np.any(gen == 0):
-            return False
-        c = self.prefilled[run] + gen                       # cached tokens of each (all decoding)
-        k = min(int(np.min(self.output[run] - gen)), max(1, _RUN_CELLS // r))  # up to the first finish
         j = np.arange(k, dtype=np.int64)
         if self.reserve:                                    # reserved up front: the use does not grow
             grown = np.broadcast_to((self.prompt[run] + self.output[run])[:, None], (r, k))
@@ -259,6 +253,29 @@ class _Sim:
             if np.all(cum[:, n_run - 1, s] + np.array(self.pool.bytes1(need)) <= cap):
                 end = min(end, s)
                 break
+        return end, live, cum, j
+
+    def _advance_run(self) -> bool:
+        """Apply the run of decode-only steps that starts now (module docstring); False when there
+        is none (a request is prefilling, more decode than the budget holds, or the very first
+        step is an event), and the caller takes one step."""
+        run = self.running
+        r = int(run.size)
+        if not RUNS or not r or r > self.budget:
+            return False
+        gen = self.generated[run]
+        if np.any(self.recompute[run] > 0) or np.any(gen == 0):
+            return False
+        c = self.prefilled[run] + gen                       # cached tokens of each (all decoding)
+        k = min(int(np.min(self.output[run] - gen)), max(1, _RUN_CELLS // r))  # up to the first finish
+        # look ahead over a horizon that doubles until it holds the run's end (an event before the
+        # horizon ends the run exactly where the whole of ``k`` would: step j depends on steps <= j)
+        h = min(k, _HORIZON)
+        while True:
+            end, live, cum, j = self._run_end(run, c, gen, h)
+            if end < h or h == k:
+                break
+            h = min(2 * h, k)
         if end < 1:
             return False
         dt = np.empty(end)
@@ -276,7 +293,7 @@ class _Sim:
                     return False
                 dt, lv = dt[:end], lv[:end]
         used = cum[:, lv - 1, np.arange(end)]               # (stages, step): the survivors' KV
-        util = np.max(used / np.maximum(cap, 1.0)[:, None], axis=0)
+        util = np.max(used / np.maximum(self.pool.capacity, 1.0)[:, None], axis=0)
         self.util_time += float(np.sum(util * dt))
         self.util_max = max(self.util_max, float(util.max()))
         self.now = float(clock[end])
