@@ -83,6 +83,9 @@ class _Sim:
         self.now = 0.0
         self.steps = self.evaluated = self.preemptions = self.max_running = 0
         self.util_time = self.util_max = 0.0
+        #: the last run ended at a step where the head of the queue can be admitted, so the next
+        #: step is a scheduler step (a run starting there would end at its first step)
+        self.admits = False
 
     # per-request quantities (vectorised over an index array)
     def target(self, i):
@@ -216,19 +219,22 @@ class _Sim:
         self.util_max = max(self.util_max, u0, u1)
 
     def _run_end(self, run: np.ndarray, c: np.ndarray, gen: np.ndarray, k: int):
-        """The end of the run over its first ``k`` steps (``k`` when no event comes before), with
-        the longest prefix of ``run`` that fits at each step, the cumulated KV of the prefixes
-        (stages, prefix, step) and the step offsets."""
+        """The end of the run over its first ``k`` steps (``k`` when no event comes before);
+        whether the head of the queue can be admitted at that end; the longest prefix of ``run``
+        that fits at each step; the cumulated KV of the prefixes (stages, prefix, step); the step
+        offsets."""
         r = int(run.size)
         j = np.arange(k, dtype=np.int64)
+        cap = self.pool.capacity
         if self.reserve:                                    # reserved up front: the use does not grow
-            grown = np.broadcast_to((self.prompt[run] + self.output[run])[:, None], (r, k))
+            cum = np.cumsum(self.pool.bytes((self.prompt[run] + self.output[run])[:, None]), axis=1)
+            live = np.broadcast_to(np.all(cum <= cap[:, None, None], axis=0).sum(axis=0), (k,))
+            cum = np.broadcast_to(cum, (cum.shape[0], r, k))
         else:
             grown = c[:, None] + j[None, :] + 1             # what each holds after step j's token
-        cum = np.cumsum(self.pool.bytes(grown), axis=1)     # (stages, request prefix, step)
-        cap = self.pool.capacity
-        live = np.all(cum <= cap[:, None, None], axis=0).sum(axis=0)  # longest prefix that fits, by step
-        end = k
+            cum = np.cumsum(self.pool.bytes(grown), axis=1)     # (stages, request prefix, step)
+            live = np.all(cum <= cap[:, None, None], axis=0).sum(axis=0)  # longest prefix that fits, by step
+        end, admits = k, False
         zero = np.flatnonzero(live == 0)
         if zero.size:
             end = int(zero[0])
@@ -251,9 +257,9 @@ class _Sim:
             else:
                 continue
             if np.all(cum[:, n_run - 1, s] + np.array(self.pool.bytes1(need)) <= cap):
-                end = min(end, s)
+                end, admits = s, True
                 break
-        return end, live, cum, j
+        return end, admits, live, cum, j
 
     def _advance_run(self) -> bool:
         """Apply the run of decode-only steps that starts now (module docstring); False when there
@@ -261,7 +267,8 @@ class _Sim:
         step is an event), and the caller takes one step."""
         run = self.running
         r = int(run.size)
-        if not RUNS or not r or r > self.budget:
+        if not RUNS or not r or r > self.budget or self.admits:
+            self.admits = False
             return False
         gen = self.generated[run]
         if np.any(self.recompute[run] > 0) or np.any(gen == 0):
@@ -270,25 +277,21 @@ class _Sim:
         k = min(int(np.min(self.output[run] - gen)), max(1, _RUN_CELLS // r))  # up to the first finish
         # look ahead over a horizon that doubles until it holds the run's end (an event before the
         # horizon ends the run exactly where the whole of ``k`` would: step j depends on steps <= j)
-        h = min(k, _HORIZON)
+        h = k if self.reserve else min(k, _HORIZON)         # reserve: the use is the same at every step
         while True:
-            end, live, cum, j = self._run_end(run, c, gen, h)
+            end, admits, live, cum, j = self._run_end(run, c, gen, h)
             if end < h or h == k:
                 break
             h = min(2 * h, k)
         if end < 1:
             return False
-        dt = np.empty(end)
         lv = live[:end]
-        bounds = np.flatnonzero(np.diff(lv)) + 1
-        for a, b in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [end]])):
-            n_run = int(lv[a])
-            dt[a:b] = self.cost.decode_times(c[:n_run] - 1, j[a:b])
+        dt = self.cost.decode_times(c[:int(lv[0])] - 1, j[:end], lv)
         clock = np.cumsum(np.concatenate([[self.now], dt]))   # step starts, then the end of the last
         if self.order:
             late = np.flatnonzero(clock[:end] >= float(self.arrival[self.order[0]]))
             if late.size:
-                end = int(late[0])
+                end, admits = int(late[0]), False
                 if end < 1:
                     return False
                 dt, lv = dt[:end], lv[:end]
@@ -298,6 +301,7 @@ class _Sim:
         self.util_max = max(self.util_max, float(util.max()))
         self.now = float(clock[end])
         self.steps += end
+        self.admits = admits
         keep = int(lv[-1])
         gone = run[keep:]
         if gone.size:                                       # preempted at the step their prefix shrank

@@ -108,6 +108,7 @@ class StepCost:
             stages.append(_Stage(st, groups, per_tok, per_pair, linear_state_bytes(spec, st.layers, s.tp)))
         self.stages = tuple(stages)
         self._comm_cache: dict[tuple[int, int], tuple[float, float]] = {}
+        self._decode_rows: dict[tuple[int, int], np.ndarray] = {}
 
     def _span_of(self, layer_type: str) -> int | None:
         spec = self.d.model
@@ -157,19 +158,34 @@ class StepCost:
         return float(step_seconds(terms, self.eff, self._bw_peak).sum())
 
 
-    def decode_times(self, pos: np.ndarray, j: np.ndarray) -> np.ndarray:
+    def decode_times(self, pos: np.ndarray, j: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
         """Seconds of decode-only steps: for each ``j``, the step whose ``pos.size`` requests have
         their queries at ``pos + j`` (``time(pos + j, [])`` for every ``j`` at once, exactly: the
         sum of attended keys over the positions has a closed form in ``j`` -- full layers
         ``sum(p) + n (j + 1)``; a window ``W`` ``sum(min(p + j + 1, W))`` by the count of the sorted
         positions below ``W - j - 1``; a chunk ``K`` ``sum((p + j) % K + 1)`` by the count of the sorted
-        residues that wrap)."""
-        spec = self.d.model
-        n = int(pos.size)
+        residues that wrap). ``counts`` (one per ``j``): the step holds only the first ``counts``
+        requests of ``pos`` (``time(pos[:counts] + j, [])``; a run whose tail is preempted)."""
         j = np.asarray(j, dtype=np.int64)
-        if n == 0:
-            return np.zeros(j.size)
-        p = np.sort(pos.astype(np.int64))
+        pos = np.asarray(pos, dtype=np.int64)
+        counts = np.full(j.size, pos.size, dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
+        terms = np.zeros((j.size, len(self.stages), len(TERMS)))
+        bounds = np.flatnonzero(np.diff(counts)) + 1
+        for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), j.size]):
+            n = int(counts[a])
+            if n:
+                self._decode_terms(terms[a:b], np.sort(pos[:n]), j[a:b])
+        if self.trace is not None:
+            self.trace.append(terms[counts > 0].reshape(-1, len(TERMS)))
+        out = np.zeros(j.size)
+        live = counts > 0
+        out[live] = step_seconds(terms[live], self.eff, self._bw_peak).sum(axis=1)
+        return out
+
+    def _decode_terms(self, out: np.ndarray, p: np.ndarray, j: np.ndarray) -> None:
+        """Fill ``out`` (step, stage, term) with the terms of the decode-only steps of the sorted
+        positions ``p`` advanced by each ``j`` (``decode_times``)."""
+        n = int(p.size)
         attended: dict[tuple[str, int | None], np.ndarray] = {}
 
         def attended_sum(lt: str, size: int | None) -> np.ndarray:
@@ -189,22 +205,24 @@ class StepCost:
                 attended[key] = a
             return attended[key]
 
-        blocks = []
-        for stg in self.stages:
-            st = stg.weights
-            works = _weight_works(spec, st, n, n)  # every decoding token samples
+        for si, stg in enumerate(self.stages):
             pairs = np.zeros(j.size)
             for lt, size, count in stg.groups:
                 pairs = pairs + count * attended_sum(lt, size)
-            row = np.tile(self._terms(works + [Work("attention", 0.0, stg.state_bytes * n, n)],
-                                      *self._comm_terms(st, n)), (j.size, 1))
-            row[:, 8] = stg.attn_flops_per_pair * pairs
-            row[:, 9] = stg.kv_per_token_layer * pairs + stg.state_bytes * n
-            blocks.append(row)
-        terms = np.stack(blocks, axis=1)                      # (step, stage, term)
-        if self.trace is not None:
-            self.trace.append(terms.reshape(-1, len(TERMS)))
-        return step_seconds(terms, self.eff, self._bw_peak).sum(axis=1)
+            out[:, si] = self._decode_row(si, n)
+            out[:, si, 8] = stg.attn_flops_per_pair * pairs
+            out[:, si, 9] = stg.kv_per_token_layer * pairs + stg.state_bytes * n
+
+    def _decode_row(self, si: int, n: int) -> np.ndarray:
+        """The terms of stage ``si`` in a decode-only step of ``n`` requests but its attention
+        FLOPs and bytes (cached: they depend on ``n`` only)."""
+        row = self._decode_rows.get((si, n))
+        if row is None:
+            st, state = self.stages[si].weights, self.stages[si].state_bytes
+            works = _weight_works(self.d.model, st, n, n)  # every decoding token samples
+            row = self._decode_rows[(si, n)] = self._terms(works + [Work("attention", 0.0, state * n, n)],
+                                                           *self._comm_terms(st, n))
+        return row
 
     def _comm_terms(self, st, tokens: int) -> tuple[float, float]:
         """(seconds of the stage's collectives over the whole link with no latency, collectives):
