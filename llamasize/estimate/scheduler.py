@@ -138,27 +138,31 @@ class _Sim:
         come first served, while the budget, ``max_num_seqs`` and the pool allow (none in a step
         that preempted, as vLLM V1)."""
         run = self.running
-        cached = self.cached(run)
-        left_to = self.target(run) - self.prefilled[run]
-        left_to = np.where(self.recompute[run] > 0, left_to, np.where(self.generated[run] > 0, 0, left_to))
-        tokens = np.zeros(run.size, dtype=np.int64)
-        dec = np.flatnonzero(left_to == 0)[: self.budget]
-        tokens[dec] = 1
-        left = self.budget - dec.size
-        for j in np.flatnonzero(left_to > 0):
-            if left <= 0:
-                break
-            tokens[j] = min(left, int(left_to[j]))
-            left -= int(tokens[j])
+        gen, pf = self.generated[run], self.prefilled[run]
+        decoding = (self.recompute[run] == 0) & (gen > 0)
+        cached = pf + np.where(decoding, gen, 0)
+        tokens = decoding.astype(np.int64)                  # one token for each decoding request
+        n_dec = int(np.count_nonzero(decoding))
+        if n_dec > self.budget:                             # the budget holds the first ones only
+            tokens[np.flatnonzero(decoding)[self.budget:]] = 0
+        left = self.budget - min(n_dec, self.budget)
+        if n_dec < run.size:                                # prompts being prefilled: their next chunk
+            left_to = np.where(self.recompute[run] > 0, self.recompute[run], self.prompt[run]) - pf
+            for j in np.flatnonzero(~decoding).tolist():
+                if left <= 0:
+                    break
+                tokens[j] = n = min(left, int(left_to[j]))
+                left -= n
         grown = self.prompt[run] + self.output[run] if self.reserve else cached + tokens
         used = self.pool.bytes(grown).sum(axis=1) if run.size else np.zeros(len(self.pool.models))
         before = self.preemptions
         tokens, used = self._preempt_tail(tokens, used)
         run = self.running
+        m = int(run.size)                                   # the running set the step keeps
         admitted, adm_tokens = [], []
         if self.preemptions == before and self.waiting:
             total = [float(u) for u in used]
-            while self.waiting and left > 0 and run.size + len(admitted) < self.max_seqs:
+            while self.waiting and left > 0 and m + len(admitted) < self.max_seqs:
                 q = self.waiting[0]
                 n = min(left, self.left1(q))
                 grown = [u + b for u, b in zip(total, self.pool.bytes1(self._need(q, n)))]
@@ -170,19 +174,19 @@ class _Sim:
                 adm_tokens.append(n)
                 left -= n
         if admitted:
-            run = np.concatenate([run, np.array(admitted, dtype=np.int64)])
-            tokens = np.concatenate([tokens, np.array(adm_tokens, dtype=np.int64)])
-            self.running = run
-        if not run.size or not tokens.any():
+            self.running = np.concatenate([run, np.array(admitted, dtype=np.int64)])
+        if not (m and tokens.any()) and not admitted:
             raise ValueError("nothing can be scheduled: the KV cache cannot hold even one request")
-        sched = tokens > 0
-        idx, tok = run[sched], tokens[sched]
-        remaining = self.target(idx) - self.prefilled[idx]
-        is_prefill = (self.recompute[idx] > 0) | (self.generated[idx] == 0)
-        # a decoding request's query sits at position cached - 1 (its newest token), attending ``cached`` keys
-        decode_pos = self.cached(idx[~is_prefill]) - 1
-        chunks = [(int(self.prefilled[i]), int(n), int(n) == int(r))
-                  for i, n, r in zip(idx[is_prefill], tok[is_prefill], remaining[is_prefill])]
+        # the step's work, in admission order: decodes (a decoding request's query sits at position
+        # cached - 1, its newest token, attending ``cached`` keys), then prefill chunks
+        # (start, length, completes the prompt)
+        decoding, tokens = decoding[:m], tokens[:m]
+        dec_mask = decoding & (tokens > 0)
+        decoders = run[dec_mask]
+        decode_pos = cached[:m][dec_mask] - 1
+        chunked = [(int(run[j]), int(tokens[j])) for j in np.flatnonzero(~decoding & (tokens > 0)).tolist()]
+        chunked += zip(admitted, adm_tokens)
+        chunks = [(int(self.prefilled[i]), n, n == self.left1(i)) for i, n in chunked]
         dt = self.cost.time(decode_pos, chunks)
         self.evaluated += 1
         if admitted:
@@ -191,20 +195,24 @@ class _Sim:
         self.now += dt
         self.steps += 1
         # apply: prefill chunks advance; a finished prompt samples its first token; decodes add one
-        pi = idx[is_prefill]
-        self.prefilled[pi] += tok[is_prefill]
-        done_pf = pi[self.prefilled[pi] >= self.target(pi)]
-        rec = done_pf[self.recompute[done_pf] > 0]
-        self.prefilled[rec], self.recompute[rec] = self.prompt[rec], 0
-        fresh = done_pf[np.isnan(self.first[done_pf])]
-        self.first[fresh] = self.now
-        self.generated[done_pf] += 1
-        self.generated[idx[~is_prefill]] += 1
+        for (i, n), (_, _, done) in zip(chunked, chunks):
+            self.prefilled[i] += n
+            if done:
+                if self.recompute[i] > 0:
+                    self.prefilled[i], self.recompute[i] = self.prompt[i], 0
+                if np.isnan(self.first[i]):
+                    self.first[i] = self.now
+                self.generated[i] += 1
+        self.generated[decoders] += 1
         self._retire()
 
     def _retire(self) -> None:
         run = self.running
-        fin = (self.generated[run] >= self.output[run]) & (self.recompute[run] == 0) & (self.generated[run] > 0)
+        gen = self.generated[run]
+        fin = (gen >= self.output[run]) & (self.recompute[run] == 0) & (gen > 0)
+        if not fin.any():
+            self.max_running = max(self.max_running, int(run.size))
+            return
         self.finish[run[fin]] = self.now
         for _ in range(min(int(fin.sum()), len(self.backlog))):  # closed loop: each client sends its next request
             j = self.backlog.popleft()
