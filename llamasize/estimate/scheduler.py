@@ -250,23 +250,25 @@ class _Sim:
         pre = live < prev                                   # steps that preempt (no admission in them)
         # admission can only become possible where a segment of constant running set starts
         starts = np.flatnonzero(~pre[:end] & np.concatenate([[True], pre[:end - 1]]) if end else [])
-        for s in starts:
-            s = int(s)
-            n_run = int(live[s])
-            if n_run >= self.max_seqs or self.budget - n_run <= 0:
-                continue
-            if s > 0 and n_run < r:                         # the head is the last request preempted
-                q = int(run[n_run])
-                need = min(self.budget - n_run, int(self.prompt[q]) + int(gen[n_run]) + int(np.flatnonzero(
-                    pre[:s] & (live[:s] <= n_run))[0]))
-            elif self.waiting:
-                q = self.waiting[0]
-                need = self._need(q, min(self.budget - n_run, self.left1(q)))
-            else:
-                continue
-            if np.all(cum[:, n_run - 1, s] + np.array(self.pool.bytes1(need)) <= cap):
-                end, admits = s, True
-                break
+        if starts.size:
+            n_run = live[starts]
+            need = np.zeros(starts.size, dtype=np.int64)
+            can = (n_run < self.max_seqs) & (self.budget - n_run > 0)
+            later = starts > 0                              # the head is the last request preempted
+            if later.any():
+                nr = n_run[later]
+                at = np.searchsorted(-live, -nr, side="left")  # the step it was preempted at (live never grows)
+                need[later] = np.minimum(self.budget - nr, self.prompt[run[nr]] + gen[nr] + at)
+            if starts[0] == 0:                              # the head of the queue, at the run's first step
+                if self.waiting and can[0]:
+                    q = self.waiting[0]
+                    need[0] = self._need(q, min(self.budget - int(n_run[0]), self.left1(q)))
+                else:
+                    can[0] = False
+            fits = can & np.all(cum[:, n_run - 1, starts] + self.pool.bytes(need) <= cap[:, None], axis=0)
+            first = np.flatnonzero(fits)
+            if first.size:
+                end, admits = int(starts[first[0]]), True
         return end, admits, live, cum, j
 
     def _advance_run(self) -> bool:
@@ -313,7 +315,7 @@ class _Sim:
         keep = int(lv[-1])
         gone = run[keep:]
         if gone.size:                                       # preempted at the step their prefix shrank
-            at = np.array([int(np.flatnonzero(lv <= i)[0]) for i in range(keep, r)], dtype=np.int64)
+            at = np.searchsorted(-lv, -np.arange(keep, r), side="left")  # the first step each does not fit
             self.generated[gone] += at
             self.recompute[gone] = self.prompt[gone] + self.generated[gone]
             self.prefilled[gone] = 0

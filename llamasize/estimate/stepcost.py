@@ -273,13 +273,18 @@ class Pool:
     def bytes(self, tokens) -> np.ndarray:
         """Bytes each request of ``tokens`` cached tokens holds, per stage: shape (stages, *tokens)."""
         tokens = np.asarray(tokens, dtype=np.int64)
-        out = []
-        for per, block, full, caps, state in self.models:
-            blocks = full * (-(-tokens // block))
+        out = np.empty((len(self.models), *tokens.shape))
+        for k, (per, block, full, caps, state) in enumerate(self.models):
+            blocks = -(-tokens // block)
+            if full != 1:
+                blocks *= full
             for cap, n in caps:
                 blocks = blocks + n * (-(-np.minimum(tokens, cap) // block))
-            out.append(blocks * (block * per) + np.where(tokens > 0, state, 0))
-        return np.array(out, dtype=np.float64)
+            blocks *= block * per
+            if state:
+                blocks += np.where(tokens > 0, state, 0)
+            out[k] = blocks
+        return out
 
     def bytes1(self, tokens: int) -> list[int]:
         """``bytes`` of one request, per stage, in plain ints (the admission loop is hot)."""
