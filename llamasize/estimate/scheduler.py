@@ -271,6 +271,14 @@ class _Sim:
                 end, admits = int(starts[first[0]]), True
         return end, admits, live, cum, j
 
+    def _admits_now(self, run: np.ndarray, c: np.ndarray) -> bool:
+        """Whether the head of the queue can be admitted at the first step of a run of ``run``
+        (cached tokens ``c``): the run's check at step 0 (``_run_end``), on that step alone."""
+        used = self.pool.bytes(self.prompt[run] + self.output[run] if self.reserve else c + 1).sum(axis=1)
+        q = self.waiting[0]
+        need = self.pool.bytes1(self._need(q, min(self.budget - int(run.size), self.left1(q))))
+        return self.pool.fits1(used.tolist()) and self.pool.fits1([u + b for u, b in zip(used.tolist(), need)])
+
     def _advance_run(self) -> bool:
         """Apply the run of decode-only steps that starts now (module docstring); False when there
         is none (a request is prefilling, more decode than the budget holds, or the very first
@@ -284,6 +292,8 @@ class _Sim:
         if np.any(self.recompute[run] > 0) or np.any(gen == 0):
             return False
         c = self.prefilled[run] + gen                       # cached tokens of each (all decoding)
+        if self.waiting and r < self.max_seqs and self.budget > r and self._admits_now(run, c):
+            return False
         k = min(int(np.min(self.output[run] - gen)), max(1, _RUN_CELLS // r))  # up to the first finish
         # look ahead over a horizon that doubles until it holds the run's end (an event before the
         # horizon ends the run exactly where the whole of ``k`` would: step j depends on steps <= j)
