@@ -191,7 +191,9 @@ class _Sim:
         self.evaluated += 1
         if admitted:
             used = np.array(total)
-        self._charge(used, used, dt)
+        u = self.pool.utilization(used)
+        self.util_time += (u + u) / 2 * dt                  # the use is the same at the step's start and end
+        self.util_max = max(self.util_max, u)
         self.now += dt
         self.steps += 1
         # apply: prefill chunks advance; a finished prompt samples its first token; decodes add one
@@ -220,11 +222,6 @@ class _Sim:
             self.waiting.append(j)
         self.running = run[~fin]
         self.max_running = max(self.max_running, int(self.running.size) + int(fin.sum()))
-
-    def _charge(self, used_start: np.ndarray, used_end: np.ndarray, dt: float) -> None:
-        u0, u1 = self.pool.utilization(used_start), self.pool.utilization(used_end)
-        self.util_time += (u0 + u1) / 2 * dt
-        self.util_max = max(self.util_max, u0, u1)
 
     def _run_end(self, run: np.ndarray, c: np.ndarray, gen: np.ndarray, k: int):
         """The end of the run over its first ``k`` steps (``k`` when no event comes before);

@@ -170,11 +170,11 @@ class StepCost:
         pos = np.asarray(pos, dtype=np.int64)
         counts = np.full(j.size, pos.size, dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
         terms = np.zeros((j.size, len(self.stages), len(TERMS)))
-        bounds = np.flatnonzero(np.diff(counts)) + 1
-        for a, b in zip([0, *bounds.tolist()], [*bounds.tolist(), j.size]):
+        bounds = (np.flatnonzero(counts[1:] != counts[:-1]) + 1).tolist()
+        for a, b in zip([0, *bounds], [*bounds, j.size]):
             n = int(counts[a])
             if n:
-                self._decode_terms(terms[a:b], np.sort(pos[:n]), j[a:b])
+                self._decode_terms(terms[a:b], pos[:n], j[a:b])
         if self.trace is not None:
             self.trace.append(terms[counts > 0].reshape(-1, len(TERMS)))
         out = np.zeros(j.size)
@@ -182,11 +182,13 @@ class StepCost:
         out[live] = step_seconds(terms[live], self.eff, self._bw_peak).sum(axis=1)
         return out
 
-    def _decode_terms(self, out: np.ndarray, p: np.ndarray, j: np.ndarray) -> None:
-        """Fill ``out`` (step, stage, term) with the terms of the decode-only steps of the sorted
-        positions ``p`` advanced by each ``j`` (``decode_times``)."""
-        n = int(p.size)
+    def _decode_terms(self, out: np.ndarray, pos: np.ndarray, j: np.ndarray) -> None:
+        """Fill ``out`` (step, stage, term) with the terms of the decode-only steps of the
+        positions ``pos`` advanced by each ``j`` (``decode_times``)."""
+        n = int(pos.size)
         attended: dict[tuple[str, int | None], np.ndarray] = {}
+        # full layers need the sum of the positions only, windows and chunks the sorted positions
+        p = pos if all(size is None for stg in self.stages for _, size, _ in stg.groups) else np.sort(pos)
 
         def attended_sum(lt: str, size: int | None) -> np.ndarray:
             key = (lt, size)
