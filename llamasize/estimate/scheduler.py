@@ -144,11 +144,11 @@ class _Sim:
         tokens = decoding.astype(np.int64)                  # one token for each decoding request
         n_dec = int(np.count_nonzero(decoding))
         if n_dec > self.budget:                             # the budget holds the first ones only
-            tokens[np.flatnonzero(decoding)[self.budget:]] = 0
+            tokens[decoding.nonzero()[0][self.budget:]] = 0
         left = self.budget - min(n_dec, self.budget)
         if n_dec < run.size:                                # prompts being prefilled: their next chunk
             left_to = np.where(self.recompute[run] > 0, self.recompute[run], self.prompt[run]) - pf
-            for j in np.flatnonzero(~decoding).tolist():
+            for j in (~decoding).nonzero()[0].tolist():
                 if left <= 0:
                     break
                 tokens[j] = n = min(left, int(left_to[j]))
@@ -184,7 +184,7 @@ class _Sim:
         dec_mask = decoding & (tokens > 0)
         decoders = run[dec_mask]
         decode_pos = cached[:m][dec_mask] - 1
-        chunked = [(int(run[j]), int(tokens[j])) for j in np.flatnonzero(~decoding & (tokens > 0)).tolist()]
+        chunked = [(int(run[j]), int(tokens[j])) for j in (~decoding & (tokens > 0)).nonzero()[0].tolist()]
         chunked += zip(admitted, adm_tokens)
         chunks = [(int(self.prefilled[i]), n, n == self.left1(i)) for i, n in chunked]
         dt = self.cost.time(decode_pos, chunks)
@@ -233,20 +233,20 @@ class _Sim:
         cap = self.pool.capacity
         if self.reserve:                                    # reserved up front: the use does not grow
             cum = np.cumsum(self.pool.bytes((self.prompt[run] + self.output[run])[:, None]), axis=1)
-            live = np.broadcast_to(np.all(cum <= cap[:, None, None], axis=0).sum(axis=0), (k,))
+            live = np.broadcast_to((cum <= cap[:, None, None]).all(axis=0).sum(axis=0), (k,))
             cum = np.broadcast_to(cum, (cum.shape[0], r, k))
         else:
             grown = c[:, None] + j[None, :] + 1             # what each holds after step j's token
             cum = np.cumsum(self.pool.bytes(grown), axis=1)     # (stages, request prefix, step)
-            live = np.all(cum <= cap[:, None, None], axis=0).sum(axis=0)  # longest prefix that fits, by step
+            live = (cum <= cap[:, None, None]).all(axis=0).sum(axis=0)  # longest prefix that fits, by step
         end, admits = k, False
-        zero = np.flatnonzero(live == 0)
+        zero = (live == 0).nonzero()[0]
         if zero.size:
             end = int(zero[0])
         prev = np.concatenate([[r], live[:-1]])
         pre = live < prev                                   # steps that preempt (no admission in them)
         # admission can only become possible where a segment of constant running set starts
-        starts = np.flatnonzero(~pre[:end] & np.concatenate([[True], pre[:end - 1]]) if end else [])
+        starts = (~pre[:end] & np.concatenate([[True], pre[:end - 1]])).nonzero()[0] if end else live[:0]
         if starts.size:
             n_run = live[starts]
             need = np.zeros(starts.size, dtype=np.int64)
@@ -262,8 +262,8 @@ class _Sim:
                     need[0] = self._need(q, min(self.budget - int(n_run[0]), self.left1(q)))
                 else:
                     can[0] = False
-            fits = can & np.all(cum[:, n_run - 1, starts] + self.pool.bytes(need) <= cap[:, None], axis=0)
-            first = np.flatnonzero(fits)
+            fits = can & (cum[:, n_run - 1, starts] + self.pool.bytes(need) <= cap[:, None]).all(axis=0)
+            first = fits.nonzero()[0]
             if first.size:
                 end, admits = int(starts[first[0]]), True
         return end, admits, live, cum, j
@@ -286,12 +286,12 @@ class _Sim:
             self.admits = False
             return False
         gen = self.generated[run]
-        if np.any(self.recompute[run] > 0) or np.any(gen == 0):
+        if self.recompute[run].any() or not gen.all():
             return False
         c = self.prefilled[run] + gen                       # cached tokens of each (all decoding)
         if self.waiting and r < self.max_seqs and self.budget > r and self._admits_now(run, c):
             return False
-        k = min(int(np.min(self.output[run] - gen)), max(1, _RUN_CELLS // r))  # up to the first finish
+        k = min(int((self.output[run] - gen).min()), max(1, _RUN_CELLS // r))  # up to the first finish
         # look ahead over a horizon that doubles until it holds the run's end (an event before the
         # horizon ends the run exactly where the whole of ``k`` would: step j depends on steps <= j)
         h = k if self.reserve else min(k, _HORIZON)         # reserve: the use is the same at every step
@@ -306,15 +306,15 @@ class _Sim:
         dt = self.cost.decode_times(c[:int(lv[0])] - 1, j[:end], lv)
         clock = np.cumsum(np.concatenate([[self.now], dt]))   # step starts, then the end of the last
         if self.order:
-            late = np.flatnonzero(clock[:end] >= float(self.arrival[self.order[0]]))
+            late = (clock[:end] >= float(self.arrival[self.order[0]])).nonzero()[0]
             if late.size:
                 end, admits = int(late[0]), False
                 if end < 1:
                     return False
                 dt, lv = dt[:end], lv[:end]
         used = cum[:, lv - 1, np.arange(end)]               # (stages, step): the survivors' KV
-        util = np.max(used / np.maximum(self.pool.capacity, 1.0)[:, None], axis=0)
-        self.util_time += float(np.sum(util * dt))
+        util = (used / np.maximum(self.pool.capacity, 1.0)[:, None]).max(axis=0)
+        self.util_time += float((util * dt).sum())
         self.util_max = max(self.util_max, float(util.max()))
         self.now = float(clock[end])
         self.steps += end
