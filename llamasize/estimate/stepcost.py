@@ -169,51 +169,54 @@ class StepCost:
         j = np.asarray(j, dtype=np.int64)
         pos = np.asarray(pos, dtype=np.int64)
         counts = np.full(j.size, pos.size, dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
-        terms = np.zeros((j.size, len(self.stages), len(TERMS)))
-        bounds = (np.flatnonzero(counts[1:] != counts[:-1]) + 1).tolist()
-        for a, b in zip([0, *bounds], [*bounds, j.size]):
-            n = int(counts[a])
-            if n:
-                self._decode_terms(terms[a:b], pos[:n], j[a:b])
-        if self.trace is not None:
-            self.trace.append(terms[counts > 0].reshape(-1, len(TERMS)))
-        out = np.zeros(j.size)
         live = counts > 0
-        out[live] = step_seconds(terms[live], self.eff, self._bw_peak).sum(axis=1)
-        return out
-
-    def _decode_terms(self, out: np.ndarray, pos: np.ndarray, j: np.ndarray) -> None:
-        """Fill ``out`` (step, stage, term) with the terms of the decode-only steps of the
-        positions ``pos`` advanced by each ``j`` (``decode_times``)."""
-        n = int(pos.size)
+        if not live.all():                                  # a step of no request takes no time
+            out = np.zeros(j.size)
+            if live.any():
+                out[live] = self.decode_times(pos, j[live], counts[live])
+            return out
+        change = counts[1:] != counts[:-1]
+        starts = [0, *(change.nonzero()[0] + 1).tolist()]  # the segments of equal counts
+        seg = np.concatenate([[0], np.cumsum(change)])      # the segment of each step
         attended: dict[tuple[str, int | None], np.ndarray] = {}
-        # full layers need the sum of the positions only, windows and chunks the sorted positions
-        p = pos if all(size is None for stg in self.stages for _, size, _ in stg.groups) else np.sort(pos)
-
-        def attended_sum(lt: str, size: int | None) -> np.ndarray:
-            key = (lt, size)
-            if key not in attended:
-                if size is None:
-                    a = float(p.sum() + n) + n * j.astype(np.float64)
-                elif lt == "chunked_attention":
-                    r = np.sort(p % size)
-                    jr = j % size
-                    wrap = n - np.searchsorted(r, size - jr, side="left")
-                    a = (float(r.sum() + n) + n * jr - size * wrap).astype(np.float64)
-                else:
-                    below = np.searchsorted(p, size - 1 - j, side="left")  # p + j + 1 < W
-                    csum = np.concatenate([[0], np.cumsum(p)])
-                    a = (csum[below] + below * (j + 1) + (n - below) * size).astype(np.float64)
-                attended[key] = a
-            return attended[key]
-
+        for stg in self.stages:
+            for lt, size, _ in stg.groups:
+                if (lt, size) not in attended:
+                    attended[(lt, size)] = self._attended_sums(lt, size, pos, j, counts, starts)
+        terms = np.empty((j.size, len(self.stages), len(TERMS)))
         for si, stg in enumerate(self.stages):
             pairs = np.zeros(j.size)
             for lt, size, count in stg.groups:
-                pairs = pairs + count * attended_sum(lt, size)
-            out[:, si] = self._decode_row(si, n)
-            out[:, si, 8] = stg.attn_flops_per_pair * pairs
-            out[:, si, 9] = stg.kv_per_token_layer * pairs + stg.state_bytes * n
+                pairs = pairs + count * attended[(lt, size)]
+            terms[:, si] = np.array([self._decode_row(si, int(counts[a])) for a in starts])[seg]
+            terms[:, si, 8] = stg.attn_flops_per_pair * pairs
+            terms[:, si, 9] = stg.kv_per_token_layer * pairs + stg.state_bytes * counts
+        if self.trace is not None:
+            self.trace.append(terms.reshape(-1, len(TERMS)))
+        return step_seconds(terms, self.eff, self._bw_peak).sum(axis=1)
+
+    @staticmethod
+    def _attended_sums(lt: str, size: int | None, pos: np.ndarray, j: np.ndarray, counts: np.ndarray,
+                       starts: list[int]) -> np.ndarray:
+        """Keys attended on one layer of type ``lt`` (window or chunk ``size``) by the first
+        ``counts`` queries of ``pos`` advanced by ``j``, summed, per step (``decode_times``)."""
+        if size is None:                                    # the sum of the positions of each prefix
+            csum = np.cumsum(pos)
+            return (csum[counts - 1] + counts).astype(np.float64) + counts * j.astype(np.float64)
+        out = np.empty(j.size)
+        for a, b in zip(starts, [*starts[1:], j.size]):     # windows and chunks: the sorted prefix
+            n, jj = int(counts[a]), j[a:b]
+            p = np.sort(pos[:n])
+            if lt == "chunked_attention":
+                r = np.sort(p % size)
+                jr = jj % size
+                wrap = n - np.searchsorted(r, size - jr, side="left")
+                out[a:b] = (float(r.sum() + n) + n * jr - size * wrap).astype(np.float64)
+            else:
+                below = np.searchsorted(p, size - 1 - jj, side="left")  # p + j + 1 < W
+                csum = np.concatenate([[0], np.cumsum(p)])
+                out[a:b] = (csum[below] + below * (jj + 1) + (n - below) * size).astype(np.float64)
+        return out
 
     def _decode_row(self, si: int, n: int) -> np.ndarray:
         """The terms of stage ``si`` in a decode-only step of ``n`` requests but its attention
