@@ -50,6 +50,8 @@ RUNS = True
 _RUN_CELLS = 2_000_000
 #: First look-ahead of a run, in steps (doubled until it holds the run's end; speed only, not a result).
 _HORIZON = 64
+#: Steps queued for timing before they are timed (memory bound, not a result).
+_PENDING_STEPS = 100_000
 
 
 class _Sim:
@@ -86,6 +88,13 @@ class _Sim:
         #: the last run ended at a step where the head of the queue can be admitted, so the next
         #: step is a scheduler step (a run starting there would end at its first step)
         self.admits = False
+        #: once every request has arrived the schedule no longer depends on the clock, so steps are
+        #: timed in batches (``_flush``): their terms, KV utilisation and the times to stamp wait here
+        self.lazy = False
+        self.pend_terms: list[np.ndarray] = []
+        self.pend_util: list = []
+        self.pend_marks: list[tuple[np.ndarray, object, int]] = []
+        self.pend_steps = 0
 
     # per-request quantities (vectorised over an index array)
     def target(self, i):
@@ -115,8 +124,45 @@ class _Sim:
             if not self.running.size and not self.waiting:
                 self.now = float(self.arrival[self.order[0]])
                 continue
+            self.lazy = not self.order
             if not self._advance_run():
                 self._step()
+            if self.pend_steps >= _PENDING_STEPS:
+                self._flush()
+        self._flush()
+
+    def _pend(self, terms: np.ndarray, util) -> None:
+        """Queue steps to time (``terms``: step, stage, term) with their KV utilisation."""
+        self.pend_terms.append(terms)
+        self.pend_util.append(util)
+        self.pend_steps += len(terms)
+
+    def _stamp(self, times: np.ndarray, idx) -> None:
+        """``times[idx]`` = now: at once, or when the steps queued so far are timed."""
+        if self.lazy:
+            self.pend_marks.append((times, idx, self.pend_steps))
+        else:
+            times[idx] = self.now
+
+    def _flush(self) -> None:
+        """Time the queued steps at once, in order: the same clock, utilisation and stamps as
+        timing each when it was taken (the same sums in the same order)."""
+        if not self.pend_terms:
+            return
+        dt = self.cost.seconds(np.concatenate(self.pend_terms))
+        clock = np.cumsum(np.concatenate([[self.now], dt]))
+        at = 0
+        for util in self.pend_util:
+            if isinstance(util, float):                     # one scheduler step
+                self.util_time += (util + util) / 2 * float(dt[at])
+                at += 1
+            else:                                           # a run
+                self.util_time += float((util * dt[at:at + util.size]).sum())
+                at += util.size
+        for times, idx, t in self.pend_marks:
+            times[idx] = clock[t]
+        self.now = float(clock[-1])
+        self.pend_terms, self.pend_util, self.pend_marks, self.pend_steps = [], [], [], 0
 
     def _preempt_tail(self, tokens: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Preempt the most recently admitted running requests until ``used`` fits."""
@@ -187,14 +233,17 @@ class _Sim:
         chunked = [(int(run[j]), int(tokens[j])) for j in (~decoding & (tokens > 0)).nonzero()[0].tolist()]
         chunked += zip(admitted, adm_tokens)
         chunks = [(int(self.prefilled[i]), n, n == self.left1(i)) for i, n in chunked]
-        dt = self.cost.time(decode_pos, chunks)
         self.evaluated += 1
         if admitted:
             used = np.array(total)
-        u = self.pool.utilization(used)
-        self.util_time += (u + u) / 2 * dt                  # the use is the same at the step's start and end
+        u = self.pool.utilization(used)                     # the same at the step's start and end
         self.util_max = max(self.util_max, u)
-        self.now += dt
+        if self.lazy:
+            self._pend(self.cost.step_terms(decode_pos, chunks)[None], u)
+        else:
+            dt = self.cost.time(decode_pos, chunks)
+            self.util_time += (u + u) / 2 * dt
+            self.now += dt
         self.steps += 1
         # apply: prefill chunks advance; a finished prompt samples its first token; decodes add one
         for (i, n), (_, _, done) in zip(chunked, chunks):
@@ -203,7 +252,8 @@ class _Sim:
                 if self.recompute[i] > 0:
                     self.prefilled[i], self.recompute[i] = self.prompt[i], 0
                 if np.isnan(self.first[i]):
-                    self.first[i] = self.now
+                    self.first[i] = 0.0                     # stamped now or when the step is timed
+                    self._stamp(self.first, i)
                 self.generated[i] += 1
         self.generated[decoders] += 1
         self._retire()
@@ -215,10 +265,10 @@ class _Sim:
         if not fin.any():
             self.max_running = max(self.max_running, int(run.size))
             return
-        self.finish[run[fin]] = self.now
+        self._stamp(self.finish, run[fin])
         for _ in range(min(int(fin.sum()), len(self.backlog))):  # closed loop: each client sends its next request
             j = self.backlog.popleft()
-            self.arrival[j] = self.now
+            self._stamp(self.arrival, j)
             self.waiting.append(j)
         self.running = run[~fin]
         self.max_running = max(self.max_running, int(self.running.size) + int(fin.sum()))
@@ -303,8 +353,11 @@ class _Sim:
         if end < 1:
             return False
         lv = live[:end]
-        dt = self.cost.decode_times(c[:int(lv[0])] - 1, j[:end], lv)
-        clock = np.cumsum(np.concatenate([[self.now], dt]))   # step starts, then the end of the last
+        if self.lazy:
+            terms = self.cost.decode_terms(c[:int(lv[0])] - 1, j[:end], lv)
+        else:
+            dt = self.cost.decode_times(c[:int(lv[0])] - 1, j[:end], lv)
+            clock = np.cumsum(np.concatenate([[self.now], dt]))   # step starts, then the end of the last
         if self.order:
             late = (clock[:end] >= float(self.arrival[self.order[0]])).nonzero()[0]
             if late.size:
@@ -314,9 +367,12 @@ class _Sim:
                 dt, lv = dt[:end], lv[:end]
         used = cum[:, lv - 1, np.arange(end)]               # (stages, step): the survivors' KV
         util = (used / np.maximum(self.pool.capacity, 1.0)[:, None]).max(axis=0)
-        self.util_time += float((util * dt).sum())
         self.util_max = max(self.util_max, float(util.max()))
-        self.now = float(clock[end])
+        if self.lazy:
+            self._pend(terms, util)
+        else:
+            self.util_time += float((util * dt).sum())
+            self.now = float(clock[end])
         self.steps += end
         self.admits = admits
         keep = int(lv[-1])

@@ -128,11 +128,19 @@ class StepCost:
     def time(self, decode_pos: np.ndarray, chunks: list[tuple[int, int, bool]]) -> float:
         """Seconds of one step: decoding requests whose queries sit at ``decode_pos`` (the tokens
         already cached) and prefill ``chunks`` ``(start, length, completes_prompt)``."""
+        if int(decode_pos.size) + sum(c[1] for c in chunks) == 0:
+            return 0.0
+        return float(self.seconds(self.step_terms(decode_pos, chunks)))
+
+    def seconds(self, terms: np.ndarray) -> np.ndarray:
+        """Seconds of the steps of ``terms`` (shape ``(..., stages, len(TERMS))``): its stages add up."""
+        return step_seconds(terms, self.eff, self._bw_peak).sum(axis=-1)
+
+    def step_terms(self, decode_pos: np.ndarray, chunks: list[tuple[int, int, bool]]) -> np.ndarray:
+        """The terms of the step ``time`` times, one row per stage (appended to ``trace`` if it is on)."""
         spec = self.d.model
         n_dec = int(decode_pos.size)
         tokens = n_dec + sum(c[1] for c in chunks)
-        if tokens == 0:
-            return 0.0
         logits = n_dec + sum(1 for c in chunks if c[2])
         rows = []
         for stg in self.stages:
@@ -155,7 +163,7 @@ class StepCost:
         terms = np.array(rows)
         if self.trace is not None:
             self.trace.append(terms)
-        return float(step_seconds(terms, self.eff, self._bw_peak).sum())
+        return terms
 
 
     def decode_times(self, pos: np.ndarray, j: np.ndarray, counts: np.ndarray | None = None) -> np.ndarray:
@@ -170,11 +178,17 @@ class StepCost:
         pos = np.asarray(pos, dtype=np.int64)
         counts = np.full(j.size, pos.size, dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
         live = counts > 0
-        if not live.all():                                  # a step of no request takes no time
-            out = np.zeros(j.size)
-            if live.any():
-                out[live] = self.decode_times(pos, j[live], counts[live])
-            return out
+        if live.all():
+            return self.seconds(self.decode_terms(pos, j, counts))
+        out = np.zeros(j.size)                              # a step of no request takes no time
+        if live.any():
+            out[live] = self.decode_times(pos, j[live], counts[live])
+        return out
+
+    def decode_terms(self, pos: np.ndarray, j: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The terms of the steps ``decode_times`` times, shape (step, stage, term); every count
+        > 0 (appended to ``trace`` if it is on)."""
+        j, pos, counts = (np.asarray(x, dtype=np.int64) for x in (j, pos, counts))
         change = counts[1:] != counts[:-1]
         starts = [0, *(change.nonzero()[0] + 1).tolist()]  # the segments of equal counts
         seg = np.concatenate([[0], np.cumsum(change)])      # the segment of each step
@@ -193,7 +207,7 @@ class StepCost:
             terms[:, si, 9] = stg.kv_per_token_layer * pairs + stg.state_bytes * counts
         if self.trace is not None:
             self.trace.append(terms.reshape(-1, len(TERMS)))
-        return step_seconds(terms, self.eff, self._bw_peak).sum(axis=1)
+        return terms
 
     @staticmethod
     def _attended_sums(lt: str, size: int | None, pos: np.ndarray, j: np.ndarray, counts: np.ndarray,
