@@ -97,8 +97,59 @@ def test_closed_form_runs_agree_with_stepping(reg, monkeypatch, model, quant, n,
     assert (fast.steps, fast.preemptions, fast.max_running) == (slow.steps, slow.preemptions, slow.max_running)
     assert fast.makespan_s == pytest.approx(slow.makespan_s, rel=1e-9)
     assert np.allclose(fast.ttft_s, slow.ttft_s, rtol=1e-9) and np.allclose(fast.e2e_s, slow.e2e_s, rtol=1e-9)
+    assert np.allclose(fast.tpot_s, slow.tpot_s, rtol=1e-9)
     assert fast.kv_utilization_mean == pytest.approx(slow.kv_utilization_mean, rel=1e-9)
     assert fast.kv_utilization_max == pytest.approx(slow.kv_utilization_max, rel=1e-12)
+
+
+def _same(a, b, rel):
+    """Two simulation results agree: the same counts, every latency to ``rel``."""
+    assert (a.steps, a.preemptions, a.max_running, a.output_tokens) == \
+        (b.steps, b.preemptions, b.max_running, b.output_tokens)
+    for f in ("ttft_s", "tpot_s", "e2e_s"):
+        assert np.allclose(getattr(a, f), getattr(b, f), rtol=rel, atol=0), f
+    for f in ("makespan_s", "kv_utilization_mean", "kv_utilization_max"):
+        assert getattr(a, f) == pytest.approx(getattr(b, f), rel=rel), f
+
+
+_CHURN = [  # (model, quant, n, ctx, requests, clients): workloads whose pool fills (preemptions), with arrivals
+    ("llama3.1-70b", "fp8", 2, 8192, [Request(0.0, 2000, 1500 + 50 * (i % 5)) for i in range(300)], None),
+    ("mixtral-8x7b", "fp8", 1, 4096, [Request(0.002 * i, 900 + i % 300, 500 + (i * 7) % 600) for i in range(300)], None),
+    ("llama3.1-8b", "fp8", 1, 4096, [Request(0.0, 1200 + i % 400, 900 + (i * 13) % 500) for i in range(500)], 300),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_CHURN)))
+def test_runs_through_preemption_churn_agree_with_stepping(reg, monkeypatch, case):
+    """Preemption churn (runs cut by finishes, re-admissions of preempted requests), requests still
+    arriving, and a closed loop: runs give what stepping gives, to rounding (TTFT and TPOT of every
+    request)."""
+    model, quant, n, ctx, reqs, clients = _CHURN[case]
+    d = _dep(reg, model=model, quant=quant, n=n, ctx=ctx)
+    fast = simulate(d, reqs, clients=clients)
+    monkeypatch.setattr(scheduler, "RUNS", False)
+    slow = simulate(d, reqs, clients=clients)
+    assert fast.preemptions > 0 and fast.evaluated_steps < fast.steps / 3 and slow.evaluated_steps == slow.steps
+    _same(fast, slow, 1e-9)
+
+
+@pytest.mark.parametrize("admission", ["greedy", "reserve"])
+def test_batched_timing_gives_the_numbers_of_timing_each_step(reg, monkeypatch, admission):
+    """Steps timed together once every request has arrived (queued terms, the clock summed in
+    order, times stamped from it) give what timing each step when it is taken gives; so do a
+    look-ahead that starts at one step and a queue flushed every few steps."""
+    for model, quant, n, ctx, reqs, clients in _CHURN:
+        d = _dep(reg, model=model, quant=quant, n=n, ctx=ctx)
+        batched = simulate(d, reqs, admission=admission, clients=clients)
+        with monkeypatch.context() as m:
+            m.setattr(scheduler, "BATCH_TIMING", False)
+            each = simulate(d, reqs, admission=admission, clients=clients)
+            assert each.evaluated_steps == batched.evaluated_steps
+            _same(batched, each, 1e-12)
+        with monkeypatch.context() as m:
+            m.setattr(scheduler, "_HORIZON", 1)
+            m.setattr(scheduler, "_PENDING_STEPS", 7)
+            _same(batched, simulate(d, reqs, admission=admission, clients=clients), 1e-12)
 
 
 def test_decode_times_is_time_at_every_offset(reg):
@@ -111,6 +162,11 @@ def test_decode_times_is_time_at_every_offset(reg):
         got = cost.decode_times(pos, j)
         want = [cost.time(pos + x, []) for x in j]
         assert np.allclose(got, want, rtol=1e-12), model
+        # a run whose tail is preempted: step i holds the first counts[i] requests only
+        counts = np.array([8, 8, 7, 5, 5, 2, 1, 0], dtype=np.int64)
+        got = cost.decode_times(pos, j, counts)
+        want = [cost.time(pos[:c] + x, []) for c, x in zip(counts, j)]
+        assert np.allclose(got, want, rtol=1e-12) and got[-1] == 0.0 and len(set(got[:-1].tolist())) > 3, model
 
 
 def test_poisson_arrivals_are_seeded():

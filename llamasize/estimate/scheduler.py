@@ -15,7 +15,14 @@ running set at step ``j`` is the longest prefix (in admission order) whose grown
 which is what preempting from the tail leaves. Such a run is applied at once: its block table
 (request x step), its step times (``StepCost.decode_times``, exact), the KV use of each step, the
 preempted requests queued at the front as the step loop would queue them. The result is the one
-of stepping one step at a time (``RUNS = False``), to rounding.
+of stepping one step at a time (``RUNS = False``), to rounding. The run looks ahead over a horizon
+that doubles until it holds the next event (most runs of a saturated pool end within a few steps).
+
+**Batched timing** (``_Sim._flush``): once every request has arrived, no scheduling decision reads
+the clock (only arrivals do), so the steps' terms (``StepCost.step_terms`` / ``decode_terms``) are
+queued and timed together (``StepCost.seconds``), the clock summed over them in the same order,
+and the first-token, finish and closed-loop issue times stamped from it: the same numbers as timing
+each step when it is taken (``BATCH_TIMING = False``).
 """
 
 from __future__ import annotations
@@ -46,6 +53,9 @@ ADMISSION = ("greedy", "reserve")
 #: Advance runs of decode-only steps in closed form (``_Sim._advance_run``); False steps one by one
 #: (the tests compare the two).
 RUNS = True
+#: Time steps in batches once every request has arrived (``_Sim._flush``); False times each step
+#: when it is taken (the tests compare the two).
+BATCH_TIMING = True
 #: A run is cut at this many (request x step) entries of its block table (memory bound, not a result).
 _RUN_CELLS = 2_000_000
 #: First look-ahead of a run, in steps (doubled until it holds the run's end; speed only, not a result).
@@ -124,7 +134,7 @@ class _Sim:
             if not self.running.size and not self.waiting:
                 self.now = float(self.arrival[self.order[0]])
                 continue
-            self.lazy = not self.order
+            self.lazy = BATCH_TIMING and not self.order
             if not self._advance_run():
                 self._step()
             if self.pend_steps >= _PENDING_STEPS:
