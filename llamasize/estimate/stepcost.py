@@ -295,11 +295,14 @@ class Pool:
         out = np.empty((len(self.models), *tokens.shape))
         for k, (per, block, full, caps, state) in enumerate(self.models):
             blocks = -(-tokens // block)
-            if full != 1:
-                blocks *= full
-            for cap, n in caps:
-                blocks = blocks + n * (-(-np.minimum(tokens, cap) // block))
-            blocks *= block * per
+            if caps:
+                if full != 1:
+                    blocks *= full
+                for cap, n in caps:
+                    blocks = blocks + n * (-(-np.minimum(tokens, cap) // block))
+                blocks *= block * per
+            else:                                           # full layers only: one product
+                blocks *= full * block * per
             if state:
                 blocks += np.where(tokens > 0, state, 0)
             out[k] = blocks
@@ -320,7 +323,7 @@ class Pool:
 
     def fits(self, used: np.ndarray) -> bool:
         """``used``: bytes per stage."""
-        return bool(np.all(used <= self.capacity))
+        return bool((used <= self.capacity).all())
 
     def utilization(self, used: np.ndarray) -> float:
         return float(np.max(used / np.maximum(self.capacity, 1.0)))
