@@ -106,15 +106,9 @@ class _Sim:
         self.pend_marks: list[tuple[np.ndarray, object, int]] = []
         self.pend_steps = 0
 
-    # per-request quantities (vectorised over an index array)
-    def target(self, i):
-        return np.where(self.recompute[i] > 0, self.recompute[i], self.prompt[i])
-
-    def cached(self, i):
-        return np.where(self.recompute[i] > 0, self.prefilled[i], self.prefilled[i] + self.generated[i])
-
+    # per-request quantities
     def cached1(self, i: int) -> int:
-        """``cached`` of one request (plain ints: the per-request paths are hot)."""
+        """Tokens request ``i`` holds in the KV cache (plain ints: the per-request paths are hot)."""
         return int(self.prefilled[i]) + (0 if self.recompute[i] else int(self.generated[i]))
 
     def left1(self, i: int) -> int:
