@@ -137,7 +137,8 @@ def test_runs_through_preemption_churn_agree_with_stepping(reg, monkeypatch, cas
 def test_batched_timing_gives_the_numbers_of_timing_each_step(reg, monkeypatch, admission):
     """Steps timed together once every request has arrived (queued terms, the clock summed in
     order, times stamped from it) give what timing each step when it is taken gives; so do a
-    look-ahead that starts at one step and a queue flushed every few steps."""
+    look-ahead that starts at one step, a queue flushed every few steps and prefill chunks applied
+    as arrays."""
     for model, quant, n, ctx, reqs, clients in _CHURN:
         d = _dep(reg, model=model, quant=quant, n=n, ctx=ctx)
         batched = simulate(d, reqs, admission=admission, clients=clients)
@@ -149,6 +150,7 @@ def test_batched_timing_gives_the_numbers_of_timing_each_step(reg, monkeypatch, 
         with monkeypatch.context() as m:
             m.setattr(scheduler, "_HORIZON", 1)
             m.setattr(scheduler, "_PENDING_STEPS", 7)
+            m.setattr(scheduler, "_CHUNKS_ONE_BY_ONE", 0)   # every step's chunks applied as arrays
             _same(batched, simulate(d, reqs, admission=admission, clients=clients), 1e-12)
 
 

@@ -60,6 +60,8 @@ BATCH_TIMING = True
 _RUN_CELLS = 2_000_000
 #: First look-ahead of a run, in steps (doubled until it holds the run's end; speed only, not a result).
 _HORIZON = 64
+#: A step applies up to this many prefill chunks one by one, more as arrays (speed only, not a result).
+_CHUNKS_ONE_BY_ONE = 4
 #: Steps queued for timing before they are timed (memory bound, not a result).
 _PENDING_STEPS = 100_000
 
@@ -250,15 +252,26 @@ class _Sim:
             self.now += dt
         self.steps += 1
         # apply: prefill chunks advance; a finished prompt samples its first token; decodes add one
-        for (i, n), (_, _, done) in zip(chunked, chunks):
-            self.prefilled[i] += n
-            if done:
-                if self.recompute[i] > 0:
-                    self.prefilled[i], self.recompute[i] = self.prompt[i], 0
-                if np.isnan(self.first[i]):
-                    self.first[i] = 0.0                     # stamped now or when the step is timed
-                    self._stamp(self.first, i)
-                self.generated[i] += 1
+        if len(chunked) > _CHUNKS_ONE_BY_ONE:               # many chunks: as arrays
+            pi = np.array([i for i, _ in chunked], dtype=np.int64)
+            self.prefilled[pi] += np.array([n for _, n in chunked], dtype=np.int64)
+            done = pi[np.array([c[2] for c in chunks])]
+            rec = done[self.recompute[done] > 0]
+            self.prefilled[rec], self.recompute[rec] = self.prompt[rec], 0
+            fresh = done[np.isnan(self.first[done])]
+            self.first[fresh] = 0.0                         # stamped now or when the step is timed
+            self._stamp(self.first, fresh)
+            self.generated[done] += 1
+        else:
+            for (i, n), (_, _, done) in zip(chunked, chunks):
+                self.prefilled[i] += n
+                if done:
+                    if self.recompute[i] > 0:
+                        self.prefilled[i], self.recompute[i] = self.prompt[i], 0
+                    if np.isnan(self.first[i]):
+                        self.first[i] = 0.0                 # stamped now or when the step is timed
+                        self._stamp(self.first, i)
+                    self.generated[i] += 1
         self.generated[decoders] += 1
         self._retire()
 
