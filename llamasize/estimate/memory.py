@@ -35,8 +35,8 @@ from llamasize.estimate.deployment import Assumption, Deployment
 from llamasize.estimate.engine_profiles import EngineProfile, engine_profile, hybrid_chunked
 from llamasize.estimate.engine_report import engine_report, startup_warnings
 from llamasize.estimate.engines import (
-    SGLANG_LARGE_GPU_GIB, VLLM_BATCH_TIERS, EngineBudget, check_engine, engine_budget, is_a100, sglang_reserved_bytes,
-    vllm_batch_defaults, vllm_batch_defaults_at,
+    SGLANG_LARGE_GPU_GIB, TRTLLM_MAX_BATCH_SIZE, TRTLLM_MAX_NUM_TOKENS, VLLM_BATCH_TIERS, EngineBudget, check_engine,
+    engine_budget, is_a100, sglang_reserved_bytes, vllm_batch_defaults, vllm_batch_defaults_at,
 )
 from llamasize.estimate.fit_result import EngineReport, FailureKind, FitEstimate, PerGpuMemory  # noqa: F401 (re-exported)
 from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
@@ -152,6 +152,8 @@ def resolve(d: Deployment) -> Settings:
     default_seqs, default_tokens = vllm_batch_defaults(gpu)
     if engine == "generic":
         default_seqs, default_tokens = GENERIC_MAX_SEQS, GENERIC_PREFILL_CHUNK
+    elif engine == "trtllm":  # its own defaults, not vLLM's batch tiers
+        default_seqs, default_tokens = TRTLLM_MAX_BATCH_SIZE, TRTLLM_MAX_NUM_TOKENS
     layout, layout_reason = _kv_layout(d.kv_layout, engine, spec, chunked)
     fp32_kv = kv_dtype_in == "auto" and fmt.id == "fp32" and not spec.is_mla
     return Settings(
