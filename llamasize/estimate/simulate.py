@@ -20,6 +20,10 @@ simulates that loop:
   prompt (TTFT = that time - arrival); each later token at the end of a step that decodes it;
   TPOT = (finish - first token) / (output - 1).
 
+- **Attention data parallelism** (``simulate_dp``): each rank is scheduled on its own, the
+  requests dealt round-robin to the ranks, a rank's step timed with the routed experts seeing
+  every active rank's tokens (``estimate.stepcost``); symmetric ranks are assumed.
+
 What is modelled and what is not: the token budget, ``max_num_seqs``, chunked prefill, decode
 first, block-granular KV (the engine's block size, windowed layers capped as ``kv.KvModel`` caps
 them), recompute preemption. Not modelled: prefix caching, speculative decoding, CUDA-graph padding
