@@ -17,7 +17,7 @@ import pytest
 
 from llamasize.estimate.deployment import Deployment
 from llamasize.estimate.memory import estimate_memory
-from llamasize.estimate.perf import ACT_BYTES, Efficiencies, all_to_all_s
+from llamasize.estimate.perf import ACT_BYTES, all_to_all_s
 from llamasize.estimate.scheduler import _Sim
 from llamasize.estimate.simulate import Request, dp_split, simulate, workload
 from llamasize.estimate.stepcost import TERMS, StepCost

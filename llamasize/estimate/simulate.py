@@ -129,9 +129,10 @@ def dp_split(requests: list[Request], dp: int, clients: int | None) -> tuple[lis
     """How ``dp`` attention data-parallel ranks share the requests: the indices of each active
     rank's requests and its clients (None for an open loop). The requests are dealt round-robin in
     arrival order (a closed loop: in issue order, the request list's), over the ``A = min(dp, n,
-    clients)`` ranks that get any: a stand-in for vLLM's DP load balancer, which sends a request to
-    the rank with the fewest waiting and running ones (ties to the first), and deals identical
-    requests arriving together round-robin. A closed loop's clients are dealt the same way (rank
+    clients)`` ranks that get any: a stand-in for vLLM's DP load balancer
+    (``vllm/v1/engine/core_client.py``: the rank with the lowest ``4 x waiting + running`` count,
+    UNVERIFIED against the current source), which deals identical requests arriving together
+    round-robin. A closed loop's clients are dealt the same way (rank
     ``r`` gets every ``A``-th client), so the first ``clients`` requests are the ranks' first ones."""
     n = len(requests)
     active = max(1, min(dp, n, clients if clients is not None else n))
