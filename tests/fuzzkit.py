@@ -101,7 +101,8 @@ SLOTS = {
     "calibrate": {"--from-log": "in", "--model": "model", "--gpu": "gpu", "--calibration": "in", "--no-save": "flag"},
     # frontier simulates every concurrency up to --max-concurrency: the lengths and the cap stay the
     # base's (small) so a case stays quick; the model, GPU, format and the SVG path are fuzzed
-    "frontier": {"--model": "model", "--gpu": "gpu", "--quant": "quant", "--svg": "out"},
+    "frontier": {"--model": "model", "--gpu": "gpu", "--quant": "quant", "--svg": "out", "--dp": "count",
+                 "--dp-attention": "flag"},
     "terraform-external": {"@stdin": "query"},
     "schema": {"@name": "enum:schema"},
     "verify": {"--model": "model", "--device": "enum:device", "--tolerance": "float", "--batches": "batches",

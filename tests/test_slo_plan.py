@@ -175,3 +175,65 @@ def test_budget_caps_all_the_replicas(registry):
     for o in [capped.recommendation, *capped.alternatives]:
         if o is not None:
             assert o.total_usd_per_hour <= cap
+
+
+# -------------------------------------------------- attention data parallelism (issue 12 item 5) ---
+DS_PROMPT, DS_OUTPUT = 1000, 500
+
+
+def _ds_req(registry, qps: float, **kw) -> SloRequest:
+    """DeepSeek-V3 FP8 on H200 (an MLA MoE model: TP replicates its KV cache, DP x EP does not)."""
+    spec = registry.model("deepseek-v3")
+    plan = PlanRequest(model=spec, context_tokens=4000, quant="fp8-block128x128", gpus=("h200",),
+                       prompt_tokens=DS_PROMPT, output_tokens=DS_OUTPUT)
+    return SloRequest(plan=plan, qps=qps, requests=80, **kw)
+
+
+def _resimulate_ds(registry, sreq: SloRequest, o):
+    d = replace(fit_deployment_of(o, sreq.plan, registry.gpu(o.gpu)), max_num_seqs=o.max_num_seqs)
+    assert d.data_parallel_size == o.data_parallel_size
+    q = sreq.qps / o.replicas
+    reqs = workload("poisson", sreq.requests, DS_PROMPT, DS_OUTPUT, qps=q, seed=sreq.seed)
+    return summarize(simulate(d, reqs), arrival="poisson", qps=q, seed=sreq.seed, admission="greedy")
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.sampled_from([1.0, 6.0, 16.0, 40.0]), st.sampled_from([(2.0, 0.06), (5.0, 0.1)]))
+def test_mla_moe_plan_weighs_dp_layouts_and_its_pick_resimulates_within_targets(registry, qps, targets):
+    sreq = _ds_req(registry, qps, max_ttft_s=targets[0], max_tpot_s=targets[1])
+    res = plan_slo(sreq, registry)
+    assert not [w for w in res.warnings if "data parallelism" in w]  # DP candidates simulated, not dropped
+    o = res.recommendation
+    if o is None:
+        return
+    s = _resimulate_ds(registry, sreq, o)
+    assert s.ttft_s_p90 <= sreq.max_ttft_s and s.tpot_s_p90 <= sreq.max_tpot_s
+    assert math.isclose(s.ttft_s_p90, o.ttft_s) and math.isclose(s.tpot_s_p90, o.tpot_s)
+    for a in res.alternatives:  # the recommendation is the cheapest point found, DP or not
+        assert o.total_usd_per_hour <= a.total_usd_per_hour
+
+
+def test_mla_moe_plan_returns_dp_when_it_needs_fewer_replicas(registry, cli):
+    """At 16 requests/s TP 8 needs several replicas of 8 x H200 (every GPU holds the latent of every
+    sequence); DP 8 serves it with fewer, so the plan is a DP layout and costs less."""
+    sreq = _ds_req(registry, 16.0, max_ttft_s=5.0, max_tpot_s=0.1)
+    res = plan_slo(sreq, registry)
+    o = res.recommendation
+    assert o is not None and o.data_parallel_size == 8 and o.tensor_parallel_size == 1
+    tp = [a for a in res.alternatives if a.data_parallel_size == 1]
+    assert tp and all(a.replicas > o.replicas and a.total_usd_per_hour > o.total_usd_per_hour for a in tp)
+    r = cli("plan", "-m", "deepseek-v3", "--gpu", "h200", "--quant", "fp8-block128x128", "--ctx", "4000", "-p",
+            str(DS_PROMPT), "-o", str(DS_OUTPUT), "--requests", "80", "--max-ttft", "5", "--max-tpot", "100ms",
+            "--qps", "16", "--format", "json")
+    assert r.code == 0, r.err
+    rec = r.json()["recommendation"]
+    assert rec["data_parallel_size"] == 8 and rec["replicas"] == o.replicas
+    text = cli("plan", "-m", "deepseek-v3", "--gpu", "h200", "--quant", "fp8-block128x128", "--ctx", "4000", "-p",
+               str(DS_PROMPT), "-o", str(DS_OUTPUT), "--requests", "80", "--max-ttft", "5", "--max-tpot", "100ms",
+               "--qps", "16")
+    assert "· DP 8 · TP 1 ·" in text.out
+    cost = cli("cost", "-m", "deepseek-v3", "--gpu", "h200", "--quant", "fp8-block128x128", "--ctx", "4000", "-p",
+               str(DS_PROMPT), "-o", str(DS_OUTPUT), "--requests", "80", "--max-ttft", "5", "--max-tpot", "100ms",
+               "--qps", "16", "--format", "json")
+    assert cost.code == 0, cost.err
+    assert cost.json()["options"][0]["data_parallel_size"] == 8

@@ -17,7 +17,8 @@ from llamasize.cli.options import (
     GpuTypes, Headroom, KvDtype, KvLayout, Layouts, Mau, MaxGpus, MaxNodes, MemFractionStatic, ModelName,
     Objective, OutputTokens, Price, PromptTokens, Pue, Quant, SpecsDir, Svg, Force, TextOnly, TokensPerDay, UsdPerGpuHour,
     UsdPerKwh, Utilization, Workload,
-    Ep, FrontierConcurrency, Gpus, MaxTpot, MaxTtft, SimSeed, SloPercentile, SloQps, SloRequests, SloRequestsPerDay, Pp, Tp,
+    Dp, DpAttention, Ep, FrontierConcurrency, Gpus, MaxTpot, MaxTtft, SimSeed, SloPercentile, SloQps, SloRequests,
+    SloRequestsPerDay, Pp, Tp,
 )
 from llamasize.cli.output import out, raise_no_fit, warn
 from llamasize.errors import ExitCode, UsageError
@@ -269,8 +270,9 @@ def frontier_cmd(
     model: ModelName = None, gpu: GpuTypes = None, exclude_gpu: ExcludeGpu = None, quant: Quant = None,
     ctx: Ctx = None, prompt_tokens: PromptTokens = None, output_tokens: OutputTokens = None, kv_dtype: KvDtype = None,
     engine: Engine = None, max_gpus: MaxGpus = None, max_nodes: MaxNodes = None, gpus: Gpus = None, tp: Tp = None,
-    pp: Pp = None, ep: Ep = False, max_concurrency: FrontierConcurrency = None, requests: SloRequests = None,
-    alternatives: Alternatives = None, svg: Svg = None, force: Force = False, calibration: Calibration = None,
+    pp: Pp = None, ep: Ep = False, dp: Dp = None, dp_attention: DpAttention = False,
+    max_concurrency: FrontierConcurrency = None, requests: SloRequests = None, alternatives: Alternatives = None,
+    svg: Svg = None, force: Force = False, calibration: Calibration = None,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
 ) -> None:
     """Pareto frontier of output tokens/s per GPU against tokens/s per user, one curve per deployment
@@ -292,16 +294,16 @@ def frontier_cmd(
         layouts=None, alternatives=0, workload_file=None, specs_dir=specs_dir, catalog_dir=catalog_dir)
     req = replace(req, prompt_tokens=p, output_tokens=o, calibration=calibration)
     fixed = None
-    if gpus is not None or tp is not None or pp is not None or ep:
+    if gpus is not None or tp is not None or pp is not None or ep or dp is not None or dp_attention:
         if len(req.gpus) != 1:
-            raise UsageError("--gpus/--tp/--pp/--ep describe one deployment: give exactly one --gpu")
+            raise UsageError("--gpus/--tp/--pp/--ep/--dp describe one deployment: give exactly one --gpu")
         if req.quant == "auto" or req.kv_cache_dtype == "any":
             raise UsageError("one deployment needs one format: give --quant (not auto) and --kv-dtype (not any)")
         fixed = inputs.deployment(
             reg, model=model, gpu=req.gpus[0], gpus=gpus, tp=tp, pp=pp, ep=ep, quant=req.quant,
             kv_dtype=req.kv_cache_dtype, ctx=c, batch=None, engine=req.engine, kv_layout=None,
             gpu_memory_utilization=None, mem_fraction_static=None, max_num_batched_tokens=None, max_num_seqs=None,
-            overhead_gib=None, text_only=False, calibration=calibration)
+            overhead_gib=None, text_only=False, calibration=calibration, dp=dp, dp_attention=dp_attention)
     freq = FrontierRequest(
         plan=req, deployment=fixed,
         max_concurrency=None if max_concurrency is None else parse_count(max_concurrency, "--max-concurrency",

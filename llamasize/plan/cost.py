@@ -360,6 +360,7 @@ def fit_deployment_of(x, req, gpu: GpuSpec):
     return Deployment(
         model=req.model, gpu=gpu, gpu_count=x.gpu_count, quant=x.quant, context_tokens=req.context_tokens,
         tensor_parallel_size=x.tensor_parallel_size, pipeline_parallel_size=x.pipeline_parallel_size,
-        expert_parallel=x.expert_parallel, kv_cache_dtype=x.kv_cache_dtype, batch=req.batch, engine=req.engine,
+        expert_parallel=x.expert_parallel, data_parallel_size=x.data_parallel_size, kv_cache_dtype=x.kv_cache_dtype,
+        batch=req.batch, engine=req.engine,
         kv_layout=req.kv_layout, gpu_memory_utilization=req.gpu_memory_utilization,
         mem_fraction_static=req.mem_fraction_static, include_vision=req.include_vision)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
 from llamasize import SCHEMA_VERSION
-from llamasize.estimate.deployment import Assumption, ParallelLayoutFields
+from llamasize.estimate.deployment import Assumption, ParallelLayoutFields, omit_single_rank
 from llamasize.estimate.memory import PerGpuMemory
 from llamasize.estimate.simresult import SimulationSummary
 
@@ -159,6 +159,9 @@ class SloOption(BaseModel):
     tensor_parallel_size: int
     pipeline_parallel_size: int
     expert_parallel: bool
+    #: Attention data-parallel ranks (``Deployment.data_parallel_size``; ``tensor_parallel_size`` is
+    #: then the attention TP inside one rank). Left out of the JSON when 1.
+    data_parallel_size: int = 1
     quant: str
     kv_cache_dtype: str
     kv_layout: str
@@ -180,6 +183,10 @@ class SloOption(BaseModel):
     #: The first target missed, e.g. "p90 TTFT 2.4 s > 2 s" (None when every target is met).
     miss: str | None
     simulation: SimulationSummary
+
+    @model_serializer(mode="wrap")
+    def _omit_single_rank(self, handler):
+        return omit_single_rank(handler(self))
 
 
 class SloPlanResult(BaseModel):

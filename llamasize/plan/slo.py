@@ -5,7 +5,9 @@ What is searched, and how:
 
 - **Candidates**: the memory-feasible deployments of the planner's own search (``planner.search``
   with the ``headroom`` objective, which keeps the best layout at *every* fitting GPU count of each
-  GPU type x format x KV dtype, not only the smallest: a larger TP lowers latency).
+  GPU type x format x KV dtype, not only the smallest: a larger TP lowers latency), and beside each
+  the attention data-parallel layouts of its GPU count that fit (``dp_variants``: DP x EP for MoE
+  models whose KV cache TP would replicate, simulated rank by rank by ``estimate.simulate.simulate_dp``).
 - **Load**: the deployment's mean rate ``qps`` (``--requests-per-day N`` is ``N / 86,400`` requests/s:
   a mean rate, no peak factor) is split evenly over ``replicas`` identical replicas; each replica is
   simulated alone with Poisson arrivals at ``qps / replicas`` (seeded; ``requests`` requests) by the
@@ -47,7 +49,8 @@ from llamasize.estimate.memory import quick_fit
 from llamasize.estimate.simresult import SimulationSummary
 from llamasize.estimate.simulate import Request, simulate, summarize, workload
 from llamasize.plan.planner import (
-    DEFAULT_MAX_NODES, PlanRequest, load_plan_calibration, price_for, search, select_gpus, validate_request,
+    DEFAULT_MAX_NODES, PlanRequest, dp_layouts, load_plan_calibration, price_for, search, select_gpus,
+    validate_request,
 )
 from llamasize.plan.pricing import SECONDS_PER_DAY
 from llamasize.plan.results import PlanRequestSummary, SloOption, SloPlanResult, SloTargets
@@ -177,7 +180,8 @@ def _unbound(o: SloOption) -> int | None:
 
 def _describe(o: SloOption) -> str:
     ep = " EP" if o.expert_parallel else ""
-    return (f"{o.replicas} x ({o.gpu_count} x {o.gpu}, TP{o.tensor_parallel_size} PP{o.pipeline_parallel_size}{ep}, "
+    dp = f"DP{o.data_parallel_size} " if o.data_parallel_size > 1 else ""
+    return (f"{o.replicas} x ({o.gpu_count} x {o.gpu}, {dp}TP{o.tensor_parallel_size} PP{o.pipeline_parallel_size}{ep}, "
             f"{o.quant}, max_num_seqs {o.max_num_seqs})")
 
 
@@ -218,7 +222,7 @@ class _Search:
         o = SloOption(
             gpu=d.gpu.id, gpu_count=d.gpu_count, nodes=-(-d.gpu_count // d.gpu.gpus_per_node),
             tensor_parallel_size=d.tensor_parallel_size or 1, pipeline_parallel_size=d.pipeline_parallel_size,
-            expert_parallel=d.expert_parallel, quant=d.quant, kv_cache_dtype=d.kv_cache_dtype, kv_layout=d.kv_layout,
+            expert_parallel=d.expert_parallel, data_parallel_size=d.data_parallel_size, quant=d.quant, kv_cache_dtype=d.kv_cache_dtype, kv_layout=d.kv_layout,
             engine=d.engine, replicas=replicas, max_num_seqs=cap, qps_per_replica=q, price_usd_per_hour=c.price,
             total_usd_per_hour=total, price_source=c.source,
             usd_per_mtok_blended=None if total is None or served <= 0 else total / served,
@@ -235,7 +239,8 @@ class _Search:
 
     def capacity_rps(self, c: _Cand) -> float:
         """Offline throughput of one replica at the default cap (requests/s)."""
-        n = min(self.sreq.requests, max(2 * c.default_cap, 32))
+        dp = c.deployment.data_parallel_size  # each attention DP rank runs up to the cap
+        n = min(self.sreq.requests * dp, max(2 * c.default_cap * dp, 32))
         reqs = workload("offline", n, self.prompt, self.output)
         return self._run(c, c.default_cap, reqs, None).requests_per_s
 
@@ -279,8 +284,8 @@ class _Search:
 
 
 def _candidates(req: PlanRequest, reg: Registry, cals: CalibrationFile) -> tuple[list[_Cand], str]:
-    """Every memory-feasible deployment the planner finds (best layout per GPU count), ordered by the
-    objective at one replica."""
+    """Every memory-feasible deployment the planner finds (best layout per GPU count) and the DP
+    layouts beside them (``dp_variants``, after them on ties), ordered by the objective at one replica."""
     gpus, _ = select_gpus(req, reg)
     wide = replace(req, objective="headroom")
     if req.max_nodes is None:
@@ -290,9 +295,11 @@ def _candidates(req: PlanRequest, reg: Registry, cals: CalibrationFile) -> tuple
             note = f"nothing fits in one node, so up to {DEFAULT_MAX_NODES} nodes"
     else:
         res, note = search(wide, gpus, req.max_gpus, req.max_nodes, calibrations=cals), f"up to {req.max_nodes} node(s)"
+    base = [b.deployment for b in sorted(res.best)]
+    seen = {_layout(d) for d in base}
+    extra = [v for d in base for v in dp_variants(req, d) if _layout(v) not in seen]
     out = []
-    for i, b in enumerate(sorted(res.best)):
-        d = b.deployment
+    for i, d in enumerate(base + list({_layout(v): v for v in extra}.values())):
         price, source = price_for(d.gpu, d.gpu_count, req.price_basis)
         _, _, s, _ = quick_fit(d)
         if req.budget_usd_per_hour is not None and (price is None or price > req.budget_usd_per_hour):
@@ -302,6 +309,27 @@ def _candidates(req: PlanRequest, reg: Registry, cals: CalibrationFile) -> tuple
     for i, c in enumerate(out):
         c.index = i
     return out, note
+
+
+def _layout(d: Deployment) -> tuple:
+    return (d.gpu.id, d.gpu_count, d.quant, d.kv_cache_dtype, d.tensor_parallel_size, d.pipeline_parallel_size,
+            d.data_parallel_size, d.expert_parallel)
+
+
+def dp_variants(req: PlanRequest, d: Deployment) -> list[Deployment]:
+    """The attention data-parallel layouts (``planner.dp_layouts``: MoE models whose KV cache TP
+    would replicate) of ``d``'s GPU type, count, format and KV dtype, with and without EP, that fit
+    at the request's headroom. The planner's search keeps one layout per GPU count (the most
+    headroom, or the cheapest), where a DP layout rarely wins although it holds and serves more
+    sequences; the SLO search and the frontier simulate these beside it."""
+    out = []
+    for tp, pp, dp in dp_layouts(req.model, d.gpu, d.gpu_count):
+        for ep in (False, True):
+            v = replace(d, tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=dp,
+                        expert_parallel=ep)
+            if _layout(v) != _layout(d) and quick_fit(v, req.headroom)[0]:
+                out.append(v)
+    return out
 
 
 def plan_slo(sreq: SloRequest, reg: Registry, calibrations: CalibrationFile | None = None) -> SloPlanResult:
