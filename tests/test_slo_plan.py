@@ -35,7 +35,8 @@ def _req(registry, **kw) -> SloRequest:
 def _resimulate(registry, sreq: SloRequest, o):
     """The recommendation's one replica, simulated again from scratch (not the search's cache)."""
     d = replace(fit_deployment_of(o, sreq.plan, registry.gpu(o.gpu)), max_num_seqs=o.max_num_seqs)
-    reqs = workload("poisson", sreq.requests, PROMPT, OUTPUT, qps=sreq.qps / o.replicas, seed=sreq.seed)
+    assert o.simulation.requests >= sreq.requests  # more when the run must reach the steady state
+    reqs = workload("poisson", o.simulation.requests, PROMPT, OUTPUT, qps=sreq.qps / o.replicas, seed=sreq.seed)
     return summarize(simulate(d, reqs), arrival="poisson", qps=sreq.qps / o.replicas, seed=sreq.seed,
                      admission="greedy")
 
@@ -193,7 +194,8 @@ def _resimulate_ds(registry, sreq: SloRequest, o):
     d = replace(fit_deployment_of(o, sreq.plan, registry.gpu(o.gpu)), max_num_seqs=o.max_num_seqs)
     assert d.data_parallel_size == o.data_parallel_size
     q = sreq.qps / o.replicas
-    reqs = workload("poisson", sreq.requests, DS_PROMPT, DS_OUTPUT, qps=q, seed=sreq.seed)
+    assert o.simulation.requests >= sreq.requests * o.data_parallel_size  # `requests` per attention DP rank
+    reqs = workload("poisson", o.simulation.requests, DS_PROMPT, DS_OUTPUT, qps=q, seed=sreq.seed)
     return summarize(simulate(d, reqs), arrival="poisson", qps=q, seed=sreq.seed, admission="greedy")
 
 
@@ -237,3 +239,32 @@ def test_mla_moe_plan_returns_dp_when_it_needs_fewer_replicas(registry, cli):
                "--qps", "16", "--format", "json")
     assert cost.code == 0, cost.err
     assert cost.json()["options"][0]["data_parallel_size"] == 8
+
+
+def test_a_load_above_the_saturated_rate_never_meets_however_loose_the_targets(registry):
+    """A finite run of an overloaded queue can look fine; plan_slo adds replicas until each one's load is at
+    most what it completes when saturated (slo.saturated_rate of an offline run at that cap), and the run it
+    reports covers at least HORIZON x the requests in the system (Little's law)."""
+    from llamasize.plan.slo import HORIZON, MAX_HORIZON_FACTOR, saturated_rate
+
+    sreq = _req(registry, qps=400.0, max_ttft_s=1e6, max_tpot_s=1e6)
+    o = plan_slo(sreq, registry).recommendation
+    assert o is not None and o.meets
+    d = replace(fit_deployment_of(o, sreq.plan, registry.gpu(o.gpu)), max_num_seqs=o.max_num_seqs)
+    n = max(sreq.requests, 2 * o.max_num_seqs)
+    r = simulate(d, workload("offline", n, PROMPT, OUTPUT))
+    mu = saturated_rate(r.ttft_s, r.e2e_s)
+    assert o.qps_per_replica <= mu
+    n = o.simulation.requests
+    assert n >= HORIZON * o.qps_per_replica * o.simulation.e2e_s_mean or n == MAX_HORIZON_FACTOR * sreq.requests
+    assert o.replicas > 1  # 400 requests/s is more than one H100 completes
+
+
+def test_saturated_rate_counts_the_window_in_which_requests_wait():
+    from llamasize.plan.slo import saturated_rate
+
+    # 4 requests: first tokens at 1, 1, 3, 5; finishes at 2, 4, 6, 8 -> window (2, 5]: one finish (at 4) -> fallback
+    assert saturated_rate([1, 1, 3, 5], [2, 4, 6, 8]) == 4 / 8
+    # finishes at 2, 3, 4, 9 with the last first token at 6: (2, 6] holds 3 and 4 -> 2 / 4 s
+    assert saturated_rate([1, 1, 2, 6], [2, 3, 4, 9]) == 0.5
+    assert saturated_rate([], []) == 0.0

@@ -10,9 +10,12 @@ What is searched, and how:
   models whose KV cache TP would replicate, simulated rank by rank by ``estimate.simulate.simulate_dp``).
 - **Load**: the deployment's mean rate ``qps`` (``--requests-per-day N`` is ``N / 86,400`` requests/s:
   a mean rate, no peak factor) is split evenly over ``replicas`` identical replicas; each replica is
-  simulated alone with Poisson arrivals at ``qps / replicas`` (seeded; ``requests`` requests) by the
+  simulated alone with Poisson arrivals at ``qps / replicas`` (seeded; ``requests`` requests per
+  attention DP rank, more when that is shorter than ``HORIZON`` x the requests in the system) by the
   continuous-batching simulator (``estimate.simulate``). A point meets the SLO when its simulated
-  TTFT and TPOT at the percentile (default p90) are within the targets.
+  TTFT and TPOT at the percentile (default p90) are within the targets and its load is stable: at
+  most the rate the replica completes requests at when saturated at that cap (``saturated_rps``; a
+  finite run of an overloaded queue can look fine, the steady state cannot exist).
 - **Concurrency cap** (vLLM ``max_num_seqs``): for each replica count the caps ``CAPS`` (the engine
   default first, then smaller ones) are tried in a fixed order; the first that meets the targets is taken.
   A cap at least as large as the sequences the last one ever ran, without preemption or a full pool, is
@@ -73,6 +76,11 @@ REPLICA_SPAN = 8
 POOL_FULL = 0.98
 #: The replica count starts at floor(START_FRACTION x qps / offline capacity).
 START_FRACTION = 0.8
+#: A point's run covers at least HORIZON x the requests in the system (Little's law: rate x mean latency), so
+#: the queue and the batch reach their steady state; a shorter run is repeated that long (at most
+#: MAX_HORIZON_FACTOR x the requests asked for).
+HORIZON = 4
+MAX_HORIZON_FACTOR = 20
 
 
 @dataclass(frozen=True)
@@ -202,20 +210,53 @@ class _Search:
         return summarize(r, arrival="poisson", qps=qps, seed=self.sreq.seed, admission="greedy")
 
     def point(self, c: _Cand, cap: int, replicas: int) -> SloOption:
-        """The simulated point (cached): one replica at qps / replicas with this cap."""
+        """The simulated point (cached): one replica at qps / replicas with this cap. A load above the
+        replica's saturated rate at this cap (``saturated_rps``) misses whatever the finite run shows."""
         key = (c.index, cap, replicas)
         if key in self.st.cache:
             return self.st.cache[key]
         q = self.sreq.qps / replicas
-        reqs = workload("poisson", self.sreq.requests, self.prompt, self.output, qps=q, seed=self.sreq.seed)
-        o = self._option(c, cap, replicas, q, self._run(c, cap, reqs, q))
+        n = self.sreq.requests * c.deployment.data_parallel_size  # every attention DP rank sees `requests`
+        most = MAX_HORIZON_FACTOR * n
+        s = self._poisson(c, cap, n, q)
+        # Little's law: q x mean latency requests are in the system; a run shorter than HORIZON x that has not
+        # reached the steady state, so it is run again at least twice as long (at most `most` requests)
+        while n < most and n < HORIZON * q * s.e2e_s_mean:
+            n = min(most, max(math.ceil(HORIZON * q * s.e2e_s_mean), 2 * n))
+            s = self._poisson(c, cap, n, q)
+        o = self._option(c, cap, replicas, q, s, self.saturated_rps(c, cap))
         self.st.cache[key] = o
         return o
 
-    def _option(self, c: _Cand, cap: int, replicas: int, q: float, s: SimulationSummary) -> SloOption:
+    def _poisson(self, c: _Cand, cap: int, n: int, q: float) -> SimulationSummary:
+        reqs = workload("poisson", n, self.prompt, self.output, qps=q, seed=self.sreq.seed)
+        return self._run(c, cap, reqs, q)
+
+    def saturated_rps(self, c: _Cand, cap: int) -> float:
+        """Requests/s one replica completes while requests wait, at this cap (cached): an offline run of
+        ``max(requests, 2 x cap)`` requests per attention DP rank, counted from its first finish to the
+        moment its last request got its first token (from then on nothing waits, and the batch only
+        drains). A Poisson load above this rate is unstable -- its queue grows without bound (a queue
+        is stable only when arrivals are slower than service) -- however well a run of a few hundred
+        requests looks, so such a point misses."""
+        key = ("saturated", c.index, cap)
+        if key not in self.st.cache:
+            n = max(self.sreq.requests, 2 * cap) * c.deployment.data_parallel_size
+            reqs = workload("offline", n, self.prompt, self.output)
+            r = simulate(replace(c.deployment, max_num_seqs=cap), reqs, eff=c.eff)
+            self.st.sims += 1
+            self.st.cache[key] = saturated_rate(r.ttft_s, r.e2e_s)
+        return self.st.cache[key]
+
+    def _option(self, c: _Cand, cap: int, replicas: int, q: float, s: SimulationSummary,
+                saturated: float | None = None) -> SloOption:
         pct = self.sreq.percentile
         ttft, tpot = _metric(s, "ttft", pct), _metric(s, "tpot", pct)
         ratio, miss = _miss(self.sreq, ttft, tpot)
+        if saturated is not None and q > saturated:  # unstable: the queue grows without bound
+            ratio = max(ratio, q / saturated) if saturated > 0 else math.inf
+            miss = (f"load {q:,.3g} requests/s per replica above the {saturated:,.3g} it completes when saturated "
+                    f"at max_num_seqs {cap}")
         d = c.deployment
         total = None if c.price is None else round(c.price * replicas, 4)
         served = (self.prompt + self.output) * q * replicas * 3600 / 1e6  # million tokens per hour
@@ -311,6 +352,20 @@ def _candidates(req: PlanRequest, reg: Registry, cals: CalibrationFile) -> tuple
     return out, note
 
 
+def saturated_rate(first_token_s, finish_s) -> float:
+    """Completions per second of an offline run (every request queued at t = 0) between its first
+    finish and the last first token -- the window in which the queue is never empty. When there is no
+    such window (everything ran in one wave) the run's overall rate: requests / makespan."""
+    first, finish = sorted(first_token_s), sorted(finish_s)
+    if not finish:
+        return 0.0
+    t0, t1 = finish[0], first[-1]
+    done = sum(1 for t in finish if t0 < t <= t1)
+    if t1 > t0 and done >= 2:
+        return done / (t1 - t0)
+    return len(finish) / finish[-1] if finish[-1] > 0 else math.inf
+
+
 def _layout(d: Deployment) -> tuple:
     return (d.gpu.id, d.gpu_count, d.quant, d.kv_cache_dtype, d.tensor_parallel_size, d.pipeline_parallel_size,
             d.data_parallel_size, d.expert_parallel)
@@ -371,7 +426,9 @@ def plan_slo(sreq: SloRequest, reg: Registry, calibrations: CalibrationFile | No
         Assumption(name="load", value=f"{sreq.qps:,.4g} requests/s in total, split evenly over the replicas "
                    "(Poisson arrivals per replica)", source=slo.load_source),
         Assumption(name="simulation", value=f"{sreq.requests} requests of {req.prompt_tokens:,} + "
-                   f"{req.output_tokens:,} tokens per replica, seed {sreq.seed}; percentiles over all of them",
+                   f"{req.output_tokens:,} tokens per replica (per attention DP rank), more when that is under "
+                   f"{HORIZON} x the requests in the system (rate x mean latency), seed {sreq.seed}; percentiles "
+                   "over all of them; a load above what the replica completes when saturated misses",
                    source="llamasize.estimate.simulate (continuous batching, greedy admission)"),
         Assumption(name="search", value=f"candidates: the planner's fitting deployments ({note}); concurrency caps: "
                    f"the engine default, then {', '.join(map(str, CAPS))}; replicas from "
