@@ -39,7 +39,9 @@ from llamasize.estimate.parallel import tp_problem
 from llamasize.estimate.perf import PerfEstimate, estimate_perf
 from llamasize.estimate.quant import FORMATS, get_format
 from llamasize.plan.pricing import PriceBasis, gpu_hour_price, usd_per_mtok
-from llamasize.plan.results import LicenseNote, PlanOption, PlanResult, Rejection, engine_of, request_summary
+from llamasize.plan.results import (
+    LicenseNote, PlanOption, PlanRequestSummary, PlanResult, Rejection, engine_of, request_summary,
+)
 from llamasize.text import quote_value
 
 OBJECTIVES = ("cost", "gpus", "headroom", "cost-per-token", "throughput")
@@ -531,7 +533,7 @@ def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None =
     recommendation = options[0] if options else None
     suggestions = [] if recommendation or (res.unknown and not res.best) else _suggest(req, gpus, left_out, over, cals)
     lic, lic_warn = _license(req.model, req.mau)
-    request = request_summary(req)
+    request: PlanRequestSummary = request_summary(req)
     assumptions = [
         Assumption(name="price", value=f"first {request.price_kind.replace('_', '-')} quote per GPU in the "
                    "catalogue x GPU count", source="hardware_catalog/*.yaml prices (RunPod March 2026 where available)"),
