@@ -30,6 +30,7 @@ from llamasize.estimate.deployment import Assumption, Deployment, omit_single_ra
 from llamasize.estimate.memory import quick_fit
 from llamasize.estimate.simulate import simulate, summarize, workload
 from llamasize.plan.planner import PlanRequest, load_plan_calibration, price_for, search, select_gpus, validate_request
+from llamasize.plan.results import engine_of
 from llamasize.plan.slo import dp_variants
 
 #: Largest concurrency swept by default (a simulation of 4 x 1,024 requests is the slowest point).
@@ -197,6 +198,7 @@ def frontier(freq: FrontierRequest, reg: Registry) -> FrontierResult:
                    source="llamasize.estimate.simulate"),
         Assumption(name="axes", value="tokens/s per user = 1 / mean TPOT; tokens/s per GPU = output tokens/s / GPUs",
                    source="llamasize.plan.frontier"),
+        engine_of(req),
     ]
     return FrontierResult(model=req.model.id, prompt_tokens=req.prompt_tokens, output_tokens=req.output_tokens,
                           curves=curves, assumptions=assumptions, warnings=warnings)

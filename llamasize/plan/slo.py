@@ -56,7 +56,7 @@ from llamasize.plan.planner import (
     validate_request,
 )
 from llamasize.plan.pricing import SECONDS_PER_DAY
-from llamasize.plan.results import PlanRequestSummary, SloOption, SloPlanResult, SloTargets
+from llamasize.plan.results import SloOption, SloPlanResult, SloTargets, engine_of, request_summary
 from llamasize.text import quote_value
 
 PERCENTILES = ("p50", "p90", "p99")
@@ -413,13 +413,7 @@ def plan_slo(sreq: SloRequest, reg: Registry, calibrations: CalibrationFile | No
                      load_source="--qps" if sreq.requests_per_day is None else
                      "--requests-per-day / 86,400 s (mean rate, no peak factor)",
                      requests=sreq.requests, seed=sreq.seed)
-    summary = PlanRequestSummary(
-        model=req.model.id, quant=req.quant, context_tokens=req.context_tokens, batch=req.batch,
-        gpus=list(req.gpus), exclude_gpus=list(req.exclude_gpus), max_gpus=req.max_gpus, max_nodes=req.max_nodes,
-        budget_usd_per_hour=req.budget_usd_per_hour, engine=req.engine, kv_layout=req.kv_layout,
-        kv_cache_dtype=req.kv_cache_dtype, headroom_fraction=req.headroom, objective=req.objective,
-        include_vision=req.include_vision, mau=req.mau, prompt_tokens=req.prompt_tokens,
-        output_tokens=req.output_tokens, price_kind=getattr(req.price_basis, "kind", "on_demand"))
+    summary = request_summary(req)
     assumptions = [
         Assumption(name="slo_percentile", value=sreq.percentile,
                    source="--slo-percentile" if sreq.percentile != DEFAULT_PERCENTILE else "default (p90)"),
@@ -433,6 +427,7 @@ def plan_slo(sreq: SloRequest, reg: Registry, calibrations: CalibrationFile | No
         Assumption(name="search", value=f"candidates: the planner's fitting deployments ({note}); concurrency caps: "
                    f"the engine default, then {', '.join(map(str, CAPS))}; replicas from "
                    f"{START_FRACTION} x qps / offline capacity up", source="llamasize.plan.slo"),
+        engine_of(req),
     ]
     return SloPlanResult(
         model=req.model.id, model_name=req.model.name, request=summary, slo=slo, recommendation=rec,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llamasize.plan.results import SloOption, SloPlanResult
-from llamasize.render.common import seconds, table, to_json, usd_per_mtok
+from llamasize.render.common import engine_label, seconds, table, to_json, usd_per_mtok
 
 
 def _usd(v: float | None) -> str:
@@ -49,7 +49,7 @@ def render_slo_plan(res: SloPlanResult, fmt: str) -> str:
     r, s = res.request, res.slo
     load = f"{s.qps:,.4g} requests/s" + (f" ({s.requests_per_day:,.0f} requests/day)" if s.requests_per_day else "")
     lines = [f"{'## ' if md else ''}SLO plan for {res.model}: {_targets(res)} at {load}, {r.prompt_tokens:,} + "
-             f"{r.output_tokens:,} tokens, {r.quant} weights, {r.engine}, objective {r.objective}", ""]
+             f"{r.output_tokens:,} tokens, {r.quant} weights, {engine_label(r.engine, r.engine_version)}, objective {r.objective}", ""]
     o = res.recommendation
     if o is None:
         lines.append("NOTHING MEETS the targets within the limits.")
