@@ -268,3 +268,21 @@ def test_saturated_rate_counts_the_window_in_which_requests_wait():
     # finishes at 2, 3, 4, 9 with the last first token at 6: (2, 6] holds 3 and 4 -> 2 / 4 s
     assert saturated_rate([1, 1, 2, 6], [2, 3, 4, 9]) == 0.5
     assert saturated_rate([], []) == 0.0
+
+
+def test_speed_searches_weigh_dp_for_every_moe_model_memory_plans_only_where_tp_replicates(registry):
+    """Llama 4 Maverick (8 KV heads on 8 GPUs: TP splits its KV by head) gets no DP layout from the memory
+    planner, but the SLO search and the frontier weigh DP 8 (with and without EP) beside TP 8; a dense model
+    gets none either way."""
+    from llamasize.estimate.deployment import Deployment
+    from llamasize.plan.planner import dp_layouts
+    from llamasize.plan.slo import dp_variants
+
+    mav, h200 = registry.model("llama-4-maverick"), registry.gpu("h200")
+    assert dp_layouts(mav, h200, 8) == []
+    assert dp_layouts(mav, h200, 8, for_speed=True) == [(1, 1, 8)]
+    assert dp_layouts(registry.model("llama3.1-70b"), h200, 8, for_speed=True) == []
+    req = PlanRequest(model=mav, context_tokens=4096, quant="fp8", gpus=("h200",), prompt_tokens=128, output_tokens=128)
+    tp8 = Deployment(model=mav, gpu=h200, gpu_count=8, quant="fp8", context_tokens=4096, tensor_parallel_size=8)
+    got = dp_variants(req, tp8)
+    assert {(v.data_parallel_size, v.tensor_parallel_size, v.expert_parallel) for v in got} == {(8, 1, False), (8, 1, True)}

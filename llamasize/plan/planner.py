@@ -165,20 +165,22 @@ def layouts(spec: ModelSpec, gpu: GpuSpec, n: int, mode: str = "practical") -> l
     return out
 
 
-def dp_layouts(spec: ModelSpec, gpu: GpuSpec, n: int) -> list[tuple[int, int, int]]:
+def dp_layouts(spec: ModelSpec, gpu: GpuSpec, n: int, *, for_speed: bool = False) -> list[tuple[int, int, int]]:
     """``(tp, pp, dp)`` attention data-parallel layouts for ``n`` GPUs (``estimate.parallel``): one
     DP rank per GPU (attention TP 1); over several nodes either wide DP over all of them (the
     all-to-all crosses nodes, as in the KServe DP+EP DeepSeek-R1 sample, docs/facts/serving.md 2.2) or DP
-    inside a node and one pipeline stage per node, for MoE models whose
-    KV cache TP attention would replicate -- MLA (the latent is held whole on every TP rank) or fewer
-    KV heads than the node's GPUs -- and whose routed experts (and their width) divide evenly over
-    the node's GPUs. Other models gain nothing: TP already splits their KV by head and DP would
-    replicate the attention weights. [] when none applies."""
+    inside a node and one pipeline stage per node, for MoE models whose routed experts (and their
+    width) divide evenly over the ranks. For memory (the default) only where TP attention would
+    replicate the KV cache -- MLA (the latent is held whole on every TP rank) or fewer KV heads than
+    the node's GPUs: elsewhere TP already splits the KV by head and DP replicates the attention
+    weights, so DP holds less. ``for_speed`` (the SLO search and the frontier) keeps every MoE model:
+    DP drops the TP all-reduces of attention and the dense layers (two per layer) for two
+    all-to-alls per MoE layer, which can serve more tokens/s at the same count. [] when none applies."""
     if not spec.is_moe or n < 2 or spec.num_hidden_layers is None:
         return []
     nkv = spec.num_key_value_heads
     per_node = min(n, gpu.gpus_per_node)
-    if not (spec.is_mla or (nkv is not None and nkv < per_node)):
+    if not for_speed and not (spec.is_mla or (nkv is not None and nkv < per_node)):
         return []
     if n % per_node or n // per_node > spec.num_hidden_layers:
         return []

@@ -7,7 +7,7 @@ What is searched, and how:
   with the ``headroom`` objective, which keeps the best layout at *every* fitting GPU count of each
   GPU type x format x KV dtype, not only the smallest: a larger TP lowers latency), and beside each
   the attention data-parallel layouts of its GPU count that fit (``dp_variants``: DP x EP for MoE
-  models whose KV cache TP would replicate, simulated rank by rank by ``estimate.simulate.simulate_dp``).
+  models, simulated rank by rank by ``estimate.simulate.simulate_dp``).
 - **Load**: the deployment's mean rate ``qps`` (``--requests-per-day N`` is ``N / 86,400`` requests/s:
   a mean rate, no peak factor) is split evenly over ``replicas`` identical replicas; each replica is
   simulated alone with Poisson arrivals at ``qps / replicas`` (seeded; ``requests`` requests per
@@ -372,13 +372,13 @@ def _layout(d: Deployment) -> tuple:
 
 
 def dp_variants(req: PlanRequest, d: Deployment) -> list[Deployment]:
-    """The attention data-parallel layouts (``planner.dp_layouts``: MoE models whose KV cache TP
-    would replicate) of ``d``'s GPU type, count, format and KV dtype, with and without EP, that fit
+    """The attention data-parallel layouts (``planner.dp_layouts`` ``for_speed``: every MoE model whose
+    experts split evenly over the ranks) of ``d``'s GPU type, count, format and KV dtype, with and without EP, that fit
     at the request's headroom. The planner's search keeps one layout per GPU count (the most
     headroom, or the cheapest), where a DP layout rarely wins although it holds and serves more
     sequences; the SLO search and the frontier simulate these beside it."""
     out = []
-    for tp, pp, dp in dp_layouts(req.model, d.gpu, d.gpu_count):
+    for tp, pp, dp in dp_layouts(req.model, d.gpu, d.gpu_count, for_speed=True):
         for ep in (False, True):
             v = replace(d, tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=dp,
                         expert_parallel=ep)
