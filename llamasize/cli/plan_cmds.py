@@ -311,11 +311,12 @@ def frontier_cmd(
     if gpus is not None or tp is not None or pp is not None or ep or dp is not None or dp_attention:
         if len(req.gpus) != 1:
             raise UsageError("--gpus/--tp/--pp/--ep/--dp describe one deployment: give exactly one --gpu")
-        if req.quant == "auto" or req.kv_cache_dtype == "any":
-            raise UsageError("one deployment needs one format: give --quant (not auto) and --kv-dtype (not any)")
-        fixed = inputs.deployment(
-            reg, model=model, gpu=req.gpus[0], gpus=gpus, tp=tp, pp=pp, ep=ep, quant=req.quant,
-            kv_dtype=req.kv_cache_dtype, ctx=c, batch=None, engine=req.engine, kv_layout=None,
+        if (quant is not None and req.quant == "auto") or req.kv_cache_dtype == "any":
+            raise UsageError("one deployment needs one format: --quant auto / --kv-dtype any search formats; "
+                             "name one, or leave them out for the checkpoint's format (as fit and perf do)")
+        fixed = inputs.deployment(  # no --quant: the format the checkpoint ships in, as fit and perf default to
+            reg, model=model, gpu=req.gpus[0], gpus=gpus, tp=tp, pp=pp, ep=ep,
+            quant=None if quant is None else req.quant, kv_dtype=req.kv_cache_dtype, ctx=c, batch=None, engine=req.engine, kv_layout=None,
             gpu_memory_utilization=None, mem_fraction_static=None, max_num_batched_tokens=None, max_num_seqs=None,
             overhead_gib=None, text_only=False, calibration=calibration, dp=dp, dp_attention=dp_attention,
             engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
