@@ -60,6 +60,9 @@ ENUMS = {
     "price": ["on_demand", "spot", "reserved", "capacity_block", "owned", "free"], "emit": ["vllm", "sglang", "tgi"],
     "device": ["auto", "cpu", "cuda", "tpu"], "fail-on": ["error", "warning", "info"],
     "rule": ["LS001", "LS009", "LS999", "ls002", ""],
+    "engine-version": ["0.10.0", "0.15.0", "0.18.1", "0.19.0", "0.33.0", "v0.21.0.post1", "0.40.0", "0.9.2", "0.6.3",
+                       "0.5.23", "1", "junk"],
+    "hybrid-kv-cache": ["on", "off", "auto", "ON", "maybe"],
     "schema": ["plan", "fit", "params", "perf", "cost", "sweep", "check", "terraform-external", "tfvars",
                "llamasize.yaml", "policy", "nope"],
 }
@@ -67,14 +70,17 @@ ENUMS = {
 # Flag -> kind. Kinds: count, float, frac, model, gpu, gpulist, quant, format, enum:NAME, flag (no
 # value), in (a file read), out (a file written), dir (a directory of YAML entries), ctxlist, batches.
 COMMON = {"--format": "format", "--specs-dir": "dir", "--catalog-dir": "dir"}
+#: The engine profile flags every command that sizes a deployment takes (fit's; issue 12 item 1).
+ENGINE_PROFILE = {"--engine-version": "enum:engine-version", "--hybrid-kv-cache": "enum:hybrid-kv-cache",
+                  "--kv-cache-free-gpu-mem-fraction": "frac"}
 DEPLOY = {"--model": "model", "--gpu": "gpu", "--gpus": "count", "--tp": "count", "--pp": "count", "--ep": "flag",
           "--quant": "quant", "--kv-dtype": "enum:kv-dtype", "--ctx": "count", "--batch": "count",
           "--engine": "enum:engine", "--kv-layout": "enum:kv-layout", "--gpu-memory-utilization": "frac",
           "--mem-fraction-static": "frac", "--max-num-batched-tokens": "count", "--max-num-seqs": "count",
-          "--overhead-gib": "float", "--text-only": "flag"}
+          "--overhead-gib": "float", "--text-only": "flag", **ENGINE_PROFILE}
 SEARCH = {"--model": "model", "--quant": "quant", "--ctx": "count", "--batch": "count", "--gpu": "gpulist",
           "--exclude-gpu": "gpulist", "--max-gpus": "count", "--max-nodes": "count", "--engine": "enum:engine",
-          "--kv-dtype": "enum:kv-dtype", "--workload": "in"}
+          "--kv-dtype": "enum:kv-dtype", "--workload": "in", **ENGINE_PROFILE}
 SLOTS = {
     "models": {}, "gpus": {}, "detect": {},
     "params": {"@model": "model"},
@@ -98,10 +104,12 @@ SLOTS = {
               "--fail-on": "enum:fail-on", "--strict": "flag", "--no-strict": "flag", "--default-gpu": "gpu",
               "--list-rules": "flag", "--ignore": "enum:rule", "--baseline": "in", "--write-baseline": "out",
               "--compare": "in", "--require-verified": "flag", "--stdin-name": "enum:rule"},
-    "calibrate": {"--from-log": "in", "--model": "model", "--gpu": "gpu", "--calibration": "in", "--no-save": "flag"},
+    "calibrate": {"--from-log": "in", "--model": "model", "--gpu": "gpu", "--calibration": "in", "--no-save": "flag",
+                  "--engine-version": "enum:engine-version", "--hybrid-kv-cache": "enum:hybrid-kv-cache"},
     # frontier simulates every concurrency up to --max-concurrency: the lengths and the cap stay the
     # base's (small) so a case stays quick; the model, GPU, format and the SVG path are fuzzed
-    "frontier": {"--model": "model", "--gpu": "gpu", "--quant": "quant", "--svg": "out"},
+    "frontier": {"--model": "model", "--gpu": "gpu", "--quant": "quant", "--svg": "out", "--dp": "count",
+                 "--dp-attention": "flag", **ENGINE_PROFILE},
     "terraform-external": {"@stdin": "query"},
     "schema": {"@name": "enum:schema"},
     "verify": {"--model": "model", "--device": "enum:device", "--tolerance": "float", "--batches": "batches",
@@ -412,7 +420,7 @@ def query(rnd: random.Random) -> bytes:
     keys = ["model", "quant", "ctx", "batch", "gpu", "exclude_gpu", "max_gpus", "max_nodes", "budget", "engine",
             "kv_layout", "kv_dtype", "headroom", "objective", "mau", "gpu_memory_utilization", "text_only",
             "layouts", "alternatives", "prompt_tokens", "output_tokens", "price", "calibration", "workload",
-            "specs_dir", "unknown", "a\nb"]
+            "specs_dir", "engine_version", "hybrid_kv_cache", "kv_cache_free_gpu_mem_fraction", "unknown", "a\nb"]
     for _ in range(rnd.choice([1, 2, 3])):
         key = rnd.choice(keys)
         q[key] = rnd.choice([rnd.choice(HOSTILE_NUMBERS), rnd.choice(HOSTILE_TEXT), rnd.choice(HOSTILE_JSON)])

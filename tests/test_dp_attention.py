@@ -138,7 +138,7 @@ def test_fit_and_perf_flags(cli):
     assert p.code == 0 and p.json()["data_parallel_size"] == 8
     sim = cli("perf", *base, "--dp", "8", "--prompt-tokens", "1000", "--output-tokens", "1000",
               "--arrival", "offline", "--requests", "16")
-    assert sim.code == 2 and "attention data parallelism" in sim.err and "Traceback" not in sim.err
+    assert sim.code == 0 and "simulated: 16 requests" in sim.out, sim.err  # each rank scheduled (test_dp_simulation)
 
 
 def test_plan_chooses_dp_where_tp_cannot_hold_the_batch_and_emits_it(cli):

@@ -244,6 +244,21 @@ def test_trtllm_takes_its_fraction_of_what_is_left(registry):
     assert rep.kv_cache_tokens == rep.available_kv_bytes // (32 * 131072) * 32
 
 
+def test_trtllm_batches_with_its_own_defaults_not_vllms(registry):
+    """--engine trtllm: max_batch_size 2048 and max_num_tokens 8192 (docs/facts/trtllm.md), the shape the speed
+    fit times its TensorRT-LLM rows with; vLLM keeps its tiers (1024 x 8192 on an 80 GB H100)."""
+    from llamasize.estimate.memory import resolve
+
+    d = replace(deployment(registry, ROWS[0]), engine="trtllm", gpu_memory_utilization=None, engine_version=None,
+                max_num_seqs=None, max_num_batched_tokens=None)
+    s = resolve(d)
+    assert (s.max_seqs, s.batched_tokens) == (2048, 8192)
+    v = resolve(replace(d, engine="vllm"))
+    assert (v.max_seqs, v.batched_tokens) == (1024, 8192)
+    given = resolve(replace(d, max_num_seqs=512, max_num_batched_tokens=4096))
+    assert (given.max_seqs, given.batched_tokens) == (512, 4096)
+
+
 def test_sglang_report_in_its_words(registry):
     r = ROWS[0]
     d = replace(deployment(registry, r), engine="sglang", gpu_memory_utilization=None, engine_version=None,

@@ -106,3 +106,19 @@ def test_perf_offline_reproduces_a_published_row(cli):
     assert r.code == 0, r.err
     got = r.json()["output_tokens_per_s"]
     assert abs(got / 15244.78 - 1) * 100 < BOUND_PERCENT
+
+
+def test_the_measured_allreduce_table_reads_and_the_comparison_runs(capsys):
+    """benchmarks/comm_vs_measured.py reads docs/facts/trtllm.md section 2 (9 sizes x TP 2/4/8, times growing
+    with size above 1 MB) and prints the model's time per cell next to it."""
+    spec = importlib.util.spec_from_file_location("comm_vs_measured", ROOT / "benchmarks" / "comm_vs_measured.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = mod.measured()
+    assert len(rows) == 9 and [b for b, _ in rows] == sorted(b for b, _ in rows)
+    big = [t for b, t in rows if b >= 2 ** 21]
+    for tp in (2, 4, 8):
+        assert all(x[tp] < y[tp] for x, y in zip(big, big[1:])), tp
+    assert mod.main() == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 12 and "model / measured: median" in out

@@ -89,7 +89,7 @@ def test_text_chart_and_svg(cli, tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (("--gpus", "1"), "give exactly one --gpu"),
-    (("--gpu", "h100", "--gpus", "1", "--quant", "auto"), "give --quant (not auto)"),
+    (("--gpu", "h100", "--gpus", "1", "--quant", "auto"), "one deployment needs one format"),
     (("--gpu", "h100", "-p", "4096", "--ctx", "2048"), "shorter than prompt + output"),
 ])
 def test_bad_frontier_flags_are_usage_errors(cli, args, message):
@@ -103,3 +103,12 @@ def test_json_validates_against_the_frontier_schema(cli):
     r = cli(*ONE, "--format", "json")
     errors = list(Draft202012Validator(cli("schema", "frontier").json()).iter_errors(r.json()))
     assert not errors, errors[0]
+
+
+def test_one_deployment_without_quant_takes_the_checkpoint_format_as_fit_does(cli):
+    args = [a for a in ONE if a not in ("--quant", "bf16")]
+    r = cli(*args, "--format", "json")
+    assert r.code == 0, r.err
+    fit = cli("fit", "-m", "llama3.1-8b", "--gpu", "h100", "--ctx", "288", "--format", "json").json()
+    (curve,) = r.json()["curves"]
+    assert curve["name"] == f"1 x h100-sxm TP1 PP1 {fit['quant']}"

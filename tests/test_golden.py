@@ -38,6 +38,13 @@ CASES: dict[str, tuple[list[str], tuple[int, ...]]] = {
     "perf-scout-h100-int4mixed-8k": (
         ["perf", "--model", "scout", "--gpu", "h100", "--quant", "int4_mixed", "--prompt-tokens", "8K",
          "--output-tokens", "1K"], (0,)),
+    # the step simulator at DP 1 (these two were produced by the code before attention DP was simulated)
+    "perf-deepseekv3-8xh200-tp8ep-offline": (
+        ["perf", "--model", "deepseek-v3", "--gpu", "h200", "--gpus", "8", "--tp", "8", "--ep", "--prompt-tokens",
+         "1000", "--output-tokens", "1000", "--arrival", "offline", "--requests", "256"], (0,)),
+    "perf-maverick-8xh100-fp8-poisson": (
+        ["perf", "--model", "maverick", "--gpu", "h100", "--gpus", "8", "--quant", "fp8", "--prompt-tokens", "2K",
+         "--output-tokens", "256", "--arrival", "poisson", "--qps", "4", "--requests", "200"], (0,)),
     "cost-maverick-spot": (
         ["cost", "--model", "maverick", "--price", "spot", "--utilization", "0.5"], (0,)),
     "cost-scout-owned": (

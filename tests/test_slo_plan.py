@@ -35,7 +35,8 @@ def _req(registry, **kw) -> SloRequest:
 def _resimulate(registry, sreq: SloRequest, o):
     """The recommendation's one replica, simulated again from scratch (not the search's cache)."""
     d = replace(fit_deployment_of(o, sreq.plan, registry.gpu(o.gpu)), max_num_seqs=o.max_num_seqs)
-    reqs = workload("poisson", sreq.requests, PROMPT, OUTPUT, qps=sreq.qps / o.replicas, seed=sreq.seed)
+    assert o.simulation.requests >= sreq.requests  # more when the run must reach the steady state
+    reqs = workload("poisson", o.simulation.requests, PROMPT, OUTPUT, qps=sreq.qps / o.replicas, seed=sreq.seed)
     return summarize(simulate(d, reqs), arrival="poisson", qps=sreq.qps / o.replicas, seed=sreq.seed,
                      admission="greedy")
 
@@ -175,3 +176,113 @@ def test_budget_caps_all_the_replicas(registry):
     for o in [capped.recommendation, *capped.alternatives]:
         if o is not None:
             assert o.total_usd_per_hour <= cap
+
+
+# -------------------------------------------------- attention data parallelism (issue 12 item 5) ---
+DS_PROMPT, DS_OUTPUT = 1000, 500
+
+
+def _ds_req(registry, qps: float, **kw) -> SloRequest:
+    """DeepSeek-V3 FP8 on H200 (an MLA MoE model: TP replicates its KV cache, DP x EP does not)."""
+    spec = registry.model("deepseek-v3")
+    plan = PlanRequest(model=spec, context_tokens=4000, quant="fp8-block128x128", gpus=("h200",),
+                       prompt_tokens=DS_PROMPT, output_tokens=DS_OUTPUT)
+    return SloRequest(plan=plan, qps=qps, requests=80, **kw)
+
+
+def _resimulate_ds(registry, sreq: SloRequest, o):
+    d = replace(fit_deployment_of(o, sreq.plan, registry.gpu(o.gpu)), max_num_seqs=o.max_num_seqs)
+    assert d.data_parallel_size == o.data_parallel_size
+    q = sreq.qps / o.replicas
+    assert o.simulation.requests >= sreq.requests * o.data_parallel_size  # `requests` per attention DP rank
+    reqs = workload("poisson", o.simulation.requests, DS_PROMPT, DS_OUTPUT, qps=q, seed=sreq.seed)
+    return summarize(simulate(d, reqs), arrival="poisson", qps=q, seed=sreq.seed, admission="greedy")
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.sampled_from([1.0, 6.0, 16.0, 40.0]), st.sampled_from([(2.0, 0.06), (5.0, 0.1)]))
+def test_mla_moe_plan_weighs_dp_layouts_and_its_pick_resimulates_within_targets(registry, qps, targets):
+    sreq = _ds_req(registry, qps, max_ttft_s=targets[0], max_tpot_s=targets[1])
+    res = plan_slo(sreq, registry)
+    assert not [w for w in res.warnings if "data parallelism" in w]  # DP candidates simulated, not dropped
+    o = res.recommendation
+    if o is None:
+        return
+    s = _resimulate_ds(registry, sreq, o)
+    assert s.ttft_s_p90 <= sreq.max_ttft_s and s.tpot_s_p90 <= sreq.max_tpot_s
+    assert math.isclose(s.ttft_s_p90, o.ttft_s) and math.isclose(s.tpot_s_p90, o.tpot_s)
+    for a in res.alternatives:  # the recommendation is the cheapest point found, DP or not
+        assert o.total_usd_per_hour <= a.total_usd_per_hour
+
+
+def test_mla_moe_plan_returns_dp_when_it_needs_fewer_replicas(registry, cli):
+    """At 16 requests/s TP 8 needs several replicas of 8 x H200 (every GPU holds the latent of every
+    sequence); DP 8 serves it with fewer, so the plan is a DP layout and costs less."""
+    sreq = _ds_req(registry, 16.0, max_ttft_s=5.0, max_tpot_s=0.1)
+    res = plan_slo(sreq, registry)
+    o = res.recommendation
+    assert o is not None and o.data_parallel_size == 8 and o.tensor_parallel_size == 1
+    tp = [a for a in res.alternatives if a.data_parallel_size == 1]
+    assert tp and all(a.replicas > o.replicas and a.total_usd_per_hour > o.total_usd_per_hour for a in tp)
+    r = cli("plan", "-m", "deepseek-v3", "--gpu", "h200", "--quant", "fp8-block128x128", "--ctx", "4000", "-p",
+            str(DS_PROMPT), "-o", str(DS_OUTPUT), "--requests", "80", "--max-ttft", "5", "--max-tpot", "100ms",
+            "--qps", "16", "--format", "json")
+    assert r.code == 0, r.err
+    rec = r.json()["recommendation"]
+    assert rec["data_parallel_size"] == 8 and rec["replicas"] == o.replicas
+    text = cli("plan", "-m", "deepseek-v3", "--gpu", "h200", "--quant", "fp8-block128x128", "--ctx", "4000", "-p",
+               str(DS_PROMPT), "-o", str(DS_OUTPUT), "--requests", "80", "--max-ttft", "5", "--max-tpot", "100ms",
+               "--qps", "16")
+    assert "· DP 8 · TP 1 ·" in text.out
+    cost = cli("cost", "-m", "deepseek-v3", "--gpu", "h200", "--quant", "fp8-block128x128", "--ctx", "4000", "-p",
+               str(DS_PROMPT), "-o", str(DS_OUTPUT), "--requests", "80", "--max-ttft", "5", "--max-tpot", "100ms",
+               "--qps", "16", "--format", "json")
+    assert cost.code == 0, cost.err
+    assert cost.json()["options"][0]["data_parallel_size"] == 8
+
+
+def test_a_load_above_the_saturated_rate_never_meets_however_loose_the_targets(registry):
+    """A finite run of an overloaded queue can look fine; plan_slo adds replicas until each one's load is at
+    most what it completes when saturated (slo.saturated_rate of an offline run at that cap), and the run it
+    reports covers at least HORIZON x the requests in the system (Little's law)."""
+    from llamasize.plan.slo import HORIZON, MAX_HORIZON_FACTOR, saturated_rate
+
+    sreq = _req(registry, qps=400.0, max_ttft_s=1e6, max_tpot_s=1e6)
+    o = plan_slo(sreq, registry).recommendation
+    assert o is not None and o.meets
+    d = replace(fit_deployment_of(o, sreq.plan, registry.gpu(o.gpu)), max_num_seqs=o.max_num_seqs)
+    n = max(sreq.requests, 2 * o.max_num_seqs)
+    r = simulate(d, workload("offline", n, PROMPT, OUTPUT))
+    mu = saturated_rate(r.ttft_s, r.e2e_s)
+    assert o.qps_per_replica <= mu
+    n = o.simulation.requests
+    assert n >= HORIZON * o.qps_per_replica * o.simulation.e2e_s_mean or n == MAX_HORIZON_FACTOR * sreq.requests
+    assert o.replicas > 1  # 400 requests/s is more than one H100 completes
+
+
+def test_saturated_rate_counts_the_window_in_which_requests_wait():
+    from llamasize.plan.slo import saturated_rate
+
+    # 4 requests: first tokens at 1, 1, 3, 5; finishes at 2, 4, 6, 8 -> window (2, 5]: one finish (at 4) -> fallback
+    assert saturated_rate([1, 1, 3, 5], [2, 4, 6, 8]) == 4 / 8
+    # finishes at 2, 3, 4, 9 with the last first token at 6: (2, 6] holds 3 and 4 -> 2 / 4 s
+    assert saturated_rate([1, 1, 2, 6], [2, 3, 4, 9]) == 0.5
+    assert saturated_rate([], []) == 0.0
+
+
+def test_speed_searches_weigh_dp_for_every_moe_model_memory_plans_only_where_tp_replicates(registry):
+    """Llama 4 Maverick (8 KV heads on 8 GPUs: TP splits its KV by head) gets no DP layout from the memory
+    planner, but the SLO search and the frontier weigh DP 8 (with and without EP) beside TP 8; a dense model
+    gets none either way."""
+    from llamasize.estimate.deployment import Deployment
+    from llamasize.plan.planner import dp_layouts
+    from llamasize.plan.slo import dp_variants
+
+    mav, h200 = registry.model("llama-4-maverick"), registry.gpu("h200")
+    assert dp_layouts(mav, h200, 8) == []
+    assert dp_layouts(mav, h200, 8, for_speed=True) == [(1, 1, 8)]
+    assert dp_layouts(registry.model("llama3.1-70b"), h200, 8, for_speed=True) == []
+    req = PlanRequest(model=mav, context_tokens=4096, quant="fp8", gpus=("h200",), prompt_tokens=128, output_tokens=128)
+    tp8 = Deployment(model=mav, gpu=h200, gpu_count=8, quant="fp8", context_tokens=4096, tensor_parallel_size=8)
+    got = dp_variants(req, tp8)
+    assert {(v.data_parallel_size, v.tensor_parallel_size, v.expert_parallel) for v in got} == {(8, 1, False), (8, 1, True)}

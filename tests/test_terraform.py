@@ -110,7 +110,8 @@ def test_every_plan_key_is_accepted(cli, tmp_path):
              "kv_layout": "auto", "kv_dtype": "auto", "headroom": "0.05", "objective": "cost", "mau": "1000",
              "gpu_memory_utilization": "0.9", "mem_fraction_static": "", "text_only": "true", "layouts": "practical",
              "alternatives": "2", "prompt_tokens": "1024", "output_tokens": "256", "price": "on_demand",
-             "specs_dir": "", "catalog_dir": "", "workload": "", "calibration": str(tmp_path / "none.json")}
+             "specs_dir": "", "catalog_dir": "", "workload": "", "calibration": str(tmp_path / "none.json"),
+             "engine_version": "0.15.0", "hybrid_kv_cache": "auto", "kv_cache_free_gpu_mem_fraction": ""}
     assert set(query) == set(QUERY_KEYS)
     r = cli("terraform-external", stdin=json.dumps(query))
     assert r.code == 0, r.err
@@ -118,6 +119,7 @@ def test_every_plan_key_is_accepted(cli, tmp_path):
     assert out["gpu_type"] == "h100-sxm"
     plan = json.loads(out["plan_json"])
     assert plan["request"]["batch"] == 2 and plan["request"]["include_vision"] is False
+    assert plan["request"]["engine_version"] == "0.15.0" and plan["request"]["engine_rules"] == "vLLM 0.10 - 0.16"
     assert len(plan["alternatives"]) <= 2
 
 

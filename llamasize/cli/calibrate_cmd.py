@@ -17,6 +17,7 @@ import typer
 
 from llamasize.cli import inputs
 from llamasize.cli.options import Calibration, CatalogDir, Debug, Format, FromLog, Gpu, ModelName, NoSave, SpecsDir
+from llamasize.cli.options import EngineVersion, HybridKvCache
 from llamasize.cli.output import note, out
 from llamasize.errors import ExitCode, UsageError
 from llamasize.text import quote_value
@@ -182,10 +183,27 @@ def _modelled_version(log, notes: list[str]) -> str | None:
     return oldest
 
 
+def with_flag_version(log, engine_version: str | None):
+    """``log`` with ``--engine-version`` as its release when the log does not print one (checked as
+    ``fit`` checks it, ``engine_profiles``); a UsageError when the log prints another release."""
+    from dataclasses import replace
+
+    from llamasize.estimate.engine_profiles import engine_profile, parse_version
+
+    if engine_version is None:
+        return log
+    given = engine_profile(log.engine, engine_version.strip()).version.lstrip("vV")
+    if log.version is None:
+        return replace(log, version=given)
+    if parse_version(log.version) != parse_version(given):
+        raise UsageError(f"--engine-version {given}: the log prints {log.engine} {log.version} (leave the flag out)")
+    return log
+
+
 def calibrate_cmd(
     from_log: FromLog = None, model: ModelName = None, gpu: Gpu = None, calibration: Calibration = None,
     no_save: NoSave = False, fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None,
-    debug: Debug = False,
+    debug: Debug = False, engine_version: EngineVersion = None, hybrid_kv_cache: HybridKvCache = None,
 ) -> None:
     """Compare llamasize's engine memory model with a vLLM or SGLang start-up log and store the logged
     line items as a calibration. Exit 0 when the available KV is within 5 %, 4 when not."""
@@ -209,9 +227,14 @@ def calibrate_cmd(
     if not log.has_memory_lines:
         raise UsageError(f"{source}: no engine memory lines found (the log stops before the KV cache is sized?): "
                          "expected e.g. 'Available KV cache memory: ... GiB'")
+    log = with_flag_version(log, engine_version)
     reg = inputs.registry(specs_dir, catalog_dir)
     notes: list[str] = []
     d, catalogue_total = log_deployment(reg, log, text, source, model=model, gpu=gpu, notes=notes)
+    if hybrid_kv_cache is not None:  # the log does not say whether the environment variable was set
+        from dataclasses import replace
+
+        d = replace(d, hybrid_kv_cache=hybrid_kv_cache.strip().lower())
     report = compare_with_log(d, log, source, notes, catalogue_total=catalogue_total)
     if target is not None:
         entry = entry_from_log(d, log, source, datetime.now(timezone.utc).date())

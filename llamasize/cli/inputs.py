@@ -182,6 +182,7 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
     ``dp_attention``: attention data parallelism (``attention_layout``)."""
     from llamasize.cli.output import note
     from llamasize.estimate.deployment import Deployment
+    from llamasize.cli.serving_flags import engine_profile_flags
     from llamasize.estimate.parallel import default_tensor_parallel
     from llamasize.units import GIB, parse_count, parse_fraction
 
@@ -209,9 +210,7 @@ def deployment(reg: Registry, *, model: str, gpu: str, gpus: str | None, tp: str
         max_num_seqs=None if max_num_seqs is None else parse_count(max_num_seqs, "--max-num-seqs", maximum=1_000_000),
         overhead_bytes=None if overhead_gib is None else int(parse_fraction(overhead_gib, "--overhead-gib", low=0, high=1024, low_inclusive=True) * GIB),
         include_vision=not text_only, data_parallel_size=dpn,
-        engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
-        kv_cache_free_gpu_mem_fraction=None if kv_cache_free_gpu_mem_fraction is None else parse_fraction(
-            kv_cache_free_gpu_mem_fraction, "--kv-cache-free-gpu-mem-fraction"),
+        **engine_profile_flags(engine_version, hybrid_kv_cache, kv_cache_free_gpu_mem_fraction),
     )
     from llamasize.cli.engine_hook import engine_calibrated
 
@@ -263,8 +262,11 @@ def efficiencies(gpu: GpuSpec, calibration: Path | None, prefill_efficiency: str
 # ------------------------------------------------------------------------------------ searches ---
 def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_nodes, budget, engine, kv_layout,
                  kv_dtype, headroom, objective, mau, gpu_memory_utilization, mem_fraction_static, text_only,
-                 layouts, alternatives, workload_file, specs_dir, catalog_dir) -> tuple[PlanRequest, Registry, Workload]:
-    """Merge flags and the workload file into a PlanRequest (flags win)."""
+                 layouts, alternatives, workload_file, specs_dir, catalog_dir, engine_version=None, hybrid_kv_cache=None,
+                 kv_cache_free_gpu_mem_fraction=None) -> tuple[PlanRequest, Registry, Workload]:
+    """Merge flags and the workload file into a PlanRequest (flags win); the engine profile flags
+    (``serving_flags.engine_profile_flags``) reach every candidate Deployment."""
+    from llamasize.cli.serving_flags import engine_profile_flags
     from llamasize.estimate.engines import check_engine
     from llamasize.estimate.quant import check_kv_dtype, checkpoint_default, get_format
     from llamasize.plan.planner import DEFAULT_HEADROOM, PlanRequest
@@ -327,6 +329,7 @@ def plan_request(*, model, quant, ctx, batch, gpu, exclude_gpu, max_gpus, max_no
         mau=None if users is None else parse_count(str(users), "--mau", minimum=0, maximum=10**11),
         alternatives=DEFAULT_ALTERNATIVES if alternatives is None else alternatives,
         layout_mode=pick(layouts, w.layouts, "practical").strip().lower(),
+        **engine_profile_flags(engine_version, hybrid_kv_cache, kv_cache_free_gpu_mem_fraction),
     )
     return req, reg, w
 
@@ -470,7 +473,8 @@ def terraform_request(q: dict[str, str]) -> tuple[PlanRequest, Registry]:
         alternatives=parse_count(q.get("alternatives", str(DEFAULT_ALTERNATIVES)), "alternatives", minimum=0,
                                  maximum=50),
         workload_file=Path(q["workload"]) if "workload" in q else None, specs_dir=paths("specs_dir"),
-        catalog_dir=paths("catalog_dir"))
+        catalog_dir=paths("catalog_dir"), engine_version=q.get("engine_version"),
+        hybrid_kv_cache=q.get("hybrid_kv_cache"), kv_cache_free_gpu_mem_fraction=q.get("kv_cache_free_gpu_mem_fraction"))
     req = with_workload_shape(req, w, q.get("prompt_tokens"), q.get("output_tokens"), q.get("price"),
                               Path(q["calibration"]) if "calibration" in q else None)
     return req, reg

@@ -16,8 +16,9 @@ from llamasize.cli.options import (
     Concurrency, Contexts, CostOptions, Ctx, Debug, Emit, Engine, ExcludeGpu, Format, GpuMemoryUtilization,
     GpuTypes, Headroom, KvDtype, KvLayout, Layouts, Mau, MaxGpus, MaxNodes, MemFractionStatic, ModelName,
     Objective, OutputTokens, Price, PromptTokens, Pue, Quant, SpecsDir, Svg, Force, TextOnly, TokensPerDay, UsdPerGpuHour,
-    UsdPerKwh, Utilization, Workload,
-    Ep, FrontierConcurrency, Gpus, MaxTpot, MaxTtft, SimSeed, SloPercentile, SloQps, SloRequests, SloRequestsPerDay, Pp, Tp,
+    UsdPerKwh, Utilization, Workload, EngineVersion, HybridKvCache, KvCacheFreeGpuMemFraction,
+    Dp, DpAttention, Ep, FrontierConcurrency, Gpus, MaxTpot, MaxTtft, SimSeed, SloPercentile, SloQps, SloRequests,
+    SloRequestsPerDay, Pp, Tp,
 )
 from llamasize.cli.output import out, raise_no_fit, warn
 from llamasize.errors import ExitCode, UsageError
@@ -37,6 +38,8 @@ def plan_cmd(
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
     max_ttft: MaxTtft = None, max_tpot: MaxTpot = None, slo_percentile: SloPercentile = None, qps: SloQps = None,
     requests_per_day: SloRequestsPerDay = None, requests: SloRequests = None, seed: SimSeed = None,
+    engine_version: EngineVersion = None, hybrid_kv_cache: HybridKvCache = None,
+    kv_cache_free_gpu_mem_fraction: KvCacheFreeGpuMemFraction = None,
 ) -> None:
     """Search GPU type x count x layout x quantization and recommend a deployment. Exit 3 when nothing fits.
     With --max-ttft/--max-tpot and --qps (or --requests-per-day): the cheapest deployment x replicas x
@@ -53,7 +56,8 @@ def plan_cmd(
         max_nodes=max_nodes, budget=budget, engine=engine, kv_layout=kv_layout, kv_dtype=kv_dtype,
         headroom=headroom, objective=objective, mau=mau, gpu_memory_utilization=gpu_memory_utilization,
         mem_fraction_static=mem_fraction_static, text_only=text_only, layouts=layouts, alternatives=alternatives,
-        workload_file=workload, specs_dir=specs_dir, catalog_dir=catalog_dir)
+        workload_file=workload, specs_dir=specs_dir, catalog_dir=catalog_dir, engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
+        kv_cache_free_gpu_mem_fraction=kv_cache_free_gpu_mem_fraction)
     for key in inputs.unused_workload_keys(w, "plan"):
         warn(f"workload key '{key}' is not used by 'plan'")
     req = inputs.with_workload_shape(req, w, prompt_tokens, output_tokens, price, calibration)
@@ -156,6 +160,8 @@ def sweep_cmd(
     kv_layout: KvLayout = None, kv_dtype: KvDtype = None, headroom: Headroom = None, text_only: TextOnly = False,
     layouts: Layouts = None, workload: Workload = None, fmt: Format = None, specs_dir: SpecsDir = None,
     catalog_dir: CatalogDir = None, debug: Debug = False,
+    engine_version: EngineVersion = None, hybrid_kv_cache: HybridKvCache = None,
+    kv_cache_free_gpu_mem_fraction: KvCacheFreeGpuMemFraction = None,
 ) -> None:
     """Minimum GPU count per GPU type and context length: how does this model scale?"""
     from llamasize.estimate.params import architecture_warnings
@@ -171,7 +177,8 @@ def sweep_cmd(
         max_gpus=max_gpus, max_nodes=max_nodes, budget=None, engine=engine, kv_layout=kv_layout, kv_dtype=kv_dtype,
         headroom=headroom, objective=None, mau=None, gpu_memory_utilization=None, mem_fraction_static=None,
         text_only=text_only, layouts=layouts, alternatives=0, workload_file=w, specs_dir=specs_dir,
-        catalog_dir=catalog_dir)
+        catalog_dir=catalog_dir, engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
+        kv_cache_free_gpu_mem_fraction=kv_cache_free_gpu_mem_fraction)
     for key in inputs.unused_workload_keys(w, "sweep"):
         warn(f"workload key '{key}' is not used by 'sweep'")
     for message in architecture_warnings(req.model):
@@ -199,6 +206,8 @@ def cost_cmd(
     debug: Debug = False, max_ttft: MaxTtft = None, max_tpot: MaxTpot = None, slo_percentile: SloPercentile = None,
     qps: SloQps = None, requests_per_day: SloRequestsPerDay = None, requests: SloRequests = None,
     seed: SimSeed = None,
+    engine_version: EngineVersion = None, hybrid_kv_cache: HybridKvCache = None,
+    kv_cache_free_gpu_mem_fraction: KvCacheFreeGpuMemFraction = None,
 ) -> None:
     """Self-hosting vs API: $/day, $/1M tokens, break-even volumes, and a cost-vs-volume chart.
     With --max-ttft/--max-tpot and --qps (or --requests-per-day): priced at the SLO-feasible operating
@@ -225,7 +234,9 @@ def cost_cmd(
         exclude_gpu=exclude_gpu, max_gpus=max_gpus, max_nodes=max_nodes, budget=None, engine=engine,
         kv_layout=None, kv_dtype=kv_dtype, headroom=None, objective="cost-per-token", mau=None,
         gpu_memory_utilization=None, mem_fraction_static=None, text_only=False, layouts=None,
-        alternatives=max(8, 4 * n_options), workload_file=w, specs_dir=specs_dir, catalog_dir=catalog_dir)
+        alternatives=max(8, 4 * n_options), workload_file=w, specs_dir=specs_dir, catalog_dir=catalog_dir,
+        engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
+        kv_cache_free_gpu_mem_fraction=kv_cache_free_gpu_mem_fraction)
     for key in inputs.unused_workload_keys(w, "cost"):
         warn(f"workload key '{key}' is not used by 'cost'")
     req = replace(req, prompt_tokens=p, output_tokens=o, price_basis=basis, calibration=calibration,
@@ -269,9 +280,12 @@ def frontier_cmd(
     model: ModelName = None, gpu: GpuTypes = None, exclude_gpu: ExcludeGpu = None, quant: Quant = None,
     ctx: Ctx = None, prompt_tokens: PromptTokens = None, output_tokens: OutputTokens = None, kv_dtype: KvDtype = None,
     engine: Engine = None, max_gpus: MaxGpus = None, max_nodes: MaxNodes = None, gpus: Gpus = None, tp: Tp = None,
-    pp: Pp = None, ep: Ep = False, max_concurrency: FrontierConcurrency = None, requests: SloRequests = None,
-    alternatives: Alternatives = None, svg: Svg = None, force: Force = False, calibration: Calibration = None,
+    pp: Pp = None, ep: Ep = False, dp: Dp = None, dp_attention: DpAttention = False,
+    max_concurrency: FrontierConcurrency = None, requests: SloRequests = None, alternatives: Alternatives = None,
+    svg: Svg = None, force: Force = False, calibration: Calibration = None,
     fmt: Format = None, specs_dir: SpecsDir = None, catalog_dir: CatalogDir = None, debug: Debug = False,
+    engine_version: EngineVersion = None, hybrid_kv_cache: HybridKvCache = None,
+    kv_cache_free_gpu_mem_fraction: KvCacheFreeGpuMemFraction = None,
 ) -> None:
     """Pareto frontier of output tokens/s per GPU against tokens/s per user, one curve per deployment
     (the planner's candidates, or the one given with --gpu and --gpus), from closed-loop simulations."""
@@ -289,19 +303,24 @@ def frontier_cmd(
         model=model, quant=quant, ctx=str(c), batch=None, gpu=gpu, exclude_gpu=exclude_gpu, max_gpus=max_gpus,
         max_nodes=max_nodes, budget=None, engine=engine, kv_layout=None, kv_dtype=kv_dtype, headroom=None,
         objective=None, mau=None, gpu_memory_utilization=None, mem_fraction_static=None, text_only=False,
-        layouts=None, alternatives=0, workload_file=None, specs_dir=specs_dir, catalog_dir=catalog_dir)
+        layouts=None, alternatives=0, workload_file=None, specs_dir=specs_dir, catalog_dir=catalog_dir,
+        engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
+        kv_cache_free_gpu_mem_fraction=kv_cache_free_gpu_mem_fraction)
     req = replace(req, prompt_tokens=p, output_tokens=o, calibration=calibration)
     fixed = None
-    if gpus is not None or tp is not None or pp is not None or ep:
+    if gpus is not None or tp is not None or pp is not None or ep or dp is not None or dp_attention:
         if len(req.gpus) != 1:
-            raise UsageError("--gpus/--tp/--pp/--ep describe one deployment: give exactly one --gpu")
-        if req.quant == "auto" or req.kv_cache_dtype == "any":
-            raise UsageError("one deployment needs one format: give --quant (not auto) and --kv-dtype (not any)")
-        fixed = inputs.deployment(
-            reg, model=model, gpu=req.gpus[0], gpus=gpus, tp=tp, pp=pp, ep=ep, quant=req.quant,
-            kv_dtype=req.kv_cache_dtype, ctx=c, batch=None, engine=req.engine, kv_layout=None,
+            raise UsageError("--gpus/--tp/--pp/--ep/--dp describe one deployment: give exactly one --gpu")
+        if (quant is not None and req.quant == "auto") or req.kv_cache_dtype == "any":
+            raise UsageError("one deployment needs one format: --quant auto / --kv-dtype any search formats; "
+                             "name one, or leave them out for the checkpoint's format (as fit and perf do)")
+        fixed = inputs.deployment(  # no --quant: the format the checkpoint ships in, as fit and perf default to
+            reg, model=model, gpu=req.gpus[0], gpus=gpus, tp=tp, pp=pp, ep=ep,
+            quant=None if quant is None else req.quant, kv_dtype=req.kv_cache_dtype, ctx=c, batch=None, engine=req.engine, kv_layout=None,
             gpu_memory_utilization=None, mem_fraction_static=None, max_num_batched_tokens=None, max_num_seqs=None,
-            overhead_gib=None, text_only=False, calibration=calibration)
+            overhead_gib=None, text_only=False, calibration=calibration, dp=dp, dp_attention=dp_attention,
+            engine_version=engine_version, hybrid_kv_cache=hybrid_kv_cache,
+            kv_cache_free_gpu_mem_fraction=kv_cache_free_gpu_mem_fraction)
     freq = FrontierRequest(
         plan=req, deployment=fixed,
         max_concurrency=None if max_concurrency is None else parse_count(max_concurrency, "--max-concurrency",

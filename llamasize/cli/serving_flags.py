@@ -44,3 +44,18 @@ def attention_layout(n: int, pp: int, tp: str | None, dp: str | None) -> tuple[i
     if n % (tpn * pp):
         raise LayoutError(f"--dp-attention: --gpus ({n}) is not divisible by --tp ({tpn}) x --pp ({pp})", "dp")
     return tpn, n // (tpn * pp)
+
+
+def engine_profile_flags(engine_version: str | None, hybrid_kv_cache: str | None,
+                         kv_cache_free_gpu_mem_fraction: str | None) -> dict:
+    """The engine profile flags of every command that sizes a deployment (``--engine-version``,
+    ``--hybrid-kv-cache``, ``--kv-cache-free-gpu-mem-fraction``; terraform-external's keys of the same
+    names) -> the Deployment / PlanRequest fields of the same names. The fraction is checked here; the
+    version and the hybrid setting against the engine by ``estimate.engine_profiles.profile_settings``."""
+    from llamasize.units import parse_fraction
+
+    return dict(
+        engine_version=None if engine_version is None else engine_version.strip(),
+        hybrid_kv_cache=None if hybrid_kv_cache is None else hybrid_kv_cache.strip().lower(),
+        kv_cache_free_gpu_mem_fraction=None if kv_cache_free_gpu_mem_fraction is None else parse_fraction(
+            kv_cache_free_gpu_mem_fraction, "--kv-cache-free-gpu-mem-fraction"))

@@ -40,6 +40,7 @@ import re
 from dataclasses import dataclass
 
 from llamasize.errors import UsageError
+from llamasize.estimate.deployment import Assumption
 from llamasize.text import quote_value
 from llamasize.units import GIB
 
@@ -161,3 +162,25 @@ def hybrid_chunked(profile: EngineProfile, setting: str | None) -> tuple[bool, s
     on = profile.hybrid_chunked_default
     return on, (f"{profile.holds_for} default: hybrid KV for chunked-local attention "
                 f"{'on (as in 0.19.0 logs, docs/facts/engine-memory.md item 7)' if on else 'off (PR #21761)'}")
+
+
+def profile_settings(engine: str, version: str | None,
+                     hybrid: str | None) -> tuple[EngineProfile, tuple[bool, str] | None]:
+    """(the profile of ``engine`` at ``version``, vLLM's hybrid KV setting for chunked-local attention
+    with its reason (``hybrid_chunked``); None for other engines), both validated with one-line
+    UsageErrors: ``--hybrid-kv-cache`` on or off is a vLLM setting. ``memory.resolve`` (every fit) and
+    ``planner.validate_request`` (before a search) both call it, so every command refuses the same values."""
+    profile = engine_profile(engine, version)
+    if engine != "vllm":
+        if (hybrid or "auto").strip().lower() != "auto":
+            raise UsageError("--hybrid-kv-cache is a vLLM setting (VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE)")
+        return profile, None
+    return profile, hybrid_chunked(profile, hybrid)
+
+
+def engine_assumption(profile: EngineProfile) -> Assumption:
+    """The ``engine`` assumption of a result: the engine, the release whose memory rules applied and
+    the releases they hold for (``fit``'s, and every plan, sweep, cost and frontier candidate's)."""
+    return Assumption(name="engine", value=profile.engine + (f" {profile.version}" if profile.version else ""),
+                      source=f"--engine / --engine-version (rules of {profile.holds_for}, "
+                             "llamasize.estimate.engine_profiles)")

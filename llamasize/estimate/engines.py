@@ -49,6 +49,13 @@ SGLANG_CHUNKED_PREFILL_SMALL = 2048
 TRTLLM_KV_CACHE_FREE_GPU_MEM_FRACTION = 0.9
 #: TensorRT-LLM's KV block size in tokens (``tokens_per_block`` default 32; assumed, not in the facts).
 TRTLLM_BLOCK_SIZE = 32
+#: TensorRT-LLM's default ``max_num_tokens`` per forward pass: 8192 (``BuildConfig.max_num_tokens``, quoted in
+#: docs/facts/trtllm.md from NVIDIA's aiconfigurator).
+TRTLLM_MAX_NUM_TOKENS = 8192
+#: TensorRT-LLM's default ``max_batch_size``: 2048 (``BuildConfig`` / LLM API default; assumed, not in the
+#: sourced facts: docs/facts/trtllm.md says what is and is not verified). ``trtllm-bench`` tunes both per run; the
+#: speed fit (``benchmarks/fit_efficiency.py``) times its TensorRT-LLM rows with the same 2048 / 8192.
+TRTLLM_MAX_BATCH_SIZE = 2048
 
 ENGINES = ("vllm", "sglang", "trtllm", "generic")
 

@@ -32,11 +32,11 @@ from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.checkpoint import uses_checkpoint_bytes
 from llamasize.estimate import engine_memory as em
 from llamasize.estimate.deployment import Assumption, Deployment
-from llamasize.estimate.engine_profiles import EngineProfile, engine_profile, hybrid_chunked
+from llamasize.estimate.engine_profiles import EngineProfile, engine_assumption, profile_settings
 from llamasize.estimate.engine_report import engine_report, startup_warnings
 from llamasize.estimate.engines import (
-    SGLANG_LARGE_GPU_GIB, VLLM_BATCH_TIERS, EngineBudget, check_engine, engine_budget, is_a100, sglang_reserved_bytes,
-    vllm_batch_defaults, vllm_batch_defaults_at,
+    SGLANG_LARGE_GPU_GIB, TRTLLM_MAX_BATCH_SIZE, TRTLLM_MAX_NUM_TOKENS, VLLM_BATCH_TIERS, EngineBudget, check_engine,
+    engine_budget, is_a100, sglang_reserved_bytes, vllm_batch_defaults, vllm_batch_defaults_at,
 )
 from llamasize.estimate.fit_result import EngineReport, FailureKind, FitEstimate, PerGpuMemory  # noqa: F401 (re-exported)
 from llamasize.estimate.kv import KvModel, kv_bytes_per_token_model, kv_models, resolve_kv_layout
@@ -132,10 +132,7 @@ def resolve(d: Deployment) -> Settings:
     pp, dp = d.pipeline_parallel_size, d.data_parallel_size
     tp = d.tensor_parallel_size if d.tensor_parallel_size is not None else d.gpu_count // max(pp * dp, 1)
     validate_layout(spec, d.gpu_count, tp, pp, d.expert_parallel, dp)
-    profile = engine_profile(engine, d.engine_version)
-    if engine != "vllm" and (d.hybrid_kv_cache or "auto").strip().lower() != "auto":
-        raise UsageError("--hybrid-kv-cache is a vLLM setting (VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE)")
-    chunked = hybrid_chunked(profile, d.hybrid_kv_cache) if engine == "vllm" else None
+    profile, chunked = profile_settings(engine, d.engine_version, d.hybrid_kv_cache)
     util, overhead = d.gpu_memory_utilization, d.overhead_bytes
     corr = d.engine_correction
     if engine == "vllm":
@@ -152,6 +149,8 @@ def resolve(d: Deployment) -> Settings:
     default_seqs, default_tokens = vllm_batch_defaults(gpu)
     if engine == "generic":
         default_seqs, default_tokens = GENERIC_MAX_SEQS, GENERIC_PREFILL_CHUNK
+    elif engine == "trtllm":  # its own defaults, not vLLM's batch tiers
+        default_seqs, default_tokens = TRTLLM_MAX_BATCH_SIZE, TRTLLM_MAX_NUM_TOKENS
     layout, layout_reason = _kv_layout(d.kv_layout, engine, spec, chunked)
     fp32_kv = kv_dtype_in == "auto" and fmt.id == "fp32" and not spec.is_mla
     return Settings(
@@ -295,8 +294,7 @@ def _assumptions(d: Deployment, s: Settings) -> list[Assumption]:
     out = [
         Assumption(name="device_memory", value=f"{gpu.memory_bytes:,} bytes ({gpu.memory.basis})",
                    source=gpu.memory.budget_source),
-        Assumption(name="engine", value=b.engine + (f" {s.profile.version}" if s.profile.version else ""),
-                   source=f"--engine / --engine-version (rules of {s.profile.holds_for}, llamasize.estimate.engine_profiles)"),
+        engine_assumption(s.profile),
         Assumption(name="kv_layout", value=s.layout, source=s.layout_reason),
         Assumption(name="kv_block_size_tokens", value=str(b.block_size),
                    source={"vllm": "vLLM CacheConfig.DEFAULT_BLOCK_SIZE",

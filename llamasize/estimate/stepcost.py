@@ -13,6 +13,15 @@ physics; ``estimate.simulate`` has the overview, ``estimate.scheduler`` the sche
 - **Runs of decode-only steps** (``StepCost.decode_times``): the same step time for every step of
   a run at once, exactly (the attended-key sums of a set of positions advanced by ``j`` have closed
   forms over the sorted positions: ``sum(p + j)``, ``sum(min(p + j, W))``, ``sum((p + j) % K)``).
+- **Attention data parallelism** (``--dp N``, ``StepCost(ranks=...)``): the step is one DP rank's.
+  Attention, the dense layers, the shared experts and the lm_head run on the rank's own ``T``
+  tokens with its replicated weights; the routed experts are split over the ``N x TP`` GPUs of a
+  stage (``traffic.stage_weights(dp=N)``) and each GPU's experts see the tokens of every rank that
+  holds requests, ``ranks x T`` (``_weight_works``); the collectives are ``perf._layer_comm_s``'s
+  for those ranks (the EP all-to-alls, two per MoE layer, each GPU sending its rank's ``T x top_k``
+  activations). This is the step of a rank whose peers carry as many tokens: ranks step in
+  lockstep for the MoE layers (vLLM's ``DPEngineCoreProc``; an idle rank runs a dummy batch), so
+  under symmetric load every rank's step is this one (``estimate.simulate`` has the caveats).
 - **The pool** (``Pool``): block-granular KV bytes per GPU of every stage, as ``kv.KvModel``
   holds them (full layers every token, windowed layers their cap, linear layers a fixed state).
 """
@@ -74,7 +83,7 @@ class StepCost:
     """Time of one engine step of a deployment (the roofline per group of ``perf``, for a step
     that mixes decodes and prefill chunks). Raises UnknownValueError when a rate is unknown."""
 
-    def __init__(self, d: Deployment, eff: Efficiencies | None = None) -> None:
+    def __init__(self, d: Deployment, eff: Efficiencies | None = None, ranks: int | None = None) -> None:
         self.d, self.eff = d, eff or default_efficiencies(d.gpu)
         #: When a list, every timed step appends its ``terms`` (``step_seconds`` re-times them).
         self.trace: list[np.ndarray] | None = None
@@ -82,6 +91,7 @@ class StepCost:
         if core is None:
             d.model.need("the simulation", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
         self.s, self.core = s, core
+        self.ranks = _dp_ranks(s.dp, ranks)
         spec, gpu = d.model, d.gpu
         dtype = compute_dtype(s.fmt.id, gpu)
         peak, base_peak = gpu.flops.per_second(dtype), gpu.flops.per_second(base_dtype(gpu))
@@ -100,7 +110,7 @@ class StepCost:
         per_tok = kv_bytes_per_token_layer(spec, s.kv_bytes, s.tp)
         types = spec.resolved_layer_types()
         stages = []
-        for st in stage_weights(spec, s.fmt.id, s.tp, s.pp, s.ep):
+        for st in stage_weights(spec, s.fmt.id, s.tp, s.pp, s.ep, s.dp):
             counts: dict[str, int] = {}
             for i in st.layers:
                 counts[types[i]] = counts.get(types[i], 0) + 1
@@ -145,7 +155,7 @@ class StepCost:
         rows = []
         for stg in self.stages:
             st = stg.weights
-            works = _weight_works(spec, st, tokens, logits)
+            works = _weight_works(spec, st, tokens, logits, self.ranks)
             pairs = read = 0.0
             for lt, size, n in stg.groups:
                 if n_dec:
@@ -238,7 +248,7 @@ class StepCost:
         row = self._decode_rows.get((si, n))
         if row is None:
             st, state = self.stages[si].weights, self.stages[si].state_bytes
-            works = _weight_works(self.d.model, st, n, n)  # every decoding token samples
+            works = _weight_works(self.d.model, st, n, n, self.ranks)  # every decoding token samples
             row = self._decode_rows[(si, n)] = self._terms(works + [Work("attention", 0.0, state * n, n)],
                                                            *self._comm_terms(st, n))
         return row
@@ -247,15 +257,15 @@ class StepCost:
         """(seconds of the stage's collectives over the whole link with no latency, collectives):
         ``perf._layer_comm_s`` is linear in 1 / comm efficiency and in the latency, so two
         evaluations split it."""
-        if self.s.tp <= 1 or self._link_uni is None:
+        if self.s.tp * self.s.dp <= 1 or self._link_uni is None:
             return 0.0, 0.0
         key = (id(st), tokens)
         got = self._comm_cache.get(key)
         if got is None:
             spec = self.d.model
             link, lat = Efficiencies(comm=1.0, collective_latency_s=0.0), Efficiencies(comm=1.0, collective_latency_s=1.0)
-            link_s = _layer_comm_s(spec, self.s, st, tokens, self._link_uni, link)
-            with_lat = _layer_comm_s(spec, self.s, st, tokens, self._link_uni, lat)
+            link_s = _layer_comm_s(spec, self.s, st, tokens, self._link_uni, link, self.ranks)
+            with_lat = _layer_comm_s(spec, self.s, st, tokens, self._link_uni, lat, self.ranks)
             got = self._comm_cache[key] = (link_s, with_lat - link_s)
         return got
 
@@ -329,16 +339,28 @@ class Pool:
         return float(np.max(used / np.maximum(self.capacity, 1.0)))
 
 
-def _weight_works(spec, st, tokens: int, logits: int) -> list[Work]:
+def _dp_ranks(dp: int, ranks: int | None) -> int:
+    """Attention data-parallel ranks whose tokens meet in the MoE layers: ``ranks`` (those holding
+    requests; the others run dummy batches) or every one of the ``dp`` ranks."""
+    if ranks is None:
+        return dp
+    if not 1 <= ranks <= dp:
+        raise ValueError(f"ranks holding requests must be 1 .. {dp}, got {ranks}")
+    return ranks
+
+
+def _weight_works(spec, st, tokens: int, logits: int, ranks: int = 1) -> list[Work]:
     """The weight work of one stage in a step of ``tokens`` tokens, ``logits`` of them sampled: the
     dense matmuls (and the lm_head for the sampled rows) reading the stage's dense weights once, and,
     for an MoE stage, the routed experts with the distinct experts the step hits
-    (``traffic.expected_distinct_experts``: uniform routing) read once each."""
+    (``traffic.expected_distinct_experts``: uniform routing) read once each. With attention data
+    parallelism the routed experts see ``ranks x tokens`` (every rank's, as ``perf._stage_work``)."""
     works = [Work("dense", 2 * tokens * st.dense_matmul_params + 2 * logits * st.lm_head_params,
                   st.dense_bytes + tokens * st.embedding_row_bytes, tokens)]
     if spec.is_moe and st.moe_layers:
         e, k = spec.num_local_experts, spec.num_experts_per_tok
-        hit = expected_distinct_experts(e, k, tokens)
-        works.append(Work("experts", 2 * tokens * st.routed_matmul_params * k / e,
-                          st.routed_bytes * hit / e, tokens * k / hit))
+        moe = tokens * ranks
+        hit = expected_distinct_experts(e, k, moe)
+        works.append(Work("experts", 2 * moe * st.routed_matmul_params * k / e,
+                          st.routed_bytes * hit / e, moe * k / hit))
     return works

@@ -32,7 +32,7 @@ QUERY_KEYS = (
     "model", "quant", "ctx", "batch", "gpu", "exclude_gpu", "max_gpus", "max_nodes", "budget", "engine",
     "kv_layout", "kv_dtype", "headroom", "objective", "mau", "gpu_memory_utilization", "mem_fraction_static",
     "text_only", "layouts", "alternatives", "prompt_tokens", "output_tokens", "price", "calibration", "workload",
-    "specs_dir", "catalog_dir",
+    "specs_dir", "catalog_dir", "engine_version", "hybrid_kv_cache", "kv_cache_free_gpu_mem_fraction",
 )
 #: Query keys that are booleans ("true"/"false", as Terraform's tostring() writes them).
 BOOL_KEYS = ("text_only",)

@@ -26,7 +26,8 @@ from llamasize.estimate.deployment import Assumption, Deployment, DeploymentHead
 from llamasize.estimate.perf import PerfEstimate, estimate_perf
 from llamasize.estimate.simulate import simulated_perf
 from llamasize.estimate.calibration import efficiencies_from
-from llamasize.plan.planner import fit_deployment, load_plan_calibration, option_perf, plan
+from llamasize.plan.planner import engine_profile_fields, fit_deployment, load_plan_calibration, option_perf, plan
+from llamasize.plan.results import engine_of
 from llamasize.plan.slo import plan_slo
 from llamasize.plan.pricing import SECONDS_PER_DAY, PriceBasis, gpu_hour_price, usd_per_mtok
 from llamasize.data.prices import (
@@ -245,7 +246,7 @@ def chart_series(options: list[CostEstimate], apis: list, x_range: tuple[float, 
 
 
 def cost_report(model_id: str, options: list[CostEstimate], apis: list, *, tokens_per_day: float | None,
-                utilization: float, price_kind: str) -> CostReport:
+                utilization: float, price_kind: str, engine: Assumption | None = None) -> CostReport:
     """Assemble the report: options, the cheapest choice at the given volume, and the chart."""
     if not options:
         raise UsageError("no self-hosted option to compare")
@@ -279,7 +280,7 @@ def cost_report(model_id: str, options: list[CostEstimate], apis: list, *, token
         model=model_id, prompt_tokens=p, output_tokens=o, concurrency=options[0].concurrency,
         tokens_per_day=tokens_per_day, utilization=utilization, price_kind=price_kind, options=options,
         cheapest_at_volume=cheapest, chart=series, chart_range_tokens_per_day=(lo, hi),
-        assumptions=options[0].assumptions, warnings=sorted({w for opt in options for w in opt.warnings}),
+        assumptions=options[0].assumptions + ([engine] if engine else []), warnings=sorted({w for opt in options for w in opt.warnings}),
     )
 
 
@@ -318,7 +319,7 @@ def compare_costs(req, reg, basis: PriceBasis, *, tokens_per_day: float | None =
         d = fit_deployment(opt, req, reg)
         estimates.append(estimate_cost(option_perf(req, d, cals), d.gpu, basis, apis, tokens_per_day=tokens_per_day))
     return cost_report(req.model.id, estimates, apis, tokens_per_day=tokens_per_day, utilization=basis.utilization,
-                       price_kind=basis.kind), res
+                       price_kind=basis.kind, engine=engine_of(req)), res
 
 
 # ------------------------------------------------------------------------------ SLO operating point ---
@@ -352,7 +353,7 @@ def compare_costs_slo(sreq, reg, basis: PriceBasis, *, tokens_per_day: float | N
     if not estimates:
         return None, res
     return cost_report(req.model.id, estimates, apis, tokens_per_day=tokens_per_day, utilization=basis.utilization,
-                       price_kind=basis.kind), res
+                       price_kind=basis.kind, engine=engine_of(req)), res
 
 
 def fit_deployment_of(x, req, gpu: GpuSpec):
@@ -360,6 +361,7 @@ def fit_deployment_of(x, req, gpu: GpuSpec):
     return Deployment(
         model=req.model, gpu=gpu, gpu_count=x.gpu_count, quant=x.quant, context_tokens=req.context_tokens,
         tensor_parallel_size=x.tensor_parallel_size, pipeline_parallel_size=x.pipeline_parallel_size,
-        expert_parallel=x.expert_parallel, kv_cache_dtype=x.kv_cache_dtype, batch=req.batch, engine=req.engine,
+        expert_parallel=x.expert_parallel, data_parallel_size=x.data_parallel_size, kv_cache_dtype=x.kv_cache_dtype,
+        batch=req.batch, engine=req.engine,
         kv_layout=req.kv_layout, gpu_memory_utilization=req.gpu_memory_utilization,
-        mem_fraction_static=req.mem_fraction_static, include_vision=req.include_vision)
+        mem_fraction_static=req.mem_fraction_static, include_vision=req.include_vision, **engine_profile_fields(req))

@@ -1,8 +1,9 @@
 """The throughput-latency frontier (``llamasize frontier``, issue 12 item 4): output tokens/s per GPU
 against output tokens/s per user, one curve per candidate deployment.
 
-For each candidate (the planner's smallest fitting deployment per GPU type x format x KV dtype, or
-the one deployment given with ``--gpus/--tp/--pp``) the concurrency is swept over 1, 2, 4, ... up to
+For each candidate (the planner's smallest fitting deployment per GPU type x format x KV dtype and
+beside it the attention data-parallel layouts of its GPU count that fit, ``plan.slo.dp_variants``,
+or the one deployment given with ``--gpus/--tp/--pp/--dp``) the concurrency is swept over 1, 2, 4, ... up to
 what the KV cache holds at prompt + output tokens (at most ``MAX_FRONTIER_CONCURRENCY``); each point
 is a closed-loop simulation (``estimate.simulate``, ``clients`` = the concurrency, the engine's
 ``max_num_seqs`` set to it) of ``max(4 x concurrency, 32)`` requests. A point's
@@ -19,16 +20,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
 from llamasize import SCHEMA_VERSION
 from llamasize.data.registry import Registry
 from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.calibration import efficiencies_from
-from llamasize.estimate.deployment import Assumption, Deployment
+from llamasize.estimate.deployment import Assumption, Deployment, omit_single_rank
 from llamasize.estimate.memory import quick_fit
 from llamasize.estimate.simulate import simulate, summarize, workload
 from llamasize.plan.planner import PlanRequest, load_plan_calibration, price_for, search, select_gpus, validate_request
+from llamasize.plan.results import engine_of
+from llamasize.plan.slo import dp_variants
 
 #: Largest concurrency swept by default (a simulation of 4 x 1,024 requests is the slowest point).
 MAX_FRONTIER_CONCURRENCY = 1024
@@ -64,6 +67,8 @@ class FrontierCurve(BaseModel):
     tensor_parallel_size: int
     pipeline_parallel_size: int
     expert_parallel: bool
+    #: Attention data-parallel ranks (``Deployment.data_parallel_size``); left out of the JSON when 1.
+    data_parallel_size: int = 1
     quant: str
     kv_cache_dtype: str
     price_usd_per_hour: float | None
@@ -72,6 +77,10 @@ class FrontierCurve(BaseModel):
     points: list[FrontierPoint]
     #: The Pareto-optimal points, tokens/s per user descending (tokens/s per GPU ascending).
     frontier: list[FrontierPoint]
+
+    @model_serializer(mode="wrap")
+    def _omit_single_rank(self, handler):
+        return omit_single_rank(handler(self))
 
 
 class FrontierResult(BaseModel):
@@ -122,7 +131,8 @@ def concurrencies(limit: int) -> list[int]:
 
 def _label(d: Deployment) -> str:
     ep = " EP" if d.expert_parallel else ""
-    return (f"{d.gpu_count} x {d.gpu.id} TP{d.tensor_parallel_size or 1} PP{d.pipeline_parallel_size}{ep} {d.quant}"
+    dp = f"DP{d.data_parallel_size} " if d.data_parallel_size > 1 else ""
+    return (f"{d.gpu_count} x {d.gpu.id} {dp}TP{d.tensor_parallel_size or 1} PP{d.pipeline_parallel_size}{ep} {d.quant}"
             + (f" kv-{d.kv_cache_dtype}" if d.kv_cache_dtype != "auto" else ""))
 
 
@@ -149,8 +159,8 @@ def curve(d: Deployment, freq: FrontierRequest, eff, price: float | None) -> Fro
             ttft_s_mean=s.ttft_s_mean, tpot_s_mean=s.tpot_s_mean, preemptions=s.preemptions))
     return FrontierCurve(
         name=_label(d), gpu=d.gpu.id, gpu_count=d.gpu_count, tensor_parallel_size=d.tensor_parallel_size or 1,
-        pipeline_parallel_size=d.pipeline_parallel_size, expert_parallel=d.expert_parallel, quant=d.quant,
-        kv_cache_dtype=d.kv_cache_dtype, price_usd_per_hour=price, kv_max_concurrency=kv_max, points=points,
+        pipeline_parallel_size=d.pipeline_parallel_size, expert_parallel=d.expert_parallel,
+        data_parallel_size=d.data_parallel_size, quant=d.quant, kv_cache_dtype=d.kv_cache_dtype, price_usd_per_hour=price, kv_max_concurrency=kv_max, points=points,
         frontier=pareto(points))
 
 
@@ -164,13 +174,14 @@ def frontier(freq: FrontierRequest, reg: Registry) -> FrontierResult:
     cals = load_plan_calibration(req)
     if freq.deployment is not None:
         cands = [freq.deployment]
-        source = "the deployment given (--gpu, --gpus, --tp, --pp, --quant)"
+        source = "the deployment given (--gpu, --gpus, --tp, --pp, --dp, --quant)"
     else:
         gpus, _ = select_gpus(req, reg)
         res = search(replace(req, objective="cost"), gpus, req.max_gpus, req.max_nodes or 1, calibrations=cals)
         cands = [b.deployment for b in sorted(res.best)][: freq.curves]
+        cands += [v for d in cands for v in dp_variants(req, d) if v.data_parallel_size != d.data_parallel_size]
         source = (f"the planner's smallest fitting deployment per GPU type x format x KV dtype, cheapest "
-                  f"{freq.curves}")
+                  f"{freq.curves}, and the attention data-parallel layouts of their GPU counts that fit")
     curves, warnings = [], []
     for d in cands:
         price, _ = price_for(d.gpu, d.gpu_count, req.price_basis)
@@ -187,6 +198,7 @@ def frontier(freq: FrontierRequest, reg: Registry) -> FrontierResult:
                    source="llamasize.estimate.simulate"),
         Assumption(name="axes", value="tokens/s per user = 1 / mean TPOT; tokens/s per GPU = output tokens/s / GPUs",
                    source="llamasize.plan.frontier"),
+        engine_of(req),
     ]
     return FrontierResult(model=req.model.id, prompt_tokens=req.prompt_tokens, output_tokens=req.output_tokens,
                           curves=curves, assumptions=assumptions, warnings=warnings)

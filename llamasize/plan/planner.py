@@ -32,13 +32,16 @@ from llamasize.errors import UsageError
 from llamasize.estimate.calibration import CalibrationFile, calibration_path, efficiencies_from, load_calibrations
 from llamasize.estimate.log_calibration import with_engine_correction
 from llamasize.estimate.deployment import Assumption, Deployment
+from llamasize.estimate.engine_profiles import profile_settings
 from llamasize.estimate.engines import ONLINE_QUANTIZATION
 from llamasize.estimate.memory import FitEstimate, budget_step_notes, estimate_memory, fit_reasons, quick_fit
 from llamasize.estimate.parallel import tp_problem
 from llamasize.estimate.perf import PerfEstimate, estimate_perf
 from llamasize.estimate.quant import FORMATS, get_format
 from llamasize.plan.pricing import PriceBasis, gpu_hour_price, usd_per_mtok
-from llamasize.plan.results import LicenseNote, PlanOption, PlanRequestSummary, PlanResult, Rejection
+from llamasize.plan.results import (
+    LicenseNote, PlanOption, PlanRequestSummary, PlanResult, Rejection, engine_of, request_summary,
+)
 from llamasize.text import quote_value
 
 OBJECTIVES = ("cost", "gpus", "headroom", "cost-per-token", "throughput")
@@ -92,6 +95,12 @@ class PlanRequest:
     #: Engine-memory entries of the calibration (``calibrate --from-log``), attached to every candidate
     #: of a matching shape (``estimate.log_calibration.with_engine_correction``).
     engine_memory: tuple = ()
+    #: The engine profile flags of ``fit`` (``estimate.engine_profiles``), given to every candidate:
+    #: the release whose memory rules apply (None: the current one), vLLM's hybrid KV setting for
+    #: chunked-local attention, TensorRT-LLM's KV fraction.
+    engine_version: str | None = None
+    hybrid_kv_cache: str | None = None
+    kv_cache_free_gpu_mem_fraction: float | None = None
 
 
 # ------------------------------------------------------------------------------------ results ---
@@ -156,20 +165,22 @@ def layouts(spec: ModelSpec, gpu: GpuSpec, n: int, mode: str = "practical") -> l
     return out
 
 
-def dp_layouts(spec: ModelSpec, gpu: GpuSpec, n: int) -> list[tuple[int, int, int]]:
+def dp_layouts(spec: ModelSpec, gpu: GpuSpec, n: int, *, for_speed: bool = False) -> list[tuple[int, int, int]]:
     """``(tp, pp, dp)`` attention data-parallel layouts for ``n`` GPUs (``estimate.parallel``): one
     DP rank per GPU (attention TP 1); over several nodes either wide DP over all of them (the
     all-to-all crosses nodes, as in the KServe DP+EP DeepSeek-R1 sample, docs/facts/serving.md 2.2) or DP
-    inside a node and one pipeline stage per node, for MoE models whose
-    KV cache TP attention would replicate -- MLA (the latent is held whole on every TP rank) or fewer
-    KV heads than the node's GPUs -- and whose routed experts (and their width) divide evenly over
-    the node's GPUs. Other models gain nothing: TP already splits their KV by head and DP would
-    replicate the attention weights. [] when none applies."""
+    inside a node and one pipeline stage per node, for MoE models whose routed experts (and their
+    width) divide evenly over the ranks. For memory (the default) only where TP attention would
+    replicate the KV cache -- MLA (the latent is held whole on every TP rank) or fewer KV heads than
+    the node's GPUs: elsewhere TP already splits the KV by head and DP replicates the attention
+    weights, so DP holds less. ``for_speed`` (the SLO search and the frontier) keeps every MoE model:
+    DP drops the TP all-reduces of attention and the dense layers (two per layer) for two
+    all-to-alls per MoE layer, which can serve more tokens/s at the same count. [] when none applies."""
     if not spec.is_moe or n < 2 or spec.num_hidden_layers is None:
         return []
     nkv = spec.num_key_value_heads
     per_node = min(n, gpu.gpus_per_node)
-    if not (spec.is_mla or (nkv is not None and nkv < per_node)):
+    if not for_speed and not (spec.is_mla or (nkv is not None and nkv < per_node)):
         return []
     if n % per_node or n // per_node > spec.num_hidden_layers:
         return []
@@ -278,7 +289,14 @@ def _plain_deployment(req: PlanRequest, gpu: GpuSpec, n: int, tp: int, pp: int, 
         tensor_parallel_size=tp, pipeline_parallel_size=pp, expert_parallel=ep, kv_cache_dtype=kv, batch=req.batch,
         engine=req.engine, kv_layout=req.kv_layout, gpu_memory_utilization=req.gpu_memory_utilization,
         mem_fraction_static=req.mem_fraction_static, include_vision=req.include_vision,
+        **engine_profile_fields(req),
     )
+
+
+def engine_profile_fields(req: PlanRequest) -> dict:
+    """The Deployment fields of the request's engine profile flags (every candidate gets them)."""
+    return dict(engine_version=req.engine_version, hybrid_kv_cache=req.hybrid_kv_cache,
+                kv_cache_free_gpu_mem_fraction=req.kv_cache_free_gpu_mem_fraction)
 
 
 @dataclass
@@ -472,6 +490,8 @@ def validate_request(req: PlanRequest) -> None:
         raise UsageError(f"--max-gpus must be at least 1, got {req.max_gpus}")
     if req.layout_mode not in LAYOUT_MODES:
         raise UsageError(f"unknown layout mode {quote_value(req.layout_mode)} (choices: {', '.join(LAYOUT_MODES)})")
+    profile_settings(req.engine, req.engine_version, req.hybrid_kv_cache)  # before the search: one-line errors
+
 
 
 def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None = None) -> PlanResult:
@@ -515,15 +535,7 @@ def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None =
     recommendation = options[0] if options else None
     suggestions = [] if recommendation or (res.unknown and not res.best) else _suggest(req, gpus, left_out, over, cals)
     lic, lic_warn = _license(req.model, req.mau)
-    request = PlanRequestSummary(
-        model=req.model.id, quant=req.quant, context_tokens=req.context_tokens, batch=req.batch,
-        gpus=list(req.gpus), exclude_gpus=list(req.exclude_gpus), max_gpus=req.max_gpus,
-        max_nodes=req.max_nodes, budget_usd_per_hour=req.budget_usd_per_hour, engine=req.engine,
-        kv_layout=req.kv_layout, kv_cache_dtype=req.kv_cache_dtype, headroom_fraction=req.headroom,
-        objective=req.objective, include_vision=req.include_vision, mau=req.mau,
-        prompt_tokens=req.prompt_tokens, output_tokens=req.output_tokens,
-        price_kind=getattr(req.price_basis, "kind", "on_demand"),
-    )
+    request: PlanRequestSummary = request_summary(req)
     assumptions = [
         Assumption(name="price", value=f"first {request.price_kind.replace('_', '-')} quote per GPU in the "
                    "catalogue x GPU count", source="hardware_catalog/*.yaml prices (RunPod March 2026 where available)"),
@@ -539,6 +551,7 @@ def plan(req: PlanRequest, reg: Registry, calibrations: CalibrationFile | None =
                       if any(dp_layouts(req.model, g, g.gpus_per_node) for g in gpus) else ""),
                    source="llamasize.planner"),
         Assumption(name="memory_model", value="same arithmetic as 'llamasize fit'", source="llamasize.memory"),
+        engine_of(req),
     ]
     return PlanResult(
         model=req.model.id, model_name=req.model.name,

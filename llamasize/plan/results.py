@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
 from llamasize import SCHEMA_VERSION
-from llamasize.estimate.deployment import Assumption, ParallelLayoutFields
+from llamasize.estimate.deployment import Assumption, ParallelLayoutFields, omit_single_rank
+from llamasize.estimate.engine_profiles import engine_assumption, engine_profile
 from llamasize.estimate.memory import PerGpuMemory
 from llamasize.estimate.simresult import SimulationSummary
 
@@ -100,6 +101,37 @@ class PlanRequestSummary(BaseModel):
     prompt_tokens: int
     output_tokens: int
     price_kind: str
+    #: The engine release whose memory rules sized every candidate (``--engine-version``, else the
+    #: engine's current release; None for an engine whose rules are not versioned) and the releases
+    #: those rules hold for (``estimate.engine_profiles``), as ``fit``'s ``engine_report`` says.
+    engine_version: str | None
+    engine_rules: str
+    #: ``--hybrid-kv-cache`` as given (None: the version's default) and ``--kv-cache-free-gpu-mem-fraction``.
+    hybrid_kv_cache: str | None
+    kv_cache_free_gpu_mem_fraction: float | None
+
+
+def engine_of(req) -> Assumption:
+    """The ``engine`` assumption of a plan, sweep, cost or frontier request (``req``: a
+    ``planner.PlanRequest``): the release whose memory rules sized every candidate, as ``fit`` says it."""
+    return engine_assumption(engine_profile(req.engine, req.engine_version))
+
+
+def request_summary(req) -> PlanRequestSummary:
+    """The request as a plan's JSON records it (``req``: a ``planner.PlanRequest``; ``plan`` and
+    ``plan.slo``), with the engine release whose memory rules sized every candidate (``engine_profiles``)."""
+    profile = engine_profile(req.engine, req.engine_version)
+    return PlanRequestSummary(
+        model=req.model.id, quant=req.quant, context_tokens=req.context_tokens, batch=req.batch,
+        gpus=list(req.gpus), exclude_gpus=list(req.exclude_gpus), max_gpus=req.max_gpus,
+        max_nodes=req.max_nodes, budget_usd_per_hour=req.budget_usd_per_hour, engine=req.engine,
+        kv_layout=req.kv_layout, kv_cache_dtype=req.kv_cache_dtype, headroom_fraction=req.headroom,
+        objective=req.objective, include_vision=req.include_vision, mau=req.mau,
+        prompt_tokens=req.prompt_tokens, output_tokens=req.output_tokens,
+        price_kind=getattr(req.price_basis, "kind", "on_demand"), engine_version=profile.version,
+        engine_rules=profile.holds_for, hybrid_kv_cache=req.hybrid_kv_cache,
+        kv_cache_free_gpu_mem_fraction=req.kv_cache_free_gpu_mem_fraction,
+    )
 
 
 class PlanResult(BaseModel):
@@ -159,6 +191,9 @@ class SloOption(BaseModel):
     tensor_parallel_size: int
     pipeline_parallel_size: int
     expert_parallel: bool
+    #: Attention data-parallel ranks (``Deployment.data_parallel_size``; ``tensor_parallel_size`` is
+    #: then the attention TP inside one rank). Left out of the JSON when 1.
+    data_parallel_size: int = 1
     quant: str
     kv_cache_dtype: str
     kv_layout: str
@@ -180,6 +215,10 @@ class SloOption(BaseModel):
     #: The first target missed, e.g. "p90 TTFT 2.4 s > 2 s" (None when every target is met).
     miss: str | None
     simulation: SimulationSummary
+
+    @model_serializer(mode="wrap")
+    def _omit_single_rank(self, handler):
+        return omit_single_rank(handler(self))
 
 
 class SloPlanResult(BaseModel):

@@ -5,12 +5,17 @@ What is searched, and how:
 
 - **Candidates**: the memory-feasible deployments of the planner's own search (``planner.search``
   with the ``headroom`` objective, which keeps the best layout at *every* fitting GPU count of each
-  GPU type x format x KV dtype, not only the smallest: a larger TP lowers latency).
+  GPU type x format x KV dtype, not only the smallest: a larger TP lowers latency), and beside each
+  the attention data-parallel layouts of its GPU count that fit (``dp_variants``: DP x EP for MoE
+  models, simulated rank by rank by ``estimate.simulate.simulate_dp``).
 - **Load**: the deployment's mean rate ``qps`` (``--requests-per-day N`` is ``N / 86,400`` requests/s:
   a mean rate, no peak factor) is split evenly over ``replicas`` identical replicas; each replica is
-  simulated alone with Poisson arrivals at ``qps / replicas`` (seeded; ``requests`` requests) by the
+  simulated alone with Poisson arrivals at ``qps / replicas`` (seeded; ``requests`` requests per
+  attention DP rank, more when that is shorter than ``HORIZON`` x the requests in the system) by the
   continuous-batching simulator (``estimate.simulate``). A point meets the SLO when its simulated
-  TTFT and TPOT at the percentile (default p90) are within the targets.
+  TTFT and TPOT at the percentile (default p90) are within the targets and its load is stable: at
+  most the rate the replica completes requests at when saturated at that cap (``saturated_rps``; a
+  finite run of an overloaded queue can look fine, the steady state cannot exist).
 - **Concurrency cap** (vLLM ``max_num_seqs``): for each replica count the caps ``CAPS`` (the engine
   default first, then smaller ones) are tried in a fixed order; the first that meets the targets is taken.
   A cap at least as large as the sequences the last one ever ran, without preemption or a full pool, is
@@ -47,10 +52,11 @@ from llamasize.estimate.memory import quick_fit
 from llamasize.estimate.simresult import SimulationSummary
 from llamasize.estimate.simulate import Request, simulate, summarize, workload
 from llamasize.plan.planner import (
-    DEFAULT_MAX_NODES, PlanRequest, load_plan_calibration, price_for, search, select_gpus, validate_request,
+    DEFAULT_MAX_NODES, PlanRequest, dp_layouts, load_plan_calibration, price_for, search, select_gpus,
+    validate_request,
 )
 from llamasize.plan.pricing import SECONDS_PER_DAY
-from llamasize.plan.results import PlanRequestSummary, SloOption, SloPlanResult, SloTargets
+from llamasize.plan.results import SloOption, SloPlanResult, SloTargets, engine_of, request_summary
 from llamasize.text import quote_value
 
 PERCENTILES = ("p50", "p90", "p99")
@@ -70,6 +76,11 @@ REPLICA_SPAN = 8
 POOL_FULL = 0.98
 #: The replica count starts at floor(START_FRACTION x qps / offline capacity).
 START_FRACTION = 0.8
+#: A point's run covers at least HORIZON x the requests in the system (Little's law: rate x mean latency), so
+#: the queue and the batch reach their steady state; a shorter run is repeated that long (at most
+#: MAX_HORIZON_FACTOR x the requests asked for).
+HORIZON = 4
+MAX_HORIZON_FACTOR = 20
 
 
 @dataclass(frozen=True)
@@ -177,7 +188,8 @@ def _unbound(o: SloOption) -> int | None:
 
 def _describe(o: SloOption) -> str:
     ep = " EP" if o.expert_parallel else ""
-    return (f"{o.replicas} x ({o.gpu_count} x {o.gpu}, TP{o.tensor_parallel_size} PP{o.pipeline_parallel_size}{ep}, "
+    dp = f"DP{o.data_parallel_size} " if o.data_parallel_size > 1 else ""
+    return (f"{o.replicas} x ({o.gpu_count} x {o.gpu}, {dp}TP{o.tensor_parallel_size} PP{o.pipeline_parallel_size}{ep}, "
             f"{o.quant}, max_num_seqs {o.max_num_seqs})")
 
 
@@ -198,27 +210,60 @@ class _Search:
         return summarize(r, arrival="poisson", qps=qps, seed=self.sreq.seed, admission="greedy")
 
     def point(self, c: _Cand, cap: int, replicas: int) -> SloOption:
-        """The simulated point (cached): one replica at qps / replicas with this cap."""
+        """The simulated point (cached): one replica at qps / replicas with this cap. A load above the
+        replica's saturated rate at this cap (``saturated_rps``) misses whatever the finite run shows."""
         key = (c.index, cap, replicas)
         if key in self.st.cache:
             return self.st.cache[key]
         q = self.sreq.qps / replicas
-        reqs = workload("poisson", self.sreq.requests, self.prompt, self.output, qps=q, seed=self.sreq.seed)
-        o = self._option(c, cap, replicas, q, self._run(c, cap, reqs, q))
+        n = self.sreq.requests * c.deployment.data_parallel_size  # every attention DP rank sees `requests`
+        most = MAX_HORIZON_FACTOR * n
+        s = self._poisson(c, cap, n, q)
+        # Little's law: q x mean latency requests are in the system; a run shorter than HORIZON x that has not
+        # reached the steady state, so it is run again at least twice as long (at most `most` requests)
+        while n < most and n < HORIZON * q * s.e2e_s_mean:
+            n = min(most, max(math.ceil(HORIZON * q * s.e2e_s_mean), 2 * n))
+            s = self._poisson(c, cap, n, q)
+        o = self._option(c, cap, replicas, q, s, self.saturated_rps(c, cap))
         self.st.cache[key] = o
         return o
 
-    def _option(self, c: _Cand, cap: int, replicas: int, q: float, s: SimulationSummary) -> SloOption:
+    def _poisson(self, c: _Cand, cap: int, n: int, q: float) -> SimulationSummary:
+        reqs = workload("poisson", n, self.prompt, self.output, qps=q, seed=self.sreq.seed)
+        return self._run(c, cap, reqs, q)
+
+    def saturated_rps(self, c: _Cand, cap: int) -> float:
+        """Requests/s one replica completes while requests wait, at this cap (cached): an offline run of
+        ``max(requests, 2 x cap)`` requests per attention DP rank, counted from its first finish to the
+        moment its last request got its first token (from then on nothing waits, and the batch only
+        drains). A Poisson load above this rate is unstable -- its queue grows without bound (a queue
+        is stable only when arrivals are slower than service) -- however well a run of a few hundred
+        requests looks, so such a point misses."""
+        key = ("saturated", c.index, cap)
+        if key not in self.st.cache:
+            n = max(self.sreq.requests, 2 * cap) * c.deployment.data_parallel_size
+            reqs = workload("offline", n, self.prompt, self.output)
+            r = simulate(replace(c.deployment, max_num_seqs=cap), reqs, eff=c.eff)
+            self.st.sims += 1
+            self.st.cache[key] = saturated_rate(r.ttft_s, r.e2e_s)
+        return self.st.cache[key]
+
+    def _option(self, c: _Cand, cap: int, replicas: int, q: float, s: SimulationSummary,
+                saturated: float | None = None) -> SloOption:
         pct = self.sreq.percentile
         ttft, tpot = _metric(s, "ttft", pct), _metric(s, "tpot", pct)
         ratio, miss = _miss(self.sreq, ttft, tpot)
+        if saturated is not None and q > saturated:  # unstable: the queue grows without bound
+            ratio = max(ratio, q / saturated) if saturated > 0 else math.inf
+            miss = (f"load {q:,.3g} requests/s per replica above the {saturated:,.3g} it completes when saturated "
+                    f"at max_num_seqs {cap}")
         d = c.deployment
         total = None if c.price is None else round(c.price * replicas, 4)
         served = (self.prompt + self.output) * q * replicas * 3600 / 1e6  # million tokens per hour
         o = SloOption(
             gpu=d.gpu.id, gpu_count=d.gpu_count, nodes=-(-d.gpu_count // d.gpu.gpus_per_node),
             tensor_parallel_size=d.tensor_parallel_size or 1, pipeline_parallel_size=d.pipeline_parallel_size,
-            expert_parallel=d.expert_parallel, quant=d.quant, kv_cache_dtype=d.kv_cache_dtype, kv_layout=d.kv_layout,
+            expert_parallel=d.expert_parallel, data_parallel_size=d.data_parallel_size, quant=d.quant, kv_cache_dtype=d.kv_cache_dtype, kv_layout=d.kv_layout,
             engine=d.engine, replicas=replicas, max_num_seqs=cap, qps_per_replica=q, price_usd_per_hour=c.price,
             total_usd_per_hour=total, price_source=c.source,
             usd_per_mtok_blended=None if total is None or served <= 0 else total / served,
@@ -235,7 +280,8 @@ class _Search:
 
     def capacity_rps(self, c: _Cand) -> float:
         """Offline throughput of one replica at the default cap (requests/s)."""
-        n = min(self.sreq.requests, max(2 * c.default_cap, 32))
+        dp = c.deployment.data_parallel_size  # each attention DP rank runs up to the cap
+        n = min(self.sreq.requests * dp, max(2 * c.default_cap * dp, 32))
         reqs = workload("offline", n, self.prompt, self.output)
         return self._run(c, c.default_cap, reqs, None).requests_per_s
 
@@ -279,8 +325,8 @@ class _Search:
 
 
 def _candidates(req: PlanRequest, reg: Registry, cals: CalibrationFile) -> tuple[list[_Cand], str]:
-    """Every memory-feasible deployment the planner finds (best layout per GPU count), ordered by the
-    objective at one replica."""
+    """Every memory-feasible deployment the planner finds (best layout per GPU count) and the DP
+    layouts beside them (``dp_variants``, after them on ties), ordered by the objective at one replica."""
     gpus, _ = select_gpus(req, reg)
     wide = replace(req, objective="headroom")
     if req.max_nodes is None:
@@ -290,9 +336,11 @@ def _candidates(req: PlanRequest, reg: Registry, cals: CalibrationFile) -> tuple
             note = f"nothing fits in one node, so up to {DEFAULT_MAX_NODES} nodes"
     else:
         res, note = search(wide, gpus, req.max_gpus, req.max_nodes, calibrations=cals), f"up to {req.max_nodes} node(s)"
+    base = [b.deployment for b in sorted(res.best)]
+    seen = {_layout(d) for d in base}
+    extra = [v for d in base for v in dp_variants(req, d) if _layout(v) not in seen]
     out = []
-    for i, b in enumerate(sorted(res.best)):
-        d = b.deployment
+    for i, d in enumerate(base + list({_layout(v): v for v in extra}.values())):
         price, source = price_for(d.gpu, d.gpu_count, req.price_basis)
         _, _, s, _ = quick_fit(d)
         if req.budget_usd_per_hour is not None and (price is None or price > req.budget_usd_per_hour):
@@ -302,6 +350,41 @@ def _candidates(req: PlanRequest, reg: Registry, cals: CalibrationFile) -> tuple
     for i, c in enumerate(out):
         c.index = i
     return out, note
+
+
+def saturated_rate(first_token_s, finish_s) -> float:
+    """Completions per second of an offline run (every request queued at t = 0) between its first
+    finish and the last first token -- the window in which the queue is never empty. When there is no
+    such window (everything ran in one wave) the run's overall rate: requests / makespan."""
+    first, finish = sorted(first_token_s), sorted(finish_s)
+    if not finish:
+        return 0.0
+    t0, t1 = finish[0], first[-1]
+    done = sum(1 for t in finish if t0 < t <= t1)
+    if t1 > t0 and done >= 2:
+        return done / (t1 - t0)
+    return len(finish) / finish[-1] if finish[-1] > 0 else math.inf
+
+
+def _layout(d: Deployment) -> tuple:
+    return (d.gpu.id, d.gpu_count, d.quant, d.kv_cache_dtype, d.tensor_parallel_size, d.pipeline_parallel_size,
+            d.data_parallel_size, d.expert_parallel)
+
+
+def dp_variants(req: PlanRequest, d: Deployment) -> list[Deployment]:
+    """The attention data-parallel layouts (``planner.dp_layouts`` ``for_speed``: every MoE model whose
+    experts split evenly over the ranks) of ``d``'s GPU type, count, format and KV dtype, with and without EP, that fit
+    at the request's headroom. The planner's search keeps one layout per GPU count (the most
+    headroom, or the cheapest), where a DP layout rarely wins although it holds and serves more
+    sequences; the SLO search and the frontier simulate these beside it."""
+    out = []
+    for tp, pp, dp in dp_layouts(req.model, d.gpu, d.gpu_count, for_speed=True):
+        for ep in (False, True):
+            v = replace(d, tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=dp,
+                        expert_parallel=ep)
+            if _layout(v) != _layout(d) and quick_fit(v, req.headroom)[0]:
+                out.append(v)
+    return out
 
 
 def plan_slo(sreq: SloRequest, reg: Registry, calibrations: CalibrationFile | None = None) -> SloPlanResult:
@@ -330,24 +413,21 @@ def plan_slo(sreq: SloRequest, reg: Registry, calibrations: CalibrationFile | No
                      load_source="--qps" if sreq.requests_per_day is None else
                      "--requests-per-day / 86,400 s (mean rate, no peak factor)",
                      requests=sreq.requests, seed=sreq.seed)
-    summary = PlanRequestSummary(
-        model=req.model.id, quant=req.quant, context_tokens=req.context_tokens, batch=req.batch,
-        gpus=list(req.gpus), exclude_gpus=list(req.exclude_gpus), max_gpus=req.max_gpus, max_nodes=req.max_nodes,
-        budget_usd_per_hour=req.budget_usd_per_hour, engine=req.engine, kv_layout=req.kv_layout,
-        kv_cache_dtype=req.kv_cache_dtype, headroom_fraction=req.headroom, objective=req.objective,
-        include_vision=req.include_vision, mau=req.mau, prompt_tokens=req.prompt_tokens,
-        output_tokens=req.output_tokens, price_kind=getattr(req.price_basis, "kind", "on_demand"))
+    summary = request_summary(req)
     assumptions = [
         Assumption(name="slo_percentile", value=sreq.percentile,
                    source="--slo-percentile" if sreq.percentile != DEFAULT_PERCENTILE else "default (p90)"),
         Assumption(name="load", value=f"{sreq.qps:,.4g} requests/s in total, split evenly over the replicas "
                    "(Poisson arrivals per replica)", source=slo.load_source),
         Assumption(name="simulation", value=f"{sreq.requests} requests of {req.prompt_tokens:,} + "
-                   f"{req.output_tokens:,} tokens per replica, seed {sreq.seed}; percentiles over all of them",
+                   f"{req.output_tokens:,} tokens per replica (per attention DP rank), more when that is under "
+                   f"{HORIZON} x the requests in the system (rate x mean latency), seed {sreq.seed}; percentiles "
+                   "over all of them; a load above what the replica completes when saturated misses",
                    source="llamasize.estimate.simulate (continuous batching, greedy admission)"),
         Assumption(name="search", value=f"candidates: the planner's fitting deployments ({note}); concurrency caps: "
                    f"the engine default, then {', '.join(map(str, CAPS))}; replicas from "
                    f"{START_FRACTION} x qps / offline capacity up", source="llamasize.plan.slo"),
+        engine_of(req),
     ]
     return SloPlanResult(
         model=req.model.id, model_name=req.model.name, request=summary, slo=slo, recommendation=rec,

@@ -14,6 +14,7 @@ from llamasize import SCHEMA_VERSION
 from llamasize.data.registry import Registry
 from llamasize.errors import UsageError
 from llamasize.estimate.deployment import omit_single_rank
+from llamasize.estimate.engine_profiles import engine_profile
 from llamasize.estimate.quant import resolve_kv_dtype
 from llamasize.plan.planner import DEFAULT_MAX_NODES, PlanRequest, price_for, search, select_gpus, validate_request
 
@@ -60,6 +61,10 @@ class SweepResult(BaseModel):
     model: str
     quant: str
     engine: str
+    #: The engine release whose memory rules sized every cell and the releases they hold for
+    #: (``--engine-version``; ``estimate.engine_profiles``), as ``fit``'s ``engine_report`` says.
+    engine_version: str | None
+    engine_rules: str
     kv_cache_dtype: str
     batch: int
     max_nodes: int
@@ -95,5 +100,7 @@ def sweep(req: PlanRequest, contexts: list[int], reg: Registry) -> SweepResult:
                                        pipeline_parallel_size=None, quant=None, kv_cache_dtype=None,
                                        price_usd_per_hour=None, unknown=res.unknown))
         rows.append(SweepRow(gpu=gpu.id, cells=cells))
-    return SweepResult(model=req.model.id, quant=req.quant, engine=req.engine, kv_cache_dtype=req.kv_cache_dtype,
-                       batch=req.batch, max_nodes=max_nodes, contexts=list(contexts), rows=rows)
+    profile = engine_profile(req.engine, req.engine_version)
+    return SweepResult(model=req.model.id, quant=req.quant, engine=req.engine, engine_version=profile.version,
+                       engine_rules=profile.holds_for, kv_cache_dtype=req.kv_cache_dtype, batch=req.batch,
+                       max_nodes=max_nodes, contexts=list(contexts), rows=rows)

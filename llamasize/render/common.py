@@ -249,3 +249,9 @@ def usd_per_mtok(v: float | None) -> str:
     """Format $ per 1M tokens."""
     return "n/a" if v is None else f"${v:,.3f}" if v < 10 else f"${v:,.2f}"
 
+
+
+def engine_label(engine: str, version: str | None) -> str:
+    """``vllm 0.15.0``: the engine and the release whose memory rules sized the result (``vllm`` alone
+    for an engine whose rules are not versioned)."""
+    return f"{engine} {version}" if version else engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 from llamasize.integrations.terraform import tfvars
 from llamasize.plan.results import PlanOption, PlanResult
 from llamasize.plan.sweep import SweepResult
-from llamasize.render.common import seconds, table, to_json, usd_per_mtok, terminal
+from llamasize.render.common import engine_label, seconds, table, to_json, usd_per_mtok, terminal
 from llamasize.render.estimate import memory_bar
 from llamasize.units import gib, human_tokens
 
@@ -60,7 +60,7 @@ def render_plan(res: PlanResult, fmt: str) -> str:
     md = fmt == "markdown"
     r = res.request
     lines = [f"{'## ' if md else ''}Plan for {res.model}: {r.quant} weights, {r.batch} x {r.context_tokens:,} "
-             f"tokens, {r.engine}, objective {r.objective}", ""]
+             f"tokens, {engine_label(r.engine, r.engine_version)}, objective {r.objective}", ""]
     o = res.recommendation
     if o is None and any(x.kind == "unknown" for x in res.rejected):
         lines.append("CANNOT EVALUATE: the model's architecture is not published (see 'llamasize params "
@@ -137,7 +137,8 @@ def render_sweep(res: SweepResult, fmt: str) -> str:
                 q += " kv-fp8" if res.kv_cache_dtype == "any" and c.kv_cache_dtype == "fp8" else ""
                 cells.append(f"{c.min_gpus}{extra}{q}")
         rows.append([row.gpu] + cells)
-    title = (f"Minimum GPUs for {res.model} ({res.quant}, KV {res.kv_cache_dtype}, batch {res.batch}, {res.engine}; "
+    title = (f"Minimum GPUs for {res.model} ({res.quant}, KV {res.kv_cache_dtype}, batch {res.batch}, "
+             f"{engine_label(res.engine, res.engine_version)}; "
              f"up to {res.max_nodes} nodes)")
     return table(fmt, title, headers, rows, right=tuple(range(1, len(headers)))) + \
         "\n- = does not fit within the node limit; ? = unknown (architecture not published); (Nn) = spans N nodes\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llamasize.plan.results import SloOption, SloPlanResult
-from llamasize.render.common import seconds, table, to_json, usd_per_mtok
+from llamasize.render.common import engine_label, seconds, table, to_json, usd_per_mtok
 
 
 def _usd(v: float | None) -> str:
@@ -13,7 +13,8 @@ def _usd(v: float | None) -> str:
 def slo_option_line(o: SloOption) -> str:
     """One line: replicas x deployment, concurrency cap, price."""
     ep = " · EP" if o.expert_parallel else ""
-    return (f"{o.replicas} replica{'s' if o.replicas > 1 else ''} x {o.gpu_count} x {o.gpu} · TP "
+    dp = f"DP {o.data_parallel_size} · " if o.data_parallel_size > 1 else ""
+    return (f"{o.replicas} replica{'s' if o.replicas > 1 else ''} x {o.gpu_count} x {o.gpu} · {dp}TP "
             f"{o.tensor_parallel_size} · PP {o.pipeline_parallel_size}{ep} · {o.quant} · KV {o.kv_cache_dtype} · "
             f"max_num_seqs {o.max_num_seqs} · {_usd(o.total_usd_per_hour)}/h")
 
@@ -48,7 +49,7 @@ def render_slo_plan(res: SloPlanResult, fmt: str) -> str:
     r, s = res.request, res.slo
     load = f"{s.qps:,.4g} requests/s" + (f" ({s.requests_per_day:,.0f} requests/day)" if s.requests_per_day else "")
     lines = [f"{'## ' if md else ''}SLO plan for {res.model}: {_targets(res)} at {load}, {r.prompt_tokens:,} + "
-             f"{r.output_tokens:,} tokens, {r.quant} weights, {r.engine}, objective {r.objective}", ""]
+             f"{r.output_tokens:,} tokens, {r.quant} weights, {engine_label(r.engine, r.engine_version)}, objective {r.objective}", ""]
     o = res.recommendation
     if o is None:
         lines.append("NOTHING MEETS the targets within the limits.")
@@ -63,7 +64,8 @@ def render_slo_plan(res: SloPlanResult, fmt: str) -> str:
         headers = ["#", "gpu", "GPUs", "layout", "quant", "replicas", "max seqs", f"{s.percentile} TTFT",
                    f"{s.percentile} TPOT", "$/1M tok", "$/h total"]
         rows = [[str(i), a.gpu, str(a.gpu_count),
-                 f"TP{a.tensor_parallel_size} PP{a.pipeline_parallel_size}" + (" EP" if a.expert_parallel else ""),
+                 (f"DP{a.data_parallel_size} " if a.data_parallel_size > 1 else "")
+                 + f"TP{a.tensor_parallel_size} PP{a.pipeline_parallel_size}" + (" EP" if a.expert_parallel else ""),
                  a.quant, str(a.replicas), str(a.max_num_seqs), seconds(a.ttft_s), seconds(a.tpot_s),
                  usd_per_mtok(a.usd_per_mtok_blended), _usd(a.total_usd_per_hour)]
                 for i, a in enumerate(res.alternatives, 2)]
