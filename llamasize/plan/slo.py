@@ -218,13 +218,15 @@ class _Search:
         q = self.sreq.qps / replicas
         n = self.sreq.requests * c.deployment.data_parallel_size  # every attention DP rank sees `requests`
         most = MAX_HORIZON_FACTOR * n
+        saturated = self.saturated_rps(c, cap)
         s = self._poisson(c, cap, n, q)
         # Little's law: q x mean latency requests are in the system; a run shorter than HORIZON x that has not
-        # reached the steady state, so it is run again at least twice as long (at most `most` requests)
-        while n < most and n < HORIZON * q * s.e2e_s_mean:
+        # reached the steady state, so it is run again at least twice as long (at most `most` requests). Not an
+        # unstable load: it misses anyway, and its latency grows with the run, so the reruns would reach `most`.
+        while q <= saturated and n < most and n < HORIZON * q * s.e2e_s_mean:
             n = min(most, max(math.ceil(HORIZON * q * s.e2e_s_mean), 2 * n))
             s = self._poisson(c, cap, n, q)
-        o = self._option(c, cap, replicas, q, s, self.saturated_rps(c, cap))
+        o = self._option(c, cap, replicas, q, s, saturated)
         self.st.cache[key] = o
         return o
 
