@@ -216,3 +216,24 @@ def test_frontier_draws_the_dp_layout_beside_the_planners(cli):
     pts = {p["concurrency"]: p for c in dp if c["expert_parallel"] for p in c["points"]}
     for p in one.json()["curves"][0]["points"]:
         assert p == pts[p["concurrency"]]
+
+
+def test_dp_without_ep_moe_exchange_is_two_collectives_with_two_latencies(registry):
+    """Attention DP without EP: every rank's activations all-gathered to the width-split experts and the results
+    reduce-scattered back (docs/facts/trtllm.md section 3: "all_gather ... / reduce_scatter"): the volume of one
+    ring all-reduce of the gathered tokens, but two collectives, so two latencies per MoE layer (EP: dispatch and
+    combine, two as well)."""
+    from llamasize.estimate.memory import resolve
+    from llamasize.estimate.perf import Efficiencies, _layer_comm_s
+    from llamasize.estimate.traffic import stage_weights
+
+    spec, gpu = registry.model("deepseek-v3"), registry.gpu("h200")
+    for ep in (False, True):
+        d = Deployment(model=spec, gpu=gpu, gpu_count=8, quant="fp8-block128x128", context_tokens=4000,
+                       tensor_parallel_size=1, data_parallel_size=8, expert_parallel=ep)
+        s = resolve(d)
+        st = stage_weights(spec, s.fmt.id, s.tp, s.pp, s.ep, s.dp)[0]
+        link = 450e9
+        with_lat = _layer_comm_s(spec, s, st, 64, link, Efficiencies(comm=1.0, collective_latency_s=1.0), 8)
+        no_lat = _layer_comm_s(spec, s, st, 64, link, Efficiencies(comm=1.0, collective_latency_s=0.0), 8)
+        assert with_lat - no_lat == pytest.approx(2 * st.moe_layers), ep

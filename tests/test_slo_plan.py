@@ -286,3 +286,21 @@ def test_speed_searches_weigh_dp_for_every_moe_model_memory_plans_only_where_tp_
     tp8 = Deployment(model=mav, gpu=h200, gpu_count=8, quant="fp8", context_tokens=4096, tensor_parallel_size=8)
     got = dp_variants(req, tp8)
     assert {(v.data_parallel_size, v.tensor_parallel_size, v.expert_parallel) for v in got} == {(8, 1, False), (8, 1, True)}
+
+
+def test_an_unstable_point_is_not_rerun_longer(registry):
+    """A load above the saturated rate misses whatever its run shows, and its queue grows with the run (the mean
+    latency with it), so the Little's-law rerun would always reach MAX_HORIZON_FACTOR x --requests for nothing: the
+    point keeps its first run of `requests` per rank."""
+    from llamasize.plan import slo
+    from llamasize.plan.planner import load_plan_calibration
+
+    sreq = _req(registry, qps=400.0, max_ttft_s=1e6, max_tpot_s=1e6)
+    cands, _ = slo._candidates(sreq.plan, registry, load_plan_calibration(sreq.plan))
+    c = cands[0]
+    search = slo._Search(sreq, slo._State())
+    cap = min(slo.CAPS)
+    assert search.saturated_rps(c, cap) < sreq.qps  # one replica at 400 requests/s is overloaded
+    o = search.point(c, cap, 1)
+    assert not o.meets and "above the" in o.miss
+    assert o.simulation.requests == sreq.requests * c.deployment.data_parallel_size

@@ -30,8 +30,8 @@ A roofline per pipeline stage and per GPU (docs/design.md rule 6, issue "Perform
   ``D x`` the rank's tokens, on the GPU's ``1 / (D x TP)`` share of the experts). Per MoE layer
   the tokens are exchanged over the ``D x TP`` GPUs: with EP a dispatch and a combine all-to-all of
   ``tokens x k x h x 2`` bytes; without EP (experts split by width) an all-gather and a
-  reduce-scatter of all ranks' activations, timed as a ring all-reduce of ``D x tokens x h x 2``
-  bytes. The TP all-reduces stay inside a rank (none when its TP is 1). In the steady state the
+  reduce-scatter of all ranks' activations, the volume of a ring all-reduce of ``D x tokens x h x 2``
+  bytes with two collective latencies (two collectives, as EP's two all-to-alls). The TP all-reduces stay inside a rank (none when its TP is 1). In the steady state the
   ranks prefill their prompts in parallel (a prefill's MoE layers see one prompt per rank).
 
 Efficiencies are named constants (below), replaced by a calibration measured by ``verify`` on the
@@ -400,9 +400,11 @@ def _layer_comm_s(spec: ModelSpec, s, stage: StageWeights, tokens: int, link_uni
     if s.ep:
         k = spec.num_experts_per_tok
         t += stage.moe_layers * 2 * all_to_all_s(act * k, moe_gpus, link_uni, eff.comm, lat)
-    else:  # the experts split by width: every rank's activations gathered, the results scattered back
-        t += stage.moe_layers * ring_allreduce_s(act * max(1, ranks) if s.dp > 1 else act, moe_gpus, link_uni,
-                                                 eff.comm, lat)
+    elif s.dp > 1:  # the experts split by width: every rank's activations all-gathered, the results
+        # reduce-scattered back (docs/facts/trtllm.md section 3): a ring all-reduce's volume, two collectives
+        t += stage.moe_layers * (ring_allreduce_s(act * max(1, ranks), moe_gpus, link_uni, eff.comm, lat) + lat)
+    else:
+        t += stage.moe_layers * ring_allreduce_s(act, moe_gpus, link_uni, eff.comm, lat)
     return t
 
 

@@ -221,8 +221,8 @@ class _Search:
         saturated = self.saturated_rps(c, cap)
         s = self._poisson(c, cap, n, q)
         # Little's law: q x mean latency requests are in the system; a run shorter than HORIZON x that has not
-        # reached the steady state, so it is run again at least twice as long (at most `most` requests). An
-        # overloaded point misses whatever its run shows: its first run is only there to report latencies.
+        # reached the steady state, so it is run again at least twice as long (at most `most` requests). Not an
+        # unstable load: it misses anyway, and its latency grows with the run, so the reruns would reach `most`.
         while q <= saturated and n < most and n < HORIZON * q * s.e2e_s_mean:
             n = min(most, max(math.ceil(HORIZON * q * s.e2e_s_mean), 2 * n))
             s = self._poisson(c, cap, n, q)
@@ -381,7 +381,7 @@ def dp_variants(req: PlanRequest, d: Deployment) -> list[Deployment]:
     sequences; the SLO search and the frontier simulate these beside it."""
     out = []
     for tp, pp, dp in dp_layouts(req.model, d.gpu, d.gpu_count, for_speed=True):
-        for ep in (False, True):
+        for ep in (True, False):  # EP first: on a tie the layout vLLM documents for DP (--enable-expert-parallel)
             v = replace(d, tensor_parallel_size=tp, pipeline_parallel_size=pp, data_parallel_size=dp,
                         expert_parallel=ep)
             if _layout(v) != _layout(d) and quick_fit(v, req.headroom)[0]:
