@@ -220,3 +220,18 @@ def test_trtllm_fraction_reaches_the_candidates(cli):
     assert small["recommendation"]["gpu_count"] > default["recommendation"]["gpu_count"]
     assert small["request"]["kv_cache_free_gpu_mem_fraction"] == 0.5
     assert small["request"]["engine_version"] is None
+
+
+@pytest.mark.parametrize("engine, version, limits", [
+    ("vllm", "0.15.0", "max_num_seqs 1,024, max_num_batched_tokens 8,192"),
+    ("trtllm", None, "max_num_seqs 2,048, max_num_batched_tokens 8,192"),
+])
+def test_perf_says_which_engine_rules_and_batch_limits_it_used(cli, engine, version, limits):
+    args = ["perf", "-m", "llama3.1-8b", "--gpu", "h100", "--engine", engine, "--format", "json"]
+    r = cli(*args, *(["--engine-version", version] if version else []))
+    assert r.code == 0, r.err
+    got = {a["name"]: a for a in r.json()["assumptions"]}
+    assert got["engine"]["value"] == (f"{engine} {version}" if version else engine)
+    assert got["scheduler_limits"]["value"] == limits and "defaults" in got["scheduler_limits"]["source"]
+    given = cli(*args, "--max-num-seqs", "64").json()
+    assert {a["name"]: a for a in given["assumptions"]}["scheduler_limits"]["value"].startswith("max_num_seqs 64,")

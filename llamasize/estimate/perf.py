@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict
 
 from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.deployment import Assumption, Deployment, DeploymentHead, ParallelLayoutFields
+from llamasize.estimate.engine_profiles import engine_assumption
 from llamasize.estimate.kv import causal_pairs
 from llamasize.estimate.memory import quick_fit
 from llamasize.estimate.params import architecture_warnings
@@ -298,6 +299,10 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
     )
     assumptions = _assumptions(eff, dtype, prompt_tokens, output_tokens, b, s.layout, s.fmt.compute_scope,
                                base_dtype(gpu))
+    assumptions += [engine_assumption(s.profile), Assumption(
+        name="scheduler_limits", value=f"max_num_seqs {s.max_seqs:,}, max_num_batched_tokens {s.batched_tokens:,}",
+        source="--max-num-seqs / --max-num-batched-tokens" if d.max_num_seqs or d.max_num_batched_tokens else
+        f"the {s.budget.engine} engine's defaults (llamasize.estimate.engines)")]
     if s.dp > 1:
         assumptions.append(Assumption(
             name="attention_data_parallel",

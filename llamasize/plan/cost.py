@@ -280,7 +280,8 @@ def cost_report(model_id: str, options: list[CostEstimate], apis: list, *, token
         model=model_id, prompt_tokens=p, output_tokens=o, concurrency=options[0].concurrency,
         tokens_per_day=tokens_per_day, utilization=utilization, price_kind=price_kind, options=options,
         cheapest_at_volume=cheapest, chart=series, chart_range_tokens_per_day=(lo, hi),
-        assumptions=options[0].assumptions + ([engine] if engine else []), warnings=sorted({w for opt in options for w in opt.warnings}),
+        assumptions=[a for a in options[0].assumptions if not engine or a.name != "engine"] + ([engine] if engine else []),
+        warnings=sorted({w for opt in options for w in opt.warnings}),
     )
 
 
