@@ -88,7 +88,16 @@ def omit_single_rank(out):
     return out
 
 
-class ParallelLayoutFields(BaseModel):
+class OmitsSingleRank(BaseModel):
+    """A result that leaves ``data_parallel_size`` out of its JSON when it is 1 (``omit_single_rank``):
+    the one serializer every such result inherits."""
+
+    @model_serializer(mode="wrap")
+    def _omit_single_rank(self, handler):
+        return omit_single_rank(handler(self))
+
+
+class ParallelLayoutFields(OmitsSingleRank):
     """The layout every deployment result reports, declared once: parallel sizes, expert
     parallelism, weight format and KV dtype, in this order (``FitEstimate``, ``PerfEstimate``,
     ``PlanOption``, ``CostEstimate``).
@@ -109,10 +118,6 @@ class ParallelLayoutFields(BaseModel):
     #: then the attention TP inside one rank. Left out of the JSON when 1 (no attention DP), so the
     #: documents of deployments without it read as before.
     data_parallel_size: int = 1
-
-    @model_serializer(mode="wrap")
-    def _omit_single_rank(self, handler):
-        return omit_single_rank(handler(self))
 
 
 class DeploymentHead(BaseModel):

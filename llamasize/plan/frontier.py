@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from pydantic import BaseModel, ConfigDict, model_serializer
+from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
 from llamasize.data.registry import Registry
 from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.calibration import efficiencies_from
-from llamasize.estimate.deployment import Assumption, Deployment, omit_single_rank
+from llamasize.estimate.deployment import Assumption, Deployment, OmitsSingleRank
 from llamasize.estimate.memory import quick_fit
 from llamasize.estimate.simulate import simulate, summarize, workload
 from llamasize.plan.planner import PlanRequest, load_plan_calibration, price_for, search, select_gpus, validate_request
@@ -56,7 +56,7 @@ class FrontierPoint(BaseModel):
     preemptions: int
 
 
-class FrontierCurve(BaseModel):
+class FrontierCurve(OmitsSingleRank):
     """One deployment: every swept point and its Pareto frontier."""
 
     model_config = ConfigDict(frozen=True)
@@ -77,10 +77,6 @@ class FrontierCurve(BaseModel):
     points: list[FrontierPoint]
     #: The Pareto-optimal points, tokens/s per user descending (tokens/s per GPU ascending).
     frontier: list[FrontierPoint]
-
-    @model_serializer(mode="wrap")
-    def _omit_single_rank(self, handler):
-        return omit_single_rank(handler(self))
 
 
 class FrontierResult(BaseModel):

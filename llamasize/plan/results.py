@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, model_serializer
+from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
-from llamasize.estimate.deployment import Assumption, ParallelLayoutFields, omit_single_rank
+from llamasize.estimate.deployment import Assumption, OmitsSingleRank, ParallelLayoutFields
 from llamasize.estimate.engine_profiles import engine_assumption, engine_profile
 from llamasize.estimate.memory import PerGpuMemory
 from llamasize.estimate.simresult import SimulationSummary
@@ -179,7 +179,7 @@ class SloTargets(BaseModel):
     seed: int
 
 
-class SloOption(BaseModel):
+class SloOption(OmitsSingleRank):
     """One operating point of the SLO search: a deployment, its replicas and engine concurrency cap,
     and what the simulation of one replica at its share of the load gave."""
 
@@ -215,10 +215,6 @@ class SloOption(BaseModel):
     #: The first target missed, e.g. "p90 TTFT 2.4 s > 2 s" (None when every target is met).
     miss: str | None
     simulation: SimulationSummary
-
-    @model_serializer(mode="wrap")
-    def _omit_single_rank(self, handler):
-        return omit_single_rank(handler(self))
 
 
 class SloPlanResult(BaseModel):

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pydantic import BaseModel, ConfigDict, model_serializer
+from pydantic import BaseModel, ConfigDict
 
 from llamasize import SCHEMA_VERSION
 from llamasize.data.registry import Registry
 from llamasize.errors import UsageError
-from llamasize.estimate.deployment import omit_single_rank
+from llamasize.estimate.deployment import OmitsSingleRank
 from llamasize.estimate.engine_profiles import engine_profile
 from llamasize.estimate.quant import resolve_kv_dtype
 from llamasize.plan.planner import DEFAULT_MAX_NODES, PlanRequest, price_for, search, select_gpus, validate_request
 
 
-class SweepCell(BaseModel):
+class SweepCell(OmitsSingleRank):
     """Smallest deployment of one GPU type at one context (None when nothing fits in the limits)."""
 
     model_config = ConfigDict(frozen=True)
@@ -37,10 +37,6 @@ class SweepCell(BaseModel):
     #: Attention data-parallel ranks of the deployment (``Deployment.data_parallel_size``; then
     #: ``tensor_parallel_size`` is the attention TP of a rank); left out of the JSON when 1.
     data_parallel_size: int = 1
-
-    @model_serializer(mode="wrap")
-    def _omit_single_rank(self, handler):
-        return omit_single_rank(handler(self))
 
 
 class SweepRow(BaseModel):
