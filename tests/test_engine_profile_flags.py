@@ -233,5 +233,6 @@ def test_perf_says_which_engine_rules_and_batch_limits_it_used(cli, engine, vers
     got = {a["name"]: a for a in r.json()["assumptions"]}
     assert got["engine"]["value"] == (f"{engine} {version}" if version else engine)
     assert got["scheduler_limits"]["value"] == limits and "defaults" in got["scheduler_limits"]["source"]
+    assert ("2048 assumed" in got["scheduler_limits"]["source"]) == (engine == "trtllm")
     given = cli(*args, "--max-num-seqs", "64").json()
     assert {a["name"]: a for a in given["assumptions"]}["scheduler_limits"]["value"].startswith("max_num_seqs 64,")

@@ -56,6 +56,9 @@ TRTLLM_MAX_NUM_TOKENS = 8192
 #: sourced facts: docs/facts/trtllm.md says what is and is not verified). ``trtllm-bench`` tunes both per run; the
 #: speed fit (``benchmarks/fit_efficiency.py``) times its TensorRT-LLM rows with the same 2048 / 8192.
 TRTLLM_MAX_BATCH_SIZE = 2048
+#: What the TensorRT-LLM batch defaults rest on, for outputs that name them.
+TRTLLM_BATCH_DEFAULTS_BASIS = ("TensorRT-LLM's defaults: max_num_tokens 8192 (BuildConfig, quoted in docs/facts/trtllm.md), "
+                               "max_batch_size 2048 assumed (not in the sourced facts)")
 
 ENGINES = ("vllm", "sglang", "trtllm", "generic")
 

@@ -49,6 +49,7 @@ from pydantic import BaseModel, ConfigDict
 from llamasize.errors import UnknownValueError, UsageError
 from llamasize.estimate.deployment import Assumption, Deployment, DeploymentHead, ParallelLayoutFields
 from llamasize.estimate.engine_profiles import engine_assumption
+from llamasize.estimate.engines import TRTLLM_BATCH_DEFAULTS_BASIS
 from llamasize.estimate.kv import causal_pairs
 from llamasize.estimate.memory import quick_fit
 from llamasize.estimate.params import architecture_warnings
@@ -302,6 +303,7 @@ def estimate_perf(d: Deployment, *, prompt_tokens: int, output_tokens: int, conc
     assumptions += [engine_assumption(s.profile), Assumption(
         name="scheduler_limits", value=f"max_num_seqs {s.max_seqs:,}, max_num_batched_tokens {s.batched_tokens:,}",
         source="--max-num-seqs / --max-num-batched-tokens" if d.max_num_seqs or d.max_num_batched_tokens else
+        TRTLLM_BATCH_DEFAULTS_BASIS if s.budget.engine == "trtllm" else
         f"the {s.budget.engine} engine's defaults (llamasize.estimate.engines)")]
     if s.dp > 1:
         assumptions.append(Assumption(
